@@ -1,0 +1,54 @@
+# gcs: two commands on a fresh Debian machine.
+#   make run    installs what is missing, builds, starts gcs on scripts/chat.lua
+#   make test   installs what is missing, builds with ASan+UBSan, runs every test (ctest)
+# Also: make (build), make bench, make clean.
+
+BUILD      ?= build
+TEST_BUILD ?= build-test
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+PORT       ?= 7681
+
+DEB_PACKAGES := cmake make gcc pkg-config libuv1-dev liblua5.4-dev lua5.4 \
+                lua-busted libwslay-dev libhttp-parser-dev libssl-dev \
+                libjansson-dev libcmocka-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build run run-echo test deps npm-deps bench clean
+
+all: build
+
+# Installs the Debian packages that are missing, saying which.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing="$$missing nodejs npm"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing missing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# The end-to-end tests' WebSocket client (npm 'ws'), pinned by package-lock.json.
+npm-deps: deps
+	@if [ ! -d tests/e2e/node_modules/ws ]; then \
+	  echo "make: installing the test client (npm ci in tests/e2e)"; \
+	  npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGC_BUILD_TESTS=OFF >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/gcs scripts/chat.lua -p $(PORT)
+
+run-echo: build
+	./$(BUILD)/gcs -C examples/echo/echo.json
+
+test: deps npm-deps
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGC_SANITIZE=ON -DGC_BUILD_TESTS=ON >/dev/null
+	cmake --build $(TEST_BUILD) -j $(JOBS)
+	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD)

@@ -1,0 +1,208 @@
+/* adapter_loader.c - loading adapters and driving the application lifecycle.
+ *
+ * Redis moduleLoad and Lua loadlib.c are the model: dlopen with RTLD_NOW |
+ * RTLD_LOCAL (a missing symbol fails at load, adapters cannot collide),
+ * dlerror() text with the path, a missing 'adapter_initialize' named as
+ * such, optional events stored as NULL and skipped, adapters finalised and
+ * closed in reverse load order. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "internal.h"
+#include "log.h"
+
+struct gc_app *gc_server_app_by_name(struct gc_server *s, const char *name) {
+  for (size_t i = 0; i < s->app_count; i++)
+    if (s->apps[i].conf && strcmp(s->apps[i].conf->name, name) == 0)
+      return &s->apps[i];
+  return NULL;
+}
+
+static char *adapter_path(struct gc_server *s, const struct gc_adapter_conf *ac) {
+  if (strcmp(ac->type, "lua") == 0)
+    return s->lua_adapter_path ? gc_strdup(s->lua_adapter_path) : NULL;
+  const char *dir = ac->dir ? ac->dir : ".";
+  size_t n = strlen(dir) + strlen(ac->name) + 8;
+  char *p = gc_malloc(n);
+  if (p)
+    snprintf(p, n, "%s%slib%s.so", dir,
+             *dir && dir[strlen(dir) - 1] == '/' ? "" : "/", ac->name);
+  return p;
+}
+
+/* POSIX lets dlsym's object pointer become a function pointer. */
+#define RESOLVE(a, sym) (*(void **)&(a)->sym = dlsym((a)->dl, #sym))
+
+static int adapter_open(struct gc_server *s, struct gc_adapter *a, char *err,
+                        size_t errlen) {
+  const char *what = a->conf->name ? a->conf->name : a->conf->type;
+  a->path = adapter_path(s, a->conf);
+  if (!a->path) {
+    snprintf(err, errlen, "adapter %s: no library path", what);
+    return ENOMEM;
+  }
+  a->dl = dlopen(a->path, RTLD_NOW | RTLD_LOCAL);
+  if (!a->dl) {
+    snprintf(err, errlen, "adapter %s: cannot load %s: %s", what, a->path,
+             dlerror());
+    return ENOENT;
+  }
+  for (size_t i = 0; i < s->adapter_count; i++)
+    if (&s->adapters[i] != a && s->adapters[i].dl == a->dl) {
+      snprintf(err, errlen,
+               "adapter %s: %s is already loaded by adapters[%zu]; list its "
+               "apps in one adapter entry",
+               what, a->path, i);
+      return EEXIST;
+    }
+  const GCT_INT *ver = dlsym(a->dl, "gc_adapter_api_version");
+  if (ver && (*ver >> 16) != GC_SERVER_API_VERSION_MAJOR) {
+    snprintf(err, errlen,
+             "adapter %s (%s): built for server API %d.%d, this host offers %d.%d",
+             what, a->path, *ver >> 16, (*ver >> 8) & 0xff,
+             GC_SERVER_API_VERSION_MAJOR, GC_SERVER_API_VERSION_MINOR);
+    return EINVAL;
+  }
+  RESOLVE(a, adapter_initialize);
+  if (!a->adapter_initialize) {
+    snprintf(err, errlen,
+             "adapter %s (%s): missing required export 'adapter_initialize'",
+             what, a->path);
+    return EINVAL;
+  }
+  RESOLVE(a, adapter_finalize);
+  RESOLVE(a, application_initialize);
+  RESOLVE(a, application_start);
+  RESOLVE(a, application_stop);
+  RESOLVE(a, application_shutdown);
+  RESOLVE(a, on_connect);
+  RESOLVE(a, on_disconnect);
+  RESOLVE(a, on_message);
+  RESOLVE(a, on_message_sent);
+  RESOLVE(a, on_timer);
+  RESOLVE(a, on_issue);
+  return 0;
+}
+
+int gc_server_load(struct gc_server *s, char *err, size_t errlen) {
+  struct gc_config *cfg = s->cfg;
+  size_t napps = 0;
+  for (size_t i = 0; i < cfg->adapter_count; i++)
+    napps += cfg->adapters[i].app_count;
+  s->adapters = gc_calloc(cfg->adapter_count ? cfg->adapter_count : 1,
+                          sizeof *s->adapters);
+  s->apps = gc_calloc(napps ? napps : 1, sizeof *s->apps);
+  if (!s->adapters || !s->apps) {
+    snprintf(err, errlen, "out of memory");
+    return ENOMEM;
+  }
+  s->app_count = napps;
+  for (size_t i = 0; i < cfg->adapter_count; i++) {
+    const struct gc_adapter_conf *ac = &cfg->adapters[i];
+    s->adapters[i].id = ac->id;
+    s->adapters[i].conf = ac;
+    for (size_t k = 0; k < ac->app_count; k++) {
+      struct gc_app *app = &s->apps[ac->apps[k].id];
+      app->id = ac->apps[k].id;
+      app->conf = &ac->apps[k];
+      app->adapter = &s->adapters[i];
+    }
+  }
+
+  s->phase = GC_PHASE_LOAD;
+  for (size_t i = 0; i < cfg->adapter_count; i++) {
+    struct gc_adapter *a = &s->adapters[i];
+    s->adapter_count = i + 1;
+    int rc = adapter_open(s, a, err, errlen);
+    if (rc)
+      return rc;
+    struct core_api api;
+    gc__core_api_fill(&api);
+    const char *dir = a->conf->dir ? a->conf->dir : "";
+    rc = a->adapter_initialize(a->id, &api, dir);
+    if (rc != 0) {
+      snprintf(err, errlen, "adapter %s (%s): adapter_initialize returned %d",
+               a->conf->name ? a->conf->name : a->conf->type, a->path, rc);
+      return ECANCELED;
+    }
+    a->initialized = 1;
+    gc_log(GCL_NOTICE, "adapter %d loaded: %s (server API %d.%d)", a->id,
+           a->path, GC_SERVER_API_VERSION_MAJOR, GC_SERVER_API_VERSION_MINOR);
+  }
+
+  s->phase = GC_PHASE_APP_INIT;
+  for (size_t i = 0; i < s->app_count; i++) {
+    struct gc_app *app = &s->apps[i];
+    struct gc_adapter *a = app->adapter;
+    const struct gc_app_conf *c = app->conf;
+    if (a->application_initialize) {
+      int rc = a->application_initialize(app->id, c->name,
+                                         c->type_name ? c->type_name : "",
+                                         c->file_name ? c->file_name : "");
+      if (rc != 0) {
+        snprintf(err, errlen,
+                 "application %s (%s): application_initialize returned %d",
+                 c->name, a->path, rc);
+        return ECANCELED;
+      }
+    }
+    app->initialized = 1;
+  }
+  return 0;
+}
+
+void gc_server_start_apps(struct gc_server *s) {
+  s->phase = GC_PHASE_RUNNING;
+  for (size_t i = 0; i < s->app_count; i++) {
+    struct gc_app *app = &s->apps[i];
+    if (app->adapter->application_start)
+      app->adapter->application_start(app->id);
+    app->started = 1;
+    gc_log(GCL_NOTICE, "application %s started (id %d)", app->conf->name, app->id);
+  }
+}
+
+void gc_server_stop_apps(struct gc_server *s) {
+  s->phase = GC_PHASE_STOPPING;
+  for (size_t i = 0; i < s->app_count; i++) {
+    struct gc_app *app = &s->apps[i];
+    if (app->started && app->adapter->application_stop)
+      app->adapter->application_stop(app->id);
+  }
+}
+
+void gc_server_shutdown_apps(struct gc_server *s) {
+  if (s->phase == GC_PHASE_SHUTDOWN)
+    return;
+  s->phase = GC_PHASE_SHUTDOWN;
+  for (size_t i = 0; i < s->app_count; i++) {
+    struct gc_app *app = &s->apps[i];
+    if (app->initialized && app->adapter->application_shutdown)
+      app->adapter->application_shutdown(app->id);
+    app->initialized = app->started = 0;
+  }
+}
+
+void gc_server_unload(struct gc_server *s) {
+  gc_server_shutdown_apps(s);
+  for (size_t i = s->adapter_count; i-- > 0;) {
+    struct gc_adapter *a = &s->adapters[i];
+    if (a->initialized && a->adapter_finalize)
+      a->adapter_finalize(a->id);
+    a->initialized = 0;
+  }
+  for (size_t i = s->adapter_count; i-- > 0;) {
+    struct gc_adapter *a = &s->adapters[i];
+    if (a->dl)
+      dlclose(a->dl);
+    gc_free(a->path);
+  }
+  gc_free(s->adapters);
+  gc_free(s->apps);
+  s->adapters = NULL;
+  s->apps = NULL;
+  s->adapter_count = s->app_count = 0;
+}

@@ -1,0 +1,633 @@
+/* conn.c - a client connection from accept to on_disconnect.
+ *
+ * States (enum gc_conn_state): HANDSHAKE -> OPEN -> [DRAINING] -> CLOSING ->
+ * DEAD. Everything that ends a connection funnels into conn_teardown(),
+ * which only calls uv_close(); the adapter hears on_disconnect from the
+ * close callback, on a later loop turn, never inside an API call. The slot
+ * and its generation are released after on_disconnect returns.
+ *
+ * Output is corked: API calls only append to the queue and mark the
+ * connection dirty; the loop writes every dirty queue once per turn
+ * (loop.c), with uv_try_write and a uv_write for what the kernel did not
+ * take. wslay parses frames and produces control frames; its output goes
+ * through the same queue so the byte stream stays ordered. Data frames are
+ * built here because wslay's event API has no per-message completion, which
+ * on_message_sent needs. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "internal.h"
+#include "log.h"
+#include "utf8.h"
+
+#define GC_IOV_MAX 64
+
+static void conn_step(struct gc_conn *c);
+static void conn_teardown(struct gc_conn *c);
+static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len);
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+static void report_sent(void *ctx, const struct gc_msg *m) {
+  struct gc_conn *c = ctx;
+  struct gc_adapter *a = c->app->adapter;
+  if (c->accepted && a->on_message_sent)
+    a->on_message_sent(c->user, m->cookie, m->len, 0);
+}
+
+static void report_discarded(void *ctx, const struct gc_msg *m) {
+  struct gc_conn *c = ctx;
+  struct gc_adapter *a = c->app ? c->app->adapter : NULL;
+  if (c->accepted && a && a->on_message_sent)
+    a->on_message_sent(c->user, m->cookie, m->len, ECANCELED);
+}
+
+static void conn_free(struct gc_conn *c) {
+  struct gc_loop *loop = c->loop;
+  if (c->ws)
+    wslay_event_context_free(c->ws);
+  gc_free(c->req);
+  gc_free(c);
+  loop->conn_count--;
+  gc__loop_conn_gone(loop);
+}
+
+static void on_close(uv_handle_t *h) {
+  struct gc_conn *c = h->data;
+  struct gc_loop *loop = c->loop;
+  /* Whatever never reached the kernel is reported, then the last event. */
+  gc_send_queue_clear(&c->q, report_discarded, c);
+  if (c->accepted) {
+    struct gc_adapter *a = c->app->adapter;
+    loop->open_count--;
+    if (a->on_disconnect)
+      a->on_disconnect(c->user);
+  }
+  if (c->handle)
+    (void)gc_handle_table_remove(&loop->conns, c->handle);
+  conn_free(c);
+}
+
+static void conn_stop_timers(struct gc_conn *c) {
+  if (c->timer_id)
+    (void)gc_timers_stop(&c->loop->timers, c->timer_id);
+  if (c->deadline_id)
+    (void)gc_timers_stop(&c->loop->timers, c->deadline_id);
+  c->timer_id = c->deadline_id = 0;
+}
+
+/* Ends the connection now. Idempotent; the rest happens in on_close. */
+static void conn_teardown(struct gc_conn *c) {
+  if (c->state == GC_CONN_DEAD)
+    return;
+  c->state = GC_CONN_DEAD;
+  conn_stop_timers(c);
+  gc__loop_unmark_dirty(c->loop, c);
+  uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void deadline_fired(void *ctx, intptr_t handle) {
+  struct gc_loop *loop = ctx;
+  struct gc_conn *c = gc_handle_table_get(&loop->conns, handle);
+  if (!c)
+    return;
+  c->deadline_id = 0;
+  gc_log(GCL_INFO, "connection %s:%d: close not completed in %u ms, dropped",
+         c->rip, c->rport, loop->server->cfg->close_drain_ms);
+  conn_teardown(c);
+}
+
+static void conn_arm_deadline(struct gc_conn *c) {
+  struct gc_loop *loop = c->loop;
+  if (c->deadline_id || !c->handle)
+    return;
+  if (gc_timers_start(&loop->timers, gc_loop_now(loop),
+                      loop->server->cfg->close_drain_ms, 0, deadline_fired,
+                      loop, c->handle, &c->deadline_id) != 0) {
+    conn_teardown(c); /* cannot bound the close: end it now */
+  }
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  struct gc_conn *c = h->data;
+  (void)suggested;
+  /* One buffer per loop: input is consumed before the callback returns
+   * (wslay copies partial frames), so idle connections own none. */
+  *buf = uv_buf_init(c->loop->rbuf, 65536);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct gc_conn *c = s->data;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    c->peer_eof = 1;
+    if (nread != UV_EOF && c->state != GC_CONN_HANDSHAKE)
+      gc_log(GCL_INFO, "connection %s:%d: %s", c->rip, c->rport,
+             uv_strerror((int)nread));
+    conn_teardown(c);
+    return;
+  }
+  conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+static void conn_read_start(struct gc_conn *c) {
+  if (c->reading || c->state == GC_CONN_DEAD)
+    return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+    c->reading = 1;
+  else
+    conn_teardown(c);
+}
+
+static void conn_read_stop(struct gc_conn *c) {
+  if (!c->reading)
+    return;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+}
+
+/* ---- wslay callbacks ----------------------------------------------------- */
+
+static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                       int flags, void *ud) {
+  struct gc_conn *c = ud;
+  (void)flags;
+  if (c->in_len == 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  if (len > c->in_len)
+    len = c->in_len;
+  memcpy(buf, c->in, len);
+  c->in += len;
+  c->in_len -= len;
+  return (ssize_t)len;
+}
+
+static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data,
+                       size_t len, int flags, void *ud) {
+  struct gc_conn *c = ud;
+  (void)flags;
+  if (gc_send_queue_push_raw(&c->q, data, len) != 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  return (ssize_t)len;
+}
+
+static void ws_fail(struct gc_conn *c, uint16_t code, const char *why) {
+  gc_log(GCL_NOTICE, "connection %s:%d: %s, closing with %u", c->rip, c->rport,
+         why, code);
+  (void)wslay_event_queue_close(c->ws, code, NULL, 0);
+  wslay_event_shutdown_read(c->ws);
+}
+
+static void ws_on_msg(wslay_event_context_ptr ctx,
+                      const struct wslay_event_on_msg_recv_arg *arg, void *ud) {
+  struct gc_conn *c = ud;
+  (void)ctx;
+  if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+    if (arg->status_code != 1000 && arg->status_code != 1001 &&
+        arg->status_code != 1005)
+      gc_log(GCL_INFO, "connection %s:%d: peer closed with %u", c->rip,
+             c->rport, arg->status_code);
+    return;
+  }
+  if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
+    return; /* ping and pong: wslay answers pings itself */
+  if (c->state != GC_CONN_OPEN)
+    return; /* the app asked to close: no more input for it */
+  if (arg->opcode == WSLAY_TEXT_FRAME &&
+      !gc_utf8_valid(arg->msg, arg->msg_length)) {
+    ws_fail(c, 1007, "invalid UTF-8 in a text message");
+    return;
+  }
+  struct gc_adapter *a = c->app->adapter;
+  if (a->on_message)
+    a->on_message(c->user, (GCT_PTR)arg->msg, arg->msg_length);
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    .recv_callback = ws_recv,
+    .send_callback = ws_send,
+    .on_msg_recv_callback = ws_on_msg,
+};
+
+/* ---- handshake ----------------------------------------------------------- */
+
+/* Answers an HTTP error with a one-line body, then closes. */
+static void conn_http_reject(struct gc_conn *c, int status, const char *body) {
+  char buf[512];
+  int n = gc_http_response(buf, sizeof buf, status, body);
+  gc_log(GCL_INFO, "connection %s:%d: HTTP %d: %s", c->rip, c->rport, status,
+         body);
+  conn_read_stop(c);
+  if (n < 0 || gc_send_queue_push_raw(&c->q, buf, (size_t)n) != 0) {
+    conn_teardown(c);
+    return;
+  }
+  c->close_after_flush = 1;
+  gc__loop_mark_dirty(c->loop, c);
+}
+
+static struct gc_app *conn_route(struct gc_conn *c, const char *target) {
+  struct gc_listener *l = c->listener;
+  if (l->app_count == 1)
+    return l->apps[0];
+  /* Several apps on one address: the first path segment names one. */
+  const char *seg = target + 1;
+  size_t n = strcspn(seg, "/?#");
+  for (size_t i = 0; i < l->app_count; i++) {
+    const char *name = l->apps[i]->conf->name;
+    if (strlen(name) == n && strncmp(seg, name, n) == 0)
+      return l->apps[i];
+  }
+  return NULL;
+}
+
+static int conn_ws_init(struct gc_conn *c) {
+  if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
+    return ENOMEM;
+  wslay_event_config_set_max_recv_msg_length(c->ws, 16u << 20);
+  return 0;
+}
+
+static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
+                                size_t rest_len) {
+  struct gc_loop *loop = c->loop;
+  struct gc_server *srv = loop->server;
+  const char *why = NULL;
+  int status = gc_http_req_check(c->req, &why);
+  if (status) {
+    conn_http_reject(c, status, why);
+    return;
+  }
+  const char *target = c->req->target;
+  struct gc_app *app = conn_route(c, target);
+  if (!app) {
+    conn_http_reject(c, 404, "unknown application");
+    return;
+  }
+  c->app = app;
+  if (loop->stopping) {
+    conn_http_reject(c, 503, "server shutting down");
+    return;
+  }
+  if (srv->cfg->max_connections && loop->open_count >= srv->cfg->max_connections) {
+    conn_http_reject(c, 503, "too many connections");
+    return;
+  }
+  char accept[29];
+  char resp[256];
+  int n;
+  if (gc_ws_accept_key(c->req->key, accept) != 0 ||
+      (n = snprintf(resp, sizeof resp,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                    accept)) < 0 ||
+      (size_t)n >= sizeof resp || conn_ws_init(c) != 0 ||
+      gc_handle_table_add(&loop->conns, c, &c->handle) != 0 ||
+      gc_send_queue_push_raw(&c->q, resp, (size_t)n) != 0) {
+    if (c->handle)
+      (void)gc_handle_table_remove(&loop->conns, c->handle);
+    c->handle = 0;
+    conn_http_reject(c, 500, "out of memory");
+    return;
+  }
+  /* OPEN before on_connect, so the app may already send from it. */
+  c->state = GC_CONN_OPEN;
+  struct gc_adapter *a = app->adapter;
+  intptr_t user = 0;
+  if (a->on_connect) {
+    char lip[46] = "";
+    int lport = c->listener->port;
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+      if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, lip, sizeof lip);
+        lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+      } else {
+        uv_ip4_name((struct sockaddr_in *)&ss, lip, sizeof lip);
+        lport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+      }
+    }
+    user = a->on_connect(app->id, c->handle, GC_PROTOCOL_WS, c->rip, c->rport,
+                         lip, lport, target);
+  }
+  if (user == GC_DROP_CONNECTION) {
+    /* Refused: nothing the app did for it is reported, no event follows. */
+    conn_stop_timers(c);
+    (void)gc_handle_table_remove(&loop->conns, c->handle);
+    c->handle = 0;
+    gc_send_queue_clear(&c->q, NULL, NULL);
+    if (c->state != GC_CONN_DEAD) {
+      c->state = GC_CONN_HANDSHAKE;
+      conn_http_reject(c, 403, "connection refused by the application");
+    }
+    return;
+  }
+  c->user = user;
+  c->accepted = 1;
+  loop->open_count++;
+  gc_free(c->req);
+  c->req = NULL;
+  gc__loop_mark_dirty(loop, c);
+  if (rest_len && c->state == GC_CONN_OPEN)
+    conn_input(c, rest, rest_len);
+}
+
+/* ---- input --------------------------------------------------------------- */
+
+static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
+  if (c->state == GC_CONN_DEAD)
+    return;
+  if (c->state == GC_CONN_HANDSHAKE) {
+    if (!c->req || c->close_after_flush)
+      return;
+    size_t used = 0;
+    int status = gc_http_req_feed(c->req, (const char *)data, len, &used);
+    if (status) {
+      conn_http_reject(c, status, status == 431 ? "request headers too large"
+                                                : "malformed HTTP request");
+      return;
+    }
+    if (c->req->headers_done)
+      conn_handshake_done(c, data + used, len - used);
+    return;
+  }
+  if (!c->ws || !wslay_event_want_read(c->ws))
+    return;
+  c->in = data;
+  c->in_len = len;
+  int rc = wslay_event_recv(c->ws);
+  c->in = NULL;
+  c->in_len = 0;
+  if (c->state == GC_CONN_DEAD)
+    return;
+  if (rc != 0) {
+    gc_log(GCL_WARN, "connection %s:%d: frame processing failed (%d)", c->rip,
+           c->rport, rc);
+    conn_teardown(c);
+    return;
+  }
+  if (!wslay_event_want_read(c->ws) && c->state == GC_CONN_OPEN) {
+    /* The peer closed, or its input broke the protocol: wslay queued the
+     * close frame; the app can no longer send. */
+    c->state = GC_CONN_CLOSING;
+    conn_arm_deadline(c);
+  }
+  conn_step(c);
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static void conn_consume(struct gc_conn *c, size_t n) {
+  gc_send_queue_consume(&c->q, n, report_sent, c);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  struct gc_conn *c = req->data;
+  c->write_in_flight = 0;
+  if (c->state == GC_CONN_DEAD)
+    return; /* cancelled by uv_close: on_close reports the rest */
+  if (status < 0) {
+    gc_log(GCL_INFO, "connection %s:%d: write failed: %s", c->rip, c->rport,
+           uv_strerror(status));
+    conn_teardown(c);
+    return;
+  }
+  size_t n = c->in_flight;
+  c->in_flight = 0;
+  conn_consume(c, n);
+  if (c->state != GC_CONN_DEAD)
+    gc__conn_flush(c);
+}
+
+/* Writes what is queued: called by the loop once per turn for every dirty
+ * connection, and again when a uv_write completes. */
+void gc__conn_flush(struct gc_conn *c) {
+  if (c->state == GC_CONN_DEAD || c->write_in_flight)
+    return;
+  if (c->ws && wslay_event_want_write(c->ws) &&
+      wslay_event_send(c->ws) != 0) {
+    conn_teardown(c);
+    return;
+  }
+  uv_buf_t iov[GC_IOV_MAX];
+  size_t total;
+  size_t n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
+  if (n) {
+    int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+    if (w == UV_EAGAIN || w == UV_ENOSYS)
+      w = 0;
+    if (w < 0) {
+      gc_log(GCL_INFO, "connection %s:%d: write failed: %s", c->rip, c->rport,
+             uv_strerror(w));
+      conn_teardown(c);
+      return;
+    }
+    if (w > 0) {
+      conn_consume(c, (size_t)w);
+      if (c->state == GC_CONN_DEAD)
+        return;
+    }
+    if (c->q.head) {
+      /* The kernel is full: hand libuv the rest, it wakes us when done. */
+      n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
+      c->wreq.data = c;
+      if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n,
+                   on_write) != 0) {
+        conn_teardown(c);
+        return;
+      }
+      c->write_in_flight = 1;
+      c->in_flight = total;
+      return;
+    }
+  }
+  conn_step(c);
+}
+
+/* Decides what comes next once the queue is empty. */
+static void conn_step(struct gc_conn *c) {
+  if (c->state == GC_CONN_DEAD || c->write_in_flight)
+    return;
+  if (c->q.head || (c->ws && wslay_event_want_write(c->ws))) {
+    gc__loop_mark_dirty(c->loop, c);
+    return;
+  }
+  if (c->close_after_flush) {
+    conn_teardown(c);
+    return;
+  }
+  if (!c->ws)
+    return;
+  if (c->state == GC_CONN_DRAINING && !wslay_event_get_close_sent(c->ws)) {
+    /* Everything queued is out: now the close frame. */
+    if (wslay_event_queue_close(c->ws, 1000, NULL, 0) != 0) {
+      conn_teardown(c);
+      return;
+    }
+    gc__loop_mark_dirty(c->loop, c);
+    return;
+  }
+  if (wslay_event_get_close_sent(c->ws)) {
+    if (!wslay_event_want_read(c->ws) || c->peer_eof) {
+      conn_teardown(c); /* both close frames exchanged, or reading is over */
+      return;
+    }
+    /* Wait, bounded, for the peer's close frame. */
+    c->state = GC_CONN_CLOSING;
+    conn_arm_deadline(c);
+    conn_read_start(c);
+  }
+}
+
+/* ---- accept -------------------------------------------------------------- */
+
+void gc__conn_accept(struct gc_listener *l) {
+  struct gc_loop *loop = l->loop;
+  struct gc_conn *c = gc_calloc(1, sizeof *c);
+  if (!c || !(c->req = gc_malloc(sizeof *c->req))) {
+    gc_free(c);
+    /* Take the connection off the backlog anyway, or accept spins. */
+    uv_tcp_t *tmp = gc_malloc(sizeof *tmp);
+    if (tmp && uv_tcp_init(&loop->uv, tmp) == 0) {
+      (void)uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)tmp);
+      uv_close((uv_handle_t *)tmp, (uv_close_cb)gc_free);
+    } else {
+      gc_free(tmp);
+    }
+    gc_log(GCL_ERR, "accept: out of memory");
+    return;
+  }
+  gc_http_req_init(c->req);
+  gc_send_queue_init(&c->q);
+  c->loop = loop;
+  c->listener = l;
+  c->state = GC_CONN_HANDSHAKE;
+  if (uv_tcp_init(&loop->uv, &c->tcp) != 0) {
+    gc_free(c->req);
+    gc_free(c);
+    return;
+  }
+  c->tcp.data = c;
+  loop->conn_count++;
+  if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp) != 0) {
+    c->state = GC_CONN_DEAD;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+    return;
+  }
+  (void)uv_tcp_nodelay(&c->tcp, 1);
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    if (ss.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&ss, c->rip, sizeof c->rip);
+      c->rport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&ss, c->rip, sizeof c->rip);
+      c->rport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+  }
+  conn_read_start(c);
+}
+
+/* ---- the API ------------------------------------------------------------- */
+
+static struct gc_conn *conn_get(struct gc_loop *loop, intptr_t h) {
+  return loop ? gc_handle_table_get(&loop->conns, h) : NULL;
+}
+
+int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
+                 intptr_t cookie) {
+  struct gc_conn *c = conn_get(loop, h);
+  if (!c || c->state != GC_CONN_OPEN || (!data && len))
+    return EINVAL;
+  int rc = gc_send_queue_push_frame(&c->q, data, len, cookie);
+  if (rc)
+    return rc;
+  gc__loop_mark_dirty(loop, c);
+  return 0;
+}
+
+int gc_conn_close(struct gc_loop *loop, intptr_t h, int reason) {
+  struct gc_conn *c = conn_get(loop, h);
+  if (!c || c->state != GC_CONN_OPEN)
+    return EINVAL;
+  if (reason == GC_CLOSE_REASON_DROP) {
+    conn_teardown(c);
+    return 0;
+  }
+  if (reason != GC_CLOSE_REASON_NORMAL)
+    return EINVAL;
+  c->state = GC_CONN_DRAINING;
+  if (c->timer_id) {
+    (void)gc_timers_stop(&loop->timers, c->timer_id);
+    c->timer_id = 0;
+  }
+  conn_read_stop(c);
+  conn_arm_deadline(c);
+  gc__loop_mark_dirty(loop, c);
+  return 0;
+}
+
+static void conn_timer_fired(void *ctx, intptr_t handle) {
+  struct gc_loop *loop = ctx;
+  struct gc_conn *c = gc_handle_table_get(&loop->conns, handle);
+  if (!c)
+    return;
+  c->timer_id = 0;
+  if (c->state != GC_CONN_OPEN || !c->accepted)
+    return;
+  struct gc_adapter *a = c->app->adapter;
+  if (a->on_timer)
+    a->on_timer(c->user);
+}
+
+int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms) {
+  struct gc_conn *c = conn_get(loop, h);
+  if (!c || c->state != GC_CONN_OPEN)
+    return EINVAL;
+  if (c->timer_id) {
+    (void)gc_timers_stop(&loop->timers, c->timer_id);
+    c->timer_id = 0;
+  }
+  if (ms <= 0)
+    return 0;
+  return gc_timers_start(&loop->timers, gc_loop_now(loop), ms, 0,
+                         conn_timer_fired, loop, h, &c->timer_id);
+}
+
+/* Shutdown: every accepted connection closes with 'reason', handshakes
+ * are cut. */
+struct close_all {
+  struct gc_loop *loop;
+  int reason;
+};
+
+static void close_one(uv_handle_t *h, void *arg) {
+  struct close_all *ca = arg;
+  struct gc_loop *loop = ca->loop;
+  if (h->type != UV_TCP || uv_is_closing(h))
+    return;
+  for (size_t i = 0; i < loop->listener_count; i++)
+    if (h == (uv_handle_t *)&loop->listeners[i]->tcp)
+      return;
+  struct gc_conn *c = h->data;
+  if (c->state == GC_CONN_OPEN && ca->reason == GC_CLOSE_REASON_NORMAL)
+    (void)gc_conn_close(loop, c->handle, GC_CLOSE_REASON_NORMAL);
+  else if (c->state == GC_CONN_HANDSHAKE || ca->reason == GC_CLOSE_REASON_DROP)
+    conn_teardown(c); /* no app has seen it, or we are in a hurry */
+}
+
+void gc__conn_close_all(struct gc_loop *loop, int reason) {
+  struct close_all ca = {loop, reason};
+  uv_walk(&loop->uv, close_one, &ca);
+}

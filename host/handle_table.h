@@ -1,0 +1,35 @@
+/* handle_table.h - generation-tagged handles (skynet's reserve_id).
+ *
+ * A handle is (generation << 32) | (slot + 1). The slot keeps its
+ * generation, bumped on release, so a stale handle never resolves to the
+ * object that later reuses the slot. 0 is never a valid handle. */
+#ifndef GC_HANDLE_TABLE_H
+#define GC_HANDLE_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gc_handle_slot {
+  void *ptr;          /* NULL when free */
+  uint32_t gen;       /* generation of the current or next occupant */
+  uint32_t next_free; /* index + 1 of the next free slot, 0 = none */
+};
+
+struct gc_handle_table {
+  struct gc_handle_slot *slots;
+  uint32_t cap;
+  uint32_t used;
+  uint32_t free_head; /* index + 1 of the first free slot, 0 = none */
+};
+
+void gc_handle_table_init(struct gc_handle_table *t);
+void gc_handle_table_free(struct gc_handle_table *t);
+/* Stores 'ptr' (not NULL) and writes its handle. 0 or ENOMEM. */
+int gc_handle_table_add(struct gc_handle_table *t, void *ptr, intptr_t *handle)
+    __attribute__((warn_unused_result));
+/* The object of 'handle', or NULL if the handle is unknown or stale. */
+void *gc_handle_table_get(const struct gc_handle_table *t, intptr_t handle);
+/* Releases the handle: 0, or EINVAL if unknown or stale. */
+int gc_handle_table_remove(struct gc_handle_table *t, intptr_t handle);
+
+#endif

@@ -1,0 +1,167 @@
+/* internal.h - host types shared by host/ files; nothing here is public.
+ *
+ * All mutable host state hangs off one 'struct gc_loop' per event loop
+ * thread, so N workers are N loops. What loops share is read-only after
+ * start-up: the config, the loaded adapters and the applications. */
+#ifndef GC_INTERNAL_H
+#define GC_INTERNAL_H
+
+#include <game-carrier/server.h>
+#include <stdint.h>
+#include <uv.h>
+#include <wslay/wslay.h>
+
+#include "config.h"
+#include "handle_table.h"
+#include "http_upgrade.h"
+#include "send_queue.h"
+#include "timers.h"
+
+#define GC_WUR __attribute__((warn_unused_result))
+
+struct gc_adapter {
+  int id;
+  char *path;
+  void *dl;
+  const struct gc_adapter_conf *conf;
+  int initialized;
+  gc_adapter_initialize_fn adapter_initialize;
+  gc_adapter_finalize_fn adapter_finalize;
+  gc_application_initialize_fn application_initialize;
+  gc_application_event_fn application_start, application_stop,
+      application_shutdown;
+  gc_on_connect_fn on_connect;
+  gc_on_disconnect_fn on_disconnect;
+  gc_on_message_fn on_message;
+  gc_on_message_sent_fn on_message_sent;
+  gc_on_timer_fn on_timer;
+  gc_on_issue_fn on_issue;
+};
+
+struct gc_app {
+  int id;
+  const struct gc_app_conf *conf;
+  struct gc_adapter *adapter;
+  int initialized, started;
+};
+
+struct gc_server {
+  struct gc_config *cfg; /* owned */
+  struct gc_adapter *adapters;
+  size_t adapter_count;
+  struct gc_app *apps; /* indexed by app id */
+  size_t app_count;
+  int phase; /* enum gc_phase */
+  char *lua_adapter_path;
+};
+
+enum gc_phase {
+  GC_PHASE_LOAD,       /* adapter_initialize */
+  GC_PHASE_APP_INIT,   /* application_initialize: counters may be created */
+  GC_PHASE_RUNNING,
+  GC_PHASE_STOPPING,
+  GC_PHASE_SHUTDOWN
+};
+
+struct gc_listener {
+  uv_tcp_t tcp;
+  struct gc_loop *loop;
+  struct gc_app **apps; /* served on this address; >1 = chosen by path */
+  size_t app_count;
+  char ip[64];
+  int port;
+};
+
+enum gc_conn_state {
+  GC_CONN_HANDSHAKE, /* reading the HTTP upgrade; no adapter event yet */
+  GC_CONN_OPEN,
+  GC_CONN_DRAINING,  /* NORMAL close: delivering the queue, not reading */
+  GC_CONN_CLOSING,   /* close frame exchange; the app can no longer send */
+  GC_CONN_DEAD       /* uv_close issued; on_disconnect comes in close_cb */
+};
+
+struct gc_conn {
+  uv_tcp_t tcp;
+  struct gc_loop *loop;
+  struct gc_listener *listener;
+  struct gc_app *app;
+  intptr_t handle; /* 0 until the upgrade is accepted */
+  intptr_t user;   /* what on_connect returned */
+  enum gc_conn_state state;
+  unsigned accepted : 1;        /* on_connect accepted: on_disconnect owed */
+  unsigned write_in_flight : 1;
+  unsigned close_after_flush : 1; /* HTTP error answers */
+  unsigned peer_eof : 1;
+  unsigned reading : 1;
+  struct gc_http_req *req; /* during the handshake only */
+  wslay_event_context_ptr ws;
+  struct gc_send_queue q;
+  size_t in_flight; /* bytes of the uv_write in progress */
+  uv_write_t wreq;
+  intptr_t timer_id;    /* connectionSetTimer */
+  intptr_t deadline_id; /* bound of a close in progress */
+  const uint8_t *in;    /* bytes being fed to wslay */
+  size_t in_len;
+  struct gc_conn *dirty_prev, *dirty_next;
+  unsigned dirty : 2; /* 0 no, 1 on loop->dirty, 2 in a flush batch */
+  char rip[46];
+  int rport;
+};
+
+struct gc_loop {
+  uv_loop_t uv;
+  struct gc_server *server;
+  struct gc_handle_table conns; /* accepted connections by handle */
+  size_t conn_count;            /* every gc_conn alive, handshakes included */
+  size_t open_count;            /* accepted ones */
+  struct gc_timers timers;
+  uv_timer_t timer; /* fires the earliest of 'timers' */
+  uv_prepare_t prepare;
+  uv_check_t check;
+  uv_signal_t sigint, sigterm;
+  struct gc_conn *dirty; /* connections with output or a pending step */
+  char *rbuf;            /* one read buffer for every connection */
+  struct gc_listener **listeners;
+  size_t listener_count;
+  int stopping;
+  int finished;
+  int exit_code;
+};
+
+/* The loop of the calling thread: the core_api entry points have no
+ * context argument. */
+extern _Thread_local struct gc_loop *gc__loop_current;
+
+/* loop.c */
+int gc_loop_init(struct gc_loop *loop, struct gc_server *server) GC_WUR;
+int gc_loop_listen(struct gc_loop *loop, char *err, size_t errlen) GC_WUR;
+int gc_loop_run(struct gc_loop *loop);
+void gc_loop_stop(struct gc_loop *loop);
+/* Closes what gc_loop_init opened; returns uv_loop_close's result. */
+int gc_loop_close(struct gc_loop *loop);
+int64_t gc_loop_now(const struct gc_loop *loop);
+void gc__loop_mark_dirty(struct gc_loop *loop, struct gc_conn *c);
+void gc__loop_unmark_dirty(struct gc_loop *loop, struct gc_conn *c);
+void gc__loop_conn_gone(struct gc_loop *loop);
+
+/* conn.c */
+void gc__conn_accept(struct gc_listener *l);
+void gc__conn_flush(struct gc_conn *c);
+int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
+                 intptr_t cookie);
+int gc_conn_close(struct gc_loop *loop, intptr_t h, int reason);
+int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms);
+void gc__conn_close_all(struct gc_loop *loop, int reason);
+
+/* adapter_loader.c */
+int gc_server_load(struct gc_server *s, char *err, size_t errlen) GC_WUR;
+void gc_server_start_apps(struct gc_server *s);
+void gc_server_stop_apps(struct gc_server *s);
+void gc_server_shutdown_apps(struct gc_server *s);
+void gc_server_unload(struct gc_server *s);
+struct gc_app *gc_server_app_by_name(struct gc_server *s, const char *name);
+
+/* core_api.c */
+void gc__core_api_fill(struct core_api *api);
+
+#endif

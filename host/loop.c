@@ -1,0 +1,269 @@
+/* loop.c - one event loop: listeners, the corked flush, the timer heap,
+ * signals and the ordered shutdown. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "internal.h"
+#include "log.h"
+
+_Thread_local struct gc_loop *gc__loop_current;
+
+int64_t gc_loop_now(const struct gc_loop *loop) {
+  return (int64_t)uv_now(&loop->uv);
+}
+
+/* ---- dirty list: connections to flush this turn -------------------------- */
+
+void gc__loop_mark_dirty(struct gc_loop *loop, struct gc_conn *c) {
+  if (c->dirty)
+    return;
+  c->dirty = 1;
+  c->dirty_prev = NULL;
+  c->dirty_next = loop->dirty;
+  if (loop->dirty)
+    loop->dirty->dirty_prev = c;
+  loop->dirty = c;
+}
+
+void gc__loop_unmark_dirty(struct gc_loop *loop, struct gc_conn *c) {
+  if (c->dirty != 1)
+    return; /* 2: in the batch being flushed, which skips dead ones */
+  if (c->dirty_prev)
+    c->dirty_prev->dirty_next = c->dirty_next;
+  else
+    loop->dirty = c->dirty_next;
+  if (c->dirty_next)
+    c->dirty_next->dirty_prev = c->dirty_prev;
+  c->dirty = 0;
+  c->dirty_prev = c->dirty_next = NULL;
+}
+
+/* Flushes the connections dirty at entry; those dirtied meanwhile (an
+ * on_message_sent that sends again) wait for the next phase, so one
+ * connection cannot starve the loop. */
+static void loop_flush(struct gc_loop *loop) {
+  struct gc_conn *batch = loop->dirty;
+  loop->dirty = NULL;
+  for (struct gc_conn *c = batch; c; c = c->dirty_next)
+    c->dirty = 2; /* in the batch, not on the list */
+  while (batch) {
+    struct gc_conn *c = batch;
+    batch = c->dirty_next;
+    if (batch)
+      batch->dirty_prev = NULL;
+    c->dirty = 0;
+    c->dirty_next = c->dirty_prev = NULL;
+    gc__conn_flush(c);
+  }
+}
+
+static void loop_on_timer(uv_timer_t *t) {
+  struct gc_loop *loop = t->data;
+  gc_timers_run(&loop->timers, gc_loop_now(loop));
+}
+
+static void on_prepare(uv_prepare_t *p) {
+  struct gc_loop *loop = p->data;
+  loop_flush(loop);
+  /* Timers started by anything this turn are armed before the loop blocks:
+   * one uv timer for the earliest deadline of the heap. */
+  int64_t due = gc_timers_next_due(&loop->timers);
+  if (due < 0) {
+    uv_timer_stop(&loop->timer);
+    return;
+  }
+  int64_t wait = due - gc_loop_now(loop);
+  (void)uv_timer_start(&loop->timer, loop_on_timer, wait > 0 ? (uint64_t)wait : 0, 0);
+}
+
+static void on_check(uv_check_t *ch) { loop_flush(ch->data); }
+
+/* ---- shutdown ------------------------------------------------------------ */
+
+static void loop_finish(struct gc_loop *loop) {
+  if (loop->finished)
+    return;
+  loop->finished = 1;
+  gc_server_shutdown_apps(loop->server);
+  uv_stop(&loop->uv);
+}
+
+void gc__loop_conn_gone(struct gc_loop *loop) {
+  if (loop->stopping && loop->conn_count == 0)
+    loop_finish(loop);
+}
+
+static void close_listener(uv_handle_t *h) { (void)h; }
+
+/* Stop accepting, tell the apps, close every connection NORMAL; the loop
+ * ends once every on_disconnect was delivered. A second call drops them. */
+void gc_loop_stop(struct gc_loop *loop) {
+  if (loop->stopping) {
+    gc_log(GCL_WARN, "second stop request: dropping every connection");
+    gc__conn_close_all(loop, GC_CLOSE_REASON_DROP);
+    return;
+  }
+  loop->stopping = 1;
+  gc_log(GCL_NOTICE, "shutting down: %zu connection(s) open", loop->open_count);
+  for (size_t i = 0; i < loop->listener_count; i++)
+    if (!uv_is_closing((uv_handle_t *)&loop->listeners[i]->tcp))
+      uv_close((uv_handle_t *)&loop->listeners[i]->tcp, close_listener);
+  gc_server_stop_apps(loop->server);
+  gc__conn_close_all(loop, GC_CLOSE_REASON_NORMAL);
+  gc__loop_conn_gone(loop);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  struct gc_loop *loop = s->data;
+  gc_log(GCL_NOTICE, "signal %d received", signum);
+  gc_loop_stop(loop);
+}
+
+/* ---- listeners ----------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status) {
+  struct gc_listener *l = server->data;
+  if (status < 0) {
+    gc_log(GCL_WARN, "accept on %s:%d: %s", l->ip, l->port, uv_strerror(status));
+    return;
+  }
+  gc__conn_accept(l);
+}
+
+static struct gc_listener *listener_find(struct gc_loop *loop, const char *ip,
+                                         int port) {
+  for (size_t i = 0; i < loop->listener_count; i++)
+    if (loop->listeners[i]->port == port && strcmp(loop->listeners[i]->ip, ip) == 0)
+      return loop->listeners[i];
+  return NULL;
+}
+
+int gc_loop_listen(struct gc_loop *loop, char *err, size_t errlen) {
+  struct gc_config *cfg = loop->server->cfg;
+  for (size_t i = 0; i < cfg->vhost_count; i++) {
+    const struct gc_vhost_conf *v = &cfg->vhosts[i];
+    if (v->protocol == GC_PROTOCOL_WSS) {
+      snprintf(err, errlen,
+               "vhosts[%zu] (%s:%d): protocol \"wss\" is not supported yet; "
+               "use \"ws\" behind a TLS proxy",
+               i, v->ip, v->port);
+      return ENOTSUP;
+    }
+    struct gc_app *app = gc_server_app_by_name(loop->server, v->app);
+    if (!app) {
+      snprintf(err, errlen, "vhosts[%zu]: unknown app \"%s\"", i, v->app);
+      return EINVAL;
+    }
+    struct gc_listener *l = listener_find(loop, v->ip, v->port);
+    if (!l) {
+      struct gc_listener **ls = gc_realloc(
+          loop->listeners, (loop->listener_count + 1) * sizeof *ls);
+      if (!ls)
+        return ENOMEM;
+      loop->listeners = ls;
+      l = gc_calloc(1, sizeof *l);
+      if (!l)
+        return ENOMEM;
+      ls[loop->listener_count++] = l;
+      l->loop = loop;
+      l->port = v->port;
+      snprintf(l->ip, sizeof l->ip, "%s", v->ip);
+      struct sockaddr_storage addr;
+      int rc = strchr(v->ip, ':')
+                   ? uv_ip6_addr(v->ip, v->port, (struct sockaddr_in6 *)&addr)
+                   : uv_ip4_addr(v->ip, v->port, (struct sockaddr_in *)&addr);
+      if (rc) {
+        snprintf(err, errlen, "vhosts[%zu]: bad ip \"%s\"", i, v->ip);
+        return EINVAL;
+      }
+      if ((rc = uv_tcp_init(&loop->uv, &l->tcp)) != 0) {
+        snprintf(err, errlen, "listener: %s", uv_strerror(rc));
+        return ENOMEM;
+      }
+      l->tcp.data = l;
+      if ((rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&addr, 0)) != 0 ||
+          (rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection)) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", v->ip, v->port,
+                 uv_strerror(rc));
+        return EADDRINUSE;
+      }
+      gc_log(GCL_NOTICE, "listening on ws://%s:%d", v->ip, v->port);
+    }
+    for (size_t k = 0; k < l->app_count; k++)
+      if (l->apps[k] == app) {
+        app = NULL;
+        break;
+      }
+    if (!app)
+      continue;
+    struct gc_app **apps =
+        gc_realloc(l->apps, (l->app_count + 1) * sizeof *apps);
+    if (!apps)
+      return ENOMEM;
+    l->apps = apps;
+    apps[l->app_count++] = app;
+  }
+  return 0;
+}
+
+/* ---- init / run / close -------------------------------------------------- */
+
+int gc_loop_init(struct gc_loop *loop, struct gc_server *server) {
+  memset(loop, 0, sizeof *loop);
+  loop->server = server;
+  gc_handle_table_init(&loop->conns);
+  gc_timers_init(&loop->timers);
+  if (!(loop->rbuf = gc_malloc(65536)))
+    return ENOMEM;
+  if (uv_loop_init(&loop->uv) != 0)
+    return ENOMEM;
+  uv_timer_init(&loop->uv, &loop->timer);
+  uv_prepare_init(&loop->uv, &loop->prepare);
+  uv_check_init(&loop->uv, &loop->check);
+  uv_signal_init(&loop->uv, &loop->sigint);
+  uv_signal_init(&loop->uv, &loop->sigterm);
+  loop->timer.data = loop->prepare.data = loop->check.data = loop;
+  loop->sigint.data = loop->sigterm.data = loop;
+  uv_prepare_start(&loop->prepare, on_prepare);
+  uv_check_start(&loop->check, on_check);
+  uv_unref((uv_handle_t *)&loop->prepare);
+  uv_unref((uv_handle_t *)&loop->check);
+  gc__loop_current = loop;
+  return 0;
+}
+
+int gc_loop_run(struct gc_loop *loop) {
+  uv_signal_start(&loop->sigint, on_signal, SIGINT);
+  uv_signal_start(&loop->sigterm, on_signal, SIGTERM);
+  gc__loop_current = loop;
+  while (!loop->finished)
+    if (uv_run(&loop->uv, UV_RUN_DEFAULT) == 0 && !loop->finished)
+      break; /* nothing left to wait for */
+  return 0;
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+int gc_loop_close(struct gc_loop *loop) {
+  /* Every connection is gone by now; close the loop's own handles. */
+  uv_walk(&loop->uv, close_walk, NULL);
+  uv_run(&loop->uv, UV_RUN_DEFAULT);
+  int rc = uv_loop_close(&loop->uv);
+  for (size_t i = 0; i < loop->listener_count; i++) {
+    gc_free(loop->listeners[i]->apps);
+    gc_free(loop->listeners[i]);
+  }
+  gc_free(loop->listeners);
+  gc_timers_free(&loop->timers);
+  gc_handle_table_free(&loop->conns);
+  gc_free(loop->rbuf);
+  if (gc__loop_current == loop)
+    gc__loop_current = NULL;
+  return rc;
+}

@@ -1,0 +1,176 @@
+/* main.c - the gcs command line.
+ *
+ *   gcs [-C FILE]                  serve a Game Carrier JSON config
+ *   gcs SCRIPT.lua [-p PORT] [-a ADDR]   serve one Lua script, no config
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "internal.h"
+#include "log.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: gcs [-C config.json]\n"
+          "       gcs SCRIPT.lua [-p PORT] [-a ADDRESS]\n"
+          "\n"
+          "  -C FILE     Game Carrier JSON config (default: gcs.json)\n"
+          "  -c N        accepted for Game Carrier compatibility, ignored\n"
+          "  -p PORT     port for a script (default 7681)\n"
+          "  -a ADDRESS  address for a script (default 0.0.0.0)\n"
+          "  --help      this text\n"
+          "  --version   print the version\n");
+}
+
+/* The Lua adapter sits next to the gcs binary unless GC_LUA_ADAPTER says. */
+static char *lua_adapter_path(void) {
+  const char *env = getenv("GC_LUA_ADAPTER");
+  if (env && *env)
+    return gc_strdup(env);
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0)
+    return gc_strdup("./libgc_lua.so");
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash)
+    slash[1] = '\0';
+  size_t len = strlen(exe) + sizeof "libgc_lua.so";
+  char *p = gc_malloc(len);
+  if (p)
+    snprintf(p, len, "%slibgc_lua.so", exe);
+  return p;
+}
+
+/* A one-app config for 'gcs script.lua': the app is named after the file. */
+static int script_config(const char *script, const char *addr, int port,
+                         struct gc_config **cfg, char *err, size_t errlen) {
+  const char *base = strrchr(script, '/');
+  base = base ? base + 1 : script;
+  char name[128];
+  snprintf(name, sizeof name, "%s", base);
+  char *dot = strrchr(name, '.');
+  if (dot && dot != name)
+    *dot = '\0';
+  json_t *root = json_pack(
+      "{s:[{s:s, s:[{s:s, s:s, s:s}]}], s:[{s:s, s:i, s:s, s:s}]}",
+      "adapters", "type", "lua", "apps", "name", name, "type_name", "lua",
+      "file_name", script, "vhosts", "ip", addr, "port", port, "protocol", "ws",
+      "app", name);
+  if (!root) {
+    snprintf(err, errlen, "out of memory");
+    return ENOMEM;
+  }
+  char *text = json_dumps(root, JSON_INDENT(2));
+  json_decref(root);
+  if (!text) {
+    snprintf(err, errlen, "out of memory");
+    return ENOMEM;
+  }
+  int rc = gc_config_load_string(text, script, cfg, err, errlen);
+  free(text);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  const char *config_path = NULL, *script = NULL, *addr = "0.0.0.0";
+  int port = 7681;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(a, "--version") || !strcmp(a, "-v")) {
+      printf("gcs %s (Game Carrier server API %d.%d.%d)\n", GC_VERSION,
+             GC_SERVER_API_VERSION_MAJOR, GC_SERVER_API_VERSION_MINOR,
+             GC_SERVER_API_VERSION_PATCH);
+      return 0;
+    } else if (!strncmp(a, "-c", 2)) {
+      if (!a[2] && i + 1 < argc)
+        i++; /* "-c 1": Game Carrier's examples pass it; meaning unknown */
+    } else if ((!strcmp(a, "-C") || !strcmp(a, "-p") || !strcmp(a, "-a"))) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "gcs: %s needs a value\n", a);
+        usage(stderr);
+        return 2;
+      }
+      const char *v = argv[++i];
+      if (a[1] == 'C')
+        config_path = v;
+      else if (a[1] == 'a')
+        addr = v;
+      else {
+        char *end;
+        long p = strtol(v, &end, 10);
+        if (*end || p < 1 || p > 65535) {
+          fprintf(stderr, "gcs: -p: bad port \"%s\" (1..65535)\n", v);
+          return 2;
+        }
+        port = (int)p;
+      }
+    } else if (a[0] == '-') {
+      fprintf(stderr, "gcs: unknown option %s\n", a);
+      usage(stderr);
+      return 2;
+    } else if (!script) {
+      script = a;
+    } else {
+      fprintf(stderr, "gcs: only one script may be given (%s, %s)\n", script, a);
+      return 2;
+    }
+  }
+  if (script && config_path) {
+    fprintf(stderr, "gcs: give either a config (-C) or a script, not both\n");
+    return 2;
+  }
+
+  char err[1024] = "";
+  struct gc_server server;
+  memset(&server, 0, sizeof server);
+  int rc = script ? script_config(script, addr, port, &server.cfg, err, sizeof err)
+                  : gc_config_load_file(config_path ? config_path : "gcs.json",
+                                        &server.cfg, err, sizeof err);
+  if (rc) {
+    fprintf(stderr, "gcs: %s\n", err);
+    return 1;
+  }
+  if ((rc = gc_log_open(server.cfg->log_file, server.cfg->log_level)) != 0) {
+    fprintf(stderr, "gcs: cannot open log file %s: %s\n", server.cfg->log_file,
+            strerror(rc));
+    gc_config_free(server.cfg);
+    return 1;
+  }
+  server.lua_adapter_path = lua_adapter_path();
+
+  struct gc_loop loop;
+  int status = 0;
+  if (gc_loop_init(&loop, &server) != 0) {
+    gc_log(GCL_ERR, "cannot create the event loop");
+    status = 1;
+  } else if (gc_server_load(&server, err, sizeof err) != 0 ||
+             gc_loop_listen(&loop, err, sizeof err) != 0) {
+    gc_log(GCL_ERR, "%s", err);
+    status = 1;
+  } else {
+    gc_server_start_apps(&server);
+    gc_loop_run(&loop);
+  }
+  /* On a failed start, apps that initialised still get their shutdown. */
+  gc_server_unload(&server);
+  int lrc = gc_loop_close(&loop);
+  if (lrc != 0) {
+    gc_log(GCL_WARN, "event loop closed with handles still open (%s)",
+           uv_strerror(lrc));
+  }
+  gc_log(GCL_NOTICE, "gcs stopped");
+  gc_free(server.lua_adapter_path);
+  gc_config_free(server.cfg);
+  gc_log_close();
+  return status;
+}

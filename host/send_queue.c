@@ -1,0 +1,160 @@
+/* send_queue.c - see send_queue.h. */
+#include "send_queue.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "alloc.h"
+
+void gc_send_queue_init(struct gc_send_queue *q) { memset(q, 0, sizeof *q); }
+
+size_t gc_ws_header_size(size_t len) {
+  return len < 126 ? 2 : len <= 0xffff ? 4 : 10;
+}
+
+static struct gc_msg *msg_new(const void *data, size_t len) {
+  if (len > SIZE_MAX - sizeof(struct gc_msg))
+    return NULL;
+  struct gc_msg *m = gc_malloc(sizeof *m + len);
+  if (!m)
+    return NULL;
+  memset(m, 0, sizeof *m);
+  uint8_t *payload = (uint8_t *)(m + 1);
+  if (len)
+    memcpy(payload, data, len);
+  m->data = payload;
+  m->len = len;
+  return m;
+}
+
+static void queue_append(struct gc_send_queue *q, struct gc_msg *m) {
+  if (q->tail)
+    q->tail->next = m;
+  else
+    q->head = m;
+  q->tail = m;
+  q->count++;
+  q->bytes += m->hdr_len + m->len;
+}
+
+int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
+                             size_t len, intptr_t cookie) {
+  struct gc_msg *m = msg_new(data, len);
+  if (!m)
+    return ENOMEM;
+  m->cookie = cookie;
+  m->hdr[0] = 0x82; /* FIN + binary */
+  if (len < 126) {
+    m->hdr[1] = (uint8_t)len;
+    m->hdr_len = 2;
+  } else if (len <= 0xffff) {
+    m->hdr[1] = 126;
+    m->hdr[2] = (uint8_t)(len >> 8);
+    m->hdr[3] = (uint8_t)len;
+    m->hdr_len = 4;
+  } else {
+    m->hdr[1] = 127;
+    for (int i = 0; i < 8; i++)
+      m->hdr[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    m->hdr_len = 10;
+  }
+  queue_append(q, m);
+  return 0;
+}
+
+int gc_send_queue_push_raw(struct gc_send_queue *q, const void *data,
+                           size_t len) {
+  struct gc_msg *m = msg_new(data, len);
+  if (!m)
+    return ENOMEM;
+  m->internal = 1;
+  queue_append(q, m);
+  return 0;
+}
+
+size_t gc_send_queue_iov(const struct gc_send_queue *q, uv_buf_t *iov,
+                         size_t max, size_t *total) {
+  size_t n = 0, sum = 0, skip = q->head_off;
+  for (const struct gc_msg *m = q->head; m && n < max; m = m->next) {
+    if (skip < m->hdr_len) {
+      iov[n++] = uv_buf_init((char *)m->hdr + skip, (unsigned)(m->hdr_len - skip));
+      sum += m->hdr_len - skip;
+      skip = 0;
+    } else {
+      skip -= m->hdr_len;
+    }
+    if (n == max)
+      break;
+    if (m->len > skip) {
+      /* uv_buf_t lengths are unsigned int: split a payload above 1 GiB. */
+      size_t left = m->len - skip;
+      const uint8_t *p = m->data + skip;
+      while (left && n < max) {
+        size_t chunk = left > (1u << 30) ? (1u << 30) : left;
+        iov[n++] = uv_buf_init((char *)p, (unsigned)chunk);
+        sum += chunk;
+        p += chunk;
+        left -= chunk;
+      }
+      if (left)
+        break;
+    }
+    skip = 0;
+  }
+  *total = sum;
+  return n;
+}
+
+static struct gc_msg *queue_pop(struct gc_send_queue *q) {
+  struct gc_msg *m = q->head;
+  q->head = m->next;
+  if (!q->head)
+    q->tail = NULL;
+  q->count--;
+  q->head_off = 0;
+  return m;
+}
+
+void gc_send_queue_consume(struct gc_send_queue *q, size_t n, gc_msg_done_cb done,
+                           void *ctx) {
+  q->bytes -= n;
+  while (n && q->head) {
+    struct gc_msg *m = q->head;
+    size_t left = m->hdr_len + m->len - q->head_off;
+    if (n < left) {
+      q->head_off += n;
+      return;
+    }
+    n -= left;
+    queue_pop(q);
+    if (!m->internal && done)
+      done(ctx, m);
+    gc_free(m);
+  }
+  /* A message of zero bytes left (cannot happen with frames) is complete. */
+}
+
+void gc_send_queue_clear(struct gc_send_queue *q, gc_msg_done_cb done, void *ctx) {
+  while (q->head) {
+    struct gc_msg *m = queue_pop(q);
+    if (!m->internal && done)
+      done(ctx, m);
+    gc_free(m);
+  }
+  q->bytes = 0;
+}
+
+void gc_send_queue_discard_silent(struct gc_send_queue *q) {
+  struct gc_msg *keep = q->head_off ? q->head : NULL;
+  struct gc_msg *m = keep ? keep->next : q->head;
+  while (m) {
+    struct gc_msg *next = m->next;
+    q->bytes -= m->hdr_len + m->len;
+    q->count--;
+    gc_free(m);
+    m = next;
+  }
+  q->head = q->tail = keep;
+  if (keep)
+    keep->next = NULL;
+}

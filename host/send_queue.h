@@ -1,0 +1,61 @@
+/* send_queue.h - a connection's output: a FIFO of ready-to-write frames.
+ *
+ * Each queued message owns one allocation holding its WebSocket frame
+ * header and a copy of the payload, so a whole queue is written with one
+ * writev (uv_try_write) per loop turn. 'internal' entries (the HTTP
+ * response, control frames produced by wslay) are host bytes and are never
+ * reported to the adapter. */
+#ifndef GC_SEND_QUEUE_H
+#define GC_SEND_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct gc_msg {
+  struct gc_msg *next;
+  intptr_t cookie;
+  size_t len; /* payload bytes: what on_message_sent reports */
+  const uint8_t *data;
+  uint8_t internal;
+  uint8_t hdr_len;
+  uint8_t hdr[10];
+};
+
+struct gc_send_queue {
+  struct gc_msg *head, *tail;
+  size_t count;    /* messages, internal ones included */
+  size_t bytes;    /* bytes not yet written, headers included */
+  size_t head_off; /* bytes of 'head' already written */
+};
+
+/* Called once per adapter message leaving the queue. */
+typedef void (*gc_msg_done_cb)(void *ctx, const struct gc_msg *msg);
+
+void gc_send_queue_init(struct gc_send_queue *q);
+/* Appends one binary WebSocket frame (FIN, server side: unmasked) carrying
+ * a copy of 'data'. 0 or ENOMEM. */
+int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
+                             size_t len, intptr_t cookie)
+    __attribute__((warn_unused_result));
+/* Appends host bytes written verbatim. 0 or ENOMEM. */
+int gc_send_queue_push_raw(struct gc_send_queue *q, const void *data,
+                           size_t len) __attribute__((warn_unused_result));
+/* Fills up to 'max' buffers with the unwritten bytes, in order; returns
+ * the number used and their total size in '*total'. */
+size_t gc_send_queue_iov(const struct gc_send_queue *q, uv_buf_t *iov,
+                         size_t max, size_t *total);
+/* Marks 'n' bytes as written; every message completed leaves the queue and
+ * is reported to 'done' (adapter messages only) before it is freed. */
+void gc_send_queue_consume(struct gc_send_queue *q, size_t n, gc_msg_done_cb done,
+                           void *ctx);
+/* Empties the queue, reporting every adapter message to 'done'. */
+void gc_send_queue_clear(struct gc_send_queue *q, gc_msg_done_cb done, void *ctx);
+/* Frees every message of which no byte was written yet, without reports,
+ * keeping a partly written head. Used before anything reached the adapter. */
+void gc_send_queue_discard_silent(struct gc_send_queue *q);
+
+/* Number of bytes the frame header of a 'len' byte payload takes. */
+size_t gc_ws_header_size(size_t len);
+
+#endif

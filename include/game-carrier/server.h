@@ -1,0 +1,268 @@
+/*
+ * game-carrier/server.h - the Game Carrier server API as gcs implements it.
+ *
+ * An adapter is a shared library that exports the events below (at least
+ * 'adapter_initialize'). gcs hands it a 'struct core_api' in
+ * 'adapter_initialize'; the adapter copies the table by value and calls the
+ * host through it. The table pointer is valid only during that call; the
+ * function pointers stay valid for the life of the process.
+ *
+ * Conventions of every member, unless its comment says otherwise:
+ *  - returns 0 on success or a positive errno value (EINVAL for a bad
+ *    argument, a stale handle or a call in the wrong phase; ENOMEM; ENOSYS for
+ *    a feature this host does not offer yet). A failed call changes nothing.
+ *  - pointer arguments are borrowed for the call only; the host copies what
+ *    it keeps.
+ *  - connection handles are opaque: a stale handle (its connection is gone)
+ *    gets EINVAL and can never reach a newer connection.
+ *  - connection functions are called from the thread running that
+ *    connection's events (any event of the same application on a
+ *    single-worker host).
+ *
+ * 'struct core_api' only ever grows at the end; members are never reordered,
+ * removed or retyped (GC_SERVER_API_VERSION_MAJOR changes if that is ever
+ * unavoidable).
+ */
+#ifndef GAME_CARRIER_SERVER_H
+#define GAME_CARRIER_SERVER_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* on_connect returns this to refuse a client. */
+#define GC_DROP_CONNECTION ((GCT_INTPTR)-1)
+
+/* Reasons of connectionClose. */
+#define GC_CLOSE_REASON_NORMAL 0 /* deliver the queue, then close */
+#define GC_CLOSE_REASON_DROP 1   /* discard the queue, close at once */
+
+/* Types of getOpt. */
+#define GC_OPT_TYPE_NULL 0   /* existence test; nothing written */
+#define GC_OPT_TYPE_STRING 1 /* writes a 'const char *' owned by the host */
+#define GC_OPT_TYPE_UINT64 2 /* writes a uint64_t */
+#define GC_OPT_TYPE_INT 3    /* writes an int32_t */
+
+/* ---- configuration ------------------------------------------------------ */
+
+/* Reads the value at 'name' of the loaded JSON config: dots separate
+ * objects, '[n]' indexes arrays, '.len' is the length of an array or
+ * object. Writes it into '*value' as 'type' says. STRING writes a pointer to
+ * host memory valid until the process exits. Numbers read as STRING fail;
+ * a log level name ("NORMAL") read as INT gives its numeric mask.
+ * Errors: ENOENT no such path; EINVAL bad path, type, NULL value or a
+ * value that does not fit (a negative number as UINT64, 2^31 as INT). */
+typedef GCT_INT(GC_CORE_API *GetOpt)(GCT_CSTR name, GCT_INT type,
+                                     GCT_PTR value);
+
+/* ---- messaging ---------------------------------------------------------- */
+
+/* Queues one message (one WebSocket frame, binary) for the client. 'data'
+ * is copied before return. 'cookie' comes back in on_message_sent, which
+ * fires exactly once per accepted message: status 0 when handed to the
+ * OS, non-zero (ECANCELED) when discarded. EINVAL: stale handle, connection
+ * closing, NULL data with len > 0. ENOBUFS: output queue limit reached. */
+typedef GCT_INT(GC_CORE_API *ConnectionAddMessage)(GCT_INTPTR conn_handle,
+                                                   GCT_PTR data, GCT_SIZE len,
+                                                   GCT_INTPTR cookie);
+
+/* Requests the close of a connection and returns at once; on_disconnect
+ * follows later from the event loop, never inside this call. NORMAL stops
+ * reading, delivers every queued message in order, then sends a WebSocket
+ * close frame (1000) and closes, dropping after the configured drain time.
+ * DROP discards the queue and closes the socket now. EINVAL: another
+ * reason, an unknown or stale handle, or a connection already closing. */
+typedef GCT_INT(GC_CORE_API *ConnectionClose)(GCT_INTPTR conn_handle,
+                                              GCT_INT reason);
+
+/* Arms the connection's one-shot timer: on_timer fires after 'ms'
+ * milliseconds unless the connection closes first. Setting it again
+ * replaces it; ms <= 0 cancels it. EINVAL: stale handle, closing. */
+typedef GCT_INT(GC_CORE_API *ConnectionSetTimer)(GCT_INTPTR conn_handle,
+                                                 GCT_INT ms);
+
+/* Sets the threshold of statistic 'id' (enum gc_conn_stats) at alarm
+ * 'level' (GC_STAT_STATUS_YELLOW or _RED) for one connection. */
+typedef GCT_INT(GC_CORE_API *ConnectionSetLimit)(GCT_INTPTR conn_handle,
+                                                 GCT_INT level, GCT_INT id,
+                                                 GCT_COUNTER_VALUE value);
+
+/* ---- server to server --------------------------------------------------- */
+
+/* Opens an outgoing connection to application 'app_name' at host:port;
+ * 'events' is copied. The handle arrives in on_client_connect. */
+typedef GCT_INT(GC_CORE_API *S2SCreate)(GCT_INT adapter, GCT_INTPTR s2s_user,
+                                        GCT_INT proto, GCT_PTR host,
+                                        GCT_INT port, GCT_PTR app_name,
+                                        struct client_events *events);
+typedef GCT_INT(GC_CORE_API *S2SDestroy)(GCT_INTPTR s2s_handle);
+typedef void(GC_CORE_API *S2SAddMessage)(GCT_INTPTR s2s_handle, GCT_PTR data,
+                                         GCT_SIZE len, GCT_INTPTR cookie);
+typedef GCT_INT(GC_CORE_API *S2SSetTimer)(GCT_INTPTR s2s_handle, GCT_INT ms);
+
+/* ---- counters ----------------------------------------------------------- */
+
+/* Called when a subscribed counter changes. */
+typedef void (*OnCounterChange)(GCT_INTPTR user, GCT_INT id,
+                                GCT_COUNTER_VALUE value);
+
+/* Create (only during application_initialize) or open a process-wide
+ * named counter: return its id (>= 0), or -1 on failure. */
+typedef GCT_INT(GC_CORE_API *CounterCreate)(GCT_CSTR name);
+typedef GCT_INT(GC_CORE_API *CounterCreateAtomic)(GCT_CSTR name);
+typedef GCT_INT(GC_CORE_API *CounterOpen)(GCT_CSTR name);
+/* Writes up to 'max' names (host-owned strings) into 'names' and returns
+ * the total number of counters, or -1 on failure. */
+typedef GCT_INT(GC_CORE_API *CounterGetNames)(GCT_CSTR *names, GCT_INT max);
+typedef GCT_INT(GC_CORE_API *CounterGet)(GCT_INT id, GCT_COUNTER_VALUE *value);
+typedef GCT_INT(GC_CORE_API *CounterSet)(GCT_INT id, GCT_COUNTER_VALUE value);
+typedef GCT_INT(GC_CORE_API *CounterAdd)(GCT_INT id, GCT_COUNTER_VALUE delta);
+typedef GCT_INT(GC_CORE_API *CounterIncrement)(GCT_INT id);
+typedef GCT_INT(GC_CORE_API *CounterDecrement)(GCT_INT id);
+typedef GCT_INT(GC_CORE_API *CounterSubscribe)(GCT_INT id, OnCounterChange cb,
+                                               GCT_INTPTR user);
+typedef GCT_INT(GC_CORE_API *CounterUnsubscribe)(GCT_INT id,
+                                                 OnCounterChange cb,
+                                                 GCT_INTPTR user);
+
+/* ---- smart locks -------------------------------------------------------- */
+
+/* A recursive lock shared by worker threads. Create returns 0 on failure. */
+typedef GCT_INTPTR(GC_CORE_API *SmartLockCreate)(void);
+typedef void(GC_CORE_API *SmartLockDestroy)(GCT_INTPTR lock);
+typedef GCT_INT(GC_CORE_API *SmartLock)(GCT_INTPTR lock);
+typedef void(GC_CORE_API *SmartUnlock)(GCT_INTPTR lock);
+
+/* ---- logging ------------------------------------------------------------ */
+
+/* Logs one NUL-terminated line at 'level' (one GCL_* flag) through the
+ * server log (level mask and file from the config). Usable from
+ * adapter_initialize on. */
+typedef void(GC_CORE_API *LogMessage)(GCT_INT level, GCT_CPTR msg);
+
+/* ---- application timers and clock (gcs extension, not in Game Carrier) - */
+
+/* Called when an application timer fires, on the application's thread. */
+typedef void (*GCTimerCallback)(GCT_INTPTR user);
+
+/* Calls 'cb(user)' after 'ms' milliseconds, then every 'repeat_ms' if it is
+ * > 0. Returns a timer id (> 0), or 0 on failure (unknown app, ms < 0, no
+ * memory). A one-shot timer's id is dead once it fired. */
+typedef GCT_INTPTR(GC_CORE_API *TimerStart)(GCT_INT app_id, GCT_INT ms,
+                                            GCT_INT repeat_ms,
+                                            GCTimerCallback cb,
+                                            GCT_INTPTR user);
+/* Cancels a timer: 0, or EINVAL for an unknown or already fired one. */
+typedef GCT_INT(GC_CORE_API *TimerStop)(GCT_INTPTR timer_id);
+/* Milliseconds of the host's monotonic clock (virtual under gc.testing). */
+typedef int64_t(GC_CORE_API *NowMs)(void);
+
+struct core_api {
+  GetOpt getOpt;
+
+  ConnectionAddMessage connectionAddMessage;
+  ConnectionClose connectionClose;
+  ConnectionSetTimer connectionSetTimer;
+  ConnectionSetLimit connectionSetLimit;
+
+  S2SCreate s2sCreate;
+  S2SDestroy s2sDestroy;
+  S2SAddMessage s2sAddMessage;
+  S2SSetTimer s2sSetTimer;
+
+  CounterCreate counterCreate;
+  CounterCreateAtomic counterCreateAtomic;
+  CounterOpen counterOpen;
+  CounterGetNames counterGetNames;
+  CounterGet counterGet;
+  CounterSet counterSet;
+  CounterAdd counterAdd;
+  CounterIncrement counterIncrement;
+  CounterDecrement counterDecrement;
+  CounterSubscribe counterSubscribe;
+  CounterUnsubscribe counterUnsubscribe;
+
+  SmartLockCreate smartLockCreate;
+  SmartLockDestroy smartLockDestroy;
+  SmartLock smartLock;
+  SmartUnlock smartUnlock;
+
+  LogMessage logMessage;
+
+  /* Appended in API 1.0 (gcs extensions). */
+  TimerStart timerStart;
+  TimerStop timerStop;
+  NowMs nowMs;
+};
+
+/* ---- adapter events (exported by the adapter, called by gcs) ------------ */
+
+/* First call after loading; 'api' is valid during the call only (copy it).
+ * 'load_path' is the adapter entry's "dir". Non-zero stops start-up. */
+GC_ADAPTER_EVENT GCT_INT adapter_initialize(GCT_INT adapter_id,
+                                            struct core_api *api,
+                                            GCT_CPTR load_path);
+GC_ADAPTER_EVENT void adapter_finalize(GCT_INT adapter_id);
+
+/* Once per app entry, before listening. Non-zero stops start-up. */
+GC_ADAPTER_EVENT GCT_INT application_initialize(GCT_INT app_id,
+                                                GCT_CSTR name,
+                                                GCT_CSTR type_name,
+                                                GCT_CSTR file_name);
+/* Listening, before any on_connect. */
+GC_ADAPTER_EVENT void application_start(GCT_INT app_id);
+/* First notice of shutdown: connections are still open and usable. */
+GC_ADAPTER_EVENT void application_stop(GCT_INT app_id);
+/* Every connection is gone (all on_disconnect delivered). */
+GC_ADAPTER_EVENT void application_shutdown(GCT_INT app_id);
+
+/* A client completed the WebSocket upgrade. 'udata' is the request target
+ * (path and query, e.g. "/chat?room=7"); strings are valid during the call.
+ * Return GC_DROP_CONNECTION to refuse (no other event follows), anything
+ * else becomes 'conn_user' of every later event of this connection. */
+GC_ADAPTER_EVENT GCT_INTPTR on_connect(GCT_INT app_id, GCT_INTPTR conn_handle,
+                                       GCT_INT pid, GCT_CSTR rip,
+                                       GCT_INT rport, GCT_CSTR lip,
+                                       GCT_INT lport, GCT_CSTR udata);
+/* Last event of an accepted connection, however it ended. */
+GC_ADAPTER_EVENT void on_disconnect(GCT_INTPTR conn_user);
+/* One complete message; 'data' is valid during the call only. */
+GC_ADAPTER_EVENT void on_message(GCT_INTPTR conn_user, GCT_PTR data,
+                                 GCT_SIZE len);
+GC_ADAPTER_EVENT void on_message_sent(GCT_INTPTR conn_user, GCT_INTPTR cookie,
+                                      GCT_SIZE len, GCT_INT status);
+GC_ADAPTER_EVENT void on_timer(GCT_INTPTR conn_user);
+/* A statistic entered its YELLOW zone; return a gc_stat_reaction. */
+GC_ADAPTER_EVENT GCT_INT on_issue(GCT_INTPTR conn_user, GCT_INT id,
+                                  GCT_COUNTER_VALUE value);
+
+/* Optional: an adapter may export its API version (the value of
+ * GC_SERVER_API_VERSION_HEX it was built with); a different major version
+ * is refused at load. */
+#define GC_ADAPTER_DECLARE_API_VERSION                                         \
+  GC_ADAPTER_EVENT const GCT_INT gc_adapter_api_version =                      \
+      GC_SERVER_API_VERSION_HEX
+
+/* Function types of the events, for hosts and bridges resolving them. */
+typedef GCT_INT (*gc_adapter_initialize_fn)(GCT_INT, struct core_api *,
+                                            GCT_CPTR);
+typedef void (*gc_adapter_finalize_fn)(GCT_INT);
+typedef GCT_INT (*gc_application_initialize_fn)(GCT_INT, GCT_CSTR, GCT_CSTR,
+                                                GCT_CSTR);
+typedef void (*gc_application_event_fn)(GCT_INT);
+typedef GCT_INTPTR (*gc_on_connect_fn)(GCT_INT, GCT_INTPTR, GCT_INT, GCT_CSTR,
+                                       GCT_INT, GCT_CSTR, GCT_INT, GCT_CSTR);
+typedef void (*gc_on_disconnect_fn)(GCT_INTPTR);
+typedef void (*gc_on_message_fn)(GCT_INTPTR, GCT_PTR, GCT_SIZE);
+typedef void (*gc_on_message_sent_fn)(GCT_INTPTR, GCT_INTPTR, GCT_SIZE,
+                                      GCT_INT);
+typedef void (*gc_on_timer_fn)(GCT_INTPTR);
+typedef GCT_INT (*gc_on_issue_fn)(GCT_INTPTR, GCT_INT, GCT_COUNTER_VALUE);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GAME_CARRIER_SERVER_H */
