@@ -48,6 +48,7 @@ static void conn_free(struct gc_conn *c) {
   struct gc_loop *loop = c->loop;
   if (c->ws)
     wslay_event_context_free(c->ws);
+  gc_free(c->mem_pending);
   gc_free(c->req);
   gc_free(c);
   loop->conn_count--;
@@ -67,6 +68,8 @@ static void on_close(uv_handle_t *h) {
   }
   if (c->handle)
     (void)gc_handle_table_remove(&loop->conns, c->handle);
+  if (c->mem && c->mem->on_close)
+    c->mem->on_close(c->mem_ud);
   conn_free(c);
 }
 
@@ -138,6 +141,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void conn_read_start(struct gc_conn *c) {
   if (c->reading || c->state == GC_CONN_DEAD)
     return;
+  if (c->mem) {
+    c->reading = 1;
+    if (c->mem_pending) {
+      /* What the peer sent while we were not reading, as a kernel keeps it. */
+      uint8_t *p = c->mem_pending;
+      size_t n = c->mem_pending_len;
+      c->mem_pending = NULL;
+      c->mem_pending_len = 0;
+      conn_input(c, p, n);
+      gc_free(p);
+    }
+    return;
+  }
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
     c->reading = 1;
   else
@@ -147,6 +163,10 @@ static void conn_read_start(struct gc_conn *c) {
 static void conn_read_stop(struct gc_conn *c) {
   if (!c->reading)
     return;
+  if (c->mem) {
+    c->reading = 0;
+    return;
+  }
   uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
 }
@@ -308,7 +328,9 @@ static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
     int lport = c->listener->port;
     struct sockaddr_storage ss;
     int sl = sizeof ss;
-    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    if (c->mem) {
+      snprintf(lip, sizeof lip, "127.0.0.1");
+    } else if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
       if (ss.ss_family == AF_INET6) {
         uv_ip6_name((struct sockaddr_in6 *)&ss, lip, sizeof lip);
         lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -423,7 +445,14 @@ void gc__conn_flush(struct gc_conn *c) {
   size_t total;
   size_t n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
   if (n) {
-    int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+    int w;
+    if (c->mem) {
+      for (size_t i = 0; i < n; i++)
+        c->mem->on_data(c->mem_ud, (const uint8_t *)iov[i].base, iov[i].len);
+      w = (int)total; /* an in-memory peer takes everything */
+    } else {
+      w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+    }
     if (w == UV_EAGAIN || w == UV_ENOSYS)
       w = 0;
     if (w < 0) {
@@ -491,11 +520,71 @@ static void conn_step(struct gc_conn *c) {
 
 /* ---- accept -------------------------------------------------------------- */
 
-void gc__conn_accept(struct gc_listener *l) {
+/* A new connection in HANDSHAKE state with its tcp handle initialised. */
+static struct gc_conn *conn_new(struct gc_listener *l) {
   struct gc_loop *loop = l->loop;
   struct gc_conn *c = gc_calloc(1, sizeof *c);
   if (!c || !(c->req = gc_malloc(sizeof *c->req))) {
     gc_free(c);
+    return NULL;
+  }
+  gc_http_req_init(c->req);
+  gc_send_queue_init(&c->q);
+  c->loop = loop;
+  c->listener = l;
+  c->state = GC_CONN_HANDSHAKE;
+  if (uv_tcp_init(&loop->uv, &c->tcp) != 0) {
+    gc_free(c->req);
+    gc_free(c);
+    return NULL;
+  }
+  c->tcp.data = c;
+  loop->conn_count++;
+  return c;
+}
+
+struct gc_conn *gc__conn_accept_mem(struct gc_listener *l, const char *rip,
+                                    int rport, const struct gc_mem_ops *ops,
+                                    void *ud) {
+  struct gc_conn *c = conn_new(l);
+  if (!c)
+    return NULL;
+  /* The tcp handle never gets a socket: it only gives uv_close's deferred
+   * callback, so teardown runs exactly as for a real client. */
+  c->mem = ops;
+  c->mem_ud = ud;
+  snprintf(c->rip, sizeof c->rip, "%s", rip);
+  c->rport = rport;
+  c->reading = 1;
+  return c;
+}
+
+void gc__conn_mem_input(struct gc_conn *c, const uint8_t *data, size_t len) {
+  if (c->state == GC_CONN_DEAD || !len)
+    return;
+  if (!c->reading) {
+    uint8_t *p = gc_realloc(c->mem_pending, c->mem_pending_len + len);
+    if (!p) {
+      conn_teardown(c);
+      return;
+    }
+    memcpy(p + c->mem_pending_len, data, len);
+    c->mem_pending = p;
+    c->mem_pending_len += len;
+    return;
+  }
+  conn_input(c, data, len);
+}
+
+void gc__conn_mem_eof(struct gc_conn *c) {
+  c->peer_eof = 1;
+  conn_teardown(c);
+}
+
+void gc__conn_accept(struct gc_listener *l) {
+  struct gc_loop *loop = l->loop;
+  struct gc_conn *c = conn_new(l);
+  if (!c) {
     /* Take the connection off the backlog anyway, or accept spins. */
     uv_tcp_t *tmp = gc_malloc(sizeof *tmp);
     if (tmp && uv_tcp_init(&loop->uv, tmp) == 0) {
@@ -507,18 +596,6 @@ void gc__conn_accept(struct gc_listener *l) {
     gc_log(GCL_ERR, "accept: out of memory");
     return;
   }
-  gc_http_req_init(c->req);
-  gc_send_queue_init(&c->q);
-  c->loop = loop;
-  c->listener = l;
-  c->state = GC_CONN_HANDSHAKE;
-  if (uv_tcp_init(&loop->uv, &c->tcp) != 0) {
-    gc_free(c->req);
-    gc_free(c);
-    return;
-  }
-  c->tcp.data = c;
-  loop->conn_count++;
   if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp) != 0) {
     c->state = GC_CONN_DEAD;
     uv_close((uv_handle_t *)&c->tcp, on_close);

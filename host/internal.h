@@ -106,6 +106,11 @@ struct gc_conn {
   unsigned dirty : 2; /* 0 no, 1 on loop->dirty, 2 in a flush batch */
   char rip[46];
   int rport;
+  /* In-memory transport (gc.testing): the socket replaced, nothing else. */
+  const struct gc_mem_ops *mem;
+  void *mem_ud;
+  uint8_t *mem_pending; /* input that arrived while not reading */
+  size_t mem_pending_len;
 };
 
 struct gc_loop {
@@ -126,6 +131,8 @@ struct gc_loop {
   int stopping;
   int finished;
   int exit_code;
+  int virtual_clock; /* gc.testing: time moves only by gc_host_advance */
+  int64_t vnow;
 };
 
 /* The loop of the calling thread: the core_api entry points have no
@@ -134,7 +141,10 @@ extern _Thread_local struct gc_loop *gc__loop_current;
 
 /* loop.c */
 int gc_loop_init(struct gc_loop *loop, struct gc_server *server) GC_WUR;
-int gc_loop_listen(struct gc_loop *loop, char *err, size_t errlen) GC_WUR;
+/* Creates the listeners of the config's vhosts; 'bind_sockets' 0 makes
+ * them virtual (gc.testing connects in memory). */
+int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
+                   size_t errlen) GC_WUR;
 int gc_loop_run(struct gc_loop *loop);
 void gc_loop_stop(struct gc_loop *loop);
 /* Closes what gc_loop_init opened; returns uv_loop_close's result. */
@@ -144,8 +154,21 @@ void gc__loop_mark_dirty(struct gc_loop *loop, struct gc_conn *c);
 void gc__loop_unmark_dirty(struct gc_loop *loop, struct gc_conn *c);
 void gc__loop_conn_gone(struct gc_loop *loop);
 
+/* What an in-memory peer hears from its connection (embed.h). */
+struct gc_mem_ops {
+  /* Bytes the server wrote, in order. */
+  void (*on_data)(void *ud, const uint8_t *data, size_t len);
+  /* The connection is gone; the gc_conn pointer is dead after this. */
+  void (*on_close)(void *ud);
+};
+
 /* conn.c */
 void gc__conn_accept(struct gc_listener *l);
+struct gc_conn *gc__conn_accept_mem(struct gc_listener *l, const char *rip,
+                                    int rport, const struct gc_mem_ops *ops,
+                                    void *ud);
+void gc__conn_mem_input(struct gc_conn *c, const uint8_t *data, size_t len);
+void gc__conn_mem_eof(struct gc_conn *c);
 void gc__conn_flush(struct gc_conn *c);
 int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
                  intptr_t cookie);

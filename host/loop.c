@@ -11,7 +11,7 @@
 _Thread_local struct gc_loop *gc__loop_current;
 
 int64_t gc_loop_now(const struct gc_loop *loop) {
-  return (int64_t)uv_now(&loop->uv);
+  return loop->virtual_clock ? loop->vnow : (int64_t)uv_now(&loop->uv);
 }
 
 /* ---- dirty list: connections to flush this turn -------------------------- */
@@ -70,7 +70,7 @@ static void on_prepare(uv_prepare_t *p) {
   /* Timers started by anything this turn are armed before the loop blocks:
    * one uv timer for the earliest deadline of the heap. */
   int64_t due = gc_timers_next_due(&loop->timers);
-  if (due < 0) {
+  if (due < 0 || loop->virtual_clock) {
     uv_timer_stop(&loop->timer);
     return;
   }
@@ -108,7 +108,8 @@ void gc_loop_stop(struct gc_loop *loop) {
   loop->stopping = 1;
   gc_log(GCL_NOTICE, "shutting down: %zu connection(s) open", loop->open_count);
   for (size_t i = 0; i < loop->listener_count; i++)
-    if (!uv_is_closing((uv_handle_t *)&loop->listeners[i]->tcp))
+    if (loop->listeners[i]->tcp.loop &&
+        !uv_is_closing((uv_handle_t *)&loop->listeners[i]->tcp))
       uv_close((uv_handle_t *)&loop->listeners[i]->tcp, close_listener);
   gc_server_stop_apps(loop->server);
   gc__conn_close_all(loop, GC_CLOSE_REASON_NORMAL);
@@ -140,11 +141,12 @@ static struct gc_listener *listener_find(struct gc_loop *loop, const char *ip,
   return NULL;
 }
 
-int gc_loop_listen(struct gc_loop *loop, char *err, size_t errlen) {
+int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
+                   size_t errlen) {
   struct gc_config *cfg = loop->server->cfg;
   for (size_t i = 0; i < cfg->vhost_count; i++) {
     const struct gc_vhost_conf *v = &cfg->vhosts[i];
-    if (v->protocol == GC_PROTOCOL_WSS) {
+    if (v->protocol == GC_PROTOCOL_WSS && bind_sockets) {
       snprintf(err, errlen,
                "vhosts[%zu] (%s:%d): protocol \"wss\" is not supported yet; "
                "use \"ws\" behind a TLS proxy",
@@ -170,6 +172,8 @@ int gc_loop_listen(struct gc_loop *loop, char *err, size_t errlen) {
       l->loop = loop;
       l->port = v->port;
       snprintf(l->ip, sizeof l->ip, "%s", v->ip);
+      if (!bind_sockets)
+        goto add_app;
       struct sockaddr_storage addr;
       int rc = strchr(v->ip, ':')
                    ? uv_ip6_addr(v->ip, v->port, (struct sockaddr_in6 *)&addr)
@@ -191,6 +195,7 @@ int gc_loop_listen(struct gc_loop *loop, char *err, size_t errlen) {
       }
       gc_log(GCL_NOTICE, "listening on ws://%s:%d", v->ip, v->port);
     }
+  add_app:
     for (size_t k = 0; k < l->app_count; k++)
       if (l->apps[k] == app) {
         app = NULL;

@@ -154,7 +154,7 @@ int main(int argc, char **argv) {
     gc_log(GCL_ERR, "cannot create the event loop");
     status = 1;
   } else if (gc_server_load(&server, err, sizeof err) != 0 ||
-             gc_loop_listen(&loop, err, sizeof err) != 0) {
+             gc_loop_listen(&loop, 1, err, sizeof err) != 0) {
     gc_log(GCL_ERR, "%s", err);
     status = 1;
   } else {

@@ -1,0 +1,41 @@
+/* embed.h - the host inside another program: what gc.testing uses.
+ *
+ * The same server, loop, connection and adapter code as gcs, with two
+ * things replaced: clients connect in memory (struct gc_mem_ops instead of
+ * a socket) and time is virtual (it moves only by gc_host_advance). */
+#ifndef GC_EMBED_H
+#define GC_EMBED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gc_host;
+struct gc_conn;
+struct gc_mem_ops;
+
+/* Loads a JSON config, its adapters ('lua_adapter' = path of
+ * libgc_lua.so for "lua" entries) and starts the applications. 0, or an
+ * errno with a message in 'err'. */
+int gc_host_create(const char *config_json, const char *source,
+                   const char *lua_adapter, struct gc_host **out, char *err,
+                   size_t errlen);
+/* Stops the apps, closes every connection NORMAL (virtual time runs on
+ * until the last on_disconnect), shuts down and unloads. NULL is ignored. */
+void gc_host_destroy(struct gc_host *h);
+/* Runs loop turns until nothing is left to do now. */
+void gc_host_pump(struct gc_host *h);
+/* Moves virtual time by 'ms', firing every timer due on the way in order. */
+void gc_host_advance(struct gc_host *h, int64_t ms);
+int64_t gc_host_now(const struct gc_host *h);
+/* A new in-memory client on the vhost at 'port' (0: the first one). It
+ * starts before the HTTP upgrade; feed it the request with
+ * gc_host_input. NULL when no such vhost or no memory. */
+struct gc_conn *gc_host_connect(struct gc_host *h, int port, const char *rip,
+                                int rport, const struct gc_mem_ops *ops,
+                                void *ud);
+/* Bytes from the client; the peer vanishing. Both pump afterwards. */
+void gc_host_input(struct gc_host *h, struct gc_conn *c, const void *data,
+                   size_t len);
+void gc_host_eof(struct gc_host *h, struct gc_conn *c);
+
+#endif
