@@ -447,9 +447,16 @@ void gc__conn_flush(struct gc_conn *c) {
   if (n) {
     int w;
     if (c->mem) {
-      for (size_t i = 0; i < n; i++)
-        c->mem->on_data(c->mem_ud, (const uint8_t *)iov[i].base, iov[i].len);
-      w = (int)total; /* an in-memory peer takes everything */
+      /* An in-memory peer takes everything, batch after batch. */
+      while (n) {
+        for (size_t i = 0; i < n; i++)
+          c->mem->on_data(c->mem_ud, (const uint8_t *)iov[i].base, iov[i].len);
+        conn_consume(c, total);
+        if (c->state == GC_CONN_DEAD)
+          return;
+        n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
+      }
+      w = 0;
     } else {
       w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
     }

@@ -21,6 +21,9 @@ void gc_host_pump(struct gc_host *h) {
   host_enter(h);
   /* Bounded: an app that keeps producing work cannot hang a test. */
   for (int i = 0; i < 1000; i++) {
+    /* In-memory connections keep no libuv handle active, so flush here;
+     * uv_run then delivers the close callbacks. */
+    gc__loop_flush(&h->loop);
     uv_run(&h->loop.uv, UV_RUN_NOWAIT);
     if (!h->loop.dirty && !uv_loop_alive(&h->loop.uv))
       break;
@@ -84,13 +87,23 @@ int gc_host_create(const char *config_json, const char *source,
   return 0;
 }
 
+void gc_host_stop(struct gc_host *h) {
+  host_enter(h);
+  if (h->server.phase == GC_PHASE_RUNNING)
+    gc_loop_stop(&h->loop);
+  gc_host_pump(h);
+}
+
+int gc_host_finished(const struct gc_host *h) { return h->loop.finished; }
+
 void gc_host_destroy(struct gc_host *h) {
   if (!h)
     return;
   if (h->loop_ready) {
     host_enter(h);
-    if (h->server.phase == GC_PHASE_RUNNING) {
-      gc_loop_stop(&h->loop);
+    if (h->server.phase == GC_PHASE_RUNNING || h->server.phase == GC_PHASE_STOPPING) {
+      if (h->server.phase == GC_PHASE_RUNNING)
+        gc_loop_stop(&h->loop);
       /* NORMAL closes end when the in-memory peers answer, or at the drain
        * deadline: move virtual time until the last one is gone. */
       for (int i = 0; i < 100 && !h->loop.finished; i++)

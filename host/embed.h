@@ -11,7 +11,15 @@
 
 struct gc_host;
 struct gc_conn;
-struct gc_mem_ops;
+
+/* What an in-memory peer hears from its connection. */
+struct gc_mem_ops {
+  /* Bytes the server wrote, in order. Called from inside the loop: do not
+   * call back into the host from here. */
+  void (*on_data)(void *ud, const uint8_t *data, size_t len);
+  /* The connection is gone; its gc_conn pointer is dead after this. */
+  void (*on_close)(void *ud);
+};
 
 /* Loads a JSON config, its adapters ('lua_adapter' = path of
  * libgc_lua.so for "lua" entries) and starts the applications. 0, or an
@@ -22,6 +30,10 @@ int gc_host_create(const char *config_json, const char *source,
 /* Stops the apps, closes every connection NORMAL (virtual time runs on
  * until the last on_disconnect), shuts down and unloads. NULL is ignored. */
 void gc_host_destroy(struct gc_host *h);
+/* Starts the shutdown: application_stop, then a NORMAL close of every
+ * connection. gc_host_finished tells when the last one is gone. */
+void gc_host_stop(struct gc_host *h);
+int gc_host_finished(const struct gc_host *h);
 /* Runs loop turns until nothing is left to do now. */
 void gc_host_pump(struct gc_host *h);
 /* Moves virtual time by 'ms', firing every timer due on the way in order. */

@@ -12,6 +12,7 @@
 #include <wslay/wslay.h>
 
 #include "config.h"
+#include "embed.h"
 #include "handle_table.h"
 #include "http_upgrade.h"
 #include "send_queue.h"
@@ -152,15 +153,9 @@ int gc_loop_close(struct gc_loop *loop);
 int64_t gc_loop_now(const struct gc_loop *loop);
 void gc__loop_mark_dirty(struct gc_loop *loop, struct gc_conn *c);
 void gc__loop_unmark_dirty(struct gc_loop *loop, struct gc_conn *c);
+/* Writes every connection dirty now (once per loop phase). */
+void gc__loop_flush(struct gc_loop *loop);
 void gc__loop_conn_gone(struct gc_loop *loop);
-
-/* What an in-memory peer hears from its connection (embed.h). */
-struct gc_mem_ops {
-  /* Bytes the server wrote, in order. */
-  void (*on_data)(void *ud, const uint8_t *data, size_t len);
-  /* The connection is gone; the gc_conn pointer is dead after this. */
-  void (*on_close)(void *ud);
-};
 
 /* conn.c */
 void gc__conn_accept(struct gc_listener *l);

@@ -43,7 +43,7 @@ void gc__loop_unmark_dirty(struct gc_loop *loop, struct gc_conn *c) {
 /* Flushes the connections dirty at entry; those dirtied meanwhile (an
  * on_message_sent that sends again) wait for the next phase, so one
  * connection cannot starve the loop. */
-static void loop_flush(struct gc_loop *loop) {
+void gc__loop_flush(struct gc_loop *loop) {
   struct gc_conn *batch = loop->dirty;
   loop->dirty = NULL;
   for (struct gc_conn *c = batch; c; c = c->dirty_next)
@@ -66,7 +66,7 @@ static void loop_on_timer(uv_timer_t *t) {
 
 static void on_prepare(uv_prepare_t *p) {
   struct gc_loop *loop = p->data;
-  loop_flush(loop);
+  gc__loop_flush(loop);
   /* Timers started by anything this turn are armed before the loop blocks:
    * one uv timer for the earliest deadline of the heap. */
   int64_t due = gc_timers_next_due(&loop->timers);
@@ -78,7 +78,7 @@ static void on_prepare(uv_prepare_t *p) {
   (void)uv_timer_start(&loop->timer, loop_on_timer, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
-static void on_check(uv_check_t *ch) { loop_flush(ch->data); }
+static void on_check(uv_check_t *ch) { gc__loop_flush(ch->data); }
 
 /* ---- shutdown ------------------------------------------------------------ */
 

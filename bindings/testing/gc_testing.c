@@ -1,0 +1,711 @@
+/* gc_testing.c - the 'gc.testing' Lua module: game logic under busted
+ * against the real host code.
+ *
+ * T.host{...} embeds the host (host/embed.h) with the real Lua adapter
+ * (libgc_lua.so, dlopened as gcs does). Clients are in-memory WebSocket
+ * clients that speak real bytes: an HTTP upgrade request, then masked
+ * frames made and parsed by a wslay client context. Only the socket and the
+ * clock are replaced; the connection table, queues, close semantics and
+ * limits are the production ones. Time moves only by host:advance(ms).
+ *
+ * Script errors reach the host log at GCL_ERR; a host call that produced
+ * one raises it in the spec (unless the host was made with
+ * raise_errors = false; host:errors() then returns them). */
+#include <errno.h>
+#include <jansson.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wslay/wslay.h>
+
+#include <game-carrier/server.h>
+
+#include "embed.h"
+#include "log.h"
+
+#define HOST_MT "gc.testing.host"
+#define CLIENT_MT "gc.testing.client"
+
+#ifndef GC_LUA_ADAPTER_PATH
+#define GC_LUA_ADAPTER_PATH "libgc_lua.so"
+#endif
+
+struct tmsg {
+  struct tmsg *next;
+  size_t len;
+  char data[];
+};
+
+struct tbuf {
+  uint8_t *p;
+  size_t len, cap;
+};
+
+struct thost;
+
+struct tclient {
+  struct thost *host;
+  struct tclient *next; /* in the host's list while the connection lives */
+  struct gc_conn *conn; /* NULL once the host closed it */
+  int opened;           /* 101 received */
+  int finished;         /* close_reason decided */
+  int gone;             /* the host closed the connection */
+  int got_close;        /* a close frame arrived */
+  int close_code;
+  int http_status;
+  const char *close_reason;
+  struct tbuf in, out;
+  wslay_event_context_ptr ws;
+  struct tmsg *head, *tail;
+};
+
+struct thost {
+  struct gc_host *h;
+  struct tclient *clients;
+  int raise_errors;
+  char *errors; /* GCL_ERR lines since the last check, '\n'-separated */
+  size_t errors_len;
+  int quiet;
+};
+
+/* ---- log capture --------------------------------------------------------- */
+
+static struct thost *log_target; /* the host being driven right now */
+
+static void log_hook(int level, const char *line, void *ud) {
+  (void)ud;
+  struct thost *t = log_target;
+  if (!t || !(level & GCL_ERR))
+    return;
+  size_t n = strlen(line);
+  char *p = realloc(t->errors, t->errors_len + n + 2);
+  if (!p)
+    return;
+  memcpy(p + t->errors_len, line, n);
+  t->errors_len += n;
+  p[t->errors_len++] = '\n';
+  p[t->errors_len] = '\0';
+  t->errors = p;
+}
+
+/* ---- buffers ------------------------------------------------------------- */
+
+static int tbuf_add(struct tbuf *b, const void *data, size_t len) {
+  if (b->len + len > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + len)
+      cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p)
+      return ENOMEM;
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, data, len);
+  b->len += len;
+  return 0;
+}
+
+static void tbuf_take(struct tbuf *b, size_t n) {
+  memmove(b->p, b->p + n, b->len - n);
+  b->len -= n;
+}
+
+/* ---- the in-memory transport's peer side -------------------------------- */
+
+static void mem_on_data(void *ud, const uint8_t *data, size_t len) {
+  struct tclient *c = ud;
+  (void)tbuf_add(&c->in, data, len);
+}
+
+static void mem_on_close(void *ud) {
+  struct tclient *c = ud;
+  c->conn = NULL;
+  c->gone = 1;
+}
+
+static const struct gc_mem_ops mem_ops = {mem_on_data, mem_on_close};
+
+/* ---- the client's WebSocket side (wslay client context) ----------------- */
+
+static ssize_t cws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                        int flags, void *ud) {
+  struct tclient *c = ud;
+  (void)flags;
+  if (c->in.len == 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  if (len > c->in.len)
+    len = c->in.len;
+  memcpy(buf, c->in.p, len);
+  tbuf_take(&c->in, len);
+  return (ssize_t)len;
+}
+
+static ssize_t cws_send(wslay_event_context_ptr ctx, const uint8_t *data,
+                        size_t len, int flags, void *ud) {
+  struct tclient *c = ud;
+  (void)flags;
+  if (tbuf_add(&c->out, data, len) != 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  return (ssize_t)len;
+}
+
+static int cws_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                       void *ud) {
+  (void)ctx, (void)ud;
+  for (size_t i = 0; i < len; i++)
+    buf[i] = (uint8_t)(rand() & 0xff);
+  return 0;
+}
+
+static void cws_on_msg(wslay_event_context_ptr ctx,
+                       const struct wslay_event_on_msg_recv_arg *arg, void *ud) {
+  struct tclient *c = ud;
+  (void)ctx;
+  if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+    c->got_close = 1;
+    c->close_code = arg->status_code;
+    return;
+  }
+  if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
+    return;
+  struct tmsg *m = malloc(sizeof *m + arg->msg_length + 1);
+  if (!m)
+    return;
+  m->next = NULL;
+  m->len = arg->msg_length;
+  memcpy(m->data, arg->msg, arg->msg_length);
+  if (c->tail)
+    c->tail->next = m;
+  else
+    c->head = m;
+  c->tail = m;
+}
+
+static const struct wslay_event_callbacks cws_callbacks = {
+    .recv_callback = cws_recv,
+    .send_callback = cws_send,
+    .genmask_callback = cws_genmask,
+    .on_msg_recv_callback = cws_on_msg,
+};
+
+/* Parses what the server wrote; returns 1 if the client has bytes to send. */
+static int client_process(struct tclient *c) {
+  if (!c->opened && !c->http_status) {
+    uint8_t *end = NULL;
+    for (size_t i = 0; i + 3 < c->in.len; i++)
+      if (!memcmp(c->in.p + i, "\r\n\r\n", 4)) {
+        end = c->in.p + i + 4;
+        break;
+      }
+    if (!end)
+      goto done;
+    int status = 0;
+    if (c->in.len > 12 && !memcmp(c->in.p, "HTTP/1.1 ", 9))
+      status = atoi((const char *)c->in.p + 9);
+    c->http_status = status ? status : 500;
+    tbuf_take(&c->in, (size_t)(end - c->in.p));
+    if (status == 101) {
+      c->opened = 1;
+      if (wslay_event_context_client_init(&c->ws, &cws_callbacks, c) != 0)
+        c->ws = NULL;
+    } else {
+      c->in.len = 0; /* the error body */
+    }
+  }
+  if (c->ws && c->in.len && wslay_event_want_read(c->ws))
+    (void)wslay_event_recv(c->ws);
+  if (c->ws && wslay_event_want_write(c->ws))
+    (void)wslay_event_send(c->ws);
+done:
+  if (c->gone && !c->finished) {
+    c->finished = 1;
+    if (!c->opened)
+      c->close_reason = "refused";
+    else if (c->got_close)
+      c->close_reason = "normal";
+    else
+      c->close_reason = "drop";
+  }
+  return c->conn && c->out.len;
+}
+
+static void host_unlink(struct thost *t, struct tclient *c) {
+  for (struct tclient **p = &t->clients; *p; p = &(*p)->next)
+    if (*p == c) {
+      *p = c->next;
+      c->next = NULL;
+      return;
+    }
+}
+
+/* Lets clients answer the server (close replies, pongs) until all is quiet,
+ * then raises any script error logged meanwhile. */
+static void host_settle(lua_State *L, struct thost *t) {
+  for (int round = 0; round < 1000; round++) {
+    int busy = 0;
+    for (struct tclient *c = t->clients; c; c = c->next) {
+      if (client_process(c)) {
+        busy = 1;
+        struct tbuf out = c->out;
+        c->out = (struct tbuf){0};
+        gc_host_input(t->h, c->conn, out.p, out.len);
+        free(out.p);
+      }
+    }
+    if (!busy)
+      break;
+  }
+  for (struct tclient *c = t->clients, *next; c; c = next) {
+    next = c->next;
+    client_process(c);
+    if (c->finished)
+      host_unlink(t, c);
+  }
+  if (t->errors_len && t->raise_errors) {
+    lua_pushlstring(L, t->errors, t->errors_len);
+    free(t->errors);
+    t->errors = NULL;
+    t->errors_len = 0;
+    lua_error(L);
+  }
+}
+
+/* ---- host ---------------------------------------------------------------- */
+
+static struct thost *check_host(lua_State *L) {
+  struct thost *t = luaL_checkudata(L, 1, HOST_MT);
+  if (!t->h)
+    luaL_error(L, "host is closed");
+  log_target = t;
+  return t;
+}
+
+static json_t *to_json(lua_State *L, int idx, int depth);
+
+static json_t *table_to_json(lua_State *L, int idx, int depth) {
+  idx = lua_absindex(L, idx);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  json_t *out;
+  if (n > 0) {
+    out = json_array();
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, idx, i);
+      json_array_append_new(out, to_json(L, -1, depth + 1));
+      lua_pop(L, 1);
+    }
+    return out;
+  }
+  out = json_object();
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) == LUA_TSTRING)
+      json_object_set_new(out, lua_tostring(L, -2), to_json(L, -1, depth + 1));
+    lua_pop(L, 1);
+  }
+  return out;
+}
+
+static json_t *to_json(lua_State *L, int idx, int depth) {
+  if (depth > 32)
+    return json_null();
+  switch (lua_type(L, idx)) {
+  case LUA_TBOOLEAN: return json_boolean(lua_toboolean(L, idx));
+  case LUA_TNUMBER:
+    return lua_isinteger(L, idx) ? json_integer(lua_tointeger(L, idx))
+                                 : json_real(lua_tonumber(L, idx));
+  case LUA_TSTRING: return json_string(lua_tostring(L, idx));
+  case LUA_TTABLE: return table_to_json(L, idx, depth);
+  default: return json_null();
+  }
+}
+
+/* T.host{ script = "scripts/chat.lua", name = "chat", config = {...},
+ *         raise_errors = true, quiet = true } */
+static int l_host(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "script");
+  const char *script = luaL_optstring(L, -1, NULL);
+  lua_getfield(L, 1, "config");
+  int has_cfg = lua_istable(L, -1);
+  json_t *root = has_cfg ? to_json(L, -1, 0) : json_object();
+  lua_pop(L, 1);
+  if (!json_object_get(root, "adapters")) {
+    if (!script) {
+      json_decref(root);
+      return luaL_error(L, "gc.testing.host: 'script' or config.adapters needed");
+    }
+    lua_getfield(L, 1, "name");
+    const char *name = luaL_optstring(L, -1, NULL);
+    char buf[128];
+    if (!name) {
+      const char *base = strrchr(script, '/');
+      snprintf(buf, sizeof buf, "%s", base ? base + 1 : script);
+      char *dot = strrchr(buf, '.');
+      if (dot && dot != buf)
+        *dot = '\0';
+      name = buf;
+    }
+    json_object_set_new(
+        root, "adapters",
+        json_pack("[{s:s, s:[{s:s, s:s, s:s}]}]", "type", "lua", "apps", "name",
+                  name, "type_name", "lua", "file_name", script));
+    if (!json_object_get(root, "vhosts"))
+      json_object_set_new(root, "vhosts",
+                          json_pack("[{s:s, s:i, s:s, s:s}]", "ip", "127.0.0.1",
+                                    "port", 7681, "protocol", "ws", "app", name));
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, 1, "raise_errors");
+  int raise_errors = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+  lua_getfield(L, 1, "quiet");
+  int quiet = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+  lua_pop(L, 3);
+  char *text = json_dumps(root, 0);
+  json_decref(root);
+  if (!text)
+    return luaL_error(L, "gc.testing.host: config is not JSON-able");
+
+  struct thost *t = lua_newuserdatauv(L, sizeof *t, 0);
+  memset(t, 0, sizeof *t);
+  t->raise_errors = raise_errors;
+  t->quiet = quiet;
+  luaL_setmetatable(L, HOST_MT);
+  log_target = t;
+  gc_log_set_hook(log_hook, NULL);
+  gc_log_set_level(quiet ? GCL_ERR : GCL_VERBOSE);
+  const char *lua_adapter = getenv("GC_LUA_ADAPTER");
+  char err[1024] = "";
+  int rc = gc_host_create(text, script ? script : "gc.testing", lua_adapter ? lua_adapter
+                                                         : GC_LUA_ADAPTER_PATH,
+                          &t->h, err, sizeof err);
+  free(text);
+  if (rc) {
+    lua_pushfstring(L, "gc.testing.host: %s%s%s", err, t->errors ? "\n" : "",
+                    t->errors ? t->errors : "");
+    free(t->errors);
+    t->errors = NULL;
+    return lua_error(L);
+  }
+  host_settle(L, t);
+  return 1;
+}
+
+static void host_free(struct thost *t) {
+  if (t->h) {
+    log_target = t;
+    gc_host_destroy(t->h);
+    t->h = NULL;
+    for (struct tclient *c = t->clients; c; c = c->next) {
+      client_process(c);
+      c->host = NULL;
+    }
+    t->clients = NULL;
+  }
+  free(t->errors);
+  t->errors = NULL;
+  t->errors_len = 0;
+  if (log_target == t)
+    log_target = NULL;
+}
+
+static int host_gc(lua_State *L) {
+  host_free(luaL_checkudata(L, 1, HOST_MT));
+  return 0;
+}
+
+/* host:close(): application_stop, NORMAL close of everyone, shutdown. */
+static int host_close(lua_State *L) {
+  struct thost *t = luaL_checkudata(L, 1, HOST_MT);
+  log_target = t;
+  int raise = t->raise_errors && t->h;
+  if (t->h) {
+    /* Stop, and let the clients answer the close frames, as real ones do;
+     * virtual time runs on for those that do not. */
+    gc_host_stop(t->h);
+    for (int i = 0; i < 100 && !gc_host_finished(t->h); i++) {
+      t->raise_errors = 0;
+      host_settle(L, t);
+      if (!gc_host_finished(t->h))
+        gc_host_advance(t->h, 100);
+    }
+  }
+  gc_host_destroy(t->h);
+  t->h = NULL;
+  for (struct tclient *c = t->clients; c; c = c->next)
+    client_process(c);
+  t->clients = NULL;
+  if (raise && t->errors_len) {
+    lua_pushlstring(L, t->errors, t->errors_len);
+    free(t->errors);
+    t->errors = NULL;
+    t->errors_len = 0;
+    return lua_error(L);
+  }
+  return 0;
+}
+
+static int host_advance(lua_State *L) {
+  struct thost *t = check_host(L);
+  lua_Integer ms = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, ms >= 0, 2, "time cannot go back");
+  gc_host_advance(t->h, ms);
+  host_settle(L, t);
+  return 0;
+}
+
+static int host_now(lua_State *L) {
+  struct thost *t = check_host(L);
+  lua_pushinteger(L, gc_host_now(t->h));
+  return 1;
+}
+
+static int host_errors(lua_State *L) {
+  struct thost *t = luaL_checkudata(L, 1, HOST_MT);
+  lua_newtable(L);
+  int n = 0;
+  const char *p = t->errors ? t->errors : "";
+  while (*p) {
+    const char *e = strchr(p, '\n');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    lua_pushlstring(L, p, len);
+    lua_rawseti(L, -2, ++n);
+    p += len + (e ? 1 : 0);
+  }
+  free(t->errors);
+  t->errors = NULL;
+  t->errors_len = 0;
+  return 1;
+}
+
+/* host:connect(path [, {remote_ip=, remote_port=, port=}]) */
+static int host_connect(lua_State *L) {
+  struct thost *t = check_host(L);
+  const char *path = luaL_optstring(L, 2, "/");
+  const char *rip = "127.0.0.1";
+  lua_Integer rport = 40000, port = 0;
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "remote_ip");
+    rip = luaL_optstring(L, -1, rip);
+    lua_getfield(L, 3, "remote_port");
+    rport = luaL_optinteger(L, -1, rport);
+    lua_getfield(L, 3, "port");
+    port = luaL_optinteger(L, -1, 0);
+    lua_pop(L, 3);
+  }
+  luaL_argcheck(L, path[0] == '/', 2, "path must start with '/'");
+  luaL_argcheck(L, !strpbrk(path, " \r\n"), 2, "path must not contain spaces");
+  struct tclient *c = lua_newuserdatauv(L, sizeof *c, 1);
+  memset(c, 0, sizeof *c);
+  luaL_setmetatable(L, CLIENT_MT);
+  lua_pushvalue(L, 1); /* the client keeps its host alive */
+  lua_setiuservalue(L, -2, 1);
+  c->host = t;
+  c->conn = gc_host_connect(t->h, (int)port, rip, (int)rport, &mem_ops, c);
+  if (!c->conn)
+    return luaL_error(L, "gc.testing: no vhost on port %d, or host stopping",
+                      (int)port);
+  c->next = t->clients;
+  t->clients = c;
+  char req[2600];
+  int n = snprintf(req, sizeof req,
+                   "GET %s HTTP/1.1\r\nHost: gc.testing\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: "
+                   "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                   path);
+  if (n < 0 || (size_t)n >= sizeof req)
+    return luaL_error(L, "gc.testing: path too long");
+  gc_host_input(t->h, c->conn, req, (size_t)n);
+  host_settle(L, t);
+  return 1;
+}
+
+/* ---- client -------------------------------------------------------------- */
+
+static struct tclient *check_client(lua_State *L) {
+  struct tclient *c = luaL_checkudata(L, 1, CLIENT_MT);
+  if (c->host)
+    log_target = c->host;
+  return c;
+}
+
+static int client_is_open(lua_State *L) {
+  struct tclient *c = check_client(L);
+  lua_pushboolean(L, c->conn && c->opened && !c->got_close);
+  return 1;
+}
+
+/* client:send(data [, "binary"]) sends a text frame unless told binary. */
+static int client_send(lua_State *L) {
+  struct tclient *c = check_client(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  const char *kind = luaL_optstring(L, 3, "text");
+  if (!c->conn || !c->ws || c->got_close) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    return 2;
+  }
+  struct wslay_event_msg msg = {
+      .opcode = strcmp(kind, "binary") == 0 ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME,
+      .msg = (const uint8_t *)data,
+      .msg_length = len};
+  if (wslay_event_queue_msg(c->ws, &msg) != 0 || wslay_event_send(c->ws) != 0)
+    return luaL_error(L, "gc.testing: cannot send");
+  struct tbuf out = c->out;
+  c->out = (struct tbuf){0};
+  gc_host_input(c->host->h, c->conn, out.p, out.len);
+  free(out.p);
+  host_settle(L, c->host);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* client:send_raw(bytes): bytes on the wire as they are (hostile input). */
+static int client_send_raw(lua_State *L) {
+  struct tclient *c = check_client(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  if (!c->conn) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    return 2;
+  }
+  gc_host_input(c->host->h, c->conn, data, len);
+  host_settle(L, c->host);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* client:close([code]): a clean close from the client side. */
+static int client_close(lua_State *L) {
+  struct tclient *c = check_client(L);
+  lua_Integer code = luaL_optinteger(L, 2, 1000);
+  if (!c->conn || !c->ws) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    return 2;
+  }
+  (void)wslay_event_queue_close(c->ws, (uint16_t)code, NULL, 0);
+  (void)wslay_event_send(c->ws);
+  struct tbuf out = c->out;
+  c->out = (struct tbuf){0};
+  gc_host_input(c->host->h, c->conn, out.p, out.len);
+  free(out.p);
+  host_settle(L, c->host);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* client:drop(): the client vanishes without a close frame. */
+static int client_drop(lua_State *L) {
+  struct tclient *c = check_client(L);
+  if (c->conn)
+    gc_host_eof(c->host->h, c->conn);
+  if (c->host)
+    host_settle(L, c->host);
+  return 0;
+}
+
+/* client:received(): the messages since the last call, in order. */
+static int client_received(lua_State *L) {
+  struct tclient *c = check_client(L);
+  lua_newtable(L);
+  int n = 0;
+  while (c->head) {
+    struct tmsg *m = c->head;
+    c->head = m->next;
+    lua_pushlstring(L, m->data, m->len);
+    lua_rawseti(L, -2, ++n);
+    free(m);
+  }
+  c->tail = NULL;
+  return 1;
+}
+
+static int client_index(lua_State *L) {
+  struct tclient *c = luaL_checkudata(L, 1, CLIENT_MT);
+  const char *k = luaL_checkstring(L, 2);
+  if (!strcmp(k, "close_reason")) {
+    if (c->close_reason)
+      lua_pushstring(L, c->close_reason);
+    else
+      lua_pushnil(L);
+  } else if (!strcmp(k, "close_code")) {
+    if (c->got_close)
+      lua_pushinteger(L, c->close_code);
+    else
+      lua_pushnil(L);
+  } else if (!strcmp(k, "status")) {
+    lua_pushinteger(L, c->http_status);
+  } else {
+    luaL_getmetafield(L, 1, "__methods");
+    lua_getfield(L, -1, k);
+  }
+  return 1;
+}
+
+static int client_gc(lua_State *L) {
+  struct tclient *c = luaL_checkudata(L, 1, CLIENT_MT);
+  if (c->conn && c->host && c->host->h) {
+    /* Collected while connected: the client vanishes. */
+    struct thost *t = c->host;
+    host_unlink(t, c);
+    gc_host_eof(t->h, c->conn);
+  } else if (c->host) {
+    host_unlink(c->host, c);
+  }
+  while (c->head) {
+    struct tmsg *m = c->head;
+    c->head = m->next;
+    free(m);
+  }
+  if (c->ws)
+    wslay_event_context_free(c->ws);
+  free(c->in.p);
+  free(c->out.p);
+  memset(c, 0, sizeof *c);
+  return 0;
+}
+
+static const luaL_Reg host_methods[] = {
+    {"connect", host_connect}, {"advance", host_advance}, {"now", host_now},
+    {"errors", host_errors},   {"close", host_close},     {NULL, NULL}};
+
+static const luaL_Reg client_methods[] = {
+    {"send", client_send},         {"send_raw", client_send_raw},
+    {"close", client_close},       {"drop", client_drop},
+    {"received", client_received}, {"is_open", client_is_open},
+    {NULL, NULL}};
+
+int luaopen_gc_testing(lua_State *L);
+int luaopen_gc_testing(lua_State *L) {
+  luaL_checkversion(L);
+  if (luaL_newmetatable(L, HOST_MT)) {
+    luaL_newlib(L, host_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, host_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, host_gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, CLIENT_MT)) {
+    luaL_newlib(L, client_methods);
+    lua_setfield(L, -2, "__methods");
+    lua_pushcfunction(L, client_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, client_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushcfunction(L, l_host);
+  lua_setfield(L, -2, "host");
+  return 1;
+}
