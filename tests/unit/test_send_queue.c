@@ -1,0 +1,149 @@
+/* Tests host/send_queue.c: frames, iovecs, partial writes, reports. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "send_queue.h"
+
+struct done_log {
+  intptr_t cookies[16];
+  size_t lens[16];
+  int n;
+};
+
+static void on_done(void *ctx, const struct gc_msg *m) {
+  struct done_log *d = ctx;
+  d->cookies[d->n] = m->cookie;
+  d->lens[d->n] = m->len;
+  d->n++;
+}
+
+/* Concatenates what the iovecs point at. */
+static size_t gather(const struct gc_send_queue *q, uint8_t *out, size_t max_iov) {
+  uv_buf_t iov[64];
+  size_t total;
+  size_t n = gc_send_queue_iov(q, iov, max_iov, &total);
+  size_t off = 0;
+  for (size_t i = 0; i < n; i++) {
+    memcpy(out + off, iov[i].base, iov[i].len);
+    off += iov[i].len;
+  }
+  assert_int_equal(off, total);
+  return off;
+}
+
+static void test_frame_headers(void **state) {
+  (void)state;
+  static uint8_t buf[70000], out[70100];
+  memset(buf, 'x', sizeof buf);
+  struct { size_t len; size_t hdr; uint8_t b1; } cases[] = {
+      {0, 2, 0}, {125, 2, 125}, {126, 4, 126}, {65535, 4, 126}, {65536, 10, 127}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct gc_send_queue q;
+    gc_send_queue_init(&q);
+    assert_int_equal(gc_send_queue_push_frame(&q, buf, cases[i].len, 7), 0);
+    assert_int_equal(q.bytes, cases[i].len + cases[i].hdr);
+    size_t n = gather(&q, out, 64);
+    assert_int_equal(n, cases[i].len + cases[i].hdr);
+    assert_int_equal(out[0], 0x82); /* FIN + binary, never masked */
+    assert_int_equal(out[1], cases[i].b1);
+    if (cases[i].hdr == 4)
+      assert_int_equal((out[2] << 8) | out[3], cases[i].len);
+    if (cases[i].hdr == 10)
+      assert_int_equal(((size_t)out[7] << 16) | ((size_t)out[8] << 8) | out[9],
+                       cases[i].len);
+    assert_int_equal(gc_ws_header_size(cases[i].len), cases[i].hdr);
+    gc_send_queue_clear(&q, NULL, NULL);
+  }
+}
+
+static void test_partial_writes_report_in_order(void **state) {
+  (void)state;
+  struct gc_send_queue q;
+  gc_send_queue_init(&q);
+  struct done_log d = {0};
+  assert_int_equal(gc_send_queue_push_raw(&q, "HTTP", 4), 0);
+  assert_int_equal(gc_send_queue_push_frame(&q, "hello", 5, 11), 0);
+  assert_int_equal(gc_send_queue_push_frame(&q, "world!", 6, 22), 0);
+  assert_int_equal(q.count, 3);
+  assert_int_equal(q.bytes, 4 + 7 + 8);
+  /* 4 raw bytes + 3 bytes of the first frame (2 header + "h"): no report. */
+  gc_send_queue_consume(&q, 7, on_done, &d);
+  assert_int_equal(d.n, 0);
+  uint8_t out[64];
+  size_t n = gather(&q, out, 64);
+  assert_int_equal(n, 4 + 8);
+  assert_memory_equal(out, "ello", 4);
+  /* The rest of the first frame and one byte of the second. */
+  gc_send_queue_consume(&q, 5, on_done, &d);
+  assert_int_equal(d.n, 1);
+  assert_int_equal(d.cookies[0], 11);
+  assert_int_equal(d.lens[0], 5);
+  gc_send_queue_consume(&q, 7, on_done, &d);
+  assert_int_equal(d.n, 2);
+  assert_int_equal(d.cookies[1], 22);
+  assert_null(q.head);
+  assert_int_equal(q.bytes, 0);
+  assert_int_equal(q.count, 0);
+}
+
+static void test_iov_limit(void **state) {
+  (void)state;
+  struct gc_send_queue q;
+  gc_send_queue_init(&q);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(gc_send_queue_push_frame(&q, "abc", 3, i), 0);
+  uv_buf_t iov[4];
+  size_t total;
+  assert_int_equal(gc_send_queue_iov(&q, iov, 4, &total), 4);
+  assert_int_equal(total, 10); /* two frames of 2 + 3 */
+  gc_send_queue_clear(&q, NULL, NULL);
+}
+
+static void test_clear_reports_everything(void **state) {
+  (void)state;
+  struct gc_send_queue q;
+  gc_send_queue_init(&q);
+  struct done_log d = {0};
+  assert_int_equal(gc_send_queue_push_frame(&q, "a", 1, 1), 0);
+  assert_int_equal(gc_send_queue_push_raw(&q, "ctl", 3), 0);
+  assert_int_equal(gc_send_queue_push_frame(&q, "bb", 2, 2), 0);
+  gc_send_queue_clear(&q, on_done, &d);
+  assert_int_equal(d.n, 2); /* host bytes are never reported */
+  assert_int_equal(d.cookies[0], 1);
+  assert_int_equal(d.cookies[1], 2);
+  assert_null(q.head);
+  assert_int_equal(q.bytes, 0);
+}
+
+static void test_discard_silent_keeps_partial_head(void **state) {
+  (void)state;
+  struct gc_send_queue q;
+  gc_send_queue_init(&q);
+  assert_int_equal(gc_send_queue_push_frame(&q, "abcdef", 6, 1), 0);
+  assert_int_equal(gc_send_queue_push_frame(&q, "xyz", 3, 2), 0);
+  gc_send_queue_consume(&q, 3, NULL, NULL);
+  gc_send_queue_discard_silent(&q);
+  assert_int_equal(q.count, 1);
+  assert_int_equal(q.bytes, 5);
+  struct done_log d = {0};
+  gc_send_queue_consume(&q, 5, on_done, &d);
+  assert_int_equal(d.n, 1);
+  assert_int_equal(d.cookies[0], 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_frame_headers),
+      cmocka_unit_test(test_partial_writes_report_in_order),
+      cmocka_unit_test(test_iov_limit),
+      cmocka_unit_test(test_clear_reports_everything),
+      cmocka_unit_test(test_discard_silent_keeps_partial_head),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
