@@ -97,20 +97,36 @@ static void deadline_fired(void *ctx, intptr_t handle) {
   if (!c)
     return;
   c->deadline_id = 0;
-  gc_log(GCL_INFO, "connection %s:%d: close not completed in %u ms, dropped",
-         c->rip, c->rport, loop->server->cfg->close_drain_ms);
+  if (c->state == GC_CONN_HANDSHAKE && !c->close_after_flush)
+    gc_log(GCL_INFO, "connection %s:%d: no complete upgrade request in time, closed",
+           c->rip, c->rport);
+  else
+    gc_log(GCL_INFO, "connection %s:%d: close not completed in %u ms, dropped",
+           c->rip, c->rport, loop->server->cfg->close_drain_ms);
   conn_teardown(c);
 }
 
-static void conn_arm_deadline(struct gc_conn *c) {
+/* Bounds what the peer makes us wait for: the handshake, or a close. */
+static void conn_arm_deadline_ms(struct gc_conn *c, uint64_t ms) {
   struct gc_loop *loop = c->loop;
-  if (c->deadline_id || !c->handle)
+  if (c->deadline_id || c->state == GC_CONN_DEAD)
     return;
-  if (gc_timers_start(&loop->timers, gc_loop_now(loop),
-                      loop->server->cfg->close_drain_ms, 0, deadline_fired,
-                      loop, c->handle, &c->deadline_id) != 0) {
-    conn_teardown(c); /* cannot bound the close: end it now */
+  if (gc_timers_start(&loop->timers, gc_loop_now(loop), (int64_t)ms, 0,
+                      deadline_fired, loop, c->handle, &c->deadline_id) != 0) {
+    conn_teardown(c); /* cannot bound it: end it now */
   }
+}
+
+static void conn_arm_deadline(struct gc_conn *c) {
+  conn_arm_deadline_ms(c, c->loop->server->cfg->close_drain_ms);
+}
+
+static uint64_t handshake_timeout_ms(const struct gc_loop *loop) {
+  uint64_t ms = 0;
+  if (gc_config_getopt(loop->server->cfg, "handshake_timeout_ms",
+                       GC_OPT_TYPE_UINT64, &ms) != 0 || ms == 0)
+    ms = 10000; /* libwebsockets allows 5 s per step, 10 s with TLS */
+  return ms;
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -311,15 +327,15 @@ static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                     accept)) < 0 ||
       (size_t)n >= sizeof resp || conn_ws_init(c) != 0 ||
-      gc_handle_table_add(&loop->conns, c, &c->handle) != 0 ||
       gc_send_queue_push_raw(&c->q, resp, (size_t)n) != 0) {
-    if (c->handle)
-      (void)gc_handle_table_remove(&loop->conns, c->handle);
-    c->handle = 0;
     conn_http_reject(c, 500, "out of memory");
     return;
   }
   /* OPEN before on_connect, so the app may already send from it. */
+  if (c->deadline_id) {
+    (void)gc_timers_stop(&loop->timers, c->deadline_id);
+    c->deadline_id = 0;
+  }
   c->state = GC_CONN_OPEN;
   struct gc_adapter *a = app->adapter;
   intptr_t user = 0;
@@ -345,8 +361,6 @@ static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
   if (user == GC_DROP_CONNECTION) {
     /* Refused: nothing the app did for it is reported, no event follows. */
     conn_stop_timers(c);
-    (void)gc_handle_table_remove(&loop->conns, c->handle);
-    c->handle = 0;
     gc_send_queue_clear(&c->q, NULL, NULL);
     if (c->state != GC_CONN_DEAD) {
       c->state = GC_CONN_HANDSHAKE;
@@ -547,6 +561,14 @@ static struct gc_conn *conn_new(struct gc_listener *l) {
   }
   c->tcp.data = c;
   loop->conn_count++;
+  /* The handle exists from accept, so timers can refer to a connection in
+   * its handshake; the app sees it only in on_connect, and every API call
+   * checks the state. */
+  if (gc_handle_table_add(&loop->conns, c, &c->handle) != 0) {
+    c->state = GC_CONN_DEAD;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+    return NULL;
+  }
   return c;
 }
 
@@ -563,6 +585,7 @@ struct gc_conn *gc__conn_accept_mem(struct gc_listener *l, const char *rip,
   snprintf(c->rip, sizeof c->rip, "%s", rip);
   c->rport = rport;
   c->reading = 1;
+  conn_arm_deadline_ms(c, handshake_timeout_ms(l->loop));
   return c;
 }
 
@@ -620,6 +643,7 @@ void gc__conn_accept(struct gc_listener *l) {
       c->rport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
   }
+  conn_arm_deadline_ms(c, handshake_timeout_ms(loop));
   conn_read_start(c);
 }
 
