@@ -59,5 +59,9 @@ test: test-deps npm-deps
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Side-by-side throughput, latency, memory and broadcast figures (bench/RESULTS.md).
+bench: build
+	QUICK=$(QUICK) BUILD=$(BUILD) bench/run.sh
+
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD)
