@@ -109,6 +109,7 @@ int gc_server_load(struct gc_server *s, char *err, size_t errlen) {
       app->id = ac->apps[k].id;
       app->conf = &ac->apps[k];
       app->adapter = &s->adapters[i];
+      gc_limits_from_config(&app->limits, cfg->root, ac->apps[k].json);
     }
   }
 

@@ -49,6 +49,7 @@ static void conn_free(struct gc_conn *c) {
   if (c->ws)
     wslay_event_context_free(c->ws);
   gc_free(c->mem_pending);
+  gc_free(c->limits);
   gc_free(c->req);
   gc_free(c);
   loop->conn_count--;
@@ -187,6 +188,65 @@ static void conn_read_stop(struct gc_conn *c) {
   c->reading = 0;
 }
 
+/* ---- statistics and limits ---------------------------------------------- */
+
+static uint64_t conn_limit(const struct gc_conn *c, int level, int stat) {
+  const struct gc_limits *l = c->limits ? c->limits : &c->app->limits;
+  return l->v[level][stat];
+}
+
+/* Checks one statistic against the connection's thresholds. RED drops the
+ * connection; YELLOW asks the app once per episode (on_issue) and obeys
+ * its reaction. Returns 1 when the connection no longer takes input. */
+static int conn_stat_check(struct gc_conn *c, int stat, uint64_t value) {
+  uint64_t red = conn_limit(c, GC_STAT_STATUS_RED, stat);
+  if (red && value > red) {
+    gc_log(GCL_NOTICE, "connection %s:%d: %s %llu over the RED limit %llu, dropped",
+           c->rip, c->rport, gc_stat_name(stat), (unsigned long long)value,
+           (unsigned long long)red);
+    conn_teardown(c);
+    return 1;
+  }
+  uint64_t yellow = conn_limit(c, GC_STAT_STATUS_YELLOW, stat);
+  uint8_t bit = (uint8_t)(1u << stat);
+  if (!yellow || value <= yellow || (c->issued & bit))
+    return 0;
+  c->issued |= bit;
+  struct gc_adapter *a = c->app->adapter;
+  int reaction = a->on_issue ? a->on_issue(c->user, stat, (GCT_COUNTER_VALUE)value)
+                             : GC_STAT_REACTION_DEFAULT;
+  if (c->state != GC_CONN_OPEN)
+    return 1; /* the app closed it meanwhile */
+  if (reaction == GC_STAT_REACTION_CLOSE) {
+    gc_log(GCL_INFO, "connection %s:%d: %s %llu over the YELLOW limit, closed "
+           "by the application", c->rip, c->rport, gc_stat_name(stat),
+           (unsigned long long)value);
+    (void)gc_conn_close(c->loop, c->handle, GC_CLOSE_REASON_NORMAL);
+    return 1;
+  }
+  if (reaction == GC_STAT_REACTION_DEFAULT)
+    gc_log(GCL_INFO, "connection %s:%d: %s %llu over the YELLOW limit %llu",
+           c->rip, c->rport, gc_stat_name(stat), (unsigned long long)value,
+           (unsigned long long)yellow);
+  return 0;
+}
+
+/* Counts one inbound message; 1 when it must not be delivered. */
+static int conn_count_input(struct gc_conn *c, size_t len) {
+  int64_t now = gc_loop_now(c->loop);
+  if (now - c->win_start >= 1000) {
+    c->win_start = now;
+    c->win_msgs = c->win_bytes = 0;
+    /* A new window: rate and size issues may be reported again. */
+    c->issued &= (uint8_t)(1u << GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
+  }
+  c->win_msgs++;
+  c->win_bytes += len;
+  return conn_stat_check(c, GC_CONN_STAT_MAX_MSG_SIZE, len) ||
+         conn_stat_check(c, GC_CONN_STAT_MSG_PER_SECOND, c->win_msgs) ||
+         conn_stat_check(c, GC_CONN_STAT_BYTES_PER_SECOND, c->win_bytes / 1024);
+}
+
 /* ---- wslay callbacks ----------------------------------------------------- */
 
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
@@ -243,6 +303,8 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
     ws_fail(c, 1007, "invalid UTF-8 in a text message");
     return;
   }
+  if (conn_count_input(c, arg->msg_length))
+    return;
   struct gc_adapter *a = c->app->adapter;
   if (a->on_message)
     a->on_message(c->user, (GCT_PTR)arg->msg, arg->msg_length);
@@ -289,7 +351,9 @@ static struct gc_app *conn_route(struct gc_conn *c, const char *target) {
 static int conn_ws_init(struct gc_conn *c) {
   if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
     return ENOMEM;
-  wslay_event_config_set_max_recv_msg_length(c->ws, 16u << 20);
+  /* RED max_msg_size is enforced by wslay before it buffers: close 1009. */
+  uint64_t max = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE);
+  wslay_event_config_set_max_recv_msg_length(c->ws, max ? max : (1u << 31) - 1);
   return 0;
 }
 
@@ -370,6 +434,7 @@ static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
   }
   c->user = user;
   c->accepted = 1;
+  c->win_start = c->last_input = gc_loop_now(loop);
   loop->open_count++;
   gc_free(c->req);
   c->req = NULL;
@@ -399,6 +464,8 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   }
   if (!c->ws || !wslay_event_want_read(c->ws))
     return;
+  c->last_input = gc_loop_now(c->loop);
+  c->pings_sent = 0;
   c->in = data;
   c->in_len = len;
   int rc = wslay_event_recv(c->ws);
@@ -422,6 +489,20 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
 }
 
 /* ---- output -------------------------------------------------------------- */
+
+/* YELLOW output queue: asked from the flush, never inside the API call
+ * that queued; the report re-arms once the queue is back under it. */
+static void conn_queue_check(struct gc_conn *c) {
+  if (c->state != GC_CONN_OPEN || !c->accepted)
+    return;
+  uint8_t bit = (uint8_t)(1u << GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
+  uint64_t yellow =
+      conn_limit(c, GC_STAT_STATUS_YELLOW, GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
+  if (yellow && c->q.count <= yellow)
+    c->issued &= (uint8_t)~bit;
+  else if (yellow)
+    (void)conn_stat_check(c, GC_CONN_STAT_OUTPUT_QUEUE_SIZE, c->q.count);
+}
 
 static void conn_consume(struct gc_conn *c, size_t n) {
   gc_send_queue_consume(&c->q, n, report_sent, c);
@@ -498,10 +579,13 @@ void gc__conn_flush(struct gc_conn *c) {
       }
       c->write_in_flight = 1;
       c->in_flight = total;
+      conn_queue_check(c);
       return;
     }
   }
-  conn_step(c);
+  conn_queue_check(c);
+  if (c->state != GC_CONN_DEAD)
+    conn_step(c);
 }
 
 /* Decides what comes next once the queue is empty. */
@@ -658,6 +742,16 @@ int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
   struct gc_conn *c = conn_get(loop, h);
   if (!c || c->state != GC_CONN_OPEN || (!data && len))
     return EINVAL;
+  /* A client that does not read must not grow our memory without bound. */
+  uint64_t red = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
+  if ((red && c->q.count + 1 > red) ||
+      c->q.bytes + len > GC_OUTPUT_QUEUE_MAX_BYTES) {
+    gc_log(GCL_NOTICE, "connection %s:%d: output queue full (%zu messages, %zu "
+           "bytes): the client does not read, dropped", c->rip, c->rport,
+           c->q.count, c->q.bytes);
+    conn_teardown(c);
+    return ENOBUFS;
+  }
   int rc = gc_send_queue_push_frame(&c->q, data, len, cookie);
   if (rc)
     return rc;
@@ -738,4 +832,57 @@ static void close_one(uv_handle_t *h, void *arg) {
 void gc__conn_close_all(struct gc_loop *loop, int reason) {
   struct close_all ca = {loop, reason};
   uv_walk(&loop->uv, close_one, &ca);
+}
+
+int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
+                      int64_t value) {
+  struct gc_conn *c = conn_get(loop, h);
+  if (!c || c->state != GC_CONN_OPEN || value < 0 ||
+      (level != GC_STAT_STATUS_YELLOW && level != GC_STAT_STATUS_RED) ||
+      stat < 1 || stat > GC_STAT_MAX)
+    return EINVAL;
+  if (!c->limits) {
+    /* Copy on first write: most connections share their app's limits. */
+    c->limits = gc_malloc(sizeof *c->limits);
+    if (!c->limits)
+      return ENOMEM;
+    *c->limits = c->app->limits;
+  }
+  c->limits->v[level][stat] = (uint64_t)value;
+  if (level == GC_STAT_STATUS_RED && stat == GC_CONN_STAT_MAX_MSG_SIZE)
+    wslay_event_config_set_max_recv_msg_length(
+        c->ws, value ? (uint64_t)value : (1u << 31) - 1);
+  c->issued &= (uint8_t)~(1u << stat);
+  return 0;
+}
+
+static void keepalive_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) {
+  if (c->state != GC_CONN_OPEN || !c->ws)
+    return;
+  int64_t idle = now - c->last_input;
+  if (idle < loop->ka_timeout_ms)
+    return;
+  int64_t due = 1 + (idle - loop->ka_timeout_ms) /
+                        (loop->ka_interval_ms ? loop->ka_interval_ms : 1);
+  if (c->pings_sent >= loop->ka_retries && c->pings_sent < due) {
+    gc_log(GCL_INFO, "connection %s:%d: no answer to %d pings, dropped", c->rip,
+           c->rport, c->pings_sent);
+    conn_teardown(c);
+    return;
+  }
+  if (c->pings_sent >= due)
+    return;
+  struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
+  if (wslay_event_queue_msg(c->ws, &ping) == 0) {
+    c->pings_sent++;
+    gc__loop_mark_dirty(loop, c);
+  }
+}
+
+void gc__conn_keepalive_sweep(struct gc_loop *loop) {
+  int64_t now = gc_loop_now(loop);
+  struct gc_handle_table *t = &loop->conns;
+  for (uint32_t i = 0; i < t->cap; i++)
+    if (t->slots[i].ptr)
+      keepalive_one(loop, t->slots[i].ptr, now);
 }

@@ -33,11 +33,9 @@ static GCT_INT api_set_timer(GCT_INTPTR h, GCT_INT ms) {
   return gc_conn_set_timer(gc__loop_current, h, ms);
 }
 
-/* Per-connection limits and alarms come with the limits issue. */
 static GCT_INT api_set_limit(GCT_INTPTR h, GCT_INT level, GCT_INT id,
                              GCT_COUNTER_VALUE value) {
-  (void)h, (void)level, (void)id, (void)value;
-  return ENOSYS;
+  return gc_conn_set_limit(gc__loop_current, h, level, id, value);
 }
 
 /* ---- server to server: not offered yet ---------------------------------- */

@@ -15,6 +15,7 @@
 #include "embed.h"
 #include "handle_table.h"
 #include "http_upgrade.h"
+#include "limits.h"
 #include "send_queue.h"
 #include "timers.h"
 
@@ -44,6 +45,7 @@ struct gc_app {
   const struct gc_app_conf *conf;
   struct gc_adapter *adapter;
   int initialized, started;
+  struct gc_limits limits; /* defaults of its connections */
 };
 
 struct gc_server {
@@ -107,6 +109,13 @@ struct gc_conn {
   unsigned dirty : 2; /* 0 no, 1 on loop->dirty, 2 in a flush batch */
   char rip[46];
   int rport;
+  /* Statistics (limits.h): a one-second window of inbound traffic. */
+  struct gc_limits *limits; /* own copy after connectionSetLimit, else NULL */
+  int64_t win_start;
+  uint64_t win_msgs, win_bytes;
+  uint8_t issued;      /* stats reported by on_issue in this episode */
+  uint8_t pings_sent;  /* keep-alive pings without any input since */
+  int64_t last_input;
   /* In-memory transport (gc.testing): the socket replaced, nothing else. */
   const struct gc_mem_ops *mem;
   void *mem_ud;
@@ -134,6 +143,9 @@ struct gc_loop {
   int exit_code;
   int virtual_clock; /* gc.testing: time moves only by gc_host_advance */
   int64_t vnow;
+  intptr_t keepalive_id;
+  int64_t ka_timeout_ms, ka_interval_ms;
+  int ka_retries;
 };
 
 /* The loop of the calling thread: the core_api entry points have no
@@ -169,6 +181,10 @@ int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
                  intptr_t cookie);
 int gc_conn_close(struct gc_loop *loop, intptr_t h, int reason);
 int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms);
+int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
+                      int64_t value);
+/* Keep-alive sweep: pings silent connections, drops unanswering ones. */
+void gc__conn_keepalive_sweep(struct gc_loop *loop);
 void gc__conn_close_all(struct gc_loop *loop, int reason);
 
 /* adapter_loader.c */

@@ -122,6 +122,8 @@ static void on_signal(uv_signal_t *s, int signum) {
   gc_loop_stop(loop);
 }
 
+static int loop_keepalive_start(struct gc_loop *loop);
+
 /* ---- listeners ----------------------------------------------------------- */
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -210,7 +212,43 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
     l->apps = apps;
     apps[l->app_count++] = app;
   }
+  if (loop_keepalive_start(loop) != 0) {
+    snprintf(err, errlen, "out of memory");
+    return ENOMEM;
+  }
   return 0;
+}
+
+/* ---- keep-alive ----------------------------------------------------------- */
+
+static void keepalive_fired(void *ctx, intptr_t arg) {
+  (void)arg;
+  gc__conn_keepalive_sweep(ctx);
+}
+
+/* keep_alive {timeout, interval, retries}: after 'timeout' seconds without
+ * input a connection is pinged every 'interval' seconds; after 'retries'
+ * pings without any input it is dropped. timeout 0 turns it off. One sweep
+ * a second for the whole loop, not a timer per connection. */
+static int loop_keepalive_start(struct gc_loop *loop) {
+  const struct gc_config *cfg = loop->server->cfg;
+  uint64_t timeout = 30, interval = 10, retries = 3;
+  if (gc_config_getopt(cfg, "keep_alive", GC_OPT_TYPE_NULL, NULL) == 0) {
+    timeout = interval = retries = 0;
+    (void)gc_config_getopt(cfg, "keep_alive.timeout", GC_OPT_TYPE_UINT64, &timeout);
+    if (gc_config_getopt(cfg, "keep_alive.interval", GC_OPT_TYPE_UINT64, &interval) ||
+        !interval)
+      interval = timeout ? timeout : 1;
+    if (gc_config_getopt(cfg, "keep_alive.retries", GC_OPT_TYPE_UINT64, &retries))
+      retries = 3;
+  }
+  if (!timeout)
+    return 0;
+  loop->ka_timeout_ms = (int64_t)timeout * 1000;
+  loop->ka_interval_ms = (int64_t)interval * 1000;
+  loop->ka_retries = retries > 100 ? 100 : (int)retries;
+  return gc_timers_start(&loop->timers, gc_loop_now(loop), 1000, 1000,
+                         keepalive_fired, loop, 0, &loop->keepalive_id);
 }
 
 /* ---- init / run / close -------------------------------------------------- */
