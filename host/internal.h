@@ -15,7 +15,7 @@
 #include "embed.h"
 #include "handle_table.h"
 #include "http_upgrade.h"
-#include "limits.h"
+#include "conn_limits.h"
 #include "send_queue.h"
 #include "timers.h"
 
@@ -109,7 +109,7 @@ struct gc_conn {
   unsigned dirty : 2; /* 0 no, 1 on loop->dirty, 2 in a flush batch */
   char rip[46];
   int rport;
-  /* Statistics (limits.h): a one-second window of inbound traffic. */
+  /* Statistics (conn_limits.h): a one-second window of inbound traffic. */
   struct gc_limits *limits; /* own copy after connectionSetLimit, else NULL */
   int64_t win_start;
   uint64_t win_msgs, win_bytes;

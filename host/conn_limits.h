@@ -1,12 +1,12 @@
-/* limits.h - per-connection statistics and their YELLOW / RED thresholds.
+/* conn_limits.h - per-connection statistics and their YELLOW / RED thresholds.
  *
  * Game Carrier's model: each statistic (enum gc_conn_stats) has a YELLOW
  * threshold, where the app is asked through on_issue, and a RED one, where
  * the host drops the connection without asking. Defaults come from the
  * config's "conn_notice" (YELLOW) and "conn_critical" (RED), at the root and
  * overridden per app entry; connectionSetLimit changes one connection. */
-#ifndef GC_LIMITS_H
-#define GC_LIMITS_H
+#ifndef GC_CONN_LIMITS_H
+#define GC_CONN_LIMITS_H
 
 #include <jansson.h>
 #include <stdint.h>

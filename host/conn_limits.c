@@ -1,5 +1,5 @@
-/* limits.c - see limits.h. */
-#include "limits.h"
+/* conn_limits.c - see conn_limits.h. */
+#include "conn_limits.h"
 
 #include <string.h>
 
