@@ -89,6 +89,11 @@ static int adapter_open(struct gc_server *s, struct gc_adapter *a, char *err,
 
 int gc_server_load(struct gc_server *s, char *err, size_t errlen) {
   struct gc_config *cfg = s->cfg;
+  if (gc_counters_init(&s->counters) != 0) {
+    snprintf(err, errlen, "out of memory");
+    return ENOMEM;
+  }
+  s->counters_ready = 1;
   size_t napps = 0;
   for (size_t i = 0; i < cfg->adapter_count; i++)
     napps += cfg->adapters[i].app_count;
@@ -203,6 +208,9 @@ void gc_server_unload(struct gc_server *s) {
   }
   gc_free(s->adapters);
   gc_free(s->apps);
+  if (s->counters_ready)
+    gc_counters_free(&s->counters);
+  s->counters_ready = 0;
   s->adapters = NULL;
   s->apps = NULL;
   s->adapter_count = s->app_count = 0;

@@ -30,9 +30,14 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len);
 
 /* ---- lifetime ------------------------------------------------------------ */
 
+#define CTR(c) (&(c)->loop->server->counters)
+
 static void report_sent(void *ctx, const struct gc_msg *m) {
   struct gc_conn *c = ctx;
   struct gc_adapter *a = c->app->adapter;
+  gc_counters_bump(CTR(c), GC_CTR_MESSAGES_OUT, 1);
+  gc_counters_bump(CTR(c), GC_CTR_BYTES_OUT, (int64_t)m->len);
+  gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
   if (c->accepted && a->on_message_sent)
     a->on_message_sent(c->user, m->cookie, m->len, 0);
 }
@@ -40,8 +45,15 @@ static void report_sent(void *ctx, const struct gc_msg *m) {
 static void report_discarded(void *ctx, const struct gc_msg *m) {
   struct gc_conn *c = ctx;
   struct gc_adapter *a = c->app ? c->app->adapter : NULL;
+  gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
   if (c->accepted && a && a->on_message_sent)
     a->on_message_sent(c->user, m->cookie, m->len, ECANCELED);
+}
+
+/* Refused in on_connect: what it queued vanishes unreported. */
+static void uncount_queued(void *ctx, const struct gc_msg *m) {
+  struct gc_conn *c = ctx;
+  gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
 }
 
 static void conn_free(struct gc_conn *c) {
@@ -64,6 +76,7 @@ static void on_close(uv_handle_t *h) {
   if (c->accepted) {
     struct gc_adapter *a = c->app->adapter;
     loop->open_count--;
+    gc_counters_bump(CTR(c), GC_CTR_CONNECTIONS, -1);
     if (a->on_disconnect)
       a->on_disconnect(c->user);
   }
@@ -303,6 +316,8 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
     ws_fail(c, 1007, "invalid UTF-8 in a text message");
     return;
   }
+  gc_counters_bump(CTR(c), GC_CTR_MESSAGES_IN, 1);
+  gc_counters_bump(CTR(c), GC_CTR_BYTES_IN, (int64_t)arg->msg_length);
   if (conn_count_input(c, arg->msg_length))
     return;
   struct gc_adapter *a = c->app->adapter;
@@ -425,7 +440,7 @@ static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
   if (user == GC_DROP_CONNECTION) {
     /* Refused: nothing the app did for it is reported, no event follows. */
     conn_stop_timers(c);
-    gc_send_queue_clear(&c->q, NULL, NULL);
+    gc_send_queue_clear(&c->q, uncount_queued, c);
     if (c->state != GC_CONN_DEAD) {
       c->state = GC_CONN_HANDSHAKE;
       conn_http_reject(c, 403, "connection refused by the application");
@@ -434,6 +449,8 @@ static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
   }
   c->user = user;
   c->accepted = 1;
+  gc_counters_bump(CTR(c), GC_CTR_CONNECTIONS, 1);
+  gc_counters_bump(CTR(c), GC_CTR_ACCEPTED, 1);
   c->win_start = c->last_input = gc_loop_now(loop);
   loop->open_count++;
   gc_free(c->req);
@@ -755,6 +772,8 @@ int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
   int rc = gc_send_queue_push_frame(&c->q, data, len, cookie);
   if (rc)
     return rc;
+  gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES,
+                   (int64_t)(len + gc_ws_header_size(len)));
   gc__loop_mark_dirty(loop, c);
   return 0;
 }

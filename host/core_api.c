@@ -64,39 +64,66 @@ static GCT_INT api_s2s_set_timer(GCT_INTPTR h, GCT_INT ms) {
   return ENOSYS;
 }
 
-/* ---- counters: not offered yet ------------------------------------------- */
+/* ---- counters ------------------------------------------------------------ */
 
-static GCT_INT api_counter_create(GCT_CSTR name) {
-  (void)name;
-  errno = ENOSYS;
-  return -1;
+static struct gc_server *api_server(void) {
+  struct gc_loop *loop = gc__loop_current;
+  return loop ? loop->server : NULL;
 }
 
+/* Creation only during application_initialize, as Game Carrier documents. */
+static GCT_INT api_counter_create(GCT_CSTR name) {
+  struct gc_server *s = api_server();
+  if (!s || s->phase != GC_PHASE_APP_INIT) {
+    gc_log(GCL_WARN, "counterCreate(\"%s\"): only allowed in application_initialize",
+           name ? name : "(null)");
+    return -1;
+  }
+  return gc_counters_create(&s->counters, name);
+}
+
+static GCT_INT api_counter_open(GCT_CSTR name) {
+  struct gc_server *s = api_server();
+  return s ? gc_counters_open(&s->counters, name) : -1;
+}
+
+/* During application_initialize only the built-in counters are listed. */
 static GCT_INT api_counter_get_names(GCT_CSTR *names, GCT_INT max) {
-  (void)names, (void)max;
-  errno = ENOSYS;
-  return -1;
+  struct gc_server *s = api_server();
+  if (!s || max < 0 || (max > 0 && !names))
+    return -1;
+  return gc_counters_names(&s->counters, names, max,
+                           s->phase <= GC_PHASE_APP_INIT);
 }
 
 static GCT_INT api_counter_get(GCT_INT id, GCT_COUNTER_VALUE *value) {
-  (void)id, (void)value;
-  return ENOSYS;
+  struct gc_server *s = api_server();
+  return s ? gc_counters_get(&s->counters, id, value) : EINVAL;
 }
 
-static GCT_INT api_counter_value(GCT_INT id, GCT_COUNTER_VALUE v) {
-  (void)id, (void)v;
-  return ENOSYS;
+static GCT_INT api_counter_set(GCT_INT id, GCT_COUNTER_VALUE v) {
+  struct gc_server *s = api_server();
+  return s ? gc_counters_set(&s->counters, id, v) : EINVAL;
 }
 
-static GCT_INT api_counter_step(GCT_INT id) {
-  (void)id;
-  return ENOSYS;
+static GCT_INT api_counter_add(GCT_INT id, GCT_COUNTER_VALUE v) {
+  struct gc_server *s = api_server();
+  return s ? gc_counters_add(&s->counters, id, v) : EINVAL;
 }
+
+static GCT_INT api_counter_increment(GCT_INT id) { return api_counter_add(id, 1); }
+static GCT_INT api_counter_decrement(GCT_INT id) { return api_counter_add(id, -1); }
 
 static GCT_INT api_counter_subscribe(GCT_INT id, OnCounterChange cb,
                                      GCT_INTPTR user) {
-  (void)id, (void)cb, (void)user;
-  return ENOSYS;
+  struct gc_server *s = api_server();
+  return s ? gc_counters_subscribe(&s->counters, id, cb, user) : EINVAL;
+}
+
+static GCT_INT api_counter_unsubscribe(GCT_INT id, OnCounterChange cb,
+                                       GCT_INTPTR user) {
+  struct gc_server *s = api_server();
+  return s ? gc_counters_unsubscribe(&s->counters, id, cb, user) : EINVAL;
 }
 
 /* ---- smart locks: recursive mutexes shared by workers -------------------- */
@@ -199,15 +226,15 @@ void gc__core_api_fill(struct core_api *api) {
   api->s2sSetTimer = api_s2s_set_timer;
   api->counterCreate = api_counter_create;
   api->counterCreateAtomic = api_counter_create;
-  api->counterOpen = api_counter_create;
+  api->counterOpen = api_counter_open;
   api->counterGetNames = api_counter_get_names;
   api->counterGet = api_counter_get;
-  api->counterSet = api_counter_value;
-  api->counterAdd = api_counter_value;
-  api->counterIncrement = api_counter_step;
-  api->counterDecrement = api_counter_step;
+  api->counterSet = api_counter_set;
+  api->counterAdd = api_counter_add;
+  api->counterIncrement = api_counter_increment;
+  api->counterDecrement = api_counter_decrement;
   api->counterSubscribe = api_counter_subscribe;
-  api->counterUnsubscribe = api_counter_subscribe;
+  api->counterUnsubscribe = api_counter_unsubscribe;
   api->smartLockCreate = api_lock_create;
   api->smartLockDestroy = api_lock_destroy;
   api->smartLock = api_lock;

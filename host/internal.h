@@ -12,6 +12,7 @@
 #include <wslay/wslay.h>
 
 #include "config.h"
+#include "counters.h"
 #include "embed.h"
 #include "handle_table.h"
 #include "http_upgrade.h"
@@ -56,6 +57,8 @@ struct gc_server {
   size_t app_count;
   int phase; /* enum gc_phase */
   char *lua_adapter_path;
+  struct gc_counters counters;
+  int counters_ready;
 };
 
 enum gc_phase {

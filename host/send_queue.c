@@ -143,18 +143,3 @@ void gc_send_queue_clear(struct gc_send_queue *q, gc_msg_done_cb done, void *ctx
   }
   q->bytes = 0;
 }
-
-void gc_send_queue_discard_silent(struct gc_send_queue *q) {
-  struct gc_msg *keep = q->head_off ? q->head : NULL;
-  struct gc_msg *m = keep ? keep->next : q->head;
-  while (m) {
-    struct gc_msg *next = m->next;
-    q->bytes -= m->hdr_len + m->len;
-    q->count--;
-    gc_free(m);
-    m = next;
-  }
-  q->head = q->tail = keep;
-  if (keep)
-    keep->next = NULL;
-}

@@ -51,9 +51,6 @@ void gc_send_queue_consume(struct gc_send_queue *q, size_t n, gc_msg_done_cb don
                            void *ctx);
 /* Empties the queue, reporting every adapter message to 'done'. */
 void gc_send_queue_clear(struct gc_send_queue *q, gc_msg_done_cb done, void *ctx);
-/* Frees every message of which no byte was written yet, without reports,
- * keeping a partly written head. Used before anything reached the adapter. */
-void gc_send_queue_discard_silent(struct gc_send_queue *q);
 
 /* Number of bytes the frame header of a 'len' byte payload takes. */
 size_t gc_ws_header_size(size_t len);

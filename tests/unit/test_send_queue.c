@@ -121,29 +121,12 @@ static void test_clear_reports_everything(void **state) {
   assert_int_equal(q.bytes, 0);
 }
 
-static void test_discard_silent_keeps_partial_head(void **state) {
-  (void)state;
-  struct gc_send_queue q;
-  gc_send_queue_init(&q);
-  assert_int_equal(gc_send_queue_push_frame(&q, "abcdef", 6, 1), 0);
-  assert_int_equal(gc_send_queue_push_frame(&q, "xyz", 3, 2), 0);
-  gc_send_queue_consume(&q, 3, NULL, NULL);
-  gc_send_queue_discard_silent(&q);
-  assert_int_equal(q.count, 1);
-  assert_int_equal(q.bytes, 5);
-  struct done_log d = {0};
-  gc_send_queue_consume(&q, 5, on_done, &d);
-  assert_int_equal(d.n, 1);
-  assert_int_equal(d.cookies[0], 1);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_frame_headers),
       cmocka_unit_test(test_partial_writes_report_in_order),
       cmocka_unit_test(test_iov_limit),
       cmocka_unit_test(test_clear_reports_everything),
-      cmocka_unit_test(test_discard_silent_keeps_partial_head),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
