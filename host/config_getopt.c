@@ -12,6 +12,32 @@
 #include "config.h"
 #include "log.h"
 
+/* A path is keys separated by dots, each followed by any number of [n]. */
+static int path_valid(const char *p) {
+  if (!*p)
+    return 0;
+  for (;;) {
+    size_t n = strcspn(p, ".[]");
+    if (n == 0)
+      return 0; /* "a..b", ".a", "[0]" first, "a.[0]" */
+    p += n;
+    while (*p == '[') {
+      p++;
+      if (*p < '0' || *p > '9')
+        return 0;
+      while (*p >= '0' && *p <= '9')
+        p++;
+      if (*p++ != ']')
+        return 0;
+    }
+    if (!*p)
+      return 1;
+    if (*p != '.')
+      return 0;
+    p++;
+  }
+}
+
 /* Resolves 'name'; a final "len" on a container that has no such key
  * yields its size in '*len' and NULL. */
 static int resolve(const json_t *root, const char *name, const json_t **out,
@@ -75,6 +101,8 @@ int gc_config_getopt(const struct gc_config *cfg, const char *name, int type,
   if (!cfg || !name)
     return EINVAL;
   if (type != GC_OPT_TYPE_NULL && !value)
+    return EINVAL;
+  if (!path_valid(name))
     return EINVAL;
   const json_t *v = NULL;
   long long len;
