@@ -1,0 +1,166 @@
+/* gc_lua.h - internals of the Lua adapter (bindings/), shared by its files.
+ *
+ * The Lua adapter is just another adapter: it sees the host only through
+ * the 'struct core_api' copied in adapter_initialize, and includes nothing
+ * but <game-carrier/server.h>, Lua and libc. Everything an application
+ * needs hangs off one 'struct gc_lua_app' (its lua_State, its open
+ * connections, its limits), so the same core can run under any driver:
+ * the exported events in adapter.c today, the gc.testing glue later.
+ *
+ * Who owns what:
+ *  - 'struct gc_lua_app' is malloc'ed by gc_lua_app_new and freed by
+ *    gc_lua_app_free, which first closes the state.
+ *  - 'struct gc_lua_conn' lives inside a full userdata (Lua memory). The
+ *    app anchors it with a registry ref from on_connect until
+ *    on_disconnect returns; during that time its address is the
+ *    'conn_user' the host gives back, and the userdata never moves. After
+ *    on_disconnect the C side forgets it and Lua's GC frees it whenever the
+ *    script drops its last reference.
+ *  - application timers are userdata too, anchored in the app's timer
+ *    table while armed; the host knows them only by an integer (app id +
+ *    serial), so a late or stale timer can never reach freed memory. */
+#ifndef GC_LUA_H
+#define GC_LUA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <game-carrier/server.h>
+#include <lua.h>
+
+#define GC_LUA_CONN_MT "gc.conn"
+#define GC_LUA_TIMER_MT "gc.timer"
+
+/* Defaults of the per-application limits (overridden by the config). */
+#define GC_LUA_DEFAULT_BUDGET 100000000 /* VM instructions per handler call */
+#define GC_LUA_DEFAULT_MEMORY 0         /* bytes; 0 = no limit */
+
+/* Limits of one application, read from the config ("lua.*" at the root,
+ * then the application's own "lua" object). 0 means unlimited. */
+struct gc_lua_limits {
+  int64_t instruction_budget;
+  uint64_t memory_limit;
+};
+
+struct gc_lua_conn;
+
+struct gc_lua_app {
+  const struct core_api *api; /* the adapter's copy; outlives the app */
+  GCT_INT app_id;
+  char *name;   /* application name, for log lines */
+  char *script; /* path of the script as configured */
+  lua_State *L; /* NULL once closed */
+  int closing;  /* never enter the state again */
+  int handlers_ref; /* registry ref of the table the script returned */
+  int timers_ref;   /* registry ref of {serial -> gc.timer} of armed timers */
+  lua_Integer next_conn_id;
+  GCT_INTPTR next_timer_serial;
+  /* The open connections, oldest first (for gc.connections, broadcast). */
+  struct gc_lua_conn *conn_head, *conn_tail;
+  size_t conn_count;
+  /* Instruction budget (see app.c). */
+  int64_t budget;  /* per outermost entry; 0 = unlimited */
+  int64_t used;    /* instructions counted in the current entry */
+  int hook_count;  /* instructions between two hook calls */
+  int expired;     /* the current entry ran out: the hook raises on every line */
+  int depth;       /* nesting of gc_lua_pcall */
+  /* Memory (see the allocator in app.c). */
+  size_t mem_used, mem_limit, mem_warn_at;
+  /* Pieces of a lua_warning message being assembled. */
+  char warn_buf[256];
+  size_t warn_len;
+};
+
+/* The C record inside a connection's userdata. */
+struct gc_lua_conn {
+  uint32_t magic; /* GC_LUA_CONN_MAGIC while anchored, 0 after */
+  unsigned char open;    /* between on_connect and on_disconnect */
+  unsigned char closing; /* close() was accepted, or the host said EINVAL */
+  GCT_INTPTR handle;
+  struct gc_lua_app *app;
+  struct gc_lua_conn *prev, *next; /* in app's list while open */
+  lua_Integer id;
+  lua_Integer next_cookie;
+  int ref; /* registry ref of the userdata while open, else LUA_NOREF */
+  int remote_port;
+};
+#define GC_LUA_CONN_MAGIC 0x67634c43u
+
+/* ---- app.c: states, limits, the one way into Lua ------------------------ */
+
+/* Reads the limits of application 'name' through api->getOpt. */
+void gc_lua_limits_read(const struct core_api *api, const char *name,
+                        struct gc_lua_limits *lim);
+/* A new application, not loaded yet; NULL when out of memory. 'api' is
+ * borrowed for the life of the app. */
+struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
+                                  const char *name, const char *script,
+                                  const struct gc_lua_limits *lim);
+/* Creates the state, loads and runs the script, then calls its
+ * 'application_initialize' handler. 0, or an errno after logging why
+ * (ENOENT no file, EINVAL syntax error or bad script, ENOMEM, ECANCELED the
+ * script raised or application_initialize returned false). */
+int gc_lua_app_load(struct gc_lua_app *app);
+/* Calls a lifecycle handler ('event' = its name) that takes no argument. */
+void gc_lua_app_event(struct gc_lua_app *app, const char *event);
+/* Stops the app's timers and closes its state; events are ignored after. */
+void gc_lua_app_close(struct gc_lua_app *app);
+/* Closes (if needed) and frees. NULL is ignored. */
+void gc_lua_app_free(struct gc_lua_app *app);
+
+/* The one protected entry into an application's state: runs 'fn' (a C
+ * function receiving 'arg' as a light userdata at index 1) under lua_pcall
+ * with a traceback handler and the instruction budget. On failure it logs
+ * one line at GCL_ERR naming the app and 'event'. Returns the Lua status
+ * (LUA_OK ...); -1 if the state is closed or closing. */
+int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
+                 void *arg);
+/* Inside a protected call: pushes the handler 'name' of the script and
+ * returns 1, or pushes nothing and returns 0 if it has none. */
+int gc_lua_push_handler(lua_State *L, struct gc_lua_app *app,
+                        const char *name);
+/* Logs "<app>: <formatted message>" at 'level' (printf format). */
+void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* The app owning state 'L' (any thread of it). */
+struct gc_lua_app *gc_lua_app_of(lua_State *L);
+
+/* ---- conn.c: connection userdata and connection events ------------------ */
+
+/* Registers the "gc.conn" metatable in a new state (protected context). */
+void gc_lua_conn_open(lua_State *L);
+/* on_connect: the connection's record (its address is 'conn_user'), or NULL
+ * when the script refused it, raised, or memory ran out. */
+struct gc_lua_conn *gc_lua_conn_connect(struct gc_lua_app *app,
+                                        GCT_INTPTR handle, GCT_INT pid,
+                                        GCT_CSTR rip, GCT_INT rport,
+                                        GCT_CSTR lip, GCT_INT lport,
+                                        GCT_CSTR udata);
+void gc_lua_conn_disconnect(struct gc_lua_conn *c);
+void gc_lua_conn_message(struct gc_lua_conn *c, const void *data, size_t len);
+void gc_lua_conn_message_sent(struct gc_lua_conn *c, GCT_INTPTR cookie,
+                              size_t len, GCT_INT status);
+void gc_lua_conn_timer(struct gc_lua_conn *c);
+GCT_INT gc_lua_conn_issue(struct gc_lua_conn *c, GCT_INT stat,
+                          GCT_COUNTER_VALUE value);
+/* Pushes the userdata of an open connection (protected context). */
+void gc_lua_conn_push(lua_State *L, const struct gc_lua_conn *c);
+/* Pushes nil and the message of host error 'rc'; returns 2. */
+int gc_lua_push_error(lua_State *L, int rc);
+
+/* ---- gc_module.c: require "gc" and application timers ------------------- */
+
+/* Registers package.preload.gc and the "gc.timer" metatable (protected). */
+void gc_lua_module_open(lua_State *L, struct gc_lua_app *app);
+/* Disarms every timer of the app at the host (before closing the state). */
+void gc_lua_timers_stop_all(struct gc_lua_app *app);
+
+/* ---- provided by the driver (adapter.c) --------------------------------- */
+
+/* The live application with this id, or NULL. Timers find their app here. */
+struct gc_lua_app *gc_lua_app_find(GCT_INT app_id);
+
+#endif /* GC_LUA_H */
