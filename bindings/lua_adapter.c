@@ -75,8 +75,8 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   struct lapp *app = gc_lua_app_of(L);
   app->killed = 1;
   lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-  luaL_error(L, "instruction budget exceeded (%llu instructions): the handler "
-                "was stopped", (unsigned long long)app->budget);
+  luaL_error(L, "instruction budget exceeded (%I instructions): the handler "
+                "was stopped", (LUAI_UACINT)app->budget);
 }
 
 /* ---- the one entry into Lua ---------------------------------------------- */

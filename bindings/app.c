@@ -1,0 +1,514 @@
+/* app.c - one application of the Lua adapter: its lua_State, its limits and
+ * the one protected way into it.
+ *
+ * Every entry into Lua goes through gc_lua_pcall (Lua's 'docall', luv's
+ * 'cb_pcall', skynet's '_cb'): a C function is run under lua_pcall with a
+ * message handler that appends a traceback, so even the pushes that build a
+ * handler's arguments are protected (any push can raise out-of-memory). A
+ * failure is logged as one line and the host carries on.
+ *
+ * Time: a count hook charges every 'hook_count' VM instructions to the
+ * current outermost entry. When an entry passes its budget the hook raises
+ * and re-arms itself on every line and every instruction (Redis
+ * 'luaMaskCountHook'), so a 'pcall' inside the script cannot swallow the
+ * stop: the next instruction after it raises again, until the error leaves
+ * the script. The normal hook is restored when the entry returns.
+ *
+ * Memory: each state has its own lua_Alloc that counts bytes, warns as the
+ * use doubles and refuses growth past the configured limit (skynet
+ * 'lalloc'); Lua then collects and retries, and raises "not enough memory"
+ * in the script if that does not help. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "gc_lua.h"
+
+#define HOOK_EVERY 10000      /* instructions between two budget checks */
+#define MEM_WARN_FIRST (64u << 20) /* first memory warning, then doubling */
+
+/* ---- logging ------------------------------------------------------------- */
+
+/* Logs 'line' in one-line form: each newline (and the tab after it, as
+ * in a traceback) becomes " | ". */
+static void log_flat(const struct gc_lua_app *app, int level, char *line) {
+  if (!app->api->logMessage)
+    return;
+  size_t len = strlen(line);
+  char *out = strchr(line, '\n') ? malloc(3 * len + 1) : NULL;
+  if (out == NULL) {
+    for (char *p = line; *p; p++)
+      if (*p == '\n' || *p == '\t')
+        *p = ' ';
+    app->api->logMessage(level, line);
+    return;
+  }
+  char *w = out;
+  for (const char *r = line; *r; r++) {
+    if (*r == '\n') {
+      memcpy(w, " | ", 3);
+      w += 3;
+      if (r[1] == '\t')
+        r++;
+    } else {
+      *w++ = *r == '\t' ? ' ' : *r;
+    }
+  }
+  *w = '\0';
+  app->api->logMessage(level, out);
+  free(out);
+}
+
+void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt,
+                ...) {
+  char stack[512];
+  char *line = stack;
+  size_t off = (size_t)snprintf(stack, sizeof stack, "%s: ",
+                                app->name ? app->name : "lua");
+  if (off >= sizeof stack)
+    off = sizeof stack - 1;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(stack + off, sizeof stack - off, fmt, ap);
+  va_end(ap);
+  if (n > 0 && off + (size_t)n >= sizeof stack) {
+    char *big = malloc(off + (size_t)n + 1);
+    if (big) {
+      memcpy(big, stack, off);
+      va_start(ap, fmt);
+      vsnprintf(big + off, (size_t)n + 1, fmt, ap);
+      va_end(ap);
+      line = big;
+    }
+  }
+  log_flat(app, level, line);
+  if (line != stack)
+    free(line);
+}
+
+/* lua_WarnFunction: warnings (errors in __gc finalizers, "warn()" of the
+ * script) become GCL_WARN lines. Control messages ("@on") are ignored. */
+static void warnf(void *ud, const char *msg, int tocont) {
+  struct gc_lua_app *app = ud;
+  if (app->warn_len == 0 && !tocont && msg[0] == '@')
+    return;
+  size_t n = strlen(msg);
+  size_t room = sizeof app->warn_buf - 1 - app->warn_len;
+  if (n > room)
+    n = room;
+  memcpy(app->warn_buf + app->warn_len, msg, n);
+  app->warn_len += n;
+  if (!tocont) {
+    app->warn_buf[app->warn_len] = '\0';
+    gc_lua_log(app, GCL_WARN, "Lua warning: %s", app->warn_buf);
+    app->warn_len = 0;
+  }
+}
+
+/* ---- memory -------------------------------------------------------------- */
+
+static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  struct gc_lua_app *app = ud;
+  if (ptr == NULL)
+    osize = 0; /* 'osize' is then the kind of object, not a size */
+  if (nsize == 0) {
+    free(ptr);
+    app->mem_used -= osize;
+    return NULL;
+  }
+  if (nsize > osize && app->mem_limit && !app->closing &&
+      app->mem_used - osize + nsize > app->mem_limit)
+    return NULL; /* Lua collects and retries, then raises LUA_ERRMEM */
+  void *p = realloc(ptr, nsize);
+  if (p == NULL)
+    return NULL;
+  app->mem_used = app->mem_used - osize + nsize;
+  if (app->mem_used > app->mem_warn_at) {
+    gc_lua_log(app, GCL_WARN, "Lua memory use passed %zu KiB%s",
+               app->mem_warn_at >> 10,
+               app->mem_limit ? " (limit configured)" : "");
+    app->mem_warn_at *= 2;
+  }
+  return p;
+}
+
+/* ---- the instruction budget --------------------------------------------- */
+
+struct gc_lua_app *gc_lua_app_of(lua_State *L) {
+  struct gc_lua_app *app;
+  memcpy(&app, lua_getextraspace(L), sizeof app);
+  return app;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar) {
+  struct gc_lua_app *app = gc_lua_app_of(L);
+  if (!app->expired) {
+    if (lua_gethookmask(L) & LUA_MASKLINE) {
+      /* A thread left in stop mode by an earlier entry: count again. */
+      lua_sethook(L, count_hook, LUA_MASKCOUNT, app->hook_count);
+      return;
+    }
+    if (app->depth == 0 || app->budget == 0)
+      return;
+    app->used += lua_gethookcount(L);
+    if (app->used <= app->budget)
+      return;
+    app->expired = 1;
+  }
+  /* Stop mode: raise on every line and instruction until we are out. */
+  lua_sethook(L, count_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+  if (L != app->L)
+    lua_sethook(app->L, count_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+  lua_getinfo(L, "Sl", ar);
+  if (ar->currentline > 0)
+    lua_pushfstring(L, "%s:%d: ", ar->short_src, ar->currentline);
+  else
+    lua_pushliteral(L, "");
+  lua_pushfstring(L, "%sinstruction budget exceeded (%I instructions)",
+                  lua_tostring(L, -1), (lua_Integer)app->budget);
+  lua_error(L);
+}
+
+static void budget_enter(struct gc_lua_app *app) {
+  if (app->depth++ > 0)
+    return;
+  app->used = 0;
+  app->expired = 0;
+  if (app->budget > 0) /* resets the thread's instruction count too */
+    lua_sethook(app->L, count_hook, LUA_MASKCOUNT, app->hook_count);
+}
+
+static void budget_leave(struct gc_lua_app *app) {
+  if (--app->depth > 0)
+    return;
+  if (app->expired || (lua_gethookmask(app->L) & LUA_MASKLINE))
+    lua_sethook(app->L, count_hook, LUA_MASKCOUNT, app->hook_count);
+  app->expired = 0;
+}
+
+/* ---- the protected entry -------------------------------------------------- */
+
+/* Message handler: the error as a string plus a traceback from where it
+ * was raised (Lua's lua.c 'msghandler'). */
+static int msgh(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      msg = lua_tostring(L, -1);
+    else
+      msg = lua_pushfstring(L, "(error object is a %s value)",
+                            luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+static void log_failure(struct gc_lua_app *app, const char *event, int st) {
+  lua_State *L = app->L;
+  const char *msg = lua_tostring(L, -1);
+  switch (st) {
+  case LUA_ERRMEM:
+    if (app->mem_limit)
+      gc_lua_log(app, GCL_ERR,
+                 "error in %s: not enough memory (%zu bytes in use, limit %zu)",
+                 event, app->mem_used, app->mem_limit);
+    else
+      gc_lua_log(app, GCL_ERR, "error in %s: not enough memory", event);
+    break;
+  case LUA_ERRERR:
+    gc_lua_log(app, GCL_ERR, "error in %s: error in the error handler: %s",
+               event, msg ? msg : "?");
+    break;
+  default:
+    gc_lua_log(app, GCL_ERR, "error in %s: %s", event, msg ? msg : "?");
+    break;
+  }
+}
+
+int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
+                 void *arg) {
+  lua_State *L = app->L;
+  if (L == NULL || app->closing)
+    return -1;
+  if (!lua_checkstack(L, 4)) {
+    gc_lua_log(app, GCL_ERR, "error in %s: no Lua stack space", event);
+    return LUA_ERRMEM;
+  }
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, msgh); /* light C functions and light userdata */
+  lua_pushcfunction(L, fn);   /* allocate nothing */
+  lua_pushlightuserdata(L, arg);
+  budget_enter(app);
+  int st = lua_pcall(L, 1, 0, base + 1);
+  budget_leave(app);
+  if (st != LUA_OK)
+    log_failure(app, event, st);
+  lua_settop(L, base);
+  return st;
+}
+
+int gc_lua_push_handler(lua_State *L, struct gc_lua_app *app,
+                        const char *name) {
+  if (app->handlers_ref == LUA_NOREF || app->handlers_ref == LUA_REFNIL)
+    return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, app->handlers_ref);
+  lua_getfield(L, -1, name);
+  lua_remove(L, -2);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  return 1; /* a non-callable value raises at the call, with its name */
+}
+
+/* ---- configuration --------------------------------------------------------- */
+
+static void read_u64(const struct core_api *api, const char *path,
+                     uint64_t *out, int *found) {
+  uint64_t v;
+  if (api->getOpt((GCT_CSTR)path, GC_OPT_TYPE_UINT64, &v) == 0) {
+    *out = v;
+    *found = 1;
+  }
+}
+
+/* Finds "adapters[i].apps[j]" whose name is 'name'; 0 and the prefix in
+ * 'buf', or -1. */
+static int find_app_entry(const struct core_api *api, const char *name,
+                          char *buf, size_t len) {
+  int32_t na = 0;
+  if (api->getOpt("adapters.len", GC_OPT_TYPE_INT, &na) != 0)
+    return -1;
+  for (int32_t i = 0; i < na; i++) {
+    int32_t np = 0;
+    snprintf(buf, len, "adapters[%d].apps.len", (int)i);
+    if (api->getOpt(buf, GC_OPT_TYPE_INT, &np) != 0)
+      continue;
+    for (int32_t j = 0; j < np; j++) {
+      const char *s = NULL;
+      snprintf(buf, len, "adapters[%d].apps[%d].name", (int)i, (int)j);
+      if (api->getOpt(buf, GC_OPT_TYPE_STRING, &s) == 0 && s &&
+          strcmp(s, name) == 0) {
+        snprintf(buf, len, "adapters[%d].apps[%d]", (int)i, (int)j);
+        return 0;
+      }
+    }
+  }
+  return -1;
+}
+
+void gc_lua_limits_read(const struct core_api *api, const char *name,
+                        struct gc_lua_limits *lim) {
+  lim->instruction_budget = GC_LUA_DEFAULT_BUDGET;
+  lim->memory_limit = GC_LUA_DEFAULT_MEMORY;
+  if (api->getOpt == NULL)
+    return;
+  uint64_t budget = 0, mem = 0;
+  int has_budget = 0, has_mem = 0;
+  read_u64(api, "lua.instruction_budget", &budget, &has_budget);
+  read_u64(api, "lua.memory_limit", &mem, &has_mem);
+  char prefix[96], path[160];
+  if (name && find_app_entry(api, name, prefix, sizeof prefix) == 0) {
+    snprintf(path, sizeof path, "%s.lua.instruction_budget", prefix);
+    read_u64(api, path, &budget, &has_budget);
+    snprintf(path, sizeof path, "%s.lua.memory_limit", prefix);
+    read_u64(api, path, &mem, &has_mem);
+  }
+  if (has_budget)
+    lim->instruction_budget = budget > INT64_MAX ? INT64_MAX : (int64_t)budget;
+  if (has_mem)
+    lim->memory_limit = mem;
+}
+
+/* ---- life of an application ----------------------------------------------- */
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p)
+    memcpy(p, s, n);
+  return p;
+}
+
+struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
+                                  const char *name, const char *script,
+                                  const struct gc_lua_limits *lim) {
+  struct gc_lua_app *app = calloc(1, sizeof *app);
+  if (app == NULL)
+    return NULL;
+  app->api = api;
+  app->app_id = app_id;
+  app->name = dup_str(name ? name : "lua");
+  app->script = dup_str(script);
+  if (!app->name || !app->script) {
+    gc_lua_app_free(app);
+    return NULL;
+  }
+  app->handlers_ref = LUA_NOREF;
+  app->timers_ref = LUA_NOREF;
+  app->next_timer_serial = 1;
+  app->budget = lim->instruction_budget;
+  app->hook_count = app->budget > 0 && app->budget < HOOK_EVERY
+                        ? (int)app->budget
+                        : HOOK_EVERY;
+  app->mem_limit = lim->memory_limit > SIZE_MAX ? SIZE_MAX
+                                                : (size_t)lim->memory_limit;
+  app->mem_warn_at = MEM_WARN_FIRST;
+  if (app->mem_limit && app->mem_limit / 2 < app->mem_warn_at)
+    app->mem_warn_at = app->mem_limit / 2 > 0 ? app->mem_limit / 2 : 1;
+  return app;
+}
+
+/* Prepends the script's folder to package.path and package.cpath, so
+ * 'require' finds its sibling modules first and Debian's modules after. */
+static void set_paths(lua_State *L, const char *script) {
+  const char *slash = strrchr(script, '/');
+  if (slash)
+    lua_pushlstring(L, script, (size_t)(slash - script) + 1);
+  else
+    lua_pushliteral(L, "./");
+  int dir = lua_gettop(L);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  lua_pushfstring(L, "%s?.lua;%s?/init.lua;%s", lua_tostring(L, dir),
+                  lua_tostring(L, dir), lua_tostring(L, -1));
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "cpath");
+  lua_pushfstring(L, "%s?.so;%s", lua_tostring(L, dir), lua_tostring(L, -1));
+  lua_setfield(L, -3, "cpath");
+  lua_pop(L, 3);
+}
+
+/* Protected: the libraries, the gc module and the metatables. */
+static int do_setup(lua_State *L) {
+  struct gc_lua_app *app = lua_touserdata(L, 1);
+  luaL_checkversion(L);
+  luaL_openlibs(L);
+  set_paths(L, app->script);
+  gc_lua_conn_open(L);
+  gc_lua_module_open(L, app);
+  lua_newtable(L);
+  app->timers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  const char *agc = getenv("GC_TESTING_AGGRESSIVE_GC");
+  if (agc && *agc && strcmp(agc, "0") != 0)
+    lua_gc(L, LUA_GCINC, 1, 100, 0); /* tests: collect all the time */
+  return 0;
+}
+
+struct load_ev {
+  struct gc_lua_app *app;
+  int load_status; /* of luaL_loadfilex */
+  int refused;     /* application_initialize returned false */
+  char msg[512];
+};
+
+/* Protected: compiles and runs the script, keeps the handler table, then
+ * calls its application_initialize. A compile error is not raised (no
+ * traceback wanted): it is copied into 'ev->msg'. */
+static int do_load(lua_State *L) {
+  struct load_ev *ev = lua_touserdata(L, 1);
+  struct gc_lua_app *app = ev->app;
+  ev->load_status = luaL_loadfilex(L, app->script, "t");
+  if (ev->load_status != LUA_OK) {
+    snprintf(ev->msg, sizeof ev->msg, "%s", lua_tostring(L, -1));
+    return 0;
+  }
+  lua_call(L, 0, 1);
+  if (!lua_istable(L, -1))
+    return luaL_error(L, "%s must return a table of handlers (it returned %s)",
+                      app->script, luaL_typename(L, -1));
+  app->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (gc_lua_push_handler(L, app, "application_initialize")) {
+    lua_call(L, 0, 1);
+    ev->refused = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+  }
+  return 0;
+}
+
+int gc_lua_app_load(struct gc_lua_app *app) {
+  if (app->L)
+    return EINVAL;
+  lua_State *L = lua_newstate(l_alloc, app);
+  if (L == NULL) {
+    gc_lua_log(app, GCL_ERR, "cannot create a Lua state: not enough memory");
+    return ENOMEM;
+  }
+  app->L = L;
+  memcpy(lua_getextraspace(L), &app, sizeof app);
+  lua_atpanic(L, NULL);
+  lua_setwarnf(L, warnf, app);
+  int st = gc_lua_pcall(app, "setup", do_setup, app);
+  if (st != LUA_OK)
+    return st == LUA_ERRMEM ? ENOMEM : EINVAL;
+  struct load_ev ev = {.app = app};
+  st = gc_lua_pcall(app, "load", do_load, &ev);
+  if (st != LUA_OK)
+    return st == LUA_ERRMEM ? ENOMEM : ECANCELED;
+  if (ev.load_status == LUA_ERRFILE) {
+    gc_lua_log(app, GCL_ERR, "%s", ev.msg);
+    return ENOENT;
+  }
+  if (ev.load_status != LUA_OK) {
+    gc_lua_log(app, GCL_ERR, "cannot load script: %s", ev.msg);
+    return ev.load_status == LUA_ERRMEM ? ENOMEM : EINVAL;
+  }
+  if (ev.refused) {
+    gc_lua_log(app, GCL_ERR, "application_initialize returned false");
+    return ECANCELED;
+  }
+  gc_lua_log(app, GCL_INFO, "loaded %s (%s, %zu KiB)", app->script, LUA_RELEASE,
+             app->mem_used >> 10);
+  return 0;
+}
+
+static int do_event(lua_State *L) {
+  const char *event = lua_touserdata(L, 1);
+  struct gc_lua_app *app = gc_lua_app_of(L);
+  if (gc_lua_push_handler(L, app, event))
+    lua_call(L, 0, 0);
+  return 0;
+}
+
+void gc_lua_app_event(struct gc_lua_app *app, const char *event) {
+  (void)gc_lua_pcall(app, event, do_event, (void *)(uintptr_t)event);
+}
+
+void gc_lua_app_close(struct gc_lua_app *app) {
+  lua_State *L = app->L;
+  if (L == NULL)
+    return;
+  gc_lua_timers_stop_all(app);
+  /* Open connections (only if the host broke its promise of an
+   * on_disconnect for each) are forgotten: their memory goes with L. */
+  for (struct gc_lua_conn *c = app->conn_head; c; c = c->next) {
+    c->magic = 0;
+    c->open = 0;
+  }
+  app->conn_head = app->conn_tail = NULL;
+  app->conn_count = 0;
+  app->closing = 1; /* no entry from now on; finalizers still run: */
+  app->depth++;     /* keep them under the budget */
+  app->used = 0;
+  app->expired = 0;
+  if (app->budget > 0)
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, app->hook_count);
+  lua_close(L);
+  app->depth--;
+  app->L = NULL;
+  app->handlers_ref = app->timers_ref = LUA_NOREF;
+}
+
+void gc_lua_app_free(struct gc_lua_app *app) {
+  if (app == NULL)
+    return;
+  gc_lua_app_close(app);
+  free(app->name);
+  free(app->script);
+  free(app);
+}

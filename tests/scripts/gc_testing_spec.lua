@@ -1,0 +1,138 @@
+-- The harness itself: refusals, errors surfacing in the spec, the clock,
+-- and the conn object's contract, with small scripts of the spec's own.
+local T = require "gc.testing"
+
+local function script(src)
+  local path = os.tmpname() .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write(src)
+  f:close()
+  return path
+end
+
+describe("gc.testing", function()
+  it("reports a refused client", function()
+    local host = T.host{ script = script([[
+      return { on_connect = function(conn, info) return info.query.ok == "1" end }
+    ]]) }
+    local no = host:connect("/?ok=0")
+    assert.is_false(no:is_open())
+    assert.equal("refused", no.close_reason)
+    assert.equal(403, no.status)
+    local yes = host:connect("/?ok=1")
+    assert.is_true(yes:is_open())
+    assert.equal(101, yes.status)
+    host:close()
+  end)
+
+  it("raises a script error in the spec, with the script's traceback", function()
+    local path = script([[
+      return { on_message = function(conn, data) error("boom: " .. data) end }
+    ]])
+    local host = T.host{ script = path }
+    local c = host:connect("/")
+    local ok, err = pcall(c.send, c, "x")
+    assert.is_false(ok)
+    assert.matches("boom: x", err)
+    assert.matches(path:match("[^/]+$"):gsub("%p", "%%%0") .. ":1:", err)
+    assert.matches("in on_message", err)
+    -- the connection stays open after an error in on_message
+    assert.is_true(c:is_open())
+    host:close()
+  end)
+
+  it("collects errors instead when told to", function()
+    local host = T.host{ raise_errors = false, script = script([[
+      return { on_connect = function() error("nope") end }
+    ]]) }
+    local c = host:connect("/")
+    assert.equal("refused", c.close_reason)   -- an error in on_connect refuses
+    local errs = host:errors()
+    assert.equal(1, #errs)
+    assert.matches("nope", errs[1])
+    host:close()
+  end)
+
+  it("stops a runaway handler with the instruction budget", function()
+    local host = T.host{ raise_errors = false,
+      config = { lua = { instruction_budget = 100000 } },
+      script = script([[
+        return { on_message = function(conn, data)
+          if data == "loop" then while true do end end
+          if data == "sneaky" then
+            while true do pcall(function() while true do end end) end
+          end
+          conn:send("ok " .. data)
+        end }
+      ]]) }
+    local c = host:connect("/")
+    c:send("loop")
+    c:send("sneaky")
+    c:send("after")
+    assert.same({ "ok after" }, c:received())
+    local errs = host:errors()
+    assert.equal(2, #errs)
+    assert.matches("instruction budget exceeded", errs[1])
+    assert.matches("instruction budget exceeded", errs[2])
+    host:close()
+  end)
+
+  it("fires connection timers and intervals in virtual time, in order", function()
+    local host = T.host{ script = script([[
+      local gc = require "gc"
+      local app = {}
+      function app.on_connect(conn)
+        conn:set_timer(250)
+        conn.t = gc.set_interval(100, function() conn:send("tick " .. gc.now()) end)
+      end
+      function app.on_timer(conn) conn:send("timer " .. require("gc").now()) conn.t:cancel() end
+      return app
+    ]]) }
+    local c = host:connect("/")
+    host:advance(1000)
+    assert.same({ "tick 100", "tick 200", "timer 250" }, c:received())
+    assert.equal(1000, host:now())
+    host:close()
+  end)
+
+  it("keeps one conn object per connection, with fields and methods", function()
+    local host = T.host{ script = script([[
+      local gc = require "gc"
+      local seen = {}
+      local app = {}
+      function app.on_connect(conn, info)
+        conn.name = info.query.name
+        seen[conn] = true
+        conn:send(string.format("%d %s %s %s", conn.id, conn.path, info.protocol, tostring(conn.remote_port)))
+      end
+      function app.on_message(conn, data)
+        if data == "who" then return conn:send(conn.name .. " " .. tostring(seen[conn])) end
+        if data == "bad" then return conn:send({}) end
+        if data == "count" then
+          local n = 0
+          for _ in gc.connections() do n = n + 1 end
+          return conn:send("n=" .. n)
+        end
+      end
+      return app
+    ]]), raise_errors = false }
+    local a = host:connect("/room?name=ann", { remote_port = 5555 })
+    assert.same({ "1 /room ws 5555" }, a:received())
+    a:send("who")
+    assert.same({ "ann true" }, a:received())
+    host:connect("/")
+    a:send("count")
+    assert.same({ "n=2" }, a:received())
+    a:send("bad")
+    assert.matches("bad argument #1 to 'send' %(string expected, got table%)", host:errors()[1])
+    host:close()
+  end)
+
+  it("refuses a script with a syntax error, naming file and line", function()
+    local path = script("return {\n on_message = function( \n")
+    local ok, err = pcall(T.host, { script = path })
+    assert.is_false(ok)
+    assert.matches("application_initialize", err)
+    assert.matches(path:match("[^/]+$"):gsub("%p", "%%%0") .. ":3:", err)
+  end)
+end)
