@@ -302,7 +302,7 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
   (void)ctx;
   if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
     if (arg->status_code != 1000 && arg->status_code != 1001 &&
-        arg->status_code != 1005)
+        arg->status_code != 1005 && arg->status_code != 0)
       gc_log(GCL_INFO, "connection %s:%d: peer closed with %u", c->rip,
              c->rport, arg->status_code);
     return;

@@ -1,77 +1,121 @@
--- chat.lua: chat rooms.
---
--- Connect to /?room=NAME&name=NICK (room "lobby" and name "guest<id>" when
--- absent). Every text a client sends goes to everyone in its room as
--- "NICK: text". The server also sends, to the room:
---   "* NICK joined"            when someone enters
---   "* NICK left"              when someone leaves
---   "* OLD is now NEW"         after "/nick NEW"
---   "* NICK was kicked by K"   after "/kick NICK" (the kicked client first
---                              gets "* you were kicked by K", then a NORMAL
---                              close: everything queued reaches it first)
--- and to the sender only: "* unknown command" or "* no one named NICK here".
+--[[ chat.lua - chat rooms.
+
+Connect: ws://HOST:PORT/chat?room=ROOM&name=NAME (any path works)
+  ROOM  defaults to "lobby".
+  NAME  1 to 24 letters, digits, '_' or '-'; missing or invalid gives
+        "guest<id>" (<id> = conn.id); a name already used in the room gets
+        the id appended ("bob" -> "bob7").
+
+Client -> server (one text message each):
+  TEXT          said to the room
+  /nick NAME    change your name
+  /kick NAME    kick a user of your room
+  /who          list the users of your room
+
+Server -> client (one text message each):
+  NAME: TEXT                  a message, to everyone in the room (sender too)
+  * NAME joined               to the others in the room, when NAME arrives
+  * NAME left                 to the others in the room, when NAME leaves
+  * OLD is now NEW            to everyone in the room, after /nick
+  * kicked by KICKER          to the kicked user, just before a NORMAL close
+                              (queued messages are delivered first)
+  * NAME was kicked by KICKER to everyone else in the room
+  * here: A, B, C             answer to /who (sorted names)
+  ! ERROR                     to the sender only: "! invalid name",
+                              "! name taken", "! no such user: NAME",
+                              "! unknown command: /CMD", "! message too long"
+Empty messages are ignored; a trailing "\r\n" is stripped. ]]
 local gc = require "gc"
 
-local app = {}
-local rooms = {}   -- room name -> { [conn] = true }
+local MAX_TEXT = 4096
+local rooms = {} -- room name -> { [conn] = true }
 
-local function say(room, text, except)
-  for member in pairs(rooms[room] or {}) do
-    if member ~= except then member:send(text) end
-  end
+local app = {}
+
+local function valid_name(name)
+  return type(name) == "string" and #name >= 1 and #name <= 24
+    and name:match("^[%w_%-]+$") ~= nil
 end
 
 local function find(room, name)
-  for member in pairs(rooms[room] or {}) do
-    if member.name == name then return member end
+  for c in pairs(rooms[room] or {}) do
+    if c.name == name then return c end
   end
 end
 
+-- Sends 'text' to every member of 'room' but 'except'.
+local function say(room, text, except)
+  for c in pairs(rooms[room] or {}) do
+    if c ~= except then c:send(text) end
+  end
+end
+
+-- Takes 'conn' out of its room (once); 'notice' goes to those who stay.
+local function leave(conn, notice)
+  local members = rooms[conn.room]
+  if not members or not members[conn] then return end
+  members[conn] = nil
+  if next(members) == nil then rooms[conn.room] = nil end
+  if notice then say(conn.room, notice) end
+end
+
 function app.on_connect(conn, info)
-  conn.room = info.query.room or "lobby"
-  conn.name = info.query.name or ("guest" .. conn.id)
-  rooms[conn.room] = rooms[conn.room] or {}
-  rooms[conn.room][conn] = true
-  say(conn.room, "* " .. conn.name .. " joined")
-  return true
+  local room = info.query.room
+  if room == nil or room == "" then room = "lobby" end
+  local name = info.query.name
+  if not valid_name(name) then
+    name = "guest" .. conn.id
+  elseif find(room, name) then
+    name = name .. conn.id
+  end
+  conn.room, conn.name = room, name
+  say(room, "* " .. name .. " joined")
+  rooms[room] = rooms[room] or {}
+  rooms[room][conn] = true
+  gc.log(gc.INFO, "%s joined room %s from %s", name, room, info.remote_ip)
 end
 
 local commands = {}
 
 function commands.nick(conn, arg)
-  if arg == "" then return conn:send("* usage: /nick NEW") end
-  say(conn.room, "* " .. conn.name .. " is now " .. arg)
+  if not valid_name(arg) then return conn:send("! invalid name") end
+  if arg == conn.name then return end
+  if find(conn.room, arg) then return conn:send("! name taken") end
+  local old = conn.name
   conn.name = arg
+  say(conn.room, "* " .. old .. " is now " .. arg)
 end
 
 function commands.kick(conn, arg)
-  local target = find(conn.room, arg)
-  if not target then return conn:send("* no one named " .. arg .. " here") end
-  target:send("* you were kicked by " .. conn.name)
-  rooms[conn.room][target] = nil
-  say(conn.room, "* " .. target.name .. " was kicked by " .. conn.name)
-  target.kicked = true
-  target:close(gc.CLOSE_NORMAL)
+  local target = arg and find(conn.room, arg)
+  if not target then return conn:send("! no such user: " .. tostring(arg)) end
+  target:send("* kicked by " .. conn.name)
+  target:close(gc.CLOSE_NORMAL) -- the notice above is delivered first
+  leave(target, "* " .. target.name .. " was kicked by " .. conn.name)
+end
+
+function commands.who(conn)
+  local names = {}
+  for c in pairs(rooms[conn.room] or {}) do names[#names + 1] = c.name end
+  table.sort(names)
+  conn:send("* here: " .. table.concat(names, ", "))
 end
 
 function app.on_message(conn, data)
-  local cmd, arg = data:match("^/(%a+)%s*(.-)%s*$")
+  data = data:gsub("\r?\n$", "")
+  if data == "" or not rooms[conn.room] or not rooms[conn.room][conn] then return end
+  if #data > MAX_TEXT then return conn:send("! message too long") end
+  local cmd, arg = data:match("^/(%S+)%s*(.-)%s*$")
   if cmd then
     local f = commands[cmd]
-    if f then return f(conn, arg) end
-    return conn:send("* unknown command")
+    if not f then return conn:send("! unknown command: /" .. cmd) end
+    return f(conn, arg ~= "" and arg or nil)
   end
   say(conn.room, conn.name .. ": " .. data)
 end
 
 function app.on_disconnect(conn)
-  local members = rooms[conn.room]
-  if not members then return end
-  if members[conn] then
-    members[conn] = nil
-    say(conn.room, "* " .. conn.name .. " left")
-  end
-  if next(members) == nil then rooms[conn.room] = nil end
+  leave(conn, "* " .. conn.name .. " left")
 end
 
 return app

@@ -1,5 +1,9 @@
--- echo.lua: every message a client sends comes back to it.
---   gcs scripts/echo.lua -p 7681     then connect to ws://host:7681/
+--[[ echo.lua - every message comes back to its sender, byte for byte.
+
+Run:     gcs scripts/echo.lua -p 7681     then connect to ws://localhost:7681/
+Client -> server: any message (text or binary).
+Server -> client: the same bytes, as one message.
+Nothing else: no greeting, no limits beyond the host's. ]]
 local app = {}
 
 function app.on_message(conn, data)

@@ -1,0 +1,176 @@
+/* adapter.c - the exported Game Carrier events of libgc_lua.so.
+ *
+ * This is the only file that knows it is a dlopened adapter: it keeps the
+ * copy of 'struct core_api' and the small app_id -> application table (the
+ * exports carry no context argument, so this table is the one mutable
+ * global), and forwards each event to the per-application core in app.c
+ * and conn.c. 'conn_user' is the address of the connection's record (never
+ * GC_DROP_CONNECTION), so connection events need no lookup.
+ *
+ * Threads: one worker calls these events today. With several workers each
+ * would need its own state per application (the table would be keyed by
+ * worker too); nothing below shares a lua_State between threads. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "gc_lua.h"
+
+GC_ADAPTER_DECLARE_API_VERSION;
+
+static struct core_api api; /* copied in adapter_initialize */
+static int initialized;
+static struct gc_lua_app **apps; /* indexed by app_id */
+static size_t apps_len;
+
+struct gc_lua_app *gc_lua_app_find(GCT_INT app_id) {
+  if (app_id < 0 || (size_t)app_id >= apps_len)
+    return NULL;
+  return apps[app_id];
+}
+
+static int apps_put(GCT_INT app_id, struct gc_lua_app *app) {
+  if ((size_t)app_id >= apps_len) {
+    size_t n = (size_t)app_id + 8;
+    struct gc_lua_app **p = realloc(apps, n * sizeof *p);
+    if (p == NULL)
+      return ENOMEM;
+    memset(p + apps_len, 0, (n - apps_len) * sizeof *p);
+    apps = p;
+    apps_len = n;
+  }
+  apps[app_id] = app;
+  return 0;
+}
+
+/* Debian's Lua C modules (lpeg.so, lfs.so...) are not linked with liblua:
+ * they expect the Lua API in the global symbol scope, as the lua
+ * interpreter provides it. We are loaded RTLD_LOCAL, so the liblua we
+ * brought is not global: promote it (RTLD_NOLOAD only raises its scope). */
+static void promote_lua_symbols(void) {
+  union {
+    lua_State *(*fn)(void);
+    void *p;
+  } u = {.fn = luaL_newstate};
+  Dl_info info;
+  if (dladdr(u.p, &info) && info.dli_fname &&
+      dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL) == NULL)
+    (void)dlerror(); /* then only pure-Lua modules load: not fatal */
+}
+
+GC_ADAPTER_EVENT GCT_INT adapter_initialize(GCT_INT adapter_id,
+                                            struct core_api *core,
+                                            GCT_CPTR load_path) {
+  (void)adapter_id, (void)load_path;
+  if (core == NULL || core->logMessage == NULL ||
+      core->connectionAddMessage == NULL || core->connectionClose == NULL)
+    return EINVAL;
+  api = *core; /* valid only during this call */
+  promote_lua_symbols();
+  initialized = 1;
+  return 0;
+}
+
+GC_ADAPTER_EVENT void adapter_finalize(GCT_INT adapter_id) {
+  (void)adapter_id;
+  for (size_t i = 0; i < apps_len; i++)
+    gc_lua_app_free(apps[i]);
+  free(apps);
+  apps = NULL;
+  apps_len = 0;
+  initialized = 0;
+}
+
+GC_ADAPTER_EVENT GCT_INT application_initialize(GCT_INT app_id,
+                                                GCT_CSTR name,
+                                                GCT_CSTR type_name,
+                                                GCT_CSTR file_name) {
+  (void)type_name;
+  if (!initialized || app_id < 0)
+    return EINVAL;
+  if (file_name == NULL || *file_name == '\0') {
+    char line[160];
+    snprintf(line, sizeof line, "%s: a Lua application needs a file_name",
+             name ? name : "lua");
+    api.logMessage(GCL_ERR, line);
+    return EINVAL;
+  }
+  if (gc_lua_app_find(app_id))
+    return EEXIST;
+  struct gc_lua_limits lim;
+  gc_lua_limits_read(&api, name, &lim);
+  struct gc_lua_app *app = gc_lua_app_new(&api, app_id, name, file_name, &lim);
+  if (app == NULL || apps_put(app_id, app) != 0) {
+    gc_lua_app_free(app);
+    return ENOMEM;
+  }
+  /* In the table before loading: a script may start timers at load. */
+  int rc = gc_lua_app_load(app);
+  if (rc != 0) {
+    apps[app_id] = NULL;
+    gc_lua_app_free(app);
+  }
+  return rc;
+}
+
+GC_ADAPTER_EVENT void application_start(GCT_INT app_id) {
+  struct gc_lua_app *app = gc_lua_app_find(app_id);
+  if (app)
+    gc_lua_app_event(app, "application_start");
+}
+
+GC_ADAPTER_EVENT void application_stop(GCT_INT app_id) {
+  struct gc_lua_app *app = gc_lua_app_find(app_id);
+  if (app)
+    gc_lua_app_event(app, "application_stop");
+}
+
+/* Every connection is gone: the last handler runs, then the state closes. */
+GC_ADAPTER_EVENT void application_shutdown(GCT_INT app_id) {
+  struct gc_lua_app *app = gc_lua_app_find(app_id);
+  if (app == NULL)
+    return;
+  gc_lua_app_event(app, "application_shutdown");
+  apps[app_id] = NULL;
+  gc_lua_app_free(app);
+}
+
+GC_ADAPTER_EVENT GCT_INTPTR on_connect(GCT_INT app_id, GCT_INTPTR conn_handle,
+                                       GCT_INT pid, GCT_CSTR rip,
+                                       GCT_INT rport, GCT_CSTR lip,
+                                       GCT_INT lport, GCT_CSTR udata) {
+  struct gc_lua_app *app = gc_lua_app_find(app_id);
+  if (app == NULL)
+    return GC_DROP_CONNECTION;
+  struct gc_lua_conn *c = gc_lua_conn_connect(app, conn_handle, pid, rip,
+                                              rport, lip, lport, udata);
+  return c ? (GCT_INTPTR)c : GC_DROP_CONNECTION;
+}
+
+GC_ADAPTER_EVENT void on_disconnect(GCT_INTPTR conn_user) {
+  gc_lua_conn_disconnect((struct gc_lua_conn *)conn_user);
+}
+
+GC_ADAPTER_EVENT void on_message(GCT_INTPTR conn_user, GCT_PTR data,
+                                 GCT_SIZE len) {
+  gc_lua_conn_message((struct gc_lua_conn *)conn_user, data, len);
+}
+
+GC_ADAPTER_EVENT void on_message_sent(GCT_INTPTR conn_user, GCT_INTPTR cookie,
+                                      GCT_SIZE len, GCT_INT status) {
+  gc_lua_conn_message_sent((struct gc_lua_conn *)conn_user, cookie, len,
+                           status);
+}
+
+GC_ADAPTER_EVENT void on_timer(GCT_INTPTR conn_user) {
+  gc_lua_conn_timer((struct gc_lua_conn *)conn_user);
+}
+
+GC_ADAPTER_EVENT GCT_INT on_issue(GCT_INTPTR conn_user, GCT_INT id,
+                                  GCT_COUNTER_VALUE value) {
+  return gc_lua_conn_issue((struct gc_lua_conn *)conn_user, id, value);
+}

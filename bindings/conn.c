@@ -1,0 +1,595 @@
+/* conn.c - connection userdata ("gc.conn") and the connection events.
+ *
+ * Made like liolib.c's files: one full userdata per connection holding a
+ * small C record (the host handle, the open/closing flags, the app) and
+ * four user values: 1 the script's field table ('conn.name = ...'), 2 the
+ * path, 3 the remote address, 4 the cookies of messages in flight (made on
+ * first use). One metatable, registered once per state: '__index' looks up
+ * the methods, then the built-in fields, then the field table;
+ * '__newindex' writes the field table.
+ *
+ * The app anchors the userdata with a strong registry ref from on_connect
+ * to the end of on_disconnect, so every event gets the same object and it
+ * can be a table key; after that the script may keep it as long as it
+ * likes (methods answer nil, "closed") and the GC frees it. The record's
+ * address is the 'conn_user' the host hands back: userdata never move.
+ *
+ * Errors follow house style rule 8: a wrong argument type raises the
+ * usual "bad argument"; a closed connection is an ordinary condition, so
+ * send/close/set_timer return nil, "closed". Every argument is checked
+ * before anything is acquired or the host is called (rule 10). */
+#include <errno.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "gc_lua.h"
+
+enum { UV_FIELDS = 1, UV_PATH, UV_RIP, UV_COOKIES, UV_COUNT = UV_COOKIES };
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static struct gc_lua_conn *check_conn(lua_State *L) {
+  return luaL_checkudata(L, 1, GC_LUA_CONN_MT);
+}
+
+int gc_lua_push_error(lua_State *L, int rc) {
+  lua_pushnil(L);
+  switch (rc) {
+  case EINVAL: lua_pushliteral(L, "closed"); break;
+  case ENOBUFS: lua_pushliteral(L, "output queue full"); break;
+  case ENOMEM: lua_pushliteral(L, "not enough memory"); break;
+  case ENOSYS: lua_pushliteral(L, "not supported by this host"); break;
+  default: lua_pushstring(L, strerror(rc)); break;
+  }
+  return 2;
+}
+
+static int push_closed(lua_State *L) { return gc_lua_push_error(L, EINVAL); }
+
+void gc_lua_conn_push(lua_State *L, const struct gc_lua_conn *c) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+}
+
+static void link_conn(struct gc_lua_app *app, struct gc_lua_conn *c) {
+  c->prev = app->conn_tail;
+  c->next = NULL;
+  if (app->conn_tail)
+    app->conn_tail->next = c;
+  else
+    app->conn_head = c;
+  app->conn_tail = c;
+  app->conn_count++;
+}
+
+/* Ends the C side's hold on a connection: unlinked, unanchored, closed.
+ * Allocates nothing, so it runs outside protected mode. */
+static void release_conn(struct gc_lua_conn *c) {
+  struct gc_lua_app *app = c->app;
+  if (c->magic != GC_LUA_CONN_MAGIC)
+    return;
+  c->magic = 0;
+  c->open = 0;
+  c->closing = 1;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    app->conn_head = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  else
+    app->conn_tail = c->prev;
+  c->prev = c->next = NULL;
+  app->conn_count--;
+  if (app->L)
+    luaL_unref(app->L, LUA_REGISTRYINDEX, c->ref);
+  c->ref = LUA_NOREF;
+}
+
+/* An integer argument, or one of 'names' standing for values[i]. */
+static lua_Integer check_int_or_name(lua_State *L, int arg,
+                                     const char *const names[],
+                                     const lua_Integer values[]) {
+  if (lua_type(L, arg) == LUA_TSTRING)
+    return values[luaL_checkoption(L, arg, NULL, names)];
+  return luaL_checkinteger(L, arg);
+}
+
+/* ---- methods --------------------------------------------------------------- */
+
+/* conn:send(data [, cookie]) -> true | nil, "closed" | nil, errmsg.
+ * 'cookie' (any Lua value but nil) comes back in on_message_sent. */
+static int conn_send(lua_State *L) {
+  struct gc_lua_conn *c = check_conn(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  int has_cookie = !lua_isnoneornil(L, 3);
+  if (!c->open || c->closing)
+    return push_closed(L);
+  lua_Integer key = 0;
+  if (has_cookie) {
+    lua_settop(L, 3);
+    if (lua_getiuservalue(L, 1, UV_COOKIES) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_setiuservalue(L, 1, UV_COOKIES);
+    }
+    key = c->next_cookie + 1;
+    lua_pushvalue(L, 3);
+    lua_rawseti(L, 4, key); /* may raise: nothing is held yet */
+    c->next_cookie = key;
+  }
+  int rc = c->app->api->connectionAddMessage(
+      c->handle, (GCT_PTR)(uintptr_t)data, len, (GCT_INTPTR)key);
+  if (rc != 0) {
+    if (key) {
+      lua_pushnil(L);
+      lua_rawseti(L, 4, key); /* an existing slot: no allocation */
+    }
+    if (rc == EINVAL)
+      c->closing = 1;
+    return gc_lua_push_error(L, rc);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* conn:close([reason]) with gc.CLOSE_NORMAL (default), gc.CLOSE_DROP,
+ * "normal" or "drop" -> true | nil, "closed". */
+static int conn_close(lua_State *L) {
+  static const char *const names[] = {"normal", "drop", NULL};
+  static const lua_Integer values[] = {GC_CLOSE_REASON_NORMAL,
+                                       GC_CLOSE_REASON_DROP};
+  struct gc_lua_conn *c = check_conn(L);
+  lua_Integer reason = GC_CLOSE_REASON_NORMAL;
+  if (!lua_isnoneornil(L, 2)) {
+    reason = check_int_or_name(L, 2, names, values);
+    luaL_argcheck(L,
+                  reason == GC_CLOSE_REASON_NORMAL ||
+                      reason == GC_CLOSE_REASON_DROP,
+                  2, "invalid close reason");
+  }
+  if (!c->open || c->closing)
+    return push_closed(L);
+  int rc = c->app->api->connectionClose(c->handle, (GCT_INT)reason);
+  if (rc == 0 || rc == EINVAL)
+    c->closing = 1;
+  if (rc != 0)
+    return gc_lua_push_error(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* conn:set_timer(ms): on_timer(conn) after 'ms'; ms <= 0 cancels. */
+static int conn_set_timer(lua_State *L) {
+  struct gc_lua_conn *c = check_conn(L);
+  lua_Integer ms = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, ms <= INT32_MAX, 2, "too large");
+  if (!c->open || c->closing)
+    return push_closed(L);
+  if (ms < 0)
+    ms = 0;
+  int rc = c->app->api->connectionSetTimer(c->handle, (GCT_INT)ms);
+  if (rc != 0)
+    return gc_lua_push_error(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* conn:set_limit(level, stat, value): level gc.STATUS_YELLOW/RED or
+ * "yellow"/"red"; stat gc.STAT_* or its lower-case name. */
+static int conn_set_limit(lua_State *L) {
+  static const char *const levels[] = {"yellow", "red", NULL};
+  static const lua_Integer level_values[] = {GC_STAT_STATUS_YELLOW,
+                                             GC_STAT_STATUS_RED};
+  static const char *const stats[] = {"msg_per_second", "bytes_per_second",
+                                      "max_msg_size", "output_queue_size",
+                                      NULL};
+  static const lua_Integer stat_values[] = {
+      GC_CONN_STAT_MSG_PER_SECOND, GC_CONN_STAT_BYTES_PER_SECOND,
+      GC_CONN_STAT_MAX_MSG_SIZE, GC_CONN_STAT_OUTPUT_QUEUE_SIZE};
+  struct gc_lua_conn *c = check_conn(L);
+  lua_Integer level = check_int_or_name(L, 2, levels, level_values);
+  lua_Integer stat = check_int_or_name(L, 3, stats, stat_values);
+  lua_Integer value = luaL_checkinteger(L, 4);
+  luaL_argcheck(L, level >= INT32_MIN && level <= INT32_MAX, 2, "out of range");
+  luaL_argcheck(L, stat >= INT32_MIN && stat <= INT32_MAX, 3, "out of range");
+  if (!c->open || c->closing)
+    return push_closed(L);
+  int rc = c->app->api->connectionSetLimit(c->handle, (GCT_INT)level,
+                                           (GCT_INT)stat, value);
+  if (rc == EINVAL) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "invalid level or statistic, or closed");
+    return 2;
+  }
+  if (rc != 0)
+    return gc_lua_push_error(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* conn:is_open(): true between on_connect and on_disconnect unless close()
+ * was called; never raises on a closed connection. */
+static int conn_is_open(lua_State *L) {
+  struct gc_lua_conn *c = check_conn(L);
+  lua_pushboolean(L, c->open && !c->closing);
+  return 1;
+}
+
+/* ---- metamethods ----------------------------------------------------------- */
+
+static const char *const readonly[] = {"id", "path", "remote_ip",
+                                       "remote_port", NULL};
+
+static int conn_index(lua_State *L) {
+  struct gc_lua_conn *c = lua_touserdata(L, 1);
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+      return 1; /* a method */
+    lua_pop(L, 1);
+    const char *k = lua_tostring(L, 2);
+    if (strcmp(k, "id") == 0) {
+      lua_pushinteger(L, c->id);
+      return 1;
+    }
+    if (strcmp(k, "path") == 0) {
+      lua_getiuservalue(L, 1, UV_PATH);
+      return 1;
+    }
+    if (strcmp(k, "remote_ip") == 0) {
+      lua_getiuservalue(L, 1, UV_RIP);
+      return 1;
+    }
+    if (strcmp(k, "remote_port") == 0) {
+      lua_pushinteger(L, c->remote_port);
+      return 1;
+    }
+  }
+  lua_getiuservalue(L, 1, UV_FIELDS);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+static int conn_newindex(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    const char *k = lua_tostring(L, 2);
+    for (int i = 0; readonly[i]; i++)
+      if (strcmp(k, readonly[i]) == 0)
+        return luaL_error(L, "field '%s' of gc.conn is read-only", k);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+      return luaL_error(L, "cannot replace method '%s' of gc.conn", k);
+  }
+  lua_getiuservalue(L, 1, UV_FIELDS);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+static int conn_tostring(lua_State *L) {
+  struct gc_lua_conn *c = check_conn(L);
+  if (c->open && !c->closing) {
+    lua_getiuservalue(L, 1, UV_RIP);
+    lua_pushfstring(L, "gc.conn %I (%s:%d)", (lua_Integer)c->id,
+                    lua_tostring(L, -1), c->remote_port);
+  } else {
+    lua_pushfstring(L, "gc.conn %I (%s)", (lua_Integer)c->id,
+                    c->open ? "closing" : "closed");
+  }
+  return 1;
+}
+
+/* 'local conn <close> = ...' closes it NORMAL; tolerant of closed ones. */
+static int conn_gc_close(lua_State *L) {
+  struct gc_lua_conn *c = check_conn(L);
+  if (c->open && !c->closing && c->app->api->connectionClose) {
+    if (c->app->api->connectionClose(c->handle, GC_CLOSE_REASON_NORMAL) == 0)
+      c->closing = 1;
+  }
+  return 0;
+}
+
+static const luaL_Reg conn_methods[] = {
+    {"send", conn_send},       {"close", conn_close},
+    {"set_timer", conn_set_timer}, {"set_limit", conn_set_limit},
+    {"is_open", conn_is_open}, {NULL, NULL}};
+
+static const luaL_Reg conn_meta[] = {{"__newindex", conn_newindex},
+                                     {"__tostring", conn_tostring},
+                                     {"__close", conn_gc_close},
+                                     {NULL, NULL}};
+
+void gc_lua_conn_open(lua_State *L) {
+  luaL_newmetatable(L, GC_LUA_CONN_MT);
+  luaL_newlib(L, conn_methods);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, conn_index, 1);
+  lua_setfield(L, -3, "__index");
+  luaL_setfuncs(L, conn_meta, 1); /* the methods table is upvalue 1 */
+  lua_pushliteral(L, GC_LUA_CONN_MT);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+}
+
+/* ---- on_connect ------------------------------------------------------------ */
+
+static int hexval(int ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+/* Pushes s[0..n) URL-decoded ('+' is a space, bad escapes stay as is). */
+static void push_decoded(lua_State *L, const char *s, size_t n) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < n; i++) {
+    int h, l;
+    if (s[i] == '+') {
+      luaL_addchar(&b, ' ');
+    } else if (s[i] == '%' && i + 2 < n &&
+               (h = hexval((unsigned char)s[i + 1])) >= 0 &&
+               (l = hexval((unsigned char)s[i + 2])) >= 0) {
+      luaL_addchar(&b, (char)(h * 16 + l));
+      i += 2;
+    } else {
+      luaL_addchar(&b, s[i]);
+    }
+  }
+  luaL_pushresult(&b);
+}
+
+/* Pushes the query string 'q' (after '?') as a table: 'a=1&b=x%20y&c'
+ * gives {a = "1", b = "x y", c = ""}; a repeated key keeps its last value. */
+static void push_query(lua_State *L, const char *q) {
+  lua_newtable(L);
+  while (q && *q) {
+    const char *end = strchr(q, '&');
+    size_t n = end ? (size_t)(end - q) : strlen(q);
+    if (n > 0) {
+      const char *eq = memchr(q, '=', n);
+      size_t kn = eq ? (size_t)(eq - q) : n;
+      push_decoded(L, q, kn);
+      if (eq)
+        push_decoded(L, eq + 1, n - kn - 1);
+      else
+        lua_pushliteral(L, "");
+      lua_rawset(L, -3);
+    }
+    q = end ? end + 1 : NULL;
+  }
+}
+
+struct connect_ev {
+  struct gc_lua_app *app;
+  GCT_INTPTR handle;
+  GCT_INT pid, rport, lport;
+  const char *rip, *lip, *target;
+  struct gc_lua_conn *c; /* set once anchored */
+  int accept;
+};
+
+static void set_str(lua_State *L, const char *k, const char *v) {
+  lua_pushstring(L, v ? v : "");
+  lua_setfield(L, -2, k);
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static int do_connect(lua_State *L) {
+  struct connect_ev *ev = lua_touserdata(L, 1);
+  struct gc_lua_app *app = ev->app;
+  const char *target = ev->target;
+  const char *q = strchr(target, '?');
+  size_t plen = q ? (size_t)(q - target) : strlen(target);
+
+  /* The userdata, in a safe closed state until it is anchored. */
+  struct gc_lua_conn *c = lua_newuserdatauv(L, sizeof *c, UV_COUNT);
+  memset(c, 0, sizeof *c);
+  c->ref = LUA_NOREF;
+  c->app = app;
+  c->handle = ev->handle;
+  c->remote_port = ev->rport;
+  luaL_setmetatable(L, GC_LUA_CONN_MT);
+  lua_newtable(L);
+  lua_setiuservalue(L, 2, UV_FIELDS);
+  lua_pushlstring(L, target, plen);
+  lua_setiuservalue(L, 2, UV_PATH);
+  lua_pushstring(L, ev->rip ? ev->rip : "");
+  lua_setiuservalue(L, 2, UV_RIP);
+  lua_pushvalue(L, 2);
+  c->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the last thing that can fail */
+  c->magic = GC_LUA_CONN_MAGIC;
+  c->open = 1;
+  c->id = ++app->next_conn_id;
+  link_conn(app, c);
+  ev->c = c;
+
+  if (!gc_lua_push_handler(L, app, "on_connect")) {
+    ev->accept = 1;
+    return 0;
+  }
+  lua_pushvalue(L, 2);
+  lua_createtable(L, 0, 10);
+  lua_pushlstring(L, target, plen);
+  lua_setfield(L, -2, "path");
+  set_str(L, "target", target);
+  push_query(L, q ? q + 1 : NULL);
+  lua_setfield(L, -2, "query");
+  set_str(L, "protocol", ev->pid == GC_PROTOCOL_WSS ? "wss" : "ws");
+  set_str(L, "remote_ip", ev->rip);
+  set_int(L, "remote_port", ev->rport);
+  set_str(L, "local_ip", ev->lip);
+  set_int(L, "local_port", ev->lport);
+  set_int(L, "app_id", app->app_id);
+  lua_call(L, 2, 1);
+  ev->accept = !((lua_isboolean(L, -1) && !lua_toboolean(L, -1)) ||
+                 (lua_isinteger(L, -1) &&
+                  lua_tointeger(L, -1) == (lua_Integer)GC_DROP_CONNECTION));
+  return 0;
+}
+
+struct gc_lua_conn *gc_lua_conn_connect(struct gc_lua_app *app,
+                                        GCT_INTPTR handle, GCT_INT pid,
+                                        GCT_CSTR rip, GCT_INT rport,
+                                        GCT_CSTR lip, GCT_INT lport,
+                                        GCT_CSTR udata) {
+  struct connect_ev ev = {.app = app, .handle = handle, .pid = pid,
+                          .rport = rport, .lport = lport, .rip = rip,
+                          .lip = lip, .target = udata ? udata : "/"};
+  int st = gc_lua_pcall(app, "on_connect", do_connect, &ev);
+  if (st != LUA_OK || !ev.accept) {
+    if (ev.c)
+      release_conn(ev.c);
+    return NULL;
+  }
+  return ev.c;
+}
+
+/* ---- the other connection events ------------------------------------------ */
+
+static int valid(const struct gc_lua_conn *c) {
+  return c && c->magic == GC_LUA_CONN_MAGIC && c->app->L && !c->app->closing;
+}
+
+static int do_disconnect(lua_State *L) {
+  struct gc_lua_conn *c = lua_touserdata(L, 1);
+  if (gc_lua_push_handler(L, c->app, "on_disconnect")) {
+    gc_lua_conn_push(L, c);
+    lua_call(L, 1, 0);
+  }
+  return 0;
+}
+
+void gc_lua_conn_disconnect(struct gc_lua_conn *c) {
+  if (!valid(c))
+    return;
+  c->open = 0; /* from now on methods answer "closed" */
+  (void)gc_lua_pcall(c->app, "on_disconnect", do_disconnect, c);
+  release_conn(c);
+}
+
+struct message_ev {
+  struct gc_lua_conn *c;
+  const void *data;
+  size_t len;
+};
+
+static int do_message(lua_State *L) {
+  struct message_ev *ev = lua_touserdata(L, 1);
+  if (gc_lua_push_handler(L, ev->c->app, "on_message")) {
+    gc_lua_conn_push(L, ev->c);
+    lua_pushlstring(L, ev->data, ev->len);
+    lua_call(L, 2, 0);
+  }
+  return 0;
+}
+
+void gc_lua_conn_message(struct gc_lua_conn *c, const void *data, size_t len) {
+  if (!valid(c))
+    return;
+  struct message_ev ev = {c, data ? data : "", data ? len : 0};
+  (void)gc_lua_pcall(c->app, "on_message", do_message, &ev);
+}
+
+struct sent_ev {
+  struct gc_lua_conn *c;
+  GCT_INTPTR cookie;
+  size_t len;
+  GCT_INT status;
+};
+
+static int do_message_sent(lua_State *L) {
+  struct sent_ev *ev = lua_touserdata(L, 1);
+  gc_lua_conn_push(L, ev->c); /* 2 */
+  lua_pushnil(L);             /* 3: the Lua cookie */
+  if (ev->cookie != 0 && lua_getiuservalue(L, 2, UV_COOKIES) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, (lua_Integer)ev->cookie);
+    lua_replace(L, 3);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, (lua_Integer)ev->cookie); /* released */
+  }
+  lua_settop(L, 3);
+  if (gc_lua_push_handler(L, ev->c->app, "on_message_sent")) {
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_pushinteger(L, (lua_Integer)ev->len);
+    lua_pushinteger(L, ev->status);
+    lua_call(L, 4, 0);
+  }
+  return 0;
+}
+
+void gc_lua_conn_message_sent(struct gc_lua_conn *c, GCT_INTPTR cookie,
+                              size_t len, GCT_INT status) {
+  if (!valid(c))
+    return;
+  struct sent_ev ev = {c, cookie, len, status};
+  (void)gc_lua_pcall(c->app, "on_message_sent", do_message_sent, &ev);
+}
+
+static int do_timer(lua_State *L) {
+  struct gc_lua_conn *c = lua_touserdata(L, 1);
+  if (gc_lua_push_handler(L, c->app, "on_timer")) {
+    gc_lua_conn_push(L, c);
+    lua_call(L, 1, 0);
+  }
+  return 0;
+}
+
+void gc_lua_conn_timer(struct gc_lua_conn *c) {
+  if (!valid(c))
+    return;
+  (void)gc_lua_pcall(c->app, "on_timer", do_timer, c);
+}
+
+struct issue_ev {
+  struct gc_lua_conn *c;
+  GCT_INT stat;
+  GCT_COUNTER_VALUE value;
+  GCT_INT reaction;
+};
+
+static int do_issue(lua_State *L) {
+  static const char *const names[] = {"default", "close", "ignore", "count",
+                                      NULL};
+  struct issue_ev *ev = lua_touserdata(L, 1);
+  if (!gc_lua_push_handler(L, ev->c->app, "on_issue"))
+    return 0;
+  gc_lua_conn_push(L, ev->c);
+  lua_pushinteger(L, ev->stat);
+  lua_pushinteger(L, (lua_Integer)ev->value);
+  lua_call(L, 3, 1);
+  if (lua_isinteger(L, -1)) {
+    lua_Integer r = lua_tointeger(L, -1);
+    if (r >= GC_STAT_REACTION_DEFAULT && r <= GC_STAT_REACTION_COUNT)
+      ev->reaction = (GCT_INT)r;
+  } else if (lua_type(L, -1) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, -1);
+    for (int i = 0; names[i]; i++)
+      if (strcmp(s, names[i]) == 0)
+        ev->reaction = i;
+  }
+  return 0;
+}
+
+GCT_INT gc_lua_conn_issue(struct gc_lua_conn *c, GCT_INT stat,
+                          GCT_COUNTER_VALUE value) {
+  if (!valid(c))
+    return GC_STAT_REACTION_DEFAULT;
+  struct issue_ev ev = {c, stat, value, GC_STAT_REACTION_DEFAULT};
+  (void)gc_lua_pcall(c->app, "on_issue", do_issue, &ev);
+  return ev.reaction;
+}

@@ -1,0 +1,440 @@
+/* gc_module.c - the 'gc' module a script gets with require "gc", and the
+ * application timers behind gc.set_interval / gc.set_timeout.
+ *
+ * The module is registered in package.preload of each application state,
+ * with the app as upvalue 1 of every function (luaL_setfuncs(L, gc_funcs,
+ * 1), as skynet does), so no function needs a global to find its context.
+ *
+ * Application timers ride on the host's timerStart/timerStop (a gcs
+ * extension of core_api). A timer is a "gc.timer" userdata holding its
+ * callback as user value, anchored in the app's timer table under a serial
+ * number while armed. The host only knows the integer 'serial << 16 |
+ * app_id': when it fires, the app is looked up by id and the timer by
+ * serial, so a cancelled or stale timer finds nothing and does nothing. */
+#include <errno.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "gc_lua.h"
+
+#define APP_BITS 16
+#define SERIAL_MAX (INTPTR_MAX >> APP_BITS)
+
+static struct gc_lua_app *app_up(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* ---- gc.log, gc.getopt, gc.now, gc.memory ---------------------------------- */
+
+static const char *const level_names[] = {"err",  "warn",  "notice", "info",
+                                          "debug", "user", NULL};
+static const lua_Integer level_values[] = {GCL_ERR,  GCL_WARN,  GCL_NOTICE,
+                                           GCL_INFO, GCL_DEBUG, GCL_USER};
+
+/* gc.log(level, fmt, ...): 'level' is gc.ERR ... gc.USER or "err" ...
+ * "user"; with arguments after 'fmt' the text is string.format(fmt, ...). */
+static int l_log(lua_State *L) {
+  struct gc_lua_app *app = app_up(L);
+  lua_Integer level;
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    level = level_values[luaL_checkoption(L, 1, NULL, level_names)];
+  } else {
+    level = luaL_checkinteger(L, 1);
+    int ok = 0;
+    for (int i = 0; level_names[i]; i++)
+      ok |= level == level_values[i];
+    luaL_argcheck(L, ok, 1, "invalid log level");
+  }
+  int n = lua_gettop(L);
+  luaL_checkstring(L, 2);
+  if (n > 2) {
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "string");
+    if (lua_istable(L, -1))
+      lua_getfield(L, -1, "format");
+    else
+      lua_pushnil(L);
+    if (!lua_isfunction(L, -1))
+      return luaL_error(L, "gc.log: string.format is not available");
+    for (int i = 2; i <= n; i++)
+      lua_pushvalue(L, i);
+    lua_call(L, n - 1, 1);
+  } else {
+    lua_pushvalue(L, 2);
+  }
+  const char *msg = lua_tostring(L, -1);
+  gc_lua_log(app, (int)level, "%s", msg ? msg : "");
+  return 0;
+}
+
+/* gc.getopt(path) -> string | integer | nil, errmsg */
+static int l_getopt(lua_State *L) {
+  struct gc_lua_app *app = app_up(L);
+  const char *path = luaL_checkstring(L, 1);
+  GetOpt get = app->api->getOpt;
+  if (get == NULL)
+    return gc_lua_push_error(L, ENOSYS);
+  const char *s = NULL;
+  int rc = get(path, GC_OPT_TYPE_STRING, &s);
+  if (rc == 0) {
+    lua_pushstring(L, s ? s : "");
+    return 1;
+  }
+  if (rc == ENOENT) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "no option '%s'", path);
+    return 2;
+  }
+  int32_t i32 = 0;
+  if (get(path, GC_OPT_TYPE_INT, &i32) == 0) {
+    lua_pushinteger(L, i32);
+    return 1;
+  }
+  uint64_t u64 = 0;
+  if (get(path, GC_OPT_TYPE_UINT64, &u64) == 0) {
+    if (u64 <= (uint64_t)LUA_MAXINTEGER)
+      lua_pushinteger(L, (lua_Integer)u64);
+    else
+      lua_pushnumber(L, (lua_Number)u64);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushfstring(L, "option '%s' is not a string or a number", path);
+  return 2;
+}
+
+/* gc.now() -> milliseconds of the host's monotonic clock. */
+static int l_now(lua_State *L) {
+  struct gc_lua_app *app = app_up(L);
+  if (app->api->nowMs == NULL)
+    return luaL_error(L, "gc.now: this host has no clock (nowMs)");
+  lua_pushinteger(L, (lua_Integer)app->api->nowMs());
+  return 1;
+}
+
+/* gc.memory() -> bytes allocated by this application's Lua state. */
+static int l_memory(lua_State *L) {
+  struct gc_lua_app *app = app_up(L);
+  lua_pushinteger(L, (lua_Integer)app->mem_used);
+  lua_pushinteger(L, (lua_Integer)app->mem_limit);
+  return 2;
+}
+
+/* ---- gc.connections, gc.broadcast ------------------------------------------- */
+
+/* Pushes an array of the open connections, oldest first. */
+static void push_open_conns(lua_State *L, struct gc_lua_app *app) {
+  lua_createtable(L, (int)(app->conn_count < 1000000 ? app->conn_count : 0), 0);
+  lua_Integer n = 0;
+  for (struct gc_lua_conn *c = app->conn_head; c; c = c->next)
+    if (c->open && !c->closing) {
+      gc_lua_conn_push(L, c);
+      lua_rawseti(L, -2, ++n);
+    }
+}
+
+static int connections_iter(lua_State *L) {
+  lua_Integer i = lua_tointeger(L, lua_upvalueindex(2)) + 1;
+  lua_pushinteger(L, i);
+  lua_replace(L, lua_upvalueindex(2));
+  lua_rawgeti(L, lua_upvalueindex(1), i);
+  return 1;
+}
+
+/* for conn in gc.connections() do ... end: the connections open when the
+ * loop started (is_open() true), oldest first. */
+static int l_connections(lua_State *L) {
+  push_open_conns(L, app_up(L));
+  lua_pushinteger(L, 0);
+  lua_pushcclosure(L, connections_iter, 2);
+  return 1;
+}
+
+/* gc.broadcast(data [, filter]) -> number of connections it was queued for.
+ * 'filter(conn)' returning false or nil skips a connection. */
+static int l_broadcast(lua_State *L) {
+  struct gc_lua_app *app = app_up(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 1, &len);
+  int has_filter = !lua_isnoneornil(L, 2);
+  if (has_filter)
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  push_open_conns(L, app); /* 3: a snapshot, safe whatever filter does */
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 3), sent = 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 3, i);
+    struct gc_lua_conn *c = lua_touserdata(L, -1);
+    if (has_filter) {
+      lua_pushvalue(L, 2);
+      lua_pushvalue(L, -2);
+      lua_call(L, 1, 1);
+      int keep = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+      if (!keep) {
+        lua_pop(L, 1);
+        continue;
+      }
+    }
+    if (c->open && !c->closing) {
+      int rc = app->api->connectionAddMessage(
+          c->handle, (GCT_PTR)(uintptr_t)data, len, 0);
+      if (rc == 0)
+        sent++;
+      else if (rc == EINVAL)
+        c->closing = 1;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pushinteger(L, sent);
+  return 1;
+}
+
+/* ---- application timers ------------------------------------------------------ */
+
+struct timer_ud {
+  struct gc_lua_app *app;
+  GCT_INTPTR host_id; /* the host's timer id while active */
+  GCT_INTPTR serial;  /* key in the app's timer table */
+  lua_Integer ms;
+  int repeat;
+  int active;
+};
+
+static void push_timers(lua_State *L, struct gc_lua_app *app) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, app->timers_ref);
+}
+
+struct fire_ev {
+  GCT_INTPTR serial;
+};
+
+static int do_fire(lua_State *L) {
+  struct fire_ev *ev = lua_touserdata(L, 1);
+  struct gc_lua_app *app = gc_lua_app_of(L);
+  push_timers(L, app); /* 2 */
+  if (lua_rawgeti(L, 2, (lua_Integer)ev->serial) != LUA_TUSERDATA)
+    return 0; /* cancelled meanwhile */
+  struct timer_ud *t = lua_touserdata(L, 3);
+  if (!t->repeat) {
+    t->active = 0;
+    lua_pushnil(L);
+    lua_rawseti(L, 2, (lua_Integer)ev->serial);
+  }
+  lua_getiuservalue(L, 3, 1);
+  lua_pushvalue(L, 3);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+/* The host's callback: 'user' is 'serial << APP_BITS | app_id'. */
+static void timer_fired(GCT_INTPTR user) {
+  GCT_INT app_id = (GCT_INT)(user & ((1 << APP_BITS) - 1));
+  struct gc_lua_app *app = gc_lua_app_find(app_id);
+  if (app == NULL || app->L == NULL || app->closing)
+    return;
+  struct fire_ev ev = {user >> APP_BITS};
+  (void)gc_lua_pcall(app, "timer", do_fire, &ev);
+}
+
+/* A free serial (the table at -1 is the app's timer table). */
+static GCT_INTPTR next_serial(lua_State *L, struct gc_lua_app *app) {
+  for (;;) {
+    GCT_INTPTR s = app->next_timer_serial;
+    app->next_timer_serial = s >= SERIAL_MAX ? 1 : s + 1;
+    int used = lua_rawgeti(L, -1, (lua_Integer)s) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (!used)
+      return s;
+  }
+}
+
+static int start_timer(lua_State *L, int repeat) {
+  struct gc_lua_app *app = app_up(L);
+  const char *fname = repeat ? "gc.set_interval" : "gc.set_timeout";
+  lua_Integer ms = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, repeat ? ms > 0 : ms >= 0, 1,
+                repeat ? "interval must be > 0" : "must be >= 0");
+  luaL_argcheck(L, ms <= INT32_MAX, 1, "too large");
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (app->api->timerStart == NULL)
+    return luaL_error(L, "%s: this host has no application timers", fname);
+  if (app->app_id < 0 || app->app_id >= (1 << APP_BITS))
+    return luaL_error(L, "%s: application id %d out of range", fname,
+                      (int)app->app_id);
+  lua_settop(L, 2);
+  struct timer_ud *t = lua_newuserdatauv(L, sizeof *t, 1); /* 3 */
+  memset(t, 0, sizeof *t);
+  t->app = app;
+  t->ms = ms;
+  t->repeat = repeat;
+  luaL_setmetatable(L, GC_LUA_TIMER_MT);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 3, 1);
+  push_timers(L, app); /* 4 */
+  GCT_INTPTR serial = next_serial(L, app);
+  lua_pushvalue(L, 3);
+  lua_rawseti(L, 4, (lua_Integer)serial); /* may raise: nothing held yet */
+  t->serial = serial;
+  GCT_INTPTR user = (serial << APP_BITS) | (GCT_INTPTR)app->app_id;
+  GCT_INTPTR id = app->api->timerStart(app->app_id, (GCT_INT)ms,
+                                       repeat ? (GCT_INT)ms : 0, timer_fired,
+                                       user);
+  if (id == 0) {
+    lua_pushnil(L);
+    lua_rawseti(L, 4, (lua_Integer)serial);
+    lua_pushnil(L);
+    lua_pushliteral(L, "cannot start timer");
+    return 2;
+  }
+  t->host_id = id;
+  t->active = 1;
+  lua_settop(L, 3);
+  return 1;
+}
+
+/* gc.set_interval(ms, fn) -> timer: fn(timer) every 'ms' (> 0) ms. */
+static int l_set_interval(lua_State *L) { return start_timer(L, 1); }
+
+/* gc.set_timeout(ms, fn) -> timer: fn(timer) once, after 'ms' ms. */
+static int l_set_timeout(lua_State *L) { return start_timer(L, 0); }
+
+/* timer:cancel() -> true if it was armed, false if it had fired or was
+ * cancelled already. */
+static int timer_cancel(lua_State *L) {
+  struct timer_ud *t = luaL_checkudata(L, 1, GC_LUA_TIMER_MT);
+  if (!t->active) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  t->active = 0;
+  if (t->app->api->timerStop)
+    (void)t->app->api->timerStop(t->host_id); /* EINVAL: it is gone anyway */
+  push_timers(L, t->app);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, (lua_Integer)t->serial);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int timer_is_active(lua_State *L) {
+  struct timer_ud *t = luaL_checkudata(L, 1, GC_LUA_TIMER_MT);
+  lua_pushboolean(L, t->active);
+  return 1;
+}
+
+static int timer_tostring(lua_State *L) {
+  struct timer_ud *t = luaL_checkudata(L, 1, GC_LUA_TIMER_MT);
+  lua_pushfstring(L, "gc.timer %I (%s %I ms%s)", (lua_Integer)t->serial,
+                  t->repeat ? "every" : "after", t->ms,
+                  t->active ? "" : ", inactive");
+  return 1;
+}
+
+void gc_lua_timers_stop_all(struct gc_lua_app *app) {
+  lua_State *L = app->L;
+  if (L == NULL || app->timers_ref == LUA_NOREF || !lua_checkstack(L, 3))
+    return;
+  push_timers(L, app);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    struct timer_ud *t = lua_touserdata(L, -1);
+    if (t && t->active) {
+      t->active = 0;
+      if (app->api->timerStop)
+        (void)app->api->timerStop(t->host_id);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* ---- the module ------------------------------------------------------------ */
+
+static const luaL_Reg gc_funcs[] = {
+    {"log", l_log},
+    {"getopt", l_getopt},
+    {"now", l_now},
+    {"memory", l_memory},
+    {"connections", l_connections},
+    {"broadcast", l_broadcast},
+    {"set_interval", l_set_interval},
+    {"set_timeout", l_set_timeout},
+    {NULL, NULL}};
+
+static const luaL_Reg timer_methods[] = {{"cancel", timer_cancel},
+                                         {"is_active", timer_is_active},
+                                         {NULL, NULL}};
+
+struct gc_const {
+  const char *name;
+  lua_Integer value;
+};
+
+static const struct gc_const gc_consts[] = {
+    {"CLOSE_NORMAL", GC_CLOSE_REASON_NORMAL},
+    {"CLOSE_DROP", GC_CLOSE_REASON_DROP},
+    {"DROP_CONNECTION", (lua_Integer)GC_DROP_CONNECTION},
+    {"ERR", GCL_ERR},
+    {"WARN", GCL_WARN},
+    {"NOTICE", GCL_NOTICE},
+    {"INFO", GCL_INFO},
+    {"DEBUG", GCL_DEBUG},
+    {"USER", GCL_USER},
+    {"PROTOCOL_WSS", GC_PROTOCOL_WSS},
+    {"PROTOCOL_WS", GC_PROTOCOL_WS},
+    {"STAT_MSG_PER_SECOND", GC_CONN_STAT_MSG_PER_SECOND},
+    {"STAT_BYTES_PER_SECOND", GC_CONN_STAT_BYTES_PER_SECOND},
+    {"STAT_MAX_MSG_SIZE", GC_CONN_STAT_MAX_MSG_SIZE},
+    {"STAT_OUTPUT_QUEUE_SIZE", GC_CONN_STAT_OUTPUT_QUEUE_SIZE},
+    {"STATUS_GREEN", GC_STAT_STATUS_GREEN},
+    {"STATUS_YELLOW", GC_STAT_STATUS_YELLOW},
+    {"STATUS_RED", GC_STAT_STATUS_RED},
+    {"REACTION_DEFAULT", GC_STAT_REACTION_DEFAULT},
+    {"REACTION_CLOSE", GC_STAT_REACTION_CLOSE},
+    {"REACTION_IGNORE", GC_STAT_REACTION_IGNORE},
+    {"REACTION_COUNT", GC_STAT_REACTION_COUNT},
+    {NULL, 0}};
+
+/* require "gc": only inside an application state of this adapter. */
+static int luaopen_gc(lua_State *L) {
+  struct gc_lua_app *app = lua_touserdata(L, lua_upvalueindex(1));
+  if (app == NULL)
+    return luaL_error(L, "module 'gc' is only available to gcs scripts");
+  luaL_checkversion(L);
+  lua_createtable(L, 0, 40);
+  lua_pushlightuserdata(L, app);
+  luaL_setfuncs(L, gc_funcs, 1);
+  for (const struct gc_const *k = gc_consts; k->name; k++) {
+    lua_pushinteger(L, k->value);
+    lua_setfield(L, -2, k->name);
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, app->app_id);
+  lua_setfield(L, -2, "id");
+  lua_pushstring(L, app->name);
+  lua_setfield(L, -2, "name");
+  lua_pushstring(L, app->script);
+  lua_setfield(L, -2, "script");
+  lua_setfield(L, -2, "app");
+  lua_pushliteral(L, "gc 1.0 (" LUA_RELEASE ")");
+  lua_setfield(L, -2, "_VERSION");
+  return 1;
+}
+
+void gc_lua_module_open(lua_State *L, struct gc_lua_app *app) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushlightuserdata(L, app);
+  lua_pushcclosure(L, luaopen_gc, 1);
+  lua_setfield(L, -2, "gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, GC_LUA_TIMER_MT);
+  luaL_newlib(L, timer_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, timer_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, GC_LUA_TIMER_MT);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+}
