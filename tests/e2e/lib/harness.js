@@ -100,8 +100,8 @@ function events(log) {
 }
 
 // Polls until 'pred(events)' holds (bounded), then returns the events.
-async function waitEvents(log, pred, what = 'events') {
-  for (let i = 0; i < 200; i++) {
+async function waitEvents(log, pred, what = 'events', tries = 200) {
+  for (let i = 0; i < tries; i++) {
     const ev = events(log);
     if (pred(ev)) return ev;
     await sleep(25);

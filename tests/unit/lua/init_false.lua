@@ -1,0 +1,1 @@
+return { application_initialize = function() return false end }
