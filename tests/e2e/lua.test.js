@@ -1,0 +1,128 @@
+// Lua scripts under gcs with real WebSocket clients: the example scripts,
+// close semantics equal to the native adapter's, error isolation, the
+// instruction budget and connection handle lifetime.
+const { test, after } = require('node:test');
+const assert = require('node:assert');
+const path = require('node:path');
+const h = require('./lib/harness');
+
+after(() => h.killAll());
+
+async function serve(script, extra = []) {
+  const port = await h.freePort();
+  const gcs = await h.startGcs({ args: [script, '-p', String(port), '-a', '127.0.0.1', ...extra] }, { port });
+  return { port, gcs };
+}
+const stop = async (gcs) => assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+
+test('scripts/echo.lua echoes text and binary', async () => {
+  const { port, gcs } = await serve('scripts/echo.lua');
+  const ws = await h.connect(port);
+  ws.send('hi');
+  ws.send(Buffer.from([0, 255, 1]));
+  await h.received(ws, 2);
+  assert.strictEqual(ws.received[0].toString(), 'hi');
+  assert.deepStrictEqual([...ws.received[1]], [0, 255, 1]);
+  ws.close();
+  await stop(gcs);
+});
+
+test('scripts/chat.lua: rooms, relay, kick with a NORMAL close', async () => {
+  const { port, gcs } = await serve('scripts/chat.lua');
+  const ann = await h.connect(port, '/?room=1&name=ann');
+  const bob = await h.connect(port, '/?room=1&name=bob');
+  const cid = await h.connect(port, '/?room=2&name=cid');
+  await h.received(ann, 2);
+  ann.send('hello');
+  assert.deepStrictEqual(await h.received(bob, 2), ['* bob joined', 'ann: hello']);
+  bob.send('/kick ann');
+  const { code } = await ann.closed;
+  assert.strictEqual(code, 1000);
+  assert.deepStrictEqual(ann.received.map(String),
+    ['* ann joined', '* bob joined', 'ann: hello', '* you were kicked by bob']);
+  assert.deepStrictEqual(await h.received(bob, 3), ['* bob joined', 'ann: hello', '* ann was kicked by bob']);
+  assert.deepStrictEqual(cid.received.map(String), ['* cid joined']);
+  await stop(gcs);
+  assert.strictEqual((await bob.closed).code, 1000);
+});
+
+test('scripts/arena.lua: snapshots every tick, a cheater is dropped', async () => {
+  const { port, gcs } = await serve('scripts/arena.lua');
+  const p = await h.connect(port, '/?name=zed');
+  const snaps = await h.received(p, 4);
+  assert.match(snaps[0], /^\{"welcome":1,"x":7,"y":3\}$/);
+  assert.match(snaps[1], /^\{"players":\[\{"id":1,"name":"zed","x":7,"y":3\}\],"tick":\d+\}$/);
+  const cheater = await h.connect(port, '/?name=cheat');
+  cheater.send('move 19 19');
+  assert.strictEqual((await cheater.closed).code, 1006);
+  assert.match(gcs.stderrText, /dropping cheat \(127\.0\.0\.1\): impossible move/);
+  await stop(gcs);
+});
+
+test('conn:close in Lua behaves as connectionClose in C: NORMAL delivers, DROP discards', async () => {
+  const { port, gcs } = await serve(path.join('tests/e2e/scripts/queue.lua'));
+  const n = await h.connect(port);
+  n.send('queue 1000 normal');
+  assert.strictEqual((await n.closed).code, 1000);
+  assert.strictEqual(n.received.length, 1000);
+  n.received.forEach((m, i) => assert.strictEqual(m.toString(), String(i)));
+  const d = await h.connect(port);
+  d.send('queue 1000 drop');
+  assert.strictEqual((await d.closed).code, 1006);
+  assert.strictEqual(d.received.length, 0);
+  const s = await h.connect(port);
+  s.send('stats');
+  assert.deepStrictEqual(await h.received(s, 1), ['ok=1000 bad=1000']);
+  assert.match(gcs.stderrText, /close true nil closed/);
+  await stop(gcs);
+});
+
+test('a script error stays with its handler: other clients keep being served', async () => {
+  const { port, gcs } = await serve('tests/e2e/scripts/queue.lua');
+  const a = await h.connect(port);
+  const b = await h.connect(port);
+  a.send('boom');
+  b.send('still fine');
+  a.send('me too');
+  assert.deepStrictEqual(await h.received(b, 1), ['still fine']);
+  assert.deepStrictEqual(await h.received(a, 1), ['me too']);
+  assert.match(gcs.stderrText, /E: lua app queue: error in on_message: .*queue\.lua:\d+: boom in on_message/);
+  await assert.rejects(h.connect(port, '/?fail=connect'), (e) => e.status === 403);
+  await stop(gcs);
+});
+
+test('an infinite loop is stopped by the instruction budget, not a frozen server', async () => {
+  const { port, gcs } = await serve('tests/e2e/scripts/queue.lua');
+  const a = await h.connect(port);
+  const b = await h.connect(port);
+  a.send('loop');
+  a.send('after the loop');
+  b.send('other client');
+  assert.deepStrictEqual(await h.received(a, 1), ['after the loop']);
+  assert.deepStrictEqual(await h.received(b, 1), ['other client']);
+  assert.match(gcs.stderrText, /instruction budget exceeded/);
+  await stop(gcs);
+});
+
+test('10,000 connect/disconnect cycles leave no Lua memory behind', async () => {
+  const { port, gcs } = await serve('tests/e2e/scripts/queue.lua');
+  const probe = await h.connect(port);
+  const mem = async () => {
+    probe.received = [];
+    probe.send('mem');
+    return Number((await h.received(probe, 1))[0]);
+  };
+  const cycle = async (count) => {
+    for (let done = 0; done < count; done += 100) {
+      const batch = await Promise.all(Array.from({ length: 100 }, () => h.connect(port, '/?x=' + done)));
+      batch.forEach((ws) => ws.close());
+      await Promise.all(batch.map((ws) => ws.closed));
+    }
+  };
+  await cycle(500); // warm up: tables grow to their working size
+  const before = await mem();
+  await cycle(10000);
+  const afterMem = await mem();
+  assert.ok(afterMem - before < 32 * 1024, `Lua memory grew from ${before} to ${afterMem} bytes`);
+  await stop(gcs);
+});
