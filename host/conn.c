@@ -491,9 +491,24 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   if (c->state == GC_CONN_DEAD)
     return;
   if (rc != 0) {
-    gc_log(GCL_WARN, "connection %s:%d: frame processing failed (%d)", c->rip,
-           c->rport, rc);
-    conn_teardown(c);
+    /* wslay gives up on some protocol errors (an oversized or fragmented
+     * control frame) with a negative code and no close frame queued: fail
+     * the connection as RFC 6455 7.1.7 says, with 1002, unless we are out
+     * of memory. */
+    gc_log(GCL_NOTICE, "connection %s:%d: protocol error in a frame (wslay %d), "
+           "closing with 1002", c->rip, c->rport, rc);
+    static const uint8_t close_1002[] = {0x88, 0x02, 0x03, 0xea};
+    if (rc == WSLAY_ERR_NOMEM || wslay_event_get_close_sent(c->ws) ||
+        gc_send_queue_push_raw(&c->q, close_1002, sizeof close_1002) != 0) {
+      conn_teardown(c);
+      return;
+    }
+    if (c->state == GC_CONN_OPEN)
+      c->state = GC_CONN_CLOSING;
+    c->close_after_flush = 1;
+    conn_read_stop(c);
+    conn_arm_deadline(c);
+    gc__loop_mark_dirty(c->loop, c);
     return;
   }
   if (!wslay_event_want_read(c->ws) && c->state == GC_CONN_OPEN) {

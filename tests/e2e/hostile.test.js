@@ -1,0 +1,172 @@
+// Hostile input over raw sockets: every malformed frame gets the RFC 6455
+// close code for it, limits are enforced, other clients are unaffected.
+const { test, before, after } = require('node:test');
+const assert = require('node:assert');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const h = require('./lib/harness');
+
+let port, gcs, log;
+before(async () => {
+  port = await h.freePort();
+  const r = h.recorderConfig(port, fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-hostile-')), {
+    handshake_timeout_ms: 500,
+    max_connections: 50,
+    keep_alive: { timeout: 1, interval: 1, retries: 1 },
+    conn_critical: { max_msg_size: 65536, msg_per_second: 200, output_queue_size: 500 },
+  });
+  log = r.log;
+  gcs = await h.startGcs(r.cfg, { port });
+});
+after(async () => {
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+  h.killAll();
+});
+
+// A client frame: FIN/opcode byte, masked payload (unless mask === false).
+function frame(opcode, payload, { fin = true, mask = true, rsv = 0 } = {}) {
+  const data = Buffer.from(payload);
+  const head = [(fin ? 0x80 : 0) | rsv | opcode];
+  const m = mask ? 0x80 : 0;
+  if (data.length < 126) head.push(m | data.length);
+  else if (data.length < 65536) head.push(m | 126, data.length >> 8, data.length & 0xff);
+  else {
+    head.push(m | 127, 0, 0, 0, 0);
+    head.push((data.length >>> 24) & 0xff, (data.length >>> 16) & 0xff, (data.length >>> 8) & 0xff, data.length & 0xff);
+  }
+  if (!mask) return Buffer.concat([Buffer.from(head), data]);
+  const key = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  const masked = Buffer.from(data.map((b, i) => b ^ key[i % 4]));
+  return Buffer.concat([Buffer.from(head), key, masked]);
+}
+
+// Opens a raw upgraded connection; resolves with helpers once the 101 is in.
+function raw(pathName = '/') {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(h.upgradeRequest(pathName)));
+    let buf = Buffer.alloc(0);
+    let upgraded = false;
+    s.closedP = new Promise((r) => s.on('close', () => r(buf)));
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        if (!buf.slice(0, 12).toString().startsWith('HTTP/1.1 101')) return reject(new Error(buf.toString()));
+        upgraded = true;
+        buf = buf.slice(end + 4);
+        resolve(s);
+      }
+    });
+  });
+}
+
+// The close code in the first close frame the server sent, or null.
+function closeCode(buf) {
+  let i = 0;
+  while (i + 2 <= buf.length) {
+    const op = buf[i] & 0x0f;
+    let len = buf[i + 1] & 0x7f;
+    let off = i + 2;
+    if (len === 126) { len = buf.readUInt16BE(off); off += 2; } else if (len === 127) { len = Number(buf.readBigUInt64BE(off)); off += 8; }
+    if (op === 8) return len >= 2 ? buf.readUInt16BE(off) : 1005;
+    i = off + len;
+  }
+  return null;
+}
+
+async function expectClose(bytes, code, what) {
+  const s = await raw('/' + what.replace(/\W+/g, '-'));
+  s.write(bytes);
+  const buf = await s.closedP;
+  assert.strictEqual(closeCode(buf), code, what);
+}
+
+const cases = [
+  ['an unmasked client frame', frame(1, 'hi', { mask: false }), 1002],
+  ['a reserved bit', frame(1, 'hi', { rsv: 0x40 }), 1002],
+  ['a bad opcode', frame(3, 'hi'), 1002],
+  ['invalid UTF-8 in text', frame(1, Buffer.from([0x68, 0xc3, 0x28])), 1007],
+  ['a control frame over 125 bytes', frame(9, Buffer.alloc(126)), 1002],
+  ['a fragmented control frame', frame(9, 'x', { fin: false }), 1002],
+  ['a continuation without a start', frame(0, 'x'), 1002],
+  ['a close with a bad code', frame(8, Buffer.from([0x03, 0xe7])), 1002],
+  ['a message over max_msg_size', frame(2, Buffer.alloc(70000)), 1009],
+];
+for (const [what, bytes, code] of cases) {
+  test(`${what} is closed with ${code}`, () => expectClose(bytes, code, what));
+}
+
+test('bytes after the close frame are ignored', async () => {
+  const s = await raw('/after-close');
+  s.write(Buffer.concat([frame(8, Buffer.from([0x03, 0xe8])), frame(1, 'late')]));
+  const buf = await s.closedP;
+  assert.strictEqual(closeCode(buf), 1000);
+  await h.sleep(50);
+  const ev = h.events(log);
+  const id = ev.find((l) => l.includes(' /after-close ')).split(' ')[1];
+  assert.ok(!ev.includes(`message ${id} 4`));
+});
+
+test('a slow handshake (slowloris) is cut at handshake_timeout_ms', async () => {
+  const s = net.connect(port, '127.0.0.1');
+  s.on('error', () => {});
+  await new Promise((r) => s.on('connect', r));
+  s.write('GET / HTTP/1.1\r\nHost: x\r\n');
+  const t0 = Date.now();
+  await new Promise((r) => s.on('close', r));
+  const waited = Date.now() - t0;
+  assert.ok(waited >= 400 && waited < 5000, `closed after ${waited} ms`);
+});
+
+test('a flood over msg_per_second RED is dropped; a calm client is not', async () => {
+  const calm = await h.connect(port, '/calm');
+  const s = await raw('/flood');
+  const burst = Buffer.concat(Array.from({ length: 300 }, () => frame(2, 'x')));
+  s.write(burst);
+  await s.closedP;
+  calm.send('still here');
+  assert.deepStrictEqual(await h.received(calm, 1), ['still here']);
+  assert.match(gcs.stderrText, /msg_per_second \d+ over the RED limit 200, dropped/);
+  calm.close();
+});
+
+test('a client that never reads is dropped at the output queue limit', async () => {
+  const s = await raw('/mute');
+  s.pause(); // never read again: the kernel buffers fill, then our queue
+  // 600 x 64 KiB of echoes would be 37 MiB; the queue stops at 500 messages.
+  for (let i = 0; i < 40; i++) s.write(frame(2, Buffer.alloc(60000, i)));
+  const ev = await h.waitEvents(log, (e) => {
+    const l = e.find((x) => x.includes(' /mute '));
+    return l && e.includes('disconnect ' + l.split(' ')[1]);
+  }, 'the mute client to be dropped', 400);
+  assert.ok(ev.length > 0);
+  assert.match(gcs.stderrText, /output queue full \(\d+ messages, \d+ bytes\): the client does not read, dropped|connection .*dropped/);
+  s.destroy();
+});
+
+test('a silent peer is pinged, then dropped (keep_alive)', async () => {
+  const s = await raw('/silent');
+  const t0 = Date.now();
+  const buf = await s.closedP; // the raw client never answers pings
+  const waited = Date.now() - t0;
+  assert.ok(buf.length >= 2 && (buf[0] & 0x0f) === 9, 'got a ping first');
+  assert.ok(waited >= 1500 && waited < 6000, `dropped after ${waited} ms`);
+  const ev = h.events(log);
+  const id = ev.find((l) => l.includes(' /silent ')).split(' ')[1];
+  assert.ok(ev.includes('disconnect ' + id));
+});
+
+test('max_connections: the next client gets 503', async () => {
+  const clients = [];
+  const ev = h.events(log);
+  void ev;
+  for (let i = 0; i < 50; i++) {
+    try { clients.push(await h.connect(port, '/fill' + i)); } catch (e) { break; }
+  }
+  await assert.rejects(h.connect(port, '/one-too-many'), (e) => e.status === 503);
+  clients.forEach((c) => c.terminate());
+});
