@@ -29,7 +29,7 @@
 
 #include "gc_lua.h"
 
-#define HOOK_EVERY 10000      /* instructions between two budget checks */
+#define HOOK_EVERY 10000 /* instructions between two budget checks */
 #define MEM_WARN_FIRST (64u << 20) /* first memory warning, then doubling */
 
 /* ---- logging ------------------------------------------------------------- */
@@ -68,8 +68,8 @@ void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt,
                 ...) {
   char stack[512];
   char *line = stack;
-  size_t off = (size_t)snprintf(stack, sizeof stack, "%s: ",
-                                app->name ? app->name : "lua");
+  size_t off = (size_t)snprintf(stack, sizeof stack, "lua app %s: ",
+                                app->name ? app->name : "?");
   if (off >= sizeof stack)
     off = sizeof stack - 1;
   va_list ap;
@@ -129,9 +129,12 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return NULL;
   app->mem_used = app->mem_used - osize + nsize;
   if (app->mem_used > app->mem_warn_at) {
-    gc_lua_log(app, GCL_WARN, "Lua memory use passed %zu KiB%s",
-               app->mem_warn_at >> 10,
-               app->mem_limit ? " (limit configured)" : "");
+    if (app->mem_limit)
+      gc_lua_log(app, GCL_WARN, "Lua memory use passed %zu KiB (limit %zu KiB)",
+                 app->mem_warn_at >> 10, app->mem_limit >> 10);
+    else
+      gc_lua_log(app, GCL_WARN, "Lua memory use passed %zu KiB",
+                 app->mem_warn_at >> 10);
     app->mem_warn_at *= 2;
   }
   return p;
@@ -306,8 +309,12 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
                         struct gc_lua_limits *lim) {
   lim->instruction_budget = GC_LUA_DEFAULT_BUDGET;
   lim->memory_limit = GC_LUA_DEFAULT_MEMORY;
+  lim->path = NULL;
   if (api->getOpt == NULL)
     return;
+  const char *s = NULL;
+  if (api->getOpt("lua.path", GC_OPT_TYPE_STRING, &s) == 0)
+    lim->path = s;
   uint64_t budget = 0, mem = 0;
   int has_budget = 0, has_mem = 0;
   read_u64(api, "lua.instruction_budget", &budget, &has_budget);
@@ -318,6 +325,9 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
     read_u64(api, path, &budget, &has_budget);
     snprintf(path, sizeof path, "%s.lua.memory_limit", prefix);
     read_u64(api, path, &mem, &has_mem);
+    snprintf(path, sizeof path, "%s.lua.path", prefix);
+    if (api->getOpt(path, GC_OPT_TYPE_STRING, &s) == 0)
+      lim->path = s;
   }
   if (has_budget)
     lim->instruction_budget = budget > INT64_MAX ? INT64_MAX : (int64_t)budget;
@@ -345,7 +355,8 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
   app->app_id = app_id;
   app->name = dup_str(name ? name : "lua");
   app->script = dup_str(script);
-  if (!app->name || !app->script) {
+  app->extra_path = lim->path && *lim->path ? dup_str(lim->path) : NULL;
+  if (!app->name || !app->script || (lim->path && *lim->path && !app->extra_path)) {
     gc_lua_app_free(app);
     return NULL;
   }
@@ -364,25 +375,36 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
   return app;
 }
 
-/* Prepends the script's folder to package.path and package.cpath, so
- * 'require' finds its sibling modules first and Debian's modules after. */
-static void set_paths(lua_State *L, const char *script) {
+/* Prepends the script's folder (then "lua.path" of the config) to
+ * package.path and package.cpath, so 'require' finds the script's sibling
+ * modules first and the installed (Debian) modules after. */
+static void set_paths(lua_State *L, const struct gc_lua_app *app) {
+  const char *script = app->script;
   const char *slash = strrchr(script, '/');
   if (slash)
     lua_pushlstring(L, script, (size_t)(slash - script) + 1);
   else
     lua_pushliteral(L, "./");
   int dir = lua_gettop(L);
+  const char *extra = app->extra_path;
+  if (extra == NULL)
+    lua_pushliteral(L, "");
+  else if (strchr(extra, '?'))
+    lua_pushfstring(L, "%s;", extra);
+  else
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", extra, extra);
+  int more = lua_gettop(L);
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
-  lua_pushfstring(L, "%s?.lua;%s?/init.lua;%s", lua_tostring(L, dir),
-                  lua_tostring(L, dir), lua_tostring(L, -1));
+  lua_pushfstring(L, "%s?.lua;%s?/init.lua;%s%s", lua_tostring(L, dir),
+                  lua_tostring(L, dir), lua_tostring(L, more),
+                  lua_tostring(L, -1));
   lua_setfield(L, -3, "path");
   lua_pop(L, 1);
   lua_getfield(L, -1, "cpath");
   lua_pushfstring(L, "%s?.so;%s", lua_tostring(L, dir), lua_tostring(L, -1));
   lua_setfield(L, -3, "cpath");
-  lua_pop(L, 3);
+  lua_pop(L, 4);
 }
 
 /* Protected: the libraries, the gc module and the metatables. */
@@ -390,7 +412,7 @@ static int do_setup(lua_State *L) {
   struct gc_lua_app *app = lua_touserdata(L, 1);
   luaL_checkversion(L);
   luaL_openlibs(L);
-  set_paths(L, app->script);
+  set_paths(L, app);
   gc_lua_conn_open(L);
   gc_lua_module_open(L, app);
   lua_newtable(L);
@@ -510,5 +532,6 @@ void gc_lua_app_free(struct gc_lua_app *app) {
   gc_lua_app_close(app);
   free(app->name);
   free(app->script);
+  free(app->extra_path);
   free(app);
 }

@@ -35,11 +35,14 @@
 #define GC_LUA_DEFAULT_BUDGET 100000000 /* VM instructions per handler call */
 #define GC_LUA_DEFAULT_MEMORY 0         /* bytes; 0 = no limit */
 
-/* Limits of one application, read from the config ("lua.*" at the root,
- * then the application's own "lua" object). 0 means unlimited. */
+/* Settings of one application, read from the config ("lua.*" at the
+ * root, then the application's own "lua" object, which wins). 0 means
+ * unlimited. 'path' (borrowed, may be NULL) is added to package.path after
+ * the script's folder: a template with '?' as is, else a folder. */
 struct gc_lua_limits {
   int64_t instruction_budget;
   uint64_t memory_limit;
+  const char *path;
 };
 
 struct gc_lua_conn;
@@ -49,6 +52,7 @@ struct gc_lua_app {
   GCT_INT app_id;
   char *name;   /* application name, for log lines */
   char *script; /* path of the script as configured */
+  char *extra_path; /* "lua.path" of the config, or NULL */
   lua_State *L; /* NULL once closed */
   int closing;  /* never enter the state again */
   int handlers_ref; /* registry ref of the table the script returned */
@@ -119,7 +123,7 @@ int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
  * returns 1, or pushes nothing and returns 0 if it has none. */
 int gc_lua_push_handler(lua_State *L, struct gc_lua_app *app,
                         const char *name);
-/* Logs "<app>: <formatted message>" at 'level' (printf format). */
+/* Logs "lua app <name>: <formatted message>" at 'level' (printf). */
 void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))

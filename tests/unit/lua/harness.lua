@@ -4,7 +4,7 @@
 local gc = require "gc"
 local mod = require "helper_mod" -- a sibling module of the script
 
-local state = { byconn = {}, sent = {}, events = {}, n = 0 }
+local state = { byconn = {}, by_id = {}, sent = {}, events = {}, n = 0 }
 local app = {}
 
 local function ev(s) state.events[#state.events + 1] = s end
@@ -21,6 +21,7 @@ function app.on_connect(conn, info)
   if q.refuse == "error" then error("no entry for " .. info.path) end
   if q.quiet then return true end
   state.byconn[conn] = conn.id
+  state.by_id[conn.id] = conn
   state.first = state.first or conn
   state.last = conn
   conn.info = info
@@ -43,6 +44,7 @@ function app.on_message(conn, data)
 end
 
 function app.on_message_sent(conn, cookie, len, status)
+  if state.quiet_sent then return end
   state.sent[#state.sent + 1] = string.format("%s %s %d %d", conn.id,
     type(cookie) == "table" and cookie.tag or tostring(cookie), len, status)
 end
@@ -57,8 +59,9 @@ function app.on_issue(conn, stat, value)
 end
 
 function app.on_disconnect(conn)
-  ev("disconnect " .. conn.id .. " " .. tostring(conn:is_open()))
+  state.last_disconnect = "disconnect " .. conn.id .. " " .. tostring(conn:is_open())
   state.byconn[conn] = nil
+  state.by_id[conn.id] = nil
   state.old = conn
   if state.last == conn then state.last = nil end
   if state.first == conn then state.first = nil end

@@ -1,0 +1,905 @@
+/* test_lua_adapter.c - the Lua adapter (bindings/) as a real adapter: the
+ * built libgc_lua.so is dlopened as gcs does and driven through its exported
+ * events, with a fake 'struct core_api' that records every call. No host
+ * code runs: this checks the binding's side of the contract alone.
+ *
+ * Most tests use tests/unit/lua/harness.lua, whose on_message runs the
+ * message as Lua code and sends back what it returns, so a test reads as
+ * "send this Lua, expect this answer". */
+#include <dlfcn.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <game-carrier/server.h>
+
+#ifndef GC_BUILD_DIR
+#define GC_BUILD_DIR "."
+#endif
+#ifndef GC_SOURCE_DIR
+#define GC_SOURCE_DIR ".."
+#endif
+#define LUA_DIR GC_SOURCE_DIR "/tests/unit/lua/"
+#define LIB_PATH GC_BUILD_DIR "/libgc_lua.so"
+
+/* ---- the fake host ------------------------------------------------------- */
+
+#define MAX_LOG 512
+#define MAX_CONNS 64
+#define MAX_TIMERS 64
+
+struct sent_msg {
+  GCT_INTPTR handle;
+  char *data;
+  size_t len;
+  GCT_INTPTR cookie;
+};
+
+struct fake_conn {
+  GCT_INTPTR handle;
+  GCT_INTPTR user;
+  int open, closing, close_reason, timer_ms;
+  char *last; /* last message sent to it */
+};
+
+struct fake_timer {
+  GCT_INT app_id;
+  GCT_INT ms, repeat_ms;
+  GCTimerCallback cb;
+  GCT_INTPTR user;
+  int active;
+};
+
+struct opt {
+  const char *key;
+  const char *str; /* STRING value, or NULL for a number */
+  uint64_t num;
+};
+
+static struct {
+  char *log[MAX_LOG];
+  int log_level[MAX_LOG];
+  int nlog;
+  struct sent_msg *sent;
+  size_t nsent, capsent;
+  struct fake_conn conns[MAX_CONNS];
+  int nconns;
+  struct fake_timer timers[MAX_TIMERS];
+  int ntimers; /* timer id = index + 1 */
+  int timer_stops;
+  int close_calls;
+  GCT_INTPTR limit_handle;
+  GCT_INT limit_level, limit_stat;
+  GCT_COUNTER_VALUE limit_value;
+  int64_t now;
+  const struct opt *opts;
+} F;
+
+static struct fake_conn *conn_by_handle(GCT_INTPTR h) {
+  for (int i = 0; i < F.nconns; i++)
+    if (F.conns[i].handle == h)
+      return &F.conns[i];
+  return NULL;
+}
+
+static GCT_INT fake_get_opt(GCT_CSTR name, GCT_INT type, GCT_PTR value) {
+  if (!name || (!value && type != GC_OPT_TYPE_NULL))
+    return EINVAL;
+  for (const struct opt *o = F.opts; o && o->key; o++) {
+    if (strcmp(o->key, name) != 0)
+      continue;
+    switch (type) {
+    case GC_OPT_TYPE_NULL: return 0;
+    case GC_OPT_TYPE_STRING:
+      if (!o->str)
+        return EINVAL;
+      *(const char **)value = o->str;
+      return 0;
+    case GC_OPT_TYPE_INT:
+      if (o->str || o->num > INT32_MAX)
+        return EINVAL;
+      *(int32_t *)value = (int32_t)o->num;
+      return 0;
+    case GC_OPT_TYPE_UINT64:
+      if (o->str)
+        return EINVAL;
+      *(uint64_t *)value = o->num;
+      return 0;
+    default: return EINVAL;
+    }
+  }
+  return ENOENT;
+}
+
+static GCT_INT fake_add_message(GCT_INTPTR h, GCT_PTR data, GCT_SIZE len,
+                                GCT_INTPTR cookie) {
+  struct fake_conn *c = conn_by_handle(h);
+  if (!c || !c->open || c->closing || (!data && len))
+    return EINVAL;
+  if (F.nsent == F.capsent) {
+    F.capsent = F.capsent ? 2 * F.capsent : 256;
+    F.sent = realloc(F.sent, F.capsent * sizeof *F.sent);
+    assert_non_null(F.sent);
+  }
+  struct sent_msg *m = &F.sent[F.nsent++];
+  m->handle = h;
+  m->data = malloc(len + 1);
+  assert_non_null(m->data);
+  memcpy(m->data, data, len);
+  m->data[len] = '\0';
+  m->len = len;
+  m->cookie = cookie;
+  free(c->last);
+  c->last = strdup(m->data);
+  return 0;
+}
+
+static GCT_INT fake_close(GCT_INTPTR h, GCT_INT reason) {
+  F.close_calls++;
+  struct fake_conn *c = conn_by_handle(h);
+  if (!c || !c->open || c->closing ||
+      (reason != GC_CLOSE_REASON_NORMAL && reason != GC_CLOSE_REASON_DROP))
+    return EINVAL;
+  c->closing = 1;
+  c->close_reason = reason;
+  return 0;
+}
+
+static GCT_INT fake_set_timer(GCT_INTPTR h, GCT_INT ms) {
+  struct fake_conn *c = conn_by_handle(h);
+  if (!c || !c->open || c->closing)
+    return EINVAL;
+  c->timer_ms = ms;
+  return 0;
+}
+
+static GCT_INT fake_set_limit(GCT_INTPTR h, GCT_INT level, GCT_INT id,
+                              GCT_COUNTER_VALUE value) {
+  struct fake_conn *c = conn_by_handle(h);
+  if (!c || !c->open || c->closing || level < 1 || level > 2)
+    return EINVAL;
+  F.limit_handle = h;
+  F.limit_level = level;
+  F.limit_stat = id;
+  F.limit_value = value;
+  return 0;
+}
+
+static void fake_log(GCT_INT level, GCT_CPTR msg) {
+  if (getenv("TEST_VERBOSE"))
+    fprintf(stderr, "[log %d] %s\n", (int)level, (const char *)msg);
+  if (F.nlog < MAX_LOG) {
+    F.log_level[F.nlog] = level;
+    F.log[F.nlog++] = strdup(msg);
+  }
+}
+
+static GCT_INTPTR fake_timer_start(GCT_INT app_id, GCT_INT ms, GCT_INT repeat,
+                                   GCTimerCallback cb, GCT_INTPTR user) {
+  if (F.ntimers == MAX_TIMERS || !cb || ms < 0)
+    return 0;
+  F.timers[F.ntimers] =
+      (struct fake_timer){app_id, ms, repeat, cb, user, 1};
+  return ++F.ntimers;
+}
+
+static GCT_INT fake_timer_stop(GCT_INTPTR id) {
+  if (id < 1 || id > F.ntimers || !F.timers[id - 1].active)
+    return EINVAL;
+  F.timers[id - 1].active = 0;
+  F.timer_stops++;
+  return 0;
+}
+
+static int64_t fake_now(void) { return F.now; }
+
+static struct core_api fake_api = {
+    .getOpt = fake_get_opt,
+    .connectionAddMessage = fake_add_message,
+    .connectionClose = fake_close,
+    .connectionSetTimer = fake_set_timer,
+    .connectionSetLimit = fake_set_limit,
+    .logMessage = fake_log,
+    .timerStart = fake_timer_start,
+    .timerStop = fake_timer_stop,
+    .nowMs = fake_now,
+};
+
+/* Fires timer 'id' as the host would (a one-shot dies). */
+static void fire_timer(int id) {
+  assert_true(id >= 1 && id <= F.ntimers);
+  struct fake_timer *t = &F.timers[id - 1];
+  if (!t->active)
+    return;
+  if (t->repeat_ms <= 0)
+    t->active = 0;
+  t->cb(t->user);
+}
+
+static const char *log_find(const char *needle) {
+  for (int i = 0; i < F.nlog; i++)
+    if (strstr(F.log[i], needle))
+      return F.log[i];
+  return NULL;
+}
+
+static int log_count(const char *needle) {
+  int n = 0;
+  for (int i = 0; i < F.nlog; i++)
+    n += strstr(F.log[i], needle) != NULL;
+  return n;
+}
+
+static void log_dump(void) {
+  for (int i = 0; i < F.nlog; i++)
+    fprintf(stderr, "  log[%d] %d: %s\n", i, F.log_level[i], F.log[i]);
+}
+
+static void fake_reset(void) {
+  for (int i = 0; i < F.nlog; i++)
+    free(F.log[i]);
+  for (size_t i = 0; i < F.nsent; i++)
+    free(F.sent[i].data);
+  free(F.sent);
+  for (int i = 0; i < F.nconns; i++)
+    free(F.conns[i].last);
+  memset(&F, 0, sizeof F);
+}
+
+static void clear_sent(void) {
+  for (size_t i = 0; i < F.nsent; i++)
+    free(F.sent[i].data);
+  F.nsent = 0;
+}
+
+/* ---- the adapter under test ------------------------------------------------ */
+
+static struct {
+  void *dl;
+  gc_adapter_initialize_fn adapter_initialize;
+  gc_adapter_finalize_fn adapter_finalize;
+  gc_application_initialize_fn application_initialize;
+  gc_application_event_fn application_start, application_stop,
+      application_shutdown;
+  gc_on_connect_fn on_connect;
+  gc_on_disconnect_fn on_disconnect;
+  gc_on_message_fn on_message;
+  gc_on_message_sent_fn on_message_sent;
+  gc_on_timer_fn on_timer;
+  gc_on_issue_fn on_issue;
+} A;
+
+#define RESOLVE(sym)                                                           \
+  do {                                                                         \
+    *(void **)&A.sym = dlsym(A.dl, #sym);                                      \
+    assert_non_null(A.sym);                                                    \
+  } while (0)
+
+static void load_adapter(void) {
+  A.dl = dlopen(LIB_PATH, RTLD_NOW | RTLD_LOCAL);
+  if (!A.dl)
+    fail_msg("cannot load %s: %s", LIB_PATH, dlerror());
+  RESOLVE(adapter_initialize);
+  RESOLVE(adapter_finalize);
+  RESOLVE(application_initialize);
+  RESOLVE(application_start);
+  RESOLVE(application_stop);
+  RESOLVE(application_shutdown);
+  RESOLVE(on_connect);
+  RESOLVE(on_disconnect);
+  RESOLVE(on_message);
+  RESOLVE(on_message_sent);
+  RESOLVE(on_timer);
+  RESOLVE(on_issue);
+  const GCT_INT *ver = dlsym(A.dl, "gc_adapter_api_version");
+  assert_non_null(ver);
+  assert_int_equal(*ver >> 16, GC_SERVER_API_VERSION_MAJOR);
+  assert_int_equal(A.adapter_initialize(0, &fake_api, ""), 0);
+}
+
+static void unload_adapter(void) {
+  if (!A.dl)
+    return;
+  A.adapter_finalize(0);
+  dlclose(A.dl);
+  memset(&A, 0, sizeof A);
+}
+
+static const struct opt harness_opts[] = {
+    {"lua.instruction_budget", NULL, 2000000},
+    {"adapters.len", NULL, 1},
+    {"adapters[0].apps.len", NULL, 2},
+    {"adapters[0].apps[0].name", "other", 0},
+    {"adapters[0].apps[0].lua.instruction_budget", NULL, 500000},
+    {"adapters[0].apps[1].name", "t", 0},
+    {"adapters[0].apps[1].lua.memory_limit", NULL, 8u << 20},
+    {"adapters[0].apps[1].lua.path", "/nonexistent/extra", 0},
+    {"game.name", "arena", 0},
+    {"game.max", NULL, 42},
+    {"game.big", NULL, 5000000000u},
+    {NULL, NULL, 0}};
+
+static int setup(void **state) {
+  (void)state;
+  fake_reset();
+  F.opts = harness_opts;
+  load_adapter();
+  return 0;
+}
+
+static int setup_harness(void **state) {
+  setup(state);
+  int rc = A.application_initialize(0, "t", "lua", LUA_DIR "harness.lua");
+  if (rc != 0)
+    log_dump();
+  assert_int_equal(rc, 0);
+  A.application_start(0);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  unload_adapter();
+  fake_reset();
+  return 0;
+}
+
+static GCT_INTPTR next_handle = 1000;
+
+/* A client connects to app 0; returns conn_user (GC_DROP_CONNECTION if
+ * refused). */
+static GCT_INTPTR connect_to(const char *target, struct fake_conn **out) {
+  assert_true(F.nconns < MAX_CONNS);
+  struct fake_conn *c = &F.conns[F.nconns++];
+  memset(c, 0, sizeof *c);
+  c->handle = next_handle += 7;
+  c->open = 1;
+  c->user = A.on_connect(0, c->handle, GC_PROTOCOL_WS, "10.0.0.1", 5555,
+                         "127.0.0.1", 7681, target);
+  if (c->user == GC_DROP_CONNECTION)
+    c->open = 0;
+  if (out)
+    *out = c;
+  return c->user;
+}
+
+static void disconnect(struct fake_conn *c) {
+  c->open = 0;
+  A.on_disconnect(c->user);
+}
+
+/* Runs 'code' in on_message of 'c'; the answer it sent, or NULL. */
+static const char *eval(struct fake_conn *c, const char *code) {
+  free(c->last);
+  c->last = NULL;
+  A.on_message(c->user, (GCT_PTR)code, strlen(code));
+  return c->last;
+}
+
+#define assert_eval(c, code, expect)                                           \
+  do {                                                                         \
+    const char *got_ = eval((c), (code));                                      \
+    const char *want_ = (expect);                                              \
+    if (want_ ? !got_ || strcmp(got_, want_) != 0 : got_ != NULL) {           \
+      log_dump();                                                              \
+      fail_msg("eval(%s): expected \"%s\", got \"%s\"", (code),              \
+               want_ ? want_ : "(nothing)", got_ ? got_ : "(nothing)");        \
+    }                                                                          \
+  } while (0)
+
+#define assert_logged(needle)                                                  \
+  do {                                                                         \
+    if (!log_find(needle)) {                                                   \
+      log_dump();                                                              \
+      fail_msg("no log line contains \"%s\"", (needle));                       \
+    }                                                                          \
+  } while (0)
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_load_and_connect(void **state) {
+  (void)state;
+  struct fake_conn *c;
+  GCT_INTPTR u = connect_to("/chat?room=7&name=a%20b+c&flag", &c);
+  assert_true(u != GC_DROP_CONNECTION && u != 0);
+  assert_non_null(c->last);
+  assert_string_equal(c->last, "hello 1 /chat /chat?room=7&name=a%20b+c&flag "
+                               "ws 10.0.0.1 5555 127.0.0.1 7681 0 "
+                               "flag=&name=a b c&room=7");
+  assert_eval(c, "return state.events[1], state.events[2]", "init start");
+  assert_eval(c, "return conn.id, conn.path, conn.remote_ip, conn.remote_port",
+              "1 /chat 10.0.0.1 5555");
+  assert_eval(c, "return mod.answer", "42");
+  assert_eval(c, "return tostring(conn)", "gc.conn 1 (10.0.0.1:5555)");
+  assert_eval(c, "return gc.app.name, gc.app.id, gc.CLOSE_NORMAL, "
+                 "gc.CLOSE_DROP, gc.DROP_CONNECTION, gc.USER, "
+                 "gc.STATUS_YELLOW, gc.REACTION_IGNORE",
+              "t 0 0 1 -1 1024 1 2");
+}
+
+static void test_send_bytes_and_cookies(void **state) {
+  (void)state;
+  struct fake_conn *c;
+  connect_to("/", &c);
+  clear_sent();
+  eval(c, "conn:send('a\\0b') conn:send(12)");
+  assert_int_equal(F.nsent, 2);
+  assert_int_equal(F.sent[0].handle, c->handle);
+  assert_int_equal(F.sent[0].len, 3);
+  assert_memory_equal(F.sent[0].data, "a\0b", 3);
+  assert_int_equal(F.sent[0].cookie, 0);
+  assert_string_equal(F.sent[1].data, "12");
+  clear_sent();
+  assert_eval(c, "return conn:send('xy', {tag = 'T'})", "true");
+  assert_int_equal(F.nsent, 2); /* 'xy' and the answer "true" */
+  GCT_INTPTR cookie = F.sent[0].cookie;
+  assert_true(cookie != 0);
+  A.on_message_sent(c->user, cookie, 2, 0);
+  A.on_message_sent(c->user, 0, 4, ECANCELED);
+  assert_eval(c, "return state.sent[1], state.sent[2]", "1 T 2 0 1 nil 4 125");
+  /* The cookie was released: the same C cookie gives nothing back now. */
+  A.on_message_sent(c->user, cookie, 2, 0);
+  assert_eval(c, "return state.sent[3]", "1 nil 2 0");
+}
+
+static void test_close_reasons(void **state) {
+  (void)state;
+  struct fake_conn *ctl, *a, *b, *d;
+  connect_to("/", &ctl);
+  connect_to("/", &a);
+  connect_to("/", &b);
+  connect_to("/", &d);
+  /* 'ctl' runs the code: a connection that is closing cannot answer. */
+  assert_eval(ctl, "return state.by_id[2]:close(gc.CLOSE_DROP)", "true");
+  assert_int_equal(a->close_reason, GC_CLOSE_REASON_DROP);
+  assert_true(a->closing);
+  /* Closing: send and close say "closed" (the host would say EINVAL). */
+  assert_eval(ctl, "local a = state.by_id[2] local ok, err = a:send('x') "
+                   "return a:is_open(), ok, err",
+              "false nil closed");
+  assert_eval(ctl, "return state.by_id[2]:close()", "nil closed");
+  /* And when the host says EINVAL first, the binding agrees. */
+  b->closing = 1;
+  assert_eval(ctl, "local ok, err = state.by_id[3]:send('x') return ok, err",
+              "nil closed");
+  b->closing = 0;
+  assert_eval(ctl, "return state.by_id[3]:close()", "nil closed");
+  assert_eval(ctl, "return pcall(function() state.by_id[4]:close('bogus') "
+                   "end)",
+              "false eval:1: bad argument #1 to 'close' (invalid option "
+              "'bogus')");
+  assert_eval(ctl, "return pcall(function() state.by_id[4]:close(7) end)",
+              "false eval:1: bad argument #1 to 'close' (invalid close "
+              "reason)");
+  assert_eval(ctl, "return state.by_id[4]:close('drop')", "true");
+  assert_int_equal(d->close_reason, GC_CLOSE_REASON_DROP);
+  assert_eval(ctl, "return state.by_id[1]:close()", NULL);
+  assert_int_equal(ctl->close_reason, GC_CLOSE_REASON_NORMAL);
+  assert_true(ctl->closing);
+}
+
+static void test_refusal(void **state) {
+  (void)state;
+  int calls = F.close_calls;
+  assert_int_equal(connect_to("/?refuse=false", NULL), GC_DROP_CONNECTION);
+  assert_int_equal(connect_to("/?refuse=drop", NULL), GC_DROP_CONNECTION);
+  assert_int_equal(connect_to("/x?refuse=error", NULL), GC_DROP_CONNECTION);
+  assert_logged("lua app t: error in on_connect: ");
+  assert_logged("harness.lua:21: no entry for /x");
+  assert_logged("stack traceback:");
+  assert_int_equal(F.close_calls, calls); /* refusing is not closing */
+  struct fake_conn *c;
+  assert_true(connect_to("/?quiet=1", &c) != GC_DROP_CONNECTION);
+  /* The refused ones are not listed as connections. */
+  assert_eval(c, "local n = 0 for _ in gc.connections() do n = n + 1 end "
+                 "return n",
+              "1");
+}
+
+static void test_errors_are_isolated(void **state) {
+  (void)state;
+  struct fake_conn *a, *b;
+  connect_to("/", &a);
+  connect_to("/", &b);
+  assert_null(eval(a, "error('boom')"));
+  assert_logged("lua app t: error in on_message: eval:1: boom | stack traceback:");
+  const char *line = log_find("eval:1: boom");
+  assert_null(strchr(line, '\n')); /* one line */
+  assert_false(a->closing);
+  assert_eval(a, "return 'still here'", "still here");
+  assert_eval(b, "return 'b too'", "b too");
+  assert_null(eval(a, "local t = nil; return t.x"));
+  assert_logged("attempt to index a nil value");
+  assert_null(eval(a, "error(setmetatable({}, {__tostring = function() "
+                      "return 'custom' end}))"));
+  assert_logged("lua app t: error in on_message: custom");
+  assert_null(eval(a, "error({})"));
+  assert_logged("(error object is a table value)");
+  /* Runaway recursion: "stack overflow", or the 8 MiB memory limit first. */
+  assert_null(eval(a, "local function f() return 1 + f() end return f()"));
+  assert_true(log_find("stack overflow") || log_find("not enough memory"));
+  assert_eval(a, "return 'after overflow'", "after overflow");
+}
+
+/* Method calls inside a function, so Lua can name the function (a
+ * direct 'pcall(conn.send, ...)' reports "bad argument #2 to '?'"). */
+static void test_bad_arguments(void **state) {
+  (void)state;
+  struct fake_conn *c;
+  connect_to("/", &c);
+  assert_null(eval(c, "conn:send(nil)"));
+  assert_logged("lua app t: error in on_message: eval:1: bad argument #1 to 'send' "
+                "(string expected, got nil)");
+  assert_eval(c, "return select(2, pcall(function() conn:send({}) end))",
+              "eval:1: bad argument #1 to 'send' (string expected, got "
+              "table)");
+  assert_eval(c, "local t = {send = conn.send} "
+                 "return select(2, pcall(function() return t:send('x') end))",
+              "eval:1: calling 'send' on bad self (gc.conn expected, got "
+              "table)");
+  assert_eval(c, "return select(2, pcall(function() "
+                 "conn:set_timer('x') end))",
+              "eval:1: bad argument #1 to 'set_timer' (number expected, got "
+              "string)");
+  assert_eval(c, "return select(2, pcall(function() "
+                 "gc.set_interval(0, print) end))",
+              "eval:1: bad argument #1 to 'set_interval' (interval must be > "
+              "0)");
+  assert_eval(c, "return select(2, pcall(function() gc.set_timeout(5) end))",
+              "eval:1: bad argument #2 to 'set_timeout' (function expected, "
+              "got no value)");
+  assert_eval(c, "return select(2, pcall(function() gc.log(3, 'x') end))",
+              "eval:1: bad argument #1 to 'log' (invalid log level)");
+  assert_eval(c, "return select(2, pcall(function() conn.id = 5 end))",
+              "eval:1: field 'id' of gc.conn is read-only");
+  assert_eval(c, "return select(2, pcall(function() conn.send = 5 end))",
+              "eval:1: cannot replace method 'send' of gc.conn");
+  /* The connection is unharmed. */
+  assert_eval(c, "return conn:send('ok')", "true");
+}
+
+static void test_identity_and_fields(void **state) {
+  (void)state;
+  struct fake_conn *a, *b;
+  connect_to("/", &a);
+  connect_to("/", &b);
+  assert_eval(a, "conn.name = 'bob' return 1", "1");
+  assert_eval(a, "return conn.name, rawequal(state.first, conn), "
+                 "state.byconn[conn], state.first == state.last",
+              "bob true 1 false");
+  assert_eval(b, "return conn.name, rawequal(state.last, conn), "
+                 "state.byconn[conn]",
+              "nil true 2");
+  A.on_timer(a->user);
+  assert_string_equal(a->last, "timer 1");
+  assert_eval(a, "return conn:set_timer(250)", "true");
+  assert_int_equal(a->timer_ms, 250);
+  assert_eval(a, "return conn:set_limit(gc.STATUS_YELLOW, "
+                 "'bytes_per_second', 1000)",
+              "true");
+  assert_int_equal(F.limit_handle, a->handle);
+  assert_int_equal(F.limit_level, GC_STAT_STATUS_YELLOW);
+  assert_int_equal(F.limit_stat, GC_CONN_STAT_BYTES_PER_SECOND);
+  assert_int_equal(F.limit_value, 1000);
+  assert_int_equal(A.on_issue(a->user, 1, 99), GC_STAT_REACTION_DEFAULT);
+  eval(a, "state.reaction = gc.REACTION_IGNORE");
+  assert_int_equal(A.on_issue(a->user, 2, 7), GC_STAT_REACTION_IGNORE);
+  eval(a, "state.reaction = 'close'");
+  assert_int_equal(A.on_issue(a->user, 2, 7), GC_STAT_REACTION_CLOSE);
+  assert_eval(a, "return state.events[3], state.events[4]",
+              "issue 1 1 99 issue 1 2 7");
+}
+
+static void test_after_disconnect(void **state) {
+  (void)state;
+  struct fake_conn *a, *b;
+  connect_to("/", &a);
+  connect_to("/", &b);
+  disconnect(a);
+  assert_eval(b, "return state.last_disconnect", "disconnect 1 false");
+  assert_eval(b, "local o = state.old local ok, err = o:send('x') "
+                 "return ok, err, o:is_open(), tostring(o), o.id",
+              "nil closed false gc.conn 1 (closed) 1");
+  assert_eval(b, "return state.old:close()", "nil closed");
+  assert_eval(b, "return state.old:set_timer(10)", "nil closed");
+  assert_eval(b, "return state.old:close(gc.CLOSE_DROP)", "nil closed");
+  assert_eval(b, "local n = 0 for c in gc.connections() do n = n + 1 end "
+                 "return n",
+              "1");
+  /* The record is gone for the host: a late event is ignored, not a crash
+   * (the userdata is still alive, held by state.old). */
+  A.on_message(a->user, (GCT_PTR) "return 1", 8);
+}
+
+static void test_instruction_budget(void **state) {
+  (void)state;
+  struct fake_conn *c;
+  connect_to("/", &c);
+  assert_null(eval(c, "while true do end"));
+  assert_logged("lua app t: error in on_message: eval:1: instruction budget exceeded "
+                "(2000000 instructions)");
+  /* pcall inside the script cannot swallow the stop. */
+  assert_null(eval(c, "pcall(function() while true do end end) "
+                      "conn:send('survived')"));
+  assert_null(eval(c, "for i = 1, 3 do pcall(function() while true do end "
+                      "end) end conn:send('survived')"));
+  assert_null(eval(c, "local co = coroutine.wrap(function() while true do "
+                      "end end) pcall(co) conn:send('survived')"));
+  assert_int_equal(log_count("instruction budget exceeded"), 4);
+  /* The state works normally afterwards, with a fresh budget per call. */
+  assert_eval(c, "local n = 0 for i = 1, 100000 do n = n + i end return n",
+              "5000050000");
+  assert_eval(c, "local n = 0 for i = 1, 100000 do n = n + i end return n",
+              "5000050000");
+}
+
+static void test_memory_limit(void **state) {
+  (void)state;
+  struct fake_conn *c;
+  connect_to("/", &c);
+  assert_eval(c, "local used, limit = gc.memory() return used > 0, limit",
+              "true 8388608");
+  assert_null(eval(c, "local t = {} for i = 1, 1e8 do t[i] = ('x'):rep(64) .. "
+                      "i end"));
+  assert_logged("lua app t: error in on_message: not enough memory");
+  assert_eval(c, "collectgarbage() return 'ok'", "ok");
+}
+
+static void test_gc_module(void **state) {
+  (void)state;
+  struct fake_conn *c;
+  connect_to("/", &c);
+  assert_eval(c, "return gc.getopt('game.name'), gc.getopt('game.max'), "
+                 "gc.getopt('game.big'), gc.getopt('nope')",
+              "arena 42 5000000000 nil no option 'nope'");
+  F.now = 123456;
+  assert_eval(c, "return gc.now()", "123456");
+  eval(c, "gc.log(gc.WARN, 'x=%d %s', 5, 'y') gc.log('info', '100%')");
+  assert_logged("lua app t: x=5 y");
+  assert_logged("lua app t: 100%");
+  assert_int_equal(F.log_level[F.nlog - 1], GCL_INFO);
+  /* The script's folder first, then "lua.path", then the default path. */
+  assert_eval(c, "local p, dir = package.path, gc.app.script:match('^(.*/)') "
+                 "local extra = p:find('/nonexistent/extra/?.lua', 1, true) "
+                 "return p:sub(1, #dir + 5) == dir .. '?.lua', extra ~= nil, "
+                 "p:find('/usr/share/lua/5.4/?.lua', 1, true) > extra",
+              "true true true");
+  /* Debian's installed modules load: a pure-Lua one and a C one. */
+  assert_eval(c, "if not package.searchpath('dkjson', package.path) then "
+                 "return 'skip' end return require('dkjson').encode({1})",
+              "[1]");
+  const char *r = eval(c, "if not package.searchpath('lfs', package.cpath) "
+                          "then return 'skip' end "
+                          "return type(require('lfs').currentdir())");
+  assert_non_null(r);
+  if (strcmp(r, "skip") == 0)
+    print_message("lfs (Debian lua-filesystem) not installed: C module "
+                  "check skipped\n");
+  else
+    assert_string_equal(r, "string");
+  assert_eval(c, "return select(2, pcall(require, 'gc.nope'))~= nil", "true");
+}
+
+static void test_broadcast_and_connections(void **state) {
+  (void)state;
+  struct fake_conn *a, *b, *d;
+  connect_to("/", &a);
+  connect_to("/", &b);
+  connect_to("/", &d);
+  eval(b, "conn:close()");
+  clear_sent();
+  assert_eval(a, "return gc.broadcast('hey')", "2");
+  assert_int_equal(F.nsent, 3);
+  assert_string_equal(F.sent[0].data, "hey");
+  assert_int_equal(F.sent[0].handle, a->handle);
+  assert_int_equal(F.sent[1].handle, d->handle);
+  clear_sent();
+  assert_eval(a, "return gc.broadcast('odd', function(c) return c.id ~= 1 "
+                 "end)",
+              "1");
+  assert_int_equal(F.sent[0].handle, d->handle);
+  assert_eval(a, "local ids = {} for c in gc.connections() do "
+                 "ids[#ids + 1] = c.id end return table.concat(ids, ',')",
+              "1,3");
+}
+
+static void test_app_timers(void **state) {
+  (void)state;
+  struct fake_conn *c;
+  connect_to("/", &c);
+  assert_eval(c, "state.t = gc.set_interval(100, function(t) state.n = "
+                 "state.n + 1 end) return tostring(state.t)",
+              "gc.timer 1 (every 100 ms)");
+  assert_int_equal(F.ntimers, 1);
+  assert_int_equal(F.timers[0].ms, 100);
+  assert_int_equal(F.timers[0].repeat_ms, 100);
+  assert_int_equal(F.timers[0].app_id, 0);
+  fire_timer(1);
+  fire_timer(1);
+  fire_timer(1);
+  assert_eval(c, "return state.n, state.t:is_active()", "3 true");
+  assert_eval(c, "return state.t:cancel(), state.t:cancel()", "true false");
+  assert_int_equal(F.timer_stops, 1);
+  /* A late fire of a cancelled timer does nothing. */
+  F.timers[0].active = 1;
+  fire_timer(1);
+  assert_eval(c, "return state.n", "3");
+  /* A timeout runs once; an error in a timer is logged, others go on. */
+  eval(c, "state.o = gc.set_timeout(50, function(t) state.once = "
+          "t:is_active() end) "
+          "gc.set_timeout(10, function() error('tick failed') end)");
+  assert_int_equal(F.ntimers, 3);
+  assert_int_equal(F.timers[1].repeat_ms, 0);
+  fire_timer(2);
+  fire_timer(3);
+  assert_logged("lua app t: error in timer: eval:1: tick failed");
+  assert_eval(c, "return state.once, state.o:is_active(), state.o:cancel()",
+              "false false false");
+  /* Shutdown disarms what is still armed. */
+  eval(c, "state.keep = gc.set_interval(1000, function() end)");
+  int stops = F.timer_stops;
+  disconnect(c);
+  A.application_stop(0);
+  A.application_shutdown(0);
+  assert_int_equal(F.timer_stops, stops + 1);
+  fire_timer(4); /* the app is gone: ignored */
+}
+
+static void test_budget_in_timer(void **state) {
+  (void)state;
+  struct fake_conn *c;
+  connect_to("/", &c);
+  eval(c, "gc.set_timeout(1, function() while true do end end)");
+  fire_timer(1);
+  assert_logged("lua app t: error in timer: eval:1: instruction budget exceeded");
+  assert_eval(c, "return 'alive'", "alive");
+}
+
+static void test_lifecycle_and_load_errors(void **state) {
+  (void)state;
+  assert_int_not_equal(
+      A.application_initialize(1, "syn", "lua", LUA_DIR "bad_syntax.lua"), 0);
+  assert_logged("lua app syn: cannot load script: ");
+  assert_logged("bad_syntax.lua:3: ')' expected");
+  assert_int_not_equal(
+      A.application_initialize(2, "nt", "lua", LUA_DIR "no_table.lua"), 0);
+  assert_logged("must return a table of handlers (it returned number)");
+  assert_int_not_equal(
+      A.application_initialize(3, "loop", "lua", LUA_DIR "load_loop.lua"), 0);
+  assert_logged("lua app loop: error in load: ");
+  assert_logged("load_loop.lua:2: instruction budget exceeded");
+  assert_int_not_equal(
+      A.application_initialize(4, "if", "lua", LUA_DIR "init_false.lua"), 0);
+  assert_logged("lua app if: application_initialize returned false");
+  assert_int_equal(
+      A.application_initialize(5, "gone", "lua", LUA_DIR "missing.lua"),
+      ENOENT);
+  assert_logged("lua app gone: cannot open");
+  /* A failed app takes no connection. */
+  assert_int_equal(A.on_connect(1, 1, GC_PROTOCOL_WS, "1.2.3.4", 1,
+                                "127.0.0.1", 2, "/"),
+                   GC_DROP_CONNECTION);
+  /* The good one goes through its whole life. */
+  assert_int_equal(
+      A.application_initialize(0, "t", "lua", LUA_DIR "harness.lua"), 0);
+  assert_int_equal(A.application_initialize(0, "t", "lua",
+                                            LUA_DIR "harness.lua"),
+                   EEXIST);
+  A.application_start(0);
+  struct fake_conn *c;
+  connect_to("/", &c);
+  A.application_stop(0);
+  assert_eval(c, "return table.concat(state.events, ',')", "init,start,stop");
+  disconnect(c);
+  A.application_shutdown(0);
+  assert_int_equal(connect_to("/", NULL), GC_DROP_CONNECTION);
+}
+
+/* An application's own "lua" object wins over the root one. */
+static void test_per_app_config(void **state) {
+  (void)state;
+  assert_int_equal(
+      A.application_initialize(0, "other", "lua", LUA_DIR "harness.lua"), 0);
+  struct fake_conn *c;
+  connect_to("/", &c);
+  assert_null(eval(c, "while true do end"));
+  assert_logged("lua app other: error in on_message: eval:1: instruction "
+                "budget exceeded (500000 instructions)");
+  assert_eval(c, "return select(2, gc.memory())", "0"); /* no limit */
+}
+
+/* Handle lifetime: 10,000 connect/disconnect cycles (each with a message,
+ * a cookie and a timer) leave no Lua memory behind after a full GC. */
+static void test_no_growth(void **state) {
+  (void)state;
+  struct fake_conn *probe;
+  connect_to("/?quiet=1", &probe);
+  eval(probe, "state.quiet_sent = true");
+  const char *measure = "collectgarbage() collectgarbage() "
+                        "return math.floor(collectgarbage('count') * 1024)";
+  /* Warm up: first-use allocations (registry slots, strings, tables). */
+  for (int round = 0; round < 2; round++) {
+    const char *r = eval(probe, measure);
+    assert_non_null(r);
+    long before = atol(r);
+    for (int i = 0; i < (round ? 10000 : 200); i++) {
+      struct fake_conn c = {0};
+      c.handle = next_handle += 3;
+      c.open = 1;
+      F.conns[MAX_CONNS - 1] = c;
+      struct fake_conn *fc = &F.conns[MAX_CONNS - 1];
+      if (F.nconns < MAX_CONNS)
+        F.nconns = MAX_CONNS;
+      fc->user = A.on_connect(0, fc->handle, GC_PROTOCOL_WS, "10.0.0.1", 5555,
+                              "127.0.0.1", 7681, "/room?name=x");
+      assert_true(fc->user != GC_DROP_CONNECTION);
+      const char *code = "conn.tag = {} conn:send('m', {}) conn:set_timer(5)";
+      A.on_message(fc->user, (GCT_PTR)code, strlen(code));
+      A.on_message_sent(fc->user, F.sent[F.nsent - 1].cookie, 1, 0);
+      if (i % 2)
+        eval(fc, "conn:send('unacked', 'cookie') return nil");
+      disconnect(fc);
+      free(fc->last);
+      fc->last = NULL;
+      clear_sent();
+    }
+    r = eval(probe, measure);
+    assert_non_null(r);
+    long after = atol(r);
+    if (round == 1) {
+      print_message("Lua memory over 10000 connections: %ld -> %ld bytes\n",
+                    before, after);
+      if (after - before > 4096) {
+        log_dump();
+        fail_msg("Lua memory grew by %ld bytes over 10000 connections "
+                 "(%ld -> %ld)",
+                 after - before, before, after);
+      }
+    }
+  }
+  assert_eval(probe, "local n = 0 for c in gc.connections() do n = n + 1 end "
+                     "return n",
+              "1");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_load_and_connect, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_send_bytes_and_cookies,
+                                      setup_harness, teardown),
+      cmocka_unit_test_setup_teardown(test_close_reasons, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_refusal, setup_harness, teardown),
+      cmocka_unit_test_setup_teardown(test_errors_are_isolated, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_bad_arguments, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_identity_and_fields, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_after_disconnect, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_instruction_budget, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_memory_limit, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_gc_module, setup_harness, teardown),
+      cmocka_unit_test_setup_teardown(test_broadcast_and_connections,
+                                      setup_harness, teardown),
+      cmocka_unit_test_setup_teardown(test_app_timers, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_budget_in_timer, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_lifecycle_and_load_errors, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_per_app_config, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_growth, setup_harness, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
