@@ -13,10 +13,19 @@ const h = require('./lib/harness');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-chromium-'));
 let browser;
-after(() => {
-  if (browser && browser.exitCode === null) browser.kill('SIGKILL');
+// Chromium forks helpers: kill its whole process group, then clean up.
+function killBrowser() {
+  if (browser && browser.exitCode === null) {
+    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
+  }
+}
+after(async () => {
+  killBrowser();
   h.killAll();
-  fs.rmSync(tmp, { recursive: true, force: true });
+  await h.sleep(200);
+  try {
+    fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  } catch { /* a straggling helper still writing: the OS temp dir will do */ }
 });
 
 test('headless Chromium echoes through gcs', async () => {
@@ -33,7 +42,7 @@ test('headless Chromium echoes through gcs', async () => {
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--user-data-dir=' + path.join(tmp, 'profile'), page,
-  ], { stdio: 'ignore' });
+  ], { stdio: 'ignore', detached: true });
   const ev = await h.waitEvents(r.log, (e) => e.some((l) => l.includes('/rec/report?r=')), 'the page report', 1200);
   const line = ev.find((l) => l.includes('/rec/report?r='));
   const result = JSON.parse(decodeURIComponent(line.split(' ')[2].split('?r=')[1]));
@@ -43,6 +52,6 @@ test('headless Chromium echoes through gcs', async () => {
     bytes: [0, 1, 2, 250, 255],
     big: 70000,
   });
-  browser.kill('SIGKILL');
+  killBrowser();
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });
