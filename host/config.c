@@ -22,6 +22,17 @@
 
 /* ---- positions of keys and values in the text ---------------------------- */
 
+/* "base.key", or "base[idx]" when key is NULL. A path too long for 'out'
+ * (a config nested absurdly deep) is cut: it only names a place. */
+static void path_child(char *out, size_t n, const char *base, const char *key,
+                       size_t idx) {
+  int w = key ? snprintf(out, n, "%s%s%s", base, *base ? "." : "", key)
+              : snprintf(out, n, "%s[%zu]", base, idx);
+  if (w < 0 || (size_t)w >= n)
+    out[n - 1] = '\0';
+}
+
+
 struct pos {
   char *path;
   int key_line, key_col; /* 0 for array elements and the root */
@@ -105,7 +116,7 @@ static void sc_value(struct scan *sc, const char *path, int kl, int kc, int dept
       sc_string(sc, key, sizeof key);
       sc_ws(sc);
       sc_adv(sc); /* ':' */
-      snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
+      path_child(sub, sizeof sub, path, key, 0);
       sc_value(sc, sub, l, c, depth + 1);
       sc_ws(sc);
       if (*sc->s == ',') {
@@ -119,7 +130,7 @@ static void sc_value(struct scan *sc, const char *path, int kl, int kc, int dept
     sc_adv(sc);
     sc_ws(sc);
     for (size_t i = 0; *sc->s && *sc->s != ']'; i++) {
-      snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+      path_child(sub, sizeof sub, path, NULL, i);
       sc_value(sc, sub, 0, 0, depth + 1);
       sc_ws(sc);
       if (*sc->s == ',') {
@@ -314,7 +325,7 @@ static int validate_value(const struct vctx *v, const json_t *val,
     const json_t *el;
     json_array_foreach(val, i, el) {
       char sub[512];
-      snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+      path_child(sub, sizeof sub, path, NULL, i);
       if (!json_is_object(el))
         return verr(v, sub, 0, "expected an object, got %s", type_name(el));
       int rc = validate_obj(v, el, sub, sp->sub);
@@ -333,7 +344,7 @@ static int validate_obj(const struct vctx *v, const json_t *obj, const char *pat
   const json_t *val;
   char sub[512];
   json_object_foreach((json_t *)obj, key, val) {
-    snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
+    path_child(sub, sizeof sub, path, key, 0);
     if (strcmp(key, "comment") == 0) {
       if (!json_is_string(val))
         return verr(v, sub, 0, "a comment must be a string");
