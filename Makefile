@@ -27,7 +27,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: all build run run-echo test deps test-deps npm-deps bench clean
+.PHONY: all build run run-echo test deps test-deps npm-deps bench fuzz clean
 
 all: build
 
@@ -63,5 +63,23 @@ test: test-deps npm-deps
 bench: build
 	QUICK=$(QUICK) BUILD=$(BUILD) bench/run.sh
 
+# libFuzzer (clang) on the upgrade parser, a connection's frame input and the
+# config loader: FUZZ_SECONDS each (default 60). New inputs go to
+# build-fuzz/corpus/; crashes to build-fuzz/ (add them to tests/fuzz/corpus/
+# to keep them as regression tests: ctest replays that corpus).
+FUZZ_SECONDS ?= 60
+fuzz: test-deps
+	@command -v clang >/dev/null || { echo "make: installing clang"; $(SUDO) apt-get install -y -qq clang; }
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGC_FUZZ=ON -DGC_BUILD_TESTS=ON >/dev/null
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_http_upgrade fuzz_frames fuzz_config
+	@for t in http_upgrade frames config; do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  (cd build-fuzz && GC_BUILD_DIR=$$PWD ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -print_final_stats=1 corpus/$$t ../tests/fuzz/corpus/$$t > fuzz_$$t.log 2>&1); st=$$?; \
+	  grep -E "^(stat::number_of_executed_units|stat::peak_rss|#[0-9]+ +DONE|SUMMARY|artifact)" build-fuzz/fuzz_$$t.log; \
+	  [ $$st = 0 ] || { echo "fuzz_$$t failed: see build-fuzz/fuzz_$$t.log"; exit 1; }; \
+	done
+
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) build-fuzz
