@@ -27,7 +27,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: all build run run-echo test deps test-deps npm-deps bench fuzz clean
+.PHONY: all build run run-echo test deps test-deps npm-deps bench fuzz soak clean
 
 all: build
 
@@ -80,6 +80,12 @@ fuzz: test-deps
 	  grep -E "^(stat::number_of_executed_units|stat::peak_rss|#[0-9]+ +DONE|SUMMARY|artifact)" build-fuzz/fuzz_$$t.log; \
 	  [ $$st = 0 ] || { echo "fuzz_$$t failed: see build-fuzz/fuzz_$$t.log"; exit 1; }; \
 	done
+
+# Minutes of mixed, partly hostile traffic (not in CI): well-behaved clients
+# must lose nothing and RSS must return near its baseline.
+SOAK_SECONDS ?= 120
+soak: build npm-deps
+	GCS=$(BUILD)/gcs GC_BUILD_DIR=$(CURDIR)/$(BUILD) SOAK_SECONDS=$(SOAK_SECONDS) node tests/soak/soak.js
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) build-fuzz

@@ -71,6 +71,7 @@ static void conn_free(struct gc_conn *c) {
 static void on_close(uv_handle_t *h) {
   struct gc_conn *c = h->data;
   struct gc_loop *loop = c->loop;
+  loop->trim_pending = 1;
   /* Whatever never reached the kernel is reported, then the last event. */
   gc_send_queue_clear(&c->q, report_discarded, c);
   if (c->accepted) {

@@ -21,7 +21,9 @@ struct gc_limits {
 /* Defaults that protect a public server when the config says nothing. */
 #define GC_DEFAULT_MAX_MSG_SIZE (16u << 20)       /* RED max_msg_size */
 #define GC_DEFAULT_OUTPUT_QUEUE 4096              /* RED output_queue_size */
-#define GC_OUTPUT_QUEUE_MAX_BYTES (64ull << 20)   /* hard byte bound */
+/* Hard byte bound of one output queue, whatever the message count says:
+ * uWS and KBEngine stop at 1 MiB, skynet warns at 1 MiB. */
+#define GC_OUTPUT_QUEUE_MAX_BYTES (4ull << 20)
 
 /* Fills 'out' from the root's and then the app entry's conn_notice /
  * conn_critical ('app' may be NULL). */

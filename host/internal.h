@@ -146,7 +146,9 @@ struct gc_loop {
   int exit_code;
   int virtual_clock; /* gc.testing: time moves only by gc_host_advance */
   int64_t vnow;
-  intptr_t keepalive_id;
+  intptr_t housekeeping_id;
+  unsigned housekeeping_ticks;
+  int trim_pending; /* connections went away: give freed memory back */
   int64_t ka_timeout_ms, ka_interval_ms;
   int ka_retries;
 };

@@ -1,6 +1,7 @@
 /* loop.c - one event loop: listeners, the corked flush, the timer heap,
  * signals and the ordered shutdown. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,7 +123,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   gc_loop_stop(loop);
 }
 
-static int loop_keepalive_start(struct gc_loop *loop);
+static int loop_housekeeping_start(struct gc_loop *loop);
 
 /* ---- listeners ----------------------------------------------------------- */
 
@@ -212,7 +213,7 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
     l->apps = apps;
     apps[l->app_count++] = app;
   }
-  if (loop_keepalive_start(loop) != 0) {
+  if (loop_housekeeping_start(loop) != 0) {
     snprintf(err, errlen, "out of memory");
     return ENOMEM;
   }
@@ -221,16 +222,25 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
 
 /* ---- keep-alive ----------------------------------------------------------- */
 
-static void keepalive_fired(void *ctx, intptr_t arg) {
+/* Once a second: keep-alive pings; every 5 s, if connections went away,
+ * hand freed heap back to the OS (glibc keeps it otherwise, and RSS after
+ * a burst of hostile clients would never come down). */
+static void housekeeping_fired(void *ctx, intptr_t arg) {
+  struct gc_loop *loop = ctx;
   (void)arg;
-  gc__conn_keepalive_sweep(ctx);
+  if (loop->ka_timeout_ms)
+    gc__conn_keepalive_sweep(loop);
+  if (++loop->housekeeping_ticks % 5 == 0 && loop->trim_pending) {
+    loop->trim_pending = 0;
+    malloc_trim(0);
+  }
 }
 
 /* keep_alive {timeout, interval, retries}: after 'timeout' seconds without
  * input a connection is pinged every 'interval' seconds; after 'retries'
  * pings without any input it is dropped. timeout 0 turns it off. One sweep
  * a second for the whole loop, not a timer per connection. */
-static int loop_keepalive_start(struct gc_loop *loop) {
+static int loop_housekeeping_start(struct gc_loop *loop) {
   const struct gc_config *cfg = loop->server->cfg;
   uint64_t timeout = 30, interval = 10, retries = 3;
   if (gc_config_getopt(cfg, "keep_alive", GC_OPT_TYPE_NULL, NULL) == 0) {
@@ -242,13 +252,13 @@ static int loop_keepalive_start(struct gc_loop *loop) {
     if (gc_config_getopt(cfg, "keep_alive.retries", GC_OPT_TYPE_UINT64, &retries))
       retries = 3;
   }
-  if (!timeout)
-    return 0;
-  loop->ka_timeout_ms = (int64_t)timeout * 1000;
-  loop->ka_interval_ms = (int64_t)interval * 1000;
-  loop->ka_retries = retries > 100 ? 100 : (int)retries;
+  if (timeout) {
+    loop->ka_timeout_ms = (int64_t)timeout * 1000;
+    loop->ka_interval_ms = (int64_t)interval * 1000;
+    loop->ka_retries = retries > 100 ? 100 : (int)retries;
+  }
   return gc_timers_start(&loop->timers, gc_loop_now(loop), 1000, 1000,
-                         keepalive_fired, loop, 0, &loop->keepalive_id);
+                         housekeeping_fired, loop, 0, &loop->housekeeping_id);
 }
 
 /* ---- init / run / close -------------------------------------------------- */
