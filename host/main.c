@@ -147,6 +147,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   server.lua_adapter_path = lua_adapter_path();
+  if (server.cfg->worker_count > 1)
+    gc_log(GCL_WARN,
+           "threading.worker_count is %u: this version runs one event loop, "
+           "so connections are served by 1 worker",
+           server.cfg->worker_count);
 
   struct gc_loop loop;
   int status = 0;
