@@ -152,7 +152,9 @@ static int l_connections(lua_State *L) {
 }
 
 /* gc.broadcast(data [, filter]) -> number of connections it was queued for.
- * 'filter(conn)' returning false or nil skips a connection. */
+ * 'filter(conn)' returning false or nil skips a connection. The message is
+ * handed to the host once (connectionsBroadcast): one copy of the payload
+ * is shared by every receiver's queue. */
 static int l_broadcast(lua_State *L) {
   struct gc_lua_app *app = app_up(L);
   size_t len;
@@ -161,33 +163,34 @@ static int l_broadcast(lua_State *L) {
   if (has_filter)
     luaL_checktype(L, 2, LUA_TFUNCTION);
   lua_settop(L, 2);
-  push_open_conns(L, app); /* 3: a snapshot, safe whatever filter does */
-  lua_Integer n = (lua_Integer)lua_rawlen(L, 3), sent = 0;
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_rawgeti(L, 3, i);
-    struct gc_lua_conn *c = lua_touserdata(L, -1);
-    if (has_filter) {
+  /* The handles, in Lua-owned memory: a raising filter leaks nothing. */
+  size_t cap = app->conn_count ? app->conn_count : 1;
+  GCT_INTPTR *handles = lua_newuserdatauv(L, cap * sizeof *handles, 0); /* 3 */
+  size_t n = 0;
+  if (!has_filter) {
+    /* No Lua runs while walking: the list cannot change under us. */
+    for (struct gc_lua_conn *c = app->conn_head; c && n < cap; c = c->next)
+      if (c->open && !c->closing)
+        handles[n++] = c->handle;
+  } else {
+    push_open_conns(L, app); /* 4: a snapshot, safe whatever filter does */
+    lua_Integer total = (lua_Integer)lua_rawlen(L, 4);
+    for (lua_Integer i = 1; i <= total && n < cap; i++) {
+      lua_rawgeti(L, 4, i);
+      struct gc_lua_conn *c = lua_touserdata(L, -1);
       lua_pushvalue(L, 2);
       lua_pushvalue(L, -2);
       lua_call(L, 1, 1);
-      int keep = lua_toboolean(L, -1);
-      lua_pop(L, 1);
-      if (!keep) {
-        lua_pop(L, 1);
-        continue;
-      }
+      if (lua_toboolean(L, -1) && c->open && !c->closing)
+        handles[n++] = c->handle;
+      lua_pop(L, 2);
     }
-    if (c->open && !c->closing) {
-      int rc = app->api->connectionAddMessage(
-          c->handle, (GCT_PTR)(uintptr_t)data, len, 0);
-      if (rc == 0)
-        sent++;
-      else if (rc == EINVAL)
-        c->closing = 1;
-    }
-    lua_pop(L, 1);
   }
-  lua_pushinteger(L, sent);
+  GCT_SIZE queued = 0;
+  if (n)
+    (void)app->api->connectionsBroadcast(handles, n, (GCT_PTR)(uintptr_t)data,
+                                         len, 0, &queued);
+  lua_pushinteger(L, (lua_Integer)queued);
   return 1;
 }
 

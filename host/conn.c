@@ -770,12 +770,9 @@ static struct gc_conn *conn_get(struct gc_loop *loop, intptr_t h) {
   return loop ? gc_handle_table_get(&loop->conns, h) : NULL;
 }
 
-int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
-                 intptr_t cookie) {
-  struct gc_conn *c = conn_get(loop, h);
-  if (!c || c->state != GC_CONN_OPEN || (!data && len))
-    return EINVAL;
-  /* A client that does not read must not grow our memory without bound. */
+/* A client that does not read must not grow our memory without bound:
+ * past RED output_queue_size, or the byte bound, it is dropped. */
+static int conn_queue_room(struct gc_conn *c, size_t len) {
   uint64_t red = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
   if ((red && c->q.count + 1 > red) ||
       c->q.bytes + len > GC_OUTPUT_QUEUE_MAX_BYTES) {
@@ -785,13 +782,56 @@ int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
     conn_teardown(c);
     return ENOBUFS;
   }
-  int rc = gc_send_queue_push_frame(&c->q, data, len, cookie);
-  if (rc)
-    return rc;
+  return 0;
+}
+
+static void conn_queued(struct gc_conn *c, size_t len) {
   gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES,
                    (int64_t)(len + gc_ws_header_size(len)));
-  gc__loop_mark_dirty(loop, c);
+  gc__loop_mark_dirty(c->loop, c);
+}
+
+int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
+                 intptr_t cookie) {
+  struct gc_conn *c = conn_get(loop, h);
+  if (!c || c->state != GC_CONN_OPEN || (!data && len))
+    return EINVAL;
+  int rc = conn_queue_room(c, len);
+  if (!rc)
+    rc = gc_send_queue_push_frame(&c->q, data, len, cookie);
+  if (rc)
+    return rc;
+  conn_queued(c, len);
   return 0;
+}
+
+int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t count,
+                      const void *data, size_t len, intptr_t cookie,
+                      size_t *queued) {
+  size_t n = 0;
+  if (queued)
+    *queued = 0;
+  if (!loop || (!handles && count) || (!data && len))
+    return EINVAL;
+  /* Serialized once; each queue holds a reference. */
+  struct gc_shared *sh = gc_shared_new(data, len);
+  if (!sh)
+    return ENOMEM;
+  sh->refs = 1; /* ours, until the loop is done */
+  int rc = 0;
+  for (size_t i = 0; i < count; i++) {
+    struct gc_conn *c = conn_get(loop, handles[i]);
+    if (!c || c->state != GC_CONN_OPEN || conn_queue_room(c, len))
+      continue;
+    if ((rc = gc_send_queue_push_shared(&c->q, sh, cookie)) != 0)
+      break;
+    conn_queued(c, len);
+    n++;
+  }
+  gc_shared_release(sh);
+  if (queued)
+    *queued = n;
+  return rc;
 }
 
 int gc_conn_close(struct gc_loop *loop, intptr_t h, int reason) {

@@ -208,6 +208,13 @@ static GCT_INT api_timer_stop(GCT_INTPTR id) {
   return gc_timers_stop(&loop->timers, id);
 }
 
+static GCT_INT api_broadcast(const GCT_INTPTR *handles, GCT_SIZE count,
+                             GCT_PTR data, GCT_SIZE len, GCT_INTPTR cookie,
+                             GCT_SIZE *queued) {
+  return gc_conn_broadcast(gc__loop_current, handles, count, data, len, cookie,
+                           queued);
+}
+
 static int64_t api_now_ms(void) {
   struct gc_loop *loop = gc__loop_current;
   return loop ? gc_loop_now(loop) : 0;
@@ -243,4 +250,5 @@ void gc__core_api_fill(struct core_api *api) {
   api->timerStart = api_timer_start;
   api->timerStop = api_timer_stop;
   api->nowMs = api_now_ms;
+  api->connectionsBroadcast = api_broadcast;
 }

@@ -185,6 +185,9 @@ void gc__conn_flush(struct gc_conn *c);
 int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
                  intptr_t cookie);
 int gc_conn_close(struct gc_loop *loop, intptr_t h, int reason);
+int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t count,
+                      const void *data, size_t len, intptr_t cookie,
+                      size_t *queued);
 int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms);
 int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
                       int64_t value);

@@ -37,12 +37,32 @@ static void queue_append(struct gc_send_queue *q, struct gc_msg *m) {
   q->bytes += m->hdr_len + m->len;
 }
 
-int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
-                             size_t len, intptr_t cookie) {
-  struct gc_msg *m = msg_new(data, len);
-  if (!m)
-    return ENOMEM;
-  m->cookie = cookie;
+static void msg_free(struct gc_msg *m) {
+  if (m->shared)
+    gc_shared_release(m->shared);
+  gc_free(m);
+}
+
+struct gc_shared *gc_shared_new(const void *data, size_t len) {
+  if (len > SIZE_MAX - sizeof(struct gc_shared))
+    return NULL;
+  struct gc_shared *sh = gc_malloc(sizeof *sh + len);
+  if (!sh)
+    return NULL;
+  sh->refs = 0;
+  sh->len = len;
+  if (len)
+    memcpy(sh->data, data, len);
+  return sh;
+}
+
+void gc_shared_release(struct gc_shared *sh) {
+  if (sh && (sh->refs == 0 || --sh->refs == 0))
+    gc_free(sh);
+}
+
+/* Writes the frame header of a binary message of 'len' bytes. */
+static void frame_header(struct gc_msg *m, size_t len) {
   m->hdr[0] = 0x82; /* FIN + binary */
   if (len < 126) {
     m->hdr[1] = (uint8_t)len;
@@ -58,6 +78,31 @@ int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
       m->hdr[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
     m->hdr_len = 10;
   }
+}
+
+int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
+                             size_t len, intptr_t cookie) {
+  struct gc_msg *m = msg_new(data, len);
+  if (!m)
+    return ENOMEM;
+  m->cookie = cookie;
+  frame_header(m, len);
+  queue_append(q, m);
+  return 0;
+}
+
+int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
+                              intptr_t cookie) {
+  struct gc_msg *m = gc_malloc(sizeof *m);
+  if (!m)
+    return ENOMEM;
+  memset(m, 0, sizeof *m);
+  m->cookie = cookie;
+  m->data = sh->data;
+  m->len = sh->len;
+  m->shared = sh;
+  sh->refs++;
+  frame_header(m, sh->len);
   queue_append(q, m);
   return 0;
 }
@@ -129,7 +174,7 @@ void gc_send_queue_consume(struct gc_send_queue *q, size_t n, gc_msg_done_cb don
     queue_pop(q);
     if (!m->internal && done)
       done(ctx, m);
-    gc_free(m);
+    msg_free(m);
   }
   /* A message of zero bytes left (cannot happen with frames) is complete. */
 }
@@ -139,7 +184,7 @@ void gc_send_queue_clear(struct gc_send_queue *q, gc_msg_done_cb done, void *ctx
     struct gc_msg *m = queue_pop(q);
     if (!m->internal && done)
       done(ctx, m);
-    gc_free(m);
+    msg_free(m);
   }
   q->bytes = 0;
 }

@@ -12,11 +12,20 @@
 #include <stdint.h>
 #include <uv.h>
 
+/* A payload shared by many queues (a broadcast): serialized once, freed
+ * when the last queue lets go. Queues of one loop only: not atomic. */
+struct gc_shared {
+  size_t refs;
+  size_t len;
+  uint8_t data[];
+};
+
 struct gc_msg {
   struct gc_msg *next;
   intptr_t cookie;
   size_t len; /* payload bytes: what on_message_sent reports */
   const uint8_t *data;
+  struct gc_shared *shared; /* NULL: the payload follows the struct */
   uint8_t internal;
   uint8_t hdr_len;
   uint8_t hdr[10];
@@ -38,6 +47,13 @@ void gc_send_queue_init(struct gc_send_queue *q);
 int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
                              size_t len, intptr_t cookie)
     __attribute__((warn_unused_result));
+/* A shared payload holding a copy of 'data', with no reference yet; free
+ * it with gc_shared_release when no queue took it. NULL: no memory. */
+struct gc_shared *gc_shared_new(const void *data, size_t len);
+void gc_shared_release(struct gc_shared *sh);
+/* Appends one binary frame whose payload is 'sh' (one more reference). */
+int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
+                              intptr_t cookie) __attribute__((warn_unused_result));
 /* Appends host bytes written verbatim. 0 or ENOMEM. */
 int gc_send_queue_push_raw(struct gc_send_queue *q, const void *data,
                            size_t len) __attribute__((warn_unused_result));

@@ -159,6 +159,18 @@ typedef GCT_INT(GC_CORE_API *TimerStop)(GCT_INTPTR timer_id);
 /* Milliseconds of the host's monotonic clock (virtual under gc.testing). */
 typedef int64_t(GC_CORE_API *NowMs)(void);
 
+/* Queues one message to many connections: the payload is copied once and
+ * shared by every queue (a room broadcast), each connection reports its
+ * own on_message_sent with 'cookie'. Handles that are stale or closing are
+ * skipped. Writes how many connections took it to '*queued' (may be NULL).
+ * 0, or EINVAL (NULL handles with count > 0, NULL data with len > 0) or
+ * ENOMEM. */
+typedef GCT_INT(GC_CORE_API *ConnectionsBroadcast)(const GCT_INTPTR *handles,
+                                                   GCT_SIZE count, GCT_PTR data,
+                                                   GCT_SIZE len,
+                                                   GCT_INTPTR cookie,
+                                                   GCT_SIZE *queued);
+
 struct core_api {
   GetOpt getOpt;
 
@@ -195,6 +207,7 @@ struct core_api {
   TimerStart timerStart;
   TimerStop timerStop;
   NowMs nowMs;
+  ConnectionsBroadcast connectionsBroadcast;
 };
 
 /* ---- adapter events (exported by the adapter, called by gcs) ------------ */
