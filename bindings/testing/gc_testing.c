@@ -245,6 +245,26 @@ static void host_unlink(struct thost *t, struct tclient *c) {
     }
 }
 
+/* Hands what the client's wslay wrote to the host (which runs it). */
+static void client_flush(struct tclient *c) {
+  struct tbuf out = c->out;
+  c->out = (struct tbuf){0};
+  gc_host_input(c->host->h, c->conn, out.p, out.len);
+  free(out.p);
+}
+
+/* Pushes the errors logged so far as one message ('prefix' first) and
+ * forgets them; the caller raises it. */
+static void push_errors(lua_State *L, struct thost *t, const char *prefix) {
+  for (size_t i = 0; i < t->errors_len; i++)
+    if (t->errors[i] == ERR_SEP)
+      t->errors[i] = '\n';
+  lua_pushfstring(L, "%s%s", prefix, t->errors ? t->errors : "");
+  free(t->errors);
+  t->errors = NULL;
+  t->errors_len = 0;
+}
+
 /* Lets clients answer the server (close replies, pongs) until all is quiet,
  * then raises any script error logged meanwhile. */
 static void host_settle(lua_State *L, struct thost *t) {
@@ -253,10 +273,7 @@ static void host_settle(lua_State *L, struct thost *t) {
     for (struct tclient *c = t->clients; c; c = c->next) {
       if (client_process(c)) {
         busy = 1;
-        struct tbuf out = c->out;
-        c->out = (struct tbuf){0};
-        gc_host_input(t->h, c->conn, out.p, out.len);
-        free(out.p);
+        client_flush(c);
       }
     }
     if (!busy)
@@ -269,13 +286,7 @@ static void host_settle(lua_State *L, struct thost *t) {
       host_unlink(t, c);
   }
   if (t->errors_len && t->raise_errors) {
-    for (size_t i = 0; i < t->errors_len; i++)
-      if (t->errors[i] == ERR_SEP)
-        t->errors[i] = '\n';
-    lua_pushlstring(L, t->errors, t->errors_len);
-    free(t->errors);
-    t->errors = NULL;
-    t->errors_len = 0;
+    push_errors(L, t, "");
     lua_error(L);
   }
 }
@@ -392,13 +403,8 @@ static int l_host(lua_State *L) {
                           &t->h, err, sizeof err);
   free(text);
   if (rc) {
-    for (size_t i = 0; i < t->errors_len; i++)
-      if (t->errors[i] == ERR_SEP)
-        t->errors[i] = '\n';
-    lua_pushfstring(L, "gc.testing.host: %s%s%s", err, t->errors ? "\n" : "",
-                    t->errors ? t->errors : "");
-    free(t->errors);
-    t->errors = NULL;
+    lua_pushfstring(L, "gc.testing.host: %s%s", err, t->errors ? "\n" : "");
+    push_errors(L, t, lua_tostring(L, -1));
     return lua_error(L);
   }
   host_settle(L, t);
@@ -450,13 +456,7 @@ static int host_close(lua_State *L) {
     client_process(c);
   t->clients = NULL;
   if (raise && t->errors_len) {
-    for (size_t i = 0; i < t->errors_len; i++)
-      if (t->errors[i] == ERR_SEP)
-        t->errors[i] = '\n';
-    lua_pushlstring(L, t->errors, t->errors_len);
-    free(t->errors);
-    t->errors = NULL;
-    t->errors_len = 0;
+    push_errors(L, t, "");
     return lua_error(L);
   }
   return 0;
@@ -569,10 +569,7 @@ static int client_send(lua_State *L) {
       .msg_length = len};
   if (wslay_event_queue_msg(c->ws, &msg) != 0 || wslay_event_send(c->ws) != 0)
     return luaL_error(L, "gc.testing: cannot send");
-  struct tbuf out = c->out;
-  c->out = (struct tbuf){0};
-  gc_host_input(c->host->h, c->conn, out.p, out.len);
-  free(out.p);
+  client_flush(c);
   host_settle(L, c->host);
   lua_pushboolean(L, 1);
   return 1;
@@ -605,10 +602,7 @@ static int client_close(lua_State *L) {
   }
   (void)wslay_event_queue_close(c->ws, (uint16_t)code, NULL, 0);
   (void)wslay_event_send(c->ws);
-  struct tbuf out = c->out;
-  c->out = (struct tbuf){0};
-  gc_host_input(c->host->h, c->conn, out.p, out.len);
-  free(out.p);
+  client_flush(c);
   host_settle(L, c->host);
   lua_pushboolean(L, 1);
   return 1;

@@ -2,13 +2,7 @@
 -- and the conn object's contract, with small scripts of the spec's own.
 local T = require "gc.testing"
 
-local function script(src)
-  local path = os.tmpname() .. ".lua"
-  local f = assert(io.open(path, "w"))
-  f:write(src)
-  f:close()
-  return path
-end
+local script = require("tests.scripts.helpers").script
 
 describe("gc.testing", function()
   it("reports a refused client", function()

@@ -2,13 +2,7 @@
 -- its reaction, RED drops, conn:set_limit changes one connection.
 local T = require "gc.testing"
 
-local function script(src)
-  local path = os.tmpname() .. ".lua"
-  local f = assert(io.open(path, "w"))
-  f:write(src)
-  f:close()
-  return path
-end
+local script = require("tests.scripts.helpers").script
 
 local ISSUE = script([[
   local gc = require "gc"
