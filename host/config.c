@@ -1,18 +1,28 @@
-/* config.c - loading and validating the JSON config.
+/* config.c - loading and validating the JSON config (see config.h).
  *
- * jansson parses (and reports syntax errors with line and column); a small
- * second pass over the text records where every key and value sits, so a
- * validation error can point at its line and column too (jansson keeps no
- * positions for values). Validation follows one table per object kind:
- * unknown keys and bad values are errors, "comment" is allowed anywhere. */
+ * jansson parses and places syntax errors, but it keeps no position for a
+ * value. So validation works on the parsed tree and tracks only the key path
+ * it is at; when it finds a problem, config_locate() walks the original text
+ * once more, guided by that path, to find the line and column. Nothing is
+ * recorded on the success path, and the walk needs no memory.
+ *
+ * Order of work: schema (types, ranges, unknown keys) -> cross-checks
+ * (native needs dir and name, lua apps need a script, app names unique,
+ * vhosts name real apps) -> extraction into struct gc_config, where the only
+ * possible failure is ENOMEM. */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <game-carrier/server.h>
@@ -20,315 +30,525 @@
 #include "alloc.h"
 #include "log.h"
 
-/* ---- positions of keys and values in the text ---------------------------- */
+/* A config is a few KiB; anything this big is a mistake, not a config. */
+#define CONFIG_MAX_BYTES (16u << 20)
+/* The schema is at most 7 steps deep (adapters[0].apps[0].lua.path). */
+#define PATH_MAX_STEPS 16
+/* How much of an offending value a message quotes. */
+#define DESCRIBE_MAX 48
 
-/* "base.key", or "base[idx]" when key is NULL. A path too long for 'out'
- * (a config nested absurdly deep) is cut: it only names a place. */
-static void path_child(char *out, size_t n, const char *base, const char *key,
-                       size_t idx) {
-  int w = key ? snprintf(out, n, "%s%s%s", base, *base ? "." : "", key)
-              : snprintf(out, n, "%s[%zu]", base, idx);
-  if (w < 0 || (size_t)w >= n)
-    out[n - 1] = '\0';
-}
+/* ---- key paths ----------------------------------------------------------- */
 
-
-struct pos {
-  char *path;
-  int key_line, key_col; /* 0 for array elements and the root */
-  int line, col;         /* of the value */
-};
-
-struct scan {
-  const char *s;
-  int line, col;
-  struct pos *v;
-  size_t n, cap;
-  int oom;
-};
-
-static void sc_adv(struct scan *sc) {
-  if (*sc->s == '\n') {
-    sc->line++;
-    sc->col = 1;
-  } else {
-    sc->col++;
-  }
-  sc->s++;
-}
-
-static void sc_ws(struct scan *sc) {
-  while (*sc->s == ' ' || *sc->s == '\t' || *sc->s == '\n' || *sc->s == '\r')
-    sc_adv(sc);
-}
-
-static void sc_string(struct scan *sc, char *out, size_t outlen) {
-  size_t n = 0;
-  sc_adv(sc); /* opening quote */
-  while (*sc->s && *sc->s != '"') {
-    if (*sc->s == '\\') {
-      sc_adv(sc);
-      if (!*sc->s)
-        break;
-    }
-    if (out && n + 1 < outlen)
-      out[n++] = *sc->s;
-    sc_adv(sc);
-  }
-  if (*sc->s)
-    sc_adv(sc);
-  if (out)
-    out[n] = '\0';
-}
-
-static void sc_record(struct scan *sc, const char *path, int kl, int kc) {
-  if (sc->n == sc->cap) {
-    size_t cap = sc->cap ? sc->cap * 2 : 64;
-    struct pos *v = gc_realloc(sc->v, cap * sizeof *v);
-    if (!v) {
-      sc->oom = 1;
-      return;
-    }
-    sc->v = v;
-    sc->cap = cap;
-  }
-  char *p = gc_strdup(path);
-  if (!p) {
-    sc->oom = 1;
-    return;
-  }
-  sc->v[sc->n++] = (struct pos){p, kl, kc, sc->line, sc->col};
-}
-
-/* The text is valid JSON (jansson said so): no error handling needed. */
-static void sc_value(struct scan *sc, const char *path, int kl, int kc, int depth) {
-  sc_ws(sc);
-  sc_record(sc, path, kl, kc);
-  if (depth > 64)
-    return;
-  char sub[512];
-  if (*sc->s == '{') {
-    sc_adv(sc);
-    sc_ws(sc);
-    while (*sc->s && *sc->s != '}') {
-      char key[256];
-      int l = sc->line, c = sc->col;
-      sc_string(sc, key, sizeof key);
-      sc_ws(sc);
-      sc_adv(sc); /* ':' */
-      path_child(sub, sizeof sub, path, key, 0);
-      sc_value(sc, sub, l, c, depth + 1);
-      sc_ws(sc);
-      if (*sc->s == ',') {
-        sc_adv(sc);
-        sc_ws(sc);
-      }
-    }
-    if (*sc->s)
-      sc_adv(sc);
-  } else if (*sc->s == '[') {
-    sc_adv(sc);
-    sc_ws(sc);
-    for (size_t i = 0; *sc->s && *sc->s != ']'; i++) {
-      path_child(sub, sizeof sub, path, NULL, i);
-      sc_value(sc, sub, 0, 0, depth + 1);
-      sc_ws(sc);
-      if (*sc->s == ',') {
-        sc_adv(sc);
-        sc_ws(sc);
-      }
-    }
-    if (*sc->s)
-      sc_adv(sc);
-  } else if (*sc->s == '"') {
-    sc_string(sc, NULL, 0);
-  } else {
-    while (*sc->s && !strchr(",]} \t\r\n", *sc->s))
-      sc_adv(sc);
-  }
-}
-
-static void sc_free(struct scan *sc) {
-  for (size_t i = 0; i < sc->n; i++)
-    gc_free(sc->v[i].path);
-  gc_free(sc->v);
-}
-
-/* ---- validation ---------------------------------------------------------- */
-
-enum kind { K_STR, K_UINT, K_PORT, K_BOOL, K_LEVEL, K_OBJ, K_ARR, K_PROTO, K_ATYPE };
-
-struct spec {
+/* One step of a key path: an object key, or an array index when key is
+ * NULL. */
+struct step {
   const char *key;
-  enum kind kind;
-  const struct spec *sub; /* K_OBJ: its keys; K_ARR: its elements' keys */
-  int required;
+  size_t idx;
 };
-
-static const struct spec limits_spec[] = {{"msg_per_second", K_UINT, NULL, 0},
-                                          {"kbytes_per_second", K_UINT, NULL, 0},
-                                          {"max_msg_size", K_UINT, NULL, 0},
-                                          {"output_queue_size", K_UINT, NULL, 0},
-                                          {NULL, 0, NULL, 0}};
-static const struct spec lua_spec[] = {{"instruction_budget", K_UINT, NULL, 0},
-                                       {"memory_limit", K_UINT, NULL, 0},
-                                       {"path", K_STR, NULL, 0},
-                                       {NULL, 0, NULL, 0}};
-static const struct spec app_spec[] = {{"name", K_STR, NULL, 1},
-                                       {"type_name", K_STR, NULL, 0},
-                                       {"file_name", K_STR, NULL, 0},
-                                       {"conn_notice", K_OBJ, limits_spec, 0},
-                                       {"conn_critical", K_OBJ, limits_spec, 0},
-                                       {"lua", K_OBJ, lua_spec, 0},
-                                       {NULL, 0, NULL, 0}};
-static const struct spec adapter_spec[] = {{"type", K_ATYPE, NULL, 1},
-                                           {"dir", K_STR, NULL, 0},
-                                           {"name", K_STR, NULL, 0},
-                                           {"apps", K_ARR, app_spec, 1},
-                                           {NULL, 0, NULL, 0}};
-static const struct spec vhost_spec[] = {{"ip", K_STR, NULL, 1},
-                                         {"port", K_PORT, NULL, 1},
-                                         {"protocol", K_PROTO, NULL, 0},
-                                         {"app", K_STR, NULL, 1},
-                                         {NULL, 0, NULL, 0}};
-static const struct spec logging_spec[] = {{"log_file", K_STR, NULL, 0},
-                                           {"level", K_LEVEL, NULL, 0},
-                                           {NULL, 0, NULL, 0}};
-static const struct spec keepalive_spec[] = {{"timeout", K_UINT, NULL, 0},
-                                             {"retries", K_UINT, NULL, 0},
-                                             {"interval", K_UINT, NULL, 0},
-                                             {NULL, 0, NULL, 0}};
-static const struct spec threading_spec[] = {{"worker_count", K_UINT, NULL, 0},
-                                             {"use_libuv", K_BOOL, NULL, 0},
-                                             {NULL, 0, NULL, 0}};
-static const struct spec counters_spec[] = {{"per_second_window", K_UINT, NULL, 0},
-                                            {"update_interval", K_UINT, NULL, 0},
-                                            {NULL, 0, NULL, 0}};
-static const struct spec root_spec[] = {
-    {"server_name", K_STR, NULL, 0},       {"ssl_keys_path", K_STR, NULL, 0},
-    {"auth_file", K_STR, NULL, 0},         {"working_dir", K_STR, NULL, 0},
-    {"extra_adapters", K_STR, NULL, 0},    {"max_connections", K_UINT, NULL, 0},
-    {"max_client_connections", K_UINT, NULL, 0},
-    {"adapters", K_ARR, adapter_spec, 1},  {"vhosts", K_ARR, vhost_spec, 1},
-    {"logging", K_OBJ, logging_spec, 0},   {"keep_alive", K_OBJ, keepalive_spec, 0},
-    {"threading", K_OBJ, threading_spec, 0}, {"counters", K_OBJ, counters_spec, 0},
-    {"group_max_size", K_UINT, NULL, 0},   {"max_groups", K_UINT, NULL, 0},
-    {"conn_notice", K_OBJ, limits_spec, 0}, {"conn_critical", K_OBJ, limits_spec, 0},
-    {"close_drain_ms", K_UINT, NULL, 0},   {"handshake_timeout_ms", K_UINT, NULL, 0},
-    {"lua", K_OBJ, lua_spec, 0},           {NULL, 0, NULL, 0}};
 
 struct vctx {
+  const char *text; /* the JSON text, to place errors */
   const char *source;
-  struct scan *sc;
   char *err;
   size_t errlen;
+  struct step path[PATH_MAX_STEPS];
+  size_t depth;
 };
 
-static const struct pos *pos_of(const struct vctx *v, const char *path) {
-  for (size_t i = 0; i < v->sc->n; i++)
-    if (strcmp(v->sc->v[i].path, path) == 0)
-      return &v->sc->v[i];
-  return NULL;
+static void path_push_key(struct vctx *v, const char *key) {
+  assert(v->depth < PATH_MAX_STEPS); /* bounded by the schema tables */
+  v->path[v->depth++] = (struct step){key, 0};
 }
 
-/* Formats "<source>:<line>:<col>: <path>: <message>"; 'at_key' points at
- * the key rather than its value. Returns EINVAL for the caller. */
-static int verr(const struct vctx *v, const char *path, int at_key,
-                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int verr(const struct vctx *v, const char *path, int at_key,
-                const char *fmt, ...) {
-  char msg[512];
+static void path_push_idx(struct vctx *v, size_t idx) {
+  assert(v->depth < PATH_MAX_STEPS);
+  v->path[v->depth++] = (struct step){NULL, idx};
+}
+
+static void path_pop(struct vctx *v) {
+  assert(v->depth > 0);
+  v->depth--;
+}
+
+/* "adapters[0].apps[1].name"; "" for the root. Cut to fit 'len'. */
+static void path_format(char *out, size_t len, const struct step *path,
+                        size_t n) {
+  size_t used = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < n && used < len; i++) {
+    int w = path[i].key
+                ? snprintf(out + used, len - used, "%s%s", i ? "." : "",
+                           path[i].key)
+                : snprintf(out + used, len - used, "[%zu]", path[i].idx);
+    if (w < 0)
+      break;
+    used += (size_t)w;
+  }
+}
+
+/* ---- positions in the text ----------------------------------------------- */
+
+/* Columns count characters, not bytes, as jansson's do: a UTF-8
+ * continuation byte does not advance the column. */
+struct cursor {
+  const char *s;
+  int line, col;
+};
+
+static void cur_next(struct cursor *c) {
+  if (!*c->s)
+    return;
+  char was = *c->s++;
+  if (was == '\n') {
+    c->line++;
+    c->col = 1;
+  } else if (((unsigned char)*c->s & 0xC0) != 0x80) {
+    c->col++;
+  }
+}
+
+static void cur_ws(struct cursor *c) {
+  while (*c->s == ' ' || *c->s == '\t' || *c->s == '\n' || *c->s == '\r')
+    cur_next(c);
+}
+
+static void cur_skip_string(struct cursor *c) {
+  cur_next(c); /* opening quote */
+  while (*c->s && *c->s != '"') {
+    if (*c->s == '\\')
+      cur_next(c);
+    cur_next(c);
+  }
+  cur_next(c); /* closing quote */
+}
+
+/* Skips one value. Iterative, so a deeply nested value (jansson accepts
+ * 2048 levels) costs no stack. */
+static void cur_skip_value(struct cursor *c) {
+  size_t depth = 0;
+  do {
+    cur_ws(c);
+    char ch = *c->s;
+    if (!ch)
+      return;
+    if (ch == '"') {
+      cur_skip_string(c);
+    } else if (ch == '{' || ch == '[') {
+      depth++;
+      cur_next(c);
+    } else if (ch == '}' || ch == ']') {
+      if (depth)
+        depth--;
+      cur_next(c);
+    } else if (ch == ',' || ch == ':') {
+      cur_next(c);
+    } else {
+      while (*c->s && !strchr(",:{}[]\" \t\r\n", *c->s))
+        cur_next(c);
+    }
+  } while (depth > 0);
+}
+
+static unsigned cur_hex4(struct cursor *c) {
+  unsigned v = 0;
+  for (int i = 0; i < 4 && *c->s; i++) {
+    char h = *c->s;
+    v = v * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0'
+                                                       : tolower((unsigned char)h) - 'a' + 10);
+    cur_next(c);
+  }
+  return v;
+}
+
+/* Decodes the escape after a backslash into UTF-8 bytes; returns their
+ * count. The text passed jansson, so escapes and surrogates are valid. */
+static size_t cur_escape(struct cursor *c, char out[4]) {
+  char e = *c->s;
+  cur_next(c);
+  switch (e) {
+  case 'b': out[0] = '\b'; return 1;
+  case 'f': out[0] = '\f'; return 1;
+  case 'n': out[0] = '\n'; return 1;
+  case 'r': out[0] = '\r'; return 1;
+  case 't': out[0] = '\t'; return 1;
+  case 'u': break;
+  default: out[0] = e; return 1; /* " \ / */
+  }
+  unsigned cp = cur_hex4(c);
+  if (cp >= 0xD800 && cp <= 0xDBFF && c->s[0] == '\\' && c->s[1] == 'u') {
+    cur_next(c);
+    cur_next(c);
+    unsigned lo = cur_hex4(c);
+    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+  }
+  if (cp < 0x80) {
+    out[0] = (char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    out[0] = (char)(0xC0 | (cp >> 6));
+    out[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    out[0] = (char)(0xE0 | (cp >> 12));
+    out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  out[0] = (char)(0xF0 | (cp >> 18));
+  out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+  out[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+/* Consumes the string token at 'c'; true when it decodes to 'want' (keys
+ * come decoded from jansson, so an escaped key must still match). */
+static bool cur_string_equals(struct cursor *c, const char *want) {
+  bool eq = true;
+  size_t i = 0;
+  cur_next(c); /* opening quote */
+  while (*c->s && *c->s != '"') {
+    char buf[4];
+    size_t n;
+    if (*c->s == '\\') {
+      cur_next(c);
+      n = cur_escape(c, buf);
+    } else {
+      buf[0] = *c->s;
+      n = 1;
+      cur_next(c);
+    }
+    for (size_t k = 0; eq && k < n; k++)
+      eq = want[i + k] == buf[k]; /* stops at want's NUL: buf has none */
+    i += n;
+  }
+  cur_next(c); /* closing quote */
+  return eq && want[i] == '\0';
+}
+
+/* Finds where the value at 'path' starts in 'text' (where its key starts
+ * with 'at_key'). Every path validation produces exists in the text; should
+ * one not, the place of the deepest step found is given. */
+static void config_locate(const char *text, const struct step *path, size_t n,
+                          bool at_key, int *line, int *col) {
+  struct cursor c = {text, 1, 1};
+  cur_ws(&c);
+  int vl = c.line, vc = c.col, kl = 0, kc = 0;
+  size_t d;
+  for (d = 0; d < n; d++) {
+    bool found = false;
+    if (path[d].key && *c.s == '{') {
+      cur_next(&c);
+      for (;;) {
+        cur_ws(&c);
+        if (*c.s != '"')
+          break; /* '}': no such key */
+        int l = c.line, k = c.col;
+        bool match = cur_string_equals(&c, path[d].key);
+        cur_ws(&c);
+        cur_next(&c); /* ':' */
+        cur_ws(&c);
+        if (match) {
+          kl = l;
+          kc = k;
+          found = true;
+          break;
+        }
+        cur_skip_value(&c);
+        cur_ws(&c);
+        if (*c.s == ',')
+          cur_next(&c);
+      }
+    } else if (!path[d].key && *c.s == '[') {
+      cur_next(&c);
+      kl = 0;
+      for (size_t i = 0;; i++) {
+        cur_ws(&c);
+        if (!*c.s || *c.s == ']')
+          break;
+        if (i == path[d].idx) {
+          found = true;
+          break;
+        }
+        cur_skip_value(&c);
+        cur_ws(&c);
+        if (*c.s == ',')
+          cur_next(&c);
+      }
+    }
+    if (!found)
+      break;
+    vl = c.line;
+    vc = c.col;
+  }
+  bool key_found = d == n && n > 0 && path[n - 1].key;
+  *line = at_key && key_found ? kl : vl;
+  *col = at_key && key_found ? kc : vc;
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+/* Writes "<source>:<line>:<col>: <path>: <message>" into v->err, where
+ * <path> is the first 'named' steps of v->path and the position is that of
+ * the whole v->path (of its last key with 'at_key'). Returns EINVAL. */
+static int config_fail(const struct vctx *v, size_t named, bool at_key,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int config_fail(const struct vctx *v, size_t named, bool at_key,
+                       const char *fmt, ...) {
+  char msg[768], where[256];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  const struct pos *p = pos_of(v, path);
-  int line = p ? (at_key && p->key_line ? p->key_line : p->line) : 1;
-  int col = p ? (at_key && p->key_line ? p->key_col : p->col) : 1;
-  snprintf(v->err, v->errlen, "%s:%d:%d: %s%s%s", v->source, line, col, path,
-           *path ? ": " : "", msg);
+  path_format(where, sizeof where, v->path, named);
+  int line, col;
+  config_locate(v->text, v->path, v->depth, at_key, &line, &col);
+  snprintf(v->err, v->errlen, "%s:%d:%d: %s%s%s", v->source, line, col, where,
+           *where ? ": " : "", msg);
   return EINVAL;
 }
 
-static const char *type_name(const json_t *j) {
+/* A short human form of a value for "got ...": strings and numbers quoted
+ * as JSON (cut to DESCRIBE_MAX), containers by kind. */
+static void describe(const json_t *j, char *out, size_t len) {
   switch (json_typeof(j)) {
-  case JSON_OBJECT: return "an object";
-  case JSON_ARRAY: return "an array";
-  case JSON_STRING: return "a string";
-  case JSON_INTEGER: return "an integer";
-  case JSON_REAL: return "a number";
-  case JSON_TRUE:
-  case JSON_FALSE: return "a boolean";
-  default: return "null";
+  case JSON_OBJECT:
+    snprintf(out, len, json_object_size(j) ? "an object" : "{}");
+    return;
+  case JSON_ARRAY:
+    snprintf(out, len, json_array_size(j) ? "an array" : "[]");
+    return;
+  case JSON_INTEGER:
+    snprintf(out, len, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+    return;
+  case JSON_TRUE: snprintf(out, len, "true"); return;
+  case JSON_FALSE: snprintf(out, len, "false"); return;
+  case JSON_NULL: snprintf(out, len, "null"); return;
+  case JSON_STRING:
+  case JSON_REAL: break;
   }
+  char *text = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+  if (!text) {
+    snprintf(out, len, json_is_string(j) ? "a string" : "a number");
+    return;
+  }
+  if (strlen(text) > DESCRIBE_MAX)
+    snprintf(out, len, "%.*s...", DESCRIBE_MAX - 3, text);
+  else
+    snprintf(out, len, "%s", text);
+  json_free_t jfree;
+  json_get_alloc_funcs(NULL, &jfree);
+  jfree(text);
 }
 
-static int validate_obj(const struct vctx *v, const json_t *obj, const char *path,
-                        const struct spec *specs);
+/* Damerau-free Levenshtein distance, case-insensitive, for "did you mean";
+ * SIZE_MAX for strings too long to bother. */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b), row[33];
+  if (la > 32 || lb > 32)
+    return SIZE_MAX;
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t sub = diag + (tolower((unsigned char)a[i - 1]) !=
+                           tolower((unsigned char)b[j - 1]));
+      size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+      row[j] = sub < best ? sub : best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
 
-static int validate_value(const struct vctx *v, const json_t *val,
-                          const char *path, const struct spec *sp) {
-  switch (sp->kind) {
-  case K_STR:
+/* ---- the schema ---------------------------------------------------------- */
+
+enum kind {
+  K_STRING,
+  K_UINT,   /* an integer in min..max */
+  K_BOOL,
+  K_LEVEL,  /* a log level name (gc_log_level_parse) or 0..65535 */
+  K_CHOICE, /* one of 'choices' */
+  K_IP,     /* a numeric IPv4 or IPv6 address, as the listener parses it */
+  K_OBJECT, /* with the keys 'sub' */
+  K_ARRAY   /* non-empty, of objects with the keys 'sub' */
+};
+
+#define F_REQUIRED 1u
+#define F_NONEMPTY 2u /* K_STRING: "" is a bad value */
+
+struct key_spec {
+  const char *key;
+  enum kind kind;
+  unsigned flags;
+  uint64_t min, max;
+  const char *const *choices; /* NULL-terminated */
+  const struct key_spec *sub;
+};
+
+#define JSON_UINT_MAX ((uint64_t)INT64_MAX) /* the most jansson reads */
+#define S_STR(k, f) {k, K_STRING, f, 0, 0, NULL, NULL}
+#define S_UINT(k) {k, K_UINT, 0, 0, JSON_UINT_MAX, NULL, NULL}
+#define S_RANGE(k, f, lo, hi) {k, K_UINT, f, lo, hi, NULL, NULL}
+#define S_BOOL(k) {k, K_BOOL, 0, 0, 0, NULL, NULL}
+#define S_LEVEL(k) {k, K_LEVEL, 0, 0, 0, NULL, NULL}
+#define S_CHOICE(k, f, c) {k, K_CHOICE, f, 0, 0, c, NULL}
+#define S_IP(k, f) {k, K_IP, f, 0, 0, NULL, NULL}
+#define S_OBJ(k, sub) {k, K_OBJECT, 0, 0, 0, NULL, sub}
+#define S_ARR(k, f, sub) {k, K_ARRAY, f, 0, 0, NULL, sub}
+#define S_END {NULL, K_STRING, 0, 0, 0, NULL, NULL}
+
+static const char *const adapter_types[] = {"native", "lua", NULL};
+static const char *const protocols[] = {"ws", "wss", NULL};
+
+static const struct key_spec limits_keys[] = {
+    S_UINT("msg_per_second"), S_UINT("kbytes_per_second"),
+    S_UINT("max_msg_size"), S_UINT("output_queue_size"), S_END};
+static const struct key_spec lua_keys[] = {
+    S_UINT("instruction_budget"), S_UINT("memory_limit"), S_STR("path", 0),
+    S_END};
+static const struct key_spec app_keys[] = {
+    S_STR("name", F_REQUIRED | F_NONEMPTY), S_STR("type_name", 0),
+    S_STR("file_name", 0), S_OBJ("conn_notice", limits_keys),
+    S_OBJ("conn_critical", limits_keys), S_OBJ("lua", lua_keys), S_END};
+static const struct key_spec adapter_keys[] = {
+    S_CHOICE("type", F_REQUIRED, adapter_types), S_STR("dir", 0),
+    S_STR("name", F_NONEMPTY), S_ARR("apps", F_REQUIRED, app_keys), S_END};
+static const struct key_spec vhost_keys[] = {
+    S_IP("ip", F_REQUIRED), S_RANGE("port", F_REQUIRED, 1, 65535),
+    S_CHOICE("protocol", 0, protocols), S_STR("app", F_REQUIRED | F_NONEMPTY),
+    S_END};
+static const struct key_spec logging_keys[] = {S_STR("log_file", 0),
+                                               S_LEVEL("level"), S_END};
+/* Seconds; the host multiplies them by 1000 in 64 bits. */
+static const struct key_spec keep_alive_keys[] = {
+    S_RANGE("timeout", 0, 0, UINT32_MAX), S_RANGE("retries", 0, 0, UINT32_MAX),
+    S_RANGE("interval", 0, 0, UINT32_MAX), S_END};
+static const struct key_spec threading_keys[] = {
+    S_RANGE("worker_count", 0, 1, 64), S_BOOL("use_libuv"), S_END};
+static const struct key_spec counters_keys[] = {
+    S_UINT("per_second_window"), S_UINT("update_interval"), S_END};
+static const struct key_spec root_keys[] = {
+    S_STR("server_name", 0),
+    S_STR("ssl_keys_path", 0),
+    S_STR("auth_file", 0),
+    S_STR("working_dir", 0),
+    S_STR("extra_adapters", 0),
+    S_UINT("max_connections"),
+    S_UINT("max_client_connections"),
+    S_ARR("adapters", F_REQUIRED, adapter_keys),
+    S_ARR("vhosts", F_REQUIRED, vhost_keys),
+    S_OBJ("logging", logging_keys),
+    S_OBJ("keep_alive", keep_alive_keys),
+    S_OBJ("threading", threading_keys),
+    S_OBJ("counters", counters_keys),
+    S_UINT("group_max_size"),
+    S_UINT("max_groups"),
+    S_OBJ("conn_notice", limits_keys),
+    S_OBJ("conn_critical", limits_keys),
+    S_RANGE("close_drain_ms", 0, 0, UINT32_MAX),
+    S_RANGE("handshake_timeout_ms", 0, 0, UINT32_MAX),
+    S_OBJ("lua", lua_keys),
+    S_END};
+
+/* The mask of a valid "logging.level" value: 0 or EINVAL. */
+static int level_of(const json_t *val, int *mask) {
+  if (json_is_integer(val)) {
+    json_int_t n = json_integer_value(val);
+    if (n < 0 || n > 0xFFFF)
+      return EINVAL;
+    *mask = (int)n;
+    return 0;
+  }
+  if (json_is_string(val))
+    return gc_log_level_parse(json_string_value(val), mask);
+  return EINVAL;
+}
+
+static int check_object(struct vctx *v, const json_t *obj,
+                        const struct key_spec *keys);
+
+/* Fails with "expected <what>, got <the value>" at v->path. */
+static int fail_got(const struct vctx *v, const json_t *val, const char *what) {
+  char got[DESCRIBE_MAX + 16];
+  describe(val, got, sizeof got);
+  return config_fail(v, v->depth, false, "expected %s, got %s", what, got);
+}
+
+/* Checks the value at v->path against 'ks'. */
+static int check_value(struct vctx *v, const json_t *val,
+                       const struct key_spec *ks) {
+  char what[192];
+  switch (ks->kind) {
+  case K_STRING:
     if (!json_is_string(val))
-      return verr(v, path, 0, "expected a string, got %s", type_name(val));
+      return fail_got(v, val, "a string");
+    if ((ks->flags & F_NONEMPTY) && json_string_length(val) == 0)
+      return fail_got(v, val, "a non-empty string");
     return 0;
   case K_UINT:
-    if (!json_is_integer(val) || json_integer_value(val) < 0)
-      return verr(v, path, 0, "expected a non-negative integer, got %s",
-                  json_is_integer(val) ? "a negative one" : type_name(val));
-    return 0;
-  case K_PORT:
-    if (!json_is_integer(val) || json_integer_value(val) < 1 ||
-        json_integer_value(val) > 65535)
-      return verr(v, path, 0, "expected an integer 1..65535, got %s",
-                  json_is_integer(val) ? "one out of range" : type_name(val));
-    return 0;
+    if (json_is_integer(val) && json_integer_value(val) >= 0 &&
+        (uint64_t)json_integer_value(val) >= ks->min &&
+        (uint64_t)json_integer_value(val) <= ks->max)
+      return 0;
+    if (ks->min == 0 && ks->max == JSON_UINT_MAX)
+      return fail_got(v, val, "a non-negative integer");
+    snprintf(what, sizeof what, "an integer %llu..%llu",
+             (unsigned long long)ks->min, (unsigned long long)ks->max);
+    return fail_got(v, val, what);
   case K_BOOL:
-    if (!json_is_boolean(val))
-      return verr(v, path, 0, "expected true or false, got %s", type_name(val));
-    return 0;
+    return json_is_boolean(val) ? 0 : fail_got(v, val, "true or false");
   case K_LEVEL: {
     int mask;
-    if (json_is_integer(val) && json_integer_value(val) >= 0)
+    if (level_of(val, &mask) == 0)
       return 0;
-    if (json_is_string(val) && gc_log_level_parse(json_string_value(val), &mask) == 0)
-      return 0;
-    return verr(v, path, 0,
-                "expected a level (ERR, WARN, NOTICE, INFO, DEBUG, USER, NORMAL, "
-                "VERBOSE, joined with '|') or a number");
+    return fail_got(v, val,
+                    "a log level (ERR, WARN, NOTICE, INFO, DEBUG, USER, "
+                    "NORMAL or VERBOSE, several joined with '|') or a number "
+                    "0..65535");
   }
-  case K_PROTO:
-    if (!json_is_string(val) || (strcmp(json_string_value(val), "ws") != 0 &&
-                                 strcmp(json_string_value(val), "wss") != 0))
-      return verr(v, path, 0, "expected \"ws\" or \"wss\"");
-    return 0;
-  case K_ATYPE:
-    if (!json_is_string(val))
-      return verr(v, path, 0, "expected \"native\" or \"lua\", got %s", type_name(val));
-    if (strcmp(json_string_value(val), "native") != 0 &&
-        strcmp(json_string_value(val), "lua") != 0)
-      return verr(v, path, 0,
-                  "adapter type \"%s\" is not supported (\"native\" or \"lua\")",
-                  json_string_value(val));
-    return 0;
-  case K_OBJ:
+  case K_CHOICE: {
+    if (json_is_string(val))
+      for (const char *const *c = ks->choices; *c; c++)
+        if (strcmp(json_string_value(val), *c) == 0)
+          return 0;
+    what[0] = '\0';
+    for (const char *const *c = ks->choices; *c; c++) {
+      size_t used = strlen(what);
+      snprintf(what + used, sizeof what - used, "%s\"%s\"",
+               c == ks->choices ? "" : c[1] ? ", " : " or ", *c);
+    }
+    return fail_got(v, val, what);
+  }
+  case K_IP: {
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (json_is_string(val)) {
+      const char *ip = json_string_value(val);
+      /* The listener's rule: a ':' means IPv6 (uv_ip6_addr), else IPv4. */
+      if (inet_pton(strchr(ip, ':') ? AF_INET6 : AF_INET, ip, addr) == 1)
+        return 0;
+    }
+    return fail_got(v, val, "a numeric IPv4 or IPv6 address");
+  }
+  case K_OBJECT:
     if (!json_is_object(val))
-      return verr(v, path, 0, "expected an object, got %s", type_name(val));
-    return validate_obj(v, val, path, sp->sub);
-  case K_ARR: {
-    if (!json_is_array(val))
-      return verr(v, path, 0, "expected an array, got %s", type_name(val));
-    if (json_array_size(val) == 0)
-      return verr(v, path, 0, "must not be empty");
+      return fail_got(v, val, "an object");
+    return check_object(v, val, ks->sub);
+  case K_ARRAY: {
+    if (!json_is_array(val) || json_array_size(val) == 0)
+      return fail_got(v, val, "a non-empty array");
     size_t i;
     const json_t *el;
     json_array_foreach(val, i, el) {
-      char sub[512];
-      path_child(sub, sizeof sub, path, NULL, i);
-      if (!json_is_object(el))
-        return verr(v, sub, 0, "expected an object, got %s", type_name(el));
-      int rc = validate_obj(v, el, sub, sp->sub);
+      path_push_idx(v, i);
+      int rc = json_is_object(el) ? check_object(v, el, ks->sub)
+                                  : fail_got(v, el, "an object");
+      path_pop(v);
       if (rc)
         return rc;
     }
@@ -338,168 +558,276 @@ static int validate_value(const struct vctx *v, const json_t *val,
   return 0;
 }
 
-static int validate_obj(const struct vctx *v, const json_t *obj, const char *path,
-                        const struct spec *specs) {
+/* Checks every key of 'obj' (at v->path) against 'keys', then that the
+ * required ones are there. Keys are visited in text order (jansson keeps
+ * insertion order), so the first problem in the file is the one reported. */
+static int check_object(struct vctx *v, const json_t *obj,
+                        const struct key_spec *keys) {
   const char *key;
   const json_t *val;
-  char sub[512];
   json_object_foreach((json_t *)obj, key, val) {
-    path_child(sub, sizeof sub, path, key, 0);
+    path_push_key(v, key);
+    int rc = 0;
+    const struct key_spec *ks = keys;
+    while (ks->key && strcmp(ks->key, key) != 0)
+      ks++;
     if (strcmp(key, "comment") == 0) {
-      if (!json_is_string(val))
-        return verr(v, sub, 0, "a comment must be a string");
-      continue;
+      static const struct key_spec comment = S_STR("comment", 0);
+      rc = check_value(v, val, &comment);
+    } else if (ks->key) {
+      rc = check_value(v, val, ks);
+    } else {
+      /* Name the object the key is in; point at the key itself. */
+      const struct key_spec *best = NULL;
+      size_t best_d = SIZE_MAX;
+      for (const struct key_spec *k = keys; k->key; k++) {
+        size_t d = edit_distance(key, k->key);
+        if (d < best_d) {
+          best_d = d;
+          best = k;
+        }
+      }
+      if (best && best_d <= 2 && best_d < strlen(key))
+        rc = config_fail(v, v->depth - 1, true,
+                         "unknown key \"%s\" (did you mean \"%s\"?)", key,
+                         best->key);
+      else
+        rc = config_fail(v, v->depth - 1, true, "unknown key \"%s\"", key);
     }
-    const struct spec *sp = specs;
-    while (sp->key && strcmp(sp->key, key) != 0)
-      sp++;
-    if (!sp->key)
-      return verr(v, sub, 1, "unknown key \"%s\"", key);
-    int rc = validate_value(v, val, sub, sp);
+    path_pop(v);
     if (rc)
       return rc;
   }
-  for (const struct spec *sp = specs; sp->key; sp++)
-    if (sp->required && !json_object_get(obj, sp->key))
-      return verr(v, path, 0, "missing required key \"%s\"", sp->key);
+  for (const struct key_spec *ks = keys; ks->key; ks++)
+    if ((ks->flags & F_REQUIRED) && !json_object_get(obj, ks->key))
+      return config_fail(v, v->depth, false, "missing required key \"%s\"",
+                         ks->key);
+  return 0;
+}
+
+/* ---- cross-checks -------------------------------------------------------- */
+
+/* Sets v->path to adapters[a] (.apps[k] when k != SIZE_MAX) (.key). */
+static void path_set_app(struct vctx *v, size_t a, size_t k, const char *key) {
+  v->depth = 0;
+  path_push_key(v, "adapters");
+  path_push_idx(v, a);
+  if (k != SIZE_MAX) {
+    path_push_key(v, "apps");
+    path_push_idx(v, k);
+  }
+  if (key)
+    path_push_key(v, key);
+}
+
+static const char *app_name_at(const json_t *root, size_t a, size_t k) {
+  const json_t *ad = json_array_get(json_object_get(root, "adapters"), a);
+  const json_t *app = json_array_get(json_object_get(ad, "apps"), k);
+  return json_string_value(json_object_get(app, "name"));
+}
+
+/* Finds the first app before (a, k) in config order named 'name'. */
+static bool app_name_earlier(const json_t *root, size_t a, size_t k,
+                             const char *name, size_t *pa, size_t *pk) {
+  const json_t *ads = json_object_get(root, "adapters");
+  for (size_t i = 0; i <= a; i++) {
+    size_t n = json_array_size(json_object_get(json_array_get(ads, i), "apps"));
+    for (size_t j = 0; j < (i == a ? k : n); j++)
+      if (strcmp(app_name_at(root, i, j), name) == 0) {
+        *pa = i;
+        *pk = j;
+        return true;
+      }
+  }
+  return false;
+}
+
+/* Rules that span keys: what the schema tables cannot say. */
+static int check_cross(struct vctx *v, const json_t *root) {
+  const json_t *ads = json_object_get(root, "adapters");
+  size_t a;
+  const json_t *ad;
+  json_array_foreach(ads, a, ad) {
+    bool native = strcmp(json_string_value(json_object_get(ad, "type")),
+                         "native") == 0;
+    /* The library is <dir>/lib<name>.so: both halves are needed. */
+    static const char *const native_keys[] = {"dir", "name"};
+    for (size_t i = 0; native && i < 2; i++)
+      if (!json_object_get(ad, native_keys[i])) {
+        path_set_app(v, a, SIZE_MAX, NULL);
+        return config_fail(v, v->depth, false,
+                           "missing required key \"%s\" (a native adapter "
+                           "loads <dir>/lib<name>.so)",
+                           native_keys[i]);
+      }
+    const json_t *apps = json_object_get(ad, "apps");
+    size_t k;
+    const json_t *app;
+    json_array_foreach(apps, k, app) {
+      if (!native && !json_object_get(app, "file_name")) {
+        path_set_app(v, a, k, NULL);
+        return config_fail(v, v->depth, false,
+                           "missing required key \"file_name\" (the script "
+                           "of a lua app)");
+      }
+      /* Clients and vhosts address apps by name: it must be unique. */
+      const char *name = json_string_value(json_object_get(app, "name"));
+      size_t pa, pk;
+      if (app_name_earlier(root, a, k, name, &pa, &pk)) {
+        int line, col;
+        path_set_app(v, pa, pk, "name");
+        config_locate(v->text, v->path, v->depth, false, &line, &col);
+        char first[128];
+        path_format(first, sizeof first, v->path, v->depth);
+        path_set_app(v, a, k, "name");
+        return config_fail(v, v->depth, false,
+                           "duplicate app name \"%s\" (first used by %s at "
+                           "%d:%d)",
+                           name, first, line, col);
+      }
+    }
+  }
+  const json_t *vhs = json_object_get(root, "vhosts");
+  size_t i;
+  const json_t *vh;
+  json_array_foreach(vhs, i, vh) {
+    const char *want = json_string_value(json_object_get(vh, "app"));
+    char names[256] = "";
+    bool found = false;
+    json_array_foreach(ads, a, ad) {
+      size_t k;
+      const json_t *app;
+      json_array_foreach(json_object_get(ad, "apps"), k, app) {
+        const char *name = json_string_value(json_object_get(app, "name"));
+        if (strcmp(name, want) == 0)
+          found = true;
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "",
+                 name);
+      }
+    }
+    if (!found) {
+      v->depth = 0;
+      path_push_key(v, "vhosts");
+      path_push_idx(v, i);
+      path_push_key(v, "app");
+      return config_fail(v, v->depth, false,
+                         "no app is named \"%s\" (configured: %s)", want,
+                         names);
+    }
+  }
   return 0;
 }
 
 /* ---- extraction ---------------------------------------------------------- */
 
-static char *dup_opt(const json_t *obj, const char *key) {
-  const json_t *v = json_object_get(obj, key);
-  return v ? gc_strdup(json_string_value(v)) : NULL;
+/* Copies the string member 'key' of 'obj' into '*out' (NULL when absent). */
+static int dup_member(const json_t *obj, const char *key, char **out) {
+  const json_t *s = json_object_get(obj, key);
+  *out = NULL;
+  if (!s)
+    return 0;
+  *out = gc_strdup(json_string_value(s));
+  return *out ? 0 : ENOMEM;
 }
 
-static uint64_t uint_opt(const json_t *obj, const char *key, uint64_t def) {
-  const json_t *v = json_object_get(obj, key);
-  return v ? (uint64_t)json_integer_value(v) : def;
+static uint64_t uint_member(const json_t *obj, const char *key, uint64_t def) {
+  const json_t *n = json_object_get(obj, key);
+  return n ? (uint64_t)json_integer_value(n) : def;
 }
 
-/* "%p" becomes the process id, as Game Carrier does. */
-static char *expand_pid(const char *s) {
-  size_t n = strlen(s);
-  char *out = gc_malloc(n * 8 + 1);
-  if (!out)
-    return NULL;
-  char *o = out;
+/* "%p" becomes the process id, as in Game Carrier's "gcs.%p.log". */
+static int expand_pid(const char *s, char **out) {
+  char pid[24];
+  int pn = snprintf(pid, sizeof pid, "%ld", (long)getpid());
+  size_t count = 0;
+  for (const char *p = s; (p = strstr(p, "%p")) != NULL; p += 2)
+    count++;
+  char *o = gc_malloc(strlen(s) + count * (size_t)pn + 1);
+  if (!o)
+    return ENOMEM;
+  *out = o;
   for (const char *p = s; *p; p++) {
     if (p[0] == '%' && p[1] == 'p') {
-      o += sprintf(o, "%ld", (long)getpid());
+      memcpy(o, pid, (size_t)pn);
+      o += pn;
       p++;
     } else {
       *o++ = *p;
     }
   }
   *o = '\0';
-  return out;
+  return 0;
 }
 
-static int extract(struct gc_config *cfg, const struct vctx *v) {
+/* Fills 'cfg' from its validated root. Counts are set only once their
+ * arrays exist, so gc_config_free can undo a partial extraction. */
+static int config_extract(struct gc_config *cfg) {
   const json_t *root = cfg->root;
   const json_t *ads = json_object_get(root, "adapters");
-  cfg->adapter_count = json_array_size(ads);
-  cfg->adapters = gc_calloc(cfg->adapter_count, sizeof *cfg->adapters);
-  if (!cfg->adapters)
+  size_t na = json_array_size(ads);
+  if (!(cfg->adapters = gc_calloc(na, sizeof *cfg->adapters)))
     return ENOMEM;
+  cfg->adapter_count = na;
   int app_id = 0;
-  for (size_t i = 0; i < cfg->adapter_count; i++) {
-    const json_t *a = json_array_get(ads, i);
-    struct gc_adapter_conf *ac = &cfg->adapters[i];
-    char path[128];
-    ac->id = (int)i;
-    ac->type = dup_opt(a, "type");
-    ac->dir = dup_opt(a, "dir");
-    ac->name = dup_opt(a, "name");
-    const json_t *apps = json_object_get(a, "apps");
-    ac->app_count = json_array_size(apps);
-    ac->apps = gc_calloc(ac->app_count, sizeof *ac->apps);
-    if (!ac->type || !ac->apps)
+  for (size_t a = 0; a < na; a++) {
+    const json_t *ad = json_array_get(ads, a);
+    struct gc_adapter_conf *ac = &cfg->adapters[a];
+    ac->id = (int)a;
+    if (dup_member(ad, "type", &ac->type) || dup_member(ad, "dir", &ac->dir) ||
+        dup_member(ad, "name", &ac->name))
       return ENOMEM;
-    int native = strcmp(ac->type, "native") == 0;
-    if (native && !ac->name) {
-      snprintf(path, sizeof path, "adapters[%zu]", i);
-      return verr(v, path, 0, "a native adapter needs \"name\" (its library is "
-                              "<dir>/lib<name>.so)");
-    }
-    for (size_t k = 0; k < ac->app_count; k++) {
-      json_t *p = json_array_get(apps, k);
-      struct gc_app_conf *app = &ac->apps[k];
-      app->id = app_id++;
-      app->json = p;
-      app->name = dup_opt(p, "name");
-      app->type_name = dup_opt(p, "type_name");
-      app->file_name = dup_opt(p, "file_name");
-      if (!app->name)
+    const json_t *apps = json_object_get(ad, "apps");
+    size_t np = json_array_size(apps);
+    if (!(ac->apps = gc_calloc(np, sizeof *ac->apps)))
+      return ENOMEM;
+    ac->app_count = np;
+    for (size_t k = 0; k < np; k++) {
+      json_t *app = json_array_get(apps, k);
+      struct gc_app_conf *pc = &ac->apps[k];
+      pc->id = app_id++;
+      pc->json = app;
+      if (dup_member(app, "name", &pc->name) ||
+          dup_member(app, "type_name", &pc->type_name) ||
+          dup_member(app, "file_name", &pc->file_name))
         return ENOMEM;
-      snprintf(path, sizeof path, "adapters[%zu].apps[%zu]", i, k);
-      if (!native && !app->file_name)
-        return verr(v, path, 0, "a lua app needs \"file_name\" (its script)");
-      if (!*app->name)
-        return verr(v, path, 0, "\"name\" must not be empty");
-      /* Names are unique: clients and vhosts address apps by name. */
-      for (size_t pi = 0; pi <= i; pi++)
-        for (size_t pk = 0; pk < (pi == i ? k : cfg->adapters[pi].app_count); pk++)
-          if (strcmp(cfg->adapters[pi].apps[pk].name, app->name) == 0) {
-            char prev[128];
-            snprintf(prev, sizeof prev, "adapters[%zu].apps[%zu]", pi, pk);
-            const struct pos *pp = pos_of(v, prev);
-            char at[300];
-            snprintf(path, sizeof path, "adapters[%zu].apps[%zu].name", i, k);
-            snprintf(at, sizeof at, "duplicate app name \"%s\" (also %s at line %d)",
-                     app->name, prev, pp ? pp->line : 0);
-            return verr(v, path, 0, "%s", at);
-          }
     }
   }
   const json_t *vhs = json_object_get(root, "vhosts");
-  cfg->vhost_count = json_array_size(vhs);
-  cfg->vhosts = gc_calloc(cfg->vhost_count, sizeof *cfg->vhosts);
-  if (!cfg->vhosts)
+  size_t nv = json_array_size(vhs);
+  if (!(cfg->vhosts = gc_calloc(nv, sizeof *cfg->vhosts)))
     return ENOMEM;
-  for (size_t i = 0; i < cfg->vhost_count; i++) {
+  cfg->vhost_count = nv;
+  for (size_t i = 0; i < nv; i++) {
     const json_t *vh = json_array_get(vhs, i);
     struct gc_vhost_conf *vc = &cfg->vhosts[i];
-    vc->ip = dup_opt(vh, "ip");
-    vc->app = dup_opt(vh, "app");
-    vc->port = (int)json_integer_value(json_object_get(vh, "port"));
     const json_t *proto = json_object_get(vh, "protocol");
+    vc->port = (int)json_integer_value(json_object_get(vh, "port"));
     vc->protocol = proto && strcmp(json_string_value(proto), "wss") == 0
                        ? GC_PROTOCOL_WSS
                        : GC_PROTOCOL_WS;
-    if (!vc->ip || !vc->app)
+    if (dup_member(vh, "ip", &vc->ip) || dup_member(vh, "app", &vc->app))
       return ENOMEM;
-    int found = 0;
-    for (size_t a = 0; a < cfg->adapter_count && !found; a++)
-      for (size_t k = 0; k < cfg->adapters[a].app_count; k++)
-        if (strcmp(cfg->adapters[a].apps[k].name, vc->app) == 0)
-          found = 1;
-    if (!found) {
-      char path[64];
-      snprintf(path, sizeof path, "vhosts[%zu].app", i);
-      return verr(v, path, 0, "no app is named \"%s\"", vc->app);
-    }
   }
   const json_t *logging = json_object_get(root, "logging");
+  const json_t *file = json_object_get(logging, "log_file");
+  const json_t *level = json_object_get(logging, "level");
   cfg->log_level = GCL_NORMAL;
-  if (logging) {
-    const json_t *lf = json_object_get(logging, "log_file");
-    if (lf && *json_string_value(lf) && !(cfg->log_file = expand_pid(json_string_value(lf))))
-      return ENOMEM;
-    const json_t *lv = json_object_get(logging, "level");
-    if (lv && json_is_integer(lv))
-      cfg->log_level = (int)json_integer_value(lv);
-    else if (lv)
-      (void)gc_log_level_parse(json_string_value(lv), &cfg->log_level);
+  if (level) {
+    int rc = level_of(level, &cfg->log_level);
+    if (rc)
+      return rc; /* validated already: cannot happen */
   }
-  cfg->max_connections = uint_opt(root, "max_connections", 0);
-  uint64_t drain = uint_opt(root, "close_drain_ms", 5000);
-  cfg->close_drain_ms = drain > 3600000 ? 3600000 : (uint32_t)drain;
-  const json_t *th = json_object_get(root, "threading");
-  uint64_t workers = th ? uint_opt(th, "worker_count", 1) : 1;
-  cfg->worker_count = workers < 1 ? 1 : workers > 64 ? 64 : (uint32_t)workers;
-  return 0;
+  if (file && *json_string_value(file)) {
+    int rc = expand_pid(json_string_value(file), &cfg->log_file);
+    if (rc)
+      return rc;
+  }
+  cfg->max_connections = uint_member(root, "max_connections", 0);
+  cfg->close_drain_ms = (uint32_t)uint_member(root, "close_drain_ms", 5000);
+  cfg->worker_count = (uint32_t)uint_member(
+      json_object_get(root, "threading"), "worker_count", 1);
+  return dup_member(root, "working_dir", &cfg->working_dir);
 }
 
 /* ---- entry points -------------------------------------------------------- */
@@ -507,60 +835,65 @@ static int extract(struct gc_config *cfg, const struct vctx *v) {
 void gc_config_free(struct gc_config *cfg) {
   if (!cfg)
     return;
-  for (size_t i = 0; i < cfg->adapter_count; i++) {
-    struct gc_adapter_conf *a = &cfg->adapters[i];
-    gc_free(a->type);
-    gc_free(a->dir);
-    gc_free(a->name);
-    for (size_t k = 0; a->apps && k < a->app_count; k++) {
-      gc_free(a->apps[k].name);
-      gc_free(a->apps[k].type_name);
-      gc_free(a->apps[k].file_name);
+  for (size_t a = 0; a < cfg->adapter_count; a++) {
+    struct gc_adapter_conf *ac = &cfg->adapters[a];
+    for (size_t k = 0; k < ac->app_count; k++) {
+      gc_free(ac->apps[k].name);
+      gc_free(ac->apps[k].type_name);
+      gc_free(ac->apps[k].file_name);
     }
-    gc_free(a->apps);
+    gc_free(ac->apps);
+    gc_free(ac->type);
+    gc_free(ac->dir);
+    gc_free(ac->name);
   }
   gc_free(cfg->adapters);
-  for (size_t i = 0; cfg->vhosts && i < cfg->vhost_count; i++) {
+  for (size_t i = 0; i < cfg->vhost_count; i++) {
     gc_free(cfg->vhosts[i].ip);
     gc_free(cfg->vhosts[i].app);
   }
   gc_free(cfg->vhosts);
   gc_free(cfg->log_file);
+  gc_free(cfg->working_dir);
   json_decref(cfg->root);
   gc_free(cfg);
 }
 
-int gc_config_load_string(const char *json, const char *source_name,
-                          struct gc_config **out, char *err, size_t errlen) {
-  *out = NULL;
+/* Loads 'len' bytes of 'text' (NUL-terminated at text[len]: the position
+ * walk relies on it). */
+static int config_load(const char *text, size_t len, const char *source,
+                       struct gc_config **out, char *err, size_t errlen) {
   json_error_t je;
-  json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &je);
+  json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
   if (!root) {
-    snprintf(err, errlen, "%s:%d:%d: %s", source_name, je.line, je.column, je.text);
+    if (json_error_code(&je) == json_error_out_of_memory) {
+      snprintf(err, errlen, "%s: out of memory", source);
+      return ENOMEM;
+    }
+    snprintf(err, errlen, "%s:%d:%d: %s", source, je.line, je.column, je.text);
     return EINVAL;
   }
-  struct scan sc = {.s = json, .line = 1, .col = 1};
-  sc_value(&sc, "", 0, 0, 0);
-  struct vctx v = {source_name, &sc, err, errlen};
-  struct gc_config *cfg = NULL;
+  struct vctx v = {.text = text, .source = source, .err = err, .errlen = errlen};
   int rc;
-  if (sc.oom) {
-    rc = ENOMEM;
-  } else if (!json_is_object(root)) {
-    rc = verr(&v, "", 0, "the config must be a JSON object");
-  } else if ((rc = validate_obj(&v, root, "", root_spec)) == 0) {
-    cfg = gc_calloc(1, sizeof *cfg);
-    if (!cfg) {
+  if (!json_is_object(root)) {
+    rc = fail_got(&v, root, "an object at the top");
+  } else if ((rc = check_object(&v, root, root_keys)) == 0) {
+    rc = check_cross(&v, root);
+  }
+  struct gc_config *cfg = NULL;
+  if (rc == 0) {
+    if (!(cfg = gc_calloc(1, sizeof *cfg))) {
       rc = ENOMEM;
     } else {
       cfg->root = root;
       root = NULL;
-      rc = extract(cfg, &v);
+      rc = config_extract(cfg);
     }
   }
   if (rc == ENOMEM)
-    snprintf(err, errlen, "%s: out of memory", source_name);
-  sc_free(&sc);
+    snprintf(err, errlen, "%s: out of memory", source);
+  else if (rc && errlen && !*err)
+    snprintf(err, errlen, "%s: %s", source, strerror(rc));
   json_decref(root);
   if (rc) {
     gc_config_free(cfg);
@@ -570,54 +903,97 @@ int gc_config_load_string(const char *json, const char *source_name,
   return 0;
 }
 
+int gc_config_load_string(const char *json, const char *source_name,
+                          struct gc_config **out, char *err, size_t errlen) {
+  char scratch[1];
+  if (!err) {
+    err = scratch;
+    errlen = sizeof scratch;
+  }
+  if (errlen)
+    err[0] = '\0';
+  if (!out)
+    return EINVAL;
+  *out = NULL;
+  if (!source_name)
+    source_name = "config";
+  if (!json) {
+    snprintf(err, errlen, "%s: no text", source_name);
+    return EINVAL;
+  }
+  return config_load(json, strlen(json), source_name, out, err, errlen);
+}
+
 int gc_config_load_file(const char *path, struct gc_config **out, char *err,
                         size_t errlen) {
+  char scratch[1];
+  if (!err) {
+    err = scratch;
+    errlen = sizeof scratch;
+  }
+  if (errlen)
+    err[0] = '\0';
+  if (!out)
+    return EINVAL;
   *out = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    int e = errno;
-    snprintf(err, errlen, "cannot read %s: %s", path, strerror(e));
-    return e ? e : EIO;
+  if (!path) {
+    snprintf(err, errlen, "cannot read the config: no path");
+    return EINVAL;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  int rc = 0;
+  if (fd < 0)
+    rc = errno;
+  else if (fstat(fd, &st) != 0)
+    rc = errno;
+  else if (S_ISDIR(st.st_mode))
+    rc = EISDIR; /* open() takes a directory, read() would say EISDIR late */
+  if (rc) {
+    if (fd >= 0)
+      close(fd);
+    snprintf(err, errlen, "cannot read %s: %s", path, strerror(rc));
+    return rc;
   }
   char *text = NULL;
   size_t len = 0, cap = 0;
   for (;;) {
-    if (len + 4096 + 1 > cap) {
-      cap = cap ? cap * 2 : 8192;
-      if (cap > (64u << 20)) {
-        fclose(f);
-        gc_free(text);
-        snprintf(err, errlen, "%s: config larger than 64 MiB", path);
-        return EFBIG;
+    if (len + 1 >= cap) {
+      if (cap >= CONFIG_MAX_BYTES) {
+        rc = EFBIG;
+        snprintf(err, errlen, "cannot read %s: larger than %u MiB", path,
+                 CONFIG_MAX_BYTES >> 20);
+        break;
       }
-      char *t = gc_realloc(text, cap);
+      size_t ncap = cap ? cap * 2 : 8192;
+      char *t = gc_realloc(text, ncap);
       if (!t) {
-        fclose(f);
-        gc_free(text);
+        rc = ENOMEM;
         snprintf(err, errlen, "%s: out of memory", path);
-        return ENOMEM;
+        break;
       }
       text = t;
+      cap = ncap;
     }
-    size_t n = fread(text + len, 1, cap - len - 1, f);
-    len += n;
+    ssize_t n = read(fd, text + len, cap - len - 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      rc = errno;
+      snprintf(err, errlen, "cannot read %s: %s", path, strerror(rc));
+      break;
+    }
     if (n == 0)
       break;
+    len += (size_t)n;
   }
-  int rerr = ferror(f);
-  fclose(f);
-  if (rerr) {
-    gc_free(text);
-    snprintf(err, errlen, "cannot read %s: read error", path);
-    return EIO;
+  close(fd);
+  if (rc == 0) {
+    text[len] = '\0';
+    /* jansson reports a NUL byte with its position; the walk stops there
+     * too, but only valid JSON (which has none) ever reaches the walk. */
+    rc = config_load(text, len, path, out, err, errlen);
   }
-  text[len] = '\0';
-  if (strlen(text) != len) {
-    gc_free(text);
-    snprintf(err, errlen, "%s: the file contains a NUL byte", path);
-    return EINVAL;
-  }
-  int rc = gc_config_load_string(text, path, out, err, errlen);
   gc_free(text);
   return rc;
 }

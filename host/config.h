@@ -1,8 +1,10 @@
-/* config.h - the JSON config (Game Carrier's keys plus a few of ours).
+/* config.h - the JSON config: Game Carrier's keys plus a few of ours.
  *
- * Loading validates everything: an unknown key or a bad value fails with
- * "<file>:<line>:<col>: <key path>: <what is wrong>". The parsed JSON stays
- * alive for getOpt. */
+ * Loading validates everything before anything uses it: an unknown key or a
+ * bad value fails with one line naming the place,
+ *   "<source>:<line>:<col>: <key path>: <what is wrong>"
+ * (or "<source>:<line>:<col>: <jansson's text>" for a syntax error). The
+ * parsed JSON stays alive in the result for getOpt. */
 #ifndef GC_CONFIG_H
 #define GC_CONFIG_H
 
@@ -11,48 +13,67 @@
 #include <stdint.h>
 
 struct gc_app_conf {
-  char *name, *type_name, *file_name; /* owned; type/file may be NULL */
+  char *name, *type_name, *file_name; /* owned; type/file NULL when absent */
   int id;                             /* from 0 over all apps, config order */
   json_t *json;                       /* borrowed from root: the app entry */
 };
 
 struct gc_adapter_conf {
   char *type; /* "native" or "lua" */
-  char *dir;  /* NULL when absent */
-  char *name; /* library base name; NULL for "lua" when absent */
+  char *dir;  /* required for "native"; NULL when absent ("lua") */
+  char *name; /* library base name; required for "native", else may be NULL */
   int id;     /* from 0, config order */
   struct gc_app_conf *apps;
-  size_t app_count;
+  size_t app_count; /* >= 1 */
 };
 
 struct gc_vhost_conf {
-  char *ip;
-  int port;
-  int protocol; /* GC_PROTOCOL_WS or GC_PROTOCOL_WSS */
-  char *app;
+  char *ip;     /* a numeric IPv4 or IPv6 address */
+  int port;     /* 1..65535 */
+  int protocol; /* GC_PROTOCOL_WS (default) or GC_PROTOCOL_WSS */
+  char *app;    /* names a configured app */
 };
 
 struct gc_config {
   json_t *root; /* owned; getOpt reads it */
   struct gc_adapter_conf *adapters;
-  size_t adapter_count;
+  size_t adapter_count; /* >= 1 */
   struct gc_vhost_conf *vhosts;
-  size_t vhost_count;
-  char *log_file;           /* NULL = stderr only; "%p" expanded */
+  size_t vhost_count;       /* >= 1 */
+  char *log_file;           /* NULL = stderr only; "%p" expanded to the PID */
   int log_level;            /* GCL_* mask, default GCL_NORMAL */
-  uint64_t max_connections; /* 0 = unlimited */
+  uint64_t max_connections; /* 0 = unlimited (default) */
   uint32_t close_drain_ms;  /* bound of a NORMAL close, default 5000 */
-  uint32_t worker_count;    /* threading.worker_count, default 1 */
+  uint32_t worker_count;    /* threading.worker_count 1..64, default 1 */
+  char *working_dir;        /* NULL when absent; stored, never chdir'ed to */
 };
 
-/* 0, or an errno with the message in 'err'. */
+/* Reads and loads the config file at 'path' (see gc_config_load_string).
+ * An unreadable file fails with its errno and "cannot read <path>: <why>".
+ * On success '*out' owns everything (free with gc_config_free); on failure
+ * '*out' is NULL and 'err' (may be NULL) holds one line. */
 int gc_config_load_file(const char *path, struct gc_config **out, char *err,
                         size_t errlen) __attribute__((warn_unused_result));
+
+/* Parses and validates the NUL-terminated JSON text 'json'; 'source_name'
+ * (NULL: "config") prefixes every message. 0, EINVAL (bad JSON or a bad
+ * config, explained in 'err') or ENOMEM ("<source>: out of memory"). */
 int gc_config_load_string(const char *json, const char *source_name,
                           struct gc_config **out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* Frees everything the config owns, the JSON included; NULL is fine.
+ * Pointers handed out by gc_config_getopt die with it. */
 void gc_config_free(struct gc_config *cfg);
-/* getOpt over the loaded config; see GetOpt in server.h. */
+
+/* getOpt over the loaded config (the GetOpt contract of server.h): 'name'
+ * is a path ("adapters[0].apps[1].name", "vhosts.len"); 'type' is a
+ * GC_OPT_TYPE_*. NULL tests existence ('value' may be NULL); STRING writes
+ * a 'const char *' into the JSON, valid while 'cfg' lives; UINT64 writes a
+ * uint64_t, INT an int32_t, from an integer, a boolean (1/0), a '.len' or
+ * the level name at "logging.level" (its mask). 0; ENOENT when the path
+ * does not exist; EINVAL for a NULL cfg, name or value, a malformed path,
+ * an unknown type, a value of another kind or one that does not fit. */
 int gc_config_getopt(const struct gc_config *cfg, const char *name, int type,
                      void *value);
 

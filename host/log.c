@@ -1,60 +1,85 @@
-/* log.c - see log.h. */
+/* log.c - the server log (see log.h).
+ *
+ * Lines are written with write(2), one call per line on an O_APPEND
+ * descriptor, so lines of concurrent writers (threads here, other processes
+ * sharing the file) never interleave and nothing sits in a stdio buffer when
+ * the process dies. */
 #include "log.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <game-carrier/common.h>
 
-#define LINE_MAX_BYTES 4096
+/* "[YYYY/MM/DD hh:mm:ss:ffff] X: " plus slack for odd years. */
+#define PREFIX_MAX 48
 
+/* The process-wide logger. 'mask' is atomic so gc_log_enabled needs no
+ * lock on the hot path; everything else is guarded by 'lock'. */
 static struct {
   pthread_mutex_t lock;
-  FILE *file;
-  int mask;
-  int to_stderr;
+  atomic_int mask;
+  int fd;            /* the file, or -1 */
+  bool to_stderr;
+  bool file_failed;  /* a write to the file failed; said once on stderr */
   void (*hook)(int, const char *, void *);
   void *hook_ud;
-} logger = {PTHREAD_MUTEX_INITIALIZER, NULL, GCL_NORMAL, 1, NULL, NULL};
+} logger = {PTHREAD_MUTEX_INITIALIZER, GCL_NORMAL, -1, true, false, NULL, NULL};
+
+/* Set while this thread holds the lock: a hook that logs is dropped rather
+ * than deadlocking. */
+static _Thread_local bool in_log;
 
 int gc_log_open(const char *file, int level_mask) {
-  FILE *f = NULL;
-  if (file && *file && !(f = fopen(file, "a")))
-    return errno ? errno : EIO;
+  int fd = -1;
+  if (file && *file) {
+    fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return errno ? errno : EIO;
+  }
   pthread_mutex_lock(&logger.lock);
-  if (logger.file)
-    fclose(logger.file);
-  logger.file = f;
-  logger.mask = level_mask;
+  int old = logger.fd;
+  logger.fd = fd;
+  logger.file_failed = false;
+  atomic_store_explicit(&logger.mask, level_mask, memory_order_relaxed);
   pthread_mutex_unlock(&logger.lock);
+  if (old >= 0)
+    close(old); /* a close error of a log file has no one to tell */
   return 0;
 }
 
 void gc_log_close(void) {
   pthread_mutex_lock(&logger.lock);
-  if (logger.file)
-    fclose(logger.file);
-  logger.file = NULL;
+  int old = logger.fd;
+  logger.fd = -1;
   pthread_mutex_unlock(&logger.lock);
+  if (old >= 0)
+    close(old);
 }
 
 void gc_log_set_level(int level_mask) {
-  pthread_mutex_lock(&logger.lock);
-  logger.mask = level_mask;
-  pthread_mutex_unlock(&logger.lock);
+  atomic_store_explicit(&logger.mask, level_mask, memory_order_relaxed);
+}
+
+int gc_log_enabled(int level) {
+  return (atomic_load_explicit(&logger.mask, memory_order_relaxed) & level) !=
+         0;
 }
 
 void gc_log_set_stderr(int on) {
   pthread_mutex_lock(&logger.lock);
-  logger.to_stderr = on;
+  logger.to_stderr = on != 0;
   pthread_mutex_unlock(&logger.lock);
 }
 
@@ -65,110 +90,178 @@ void gc_log_set_hook(void (*hook)(int, const char *, void *), void *ud) {
   pthread_mutex_unlock(&logger.lock);
 }
 
-int gc_log_enabled(int level) { return (logger.mask & level) != 0; }
+/* The letter of the lowest level bit set, as libwebsockets prints it. */
+static char log_letter(int level) {
+  static const struct {
+    int level;
+    char letter;
+  } letters[] = {{GCL_ERR, 'E'},  {GCL_WARN, 'W'},  {GCL_NOTICE, 'N'},
+                 {GCL_INFO, 'I'}, {GCL_DEBUG, 'D'}, {GCL_USER, 'U'}};
+  for (size_t i = 0; i < sizeof letters / sizeof letters[0]; i++)
+    if (level & letters[i].level)
+      return letters[i].letter;
+  return '?';
+}
 
-static char level_letter(int level) {
-  switch (level) {
-  case GCL_ERR: return 'E';
-  case GCL_WARN: return 'W';
-  case GCL_NOTICE: return 'N';
-  case GCL_INFO: return 'I';
-  case GCL_DEBUG: return 'D';
-  case GCL_USER: return 'U';
-  default: return '?';
+/* Writes all of 'buf' (a pipe may take it in pieces); 0 or an errno. */
+static int log_write_all(int fd, const char *buf, size_t len) {
+  while (len) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return n < 0 ? errno : EIO;
+    buf += n;
+    len -= (size_t)n;
   }
+  return 0;
+}
+
+/* Cuts 'len' to at most 'max' bytes without splitting a UTF-8 character. */
+static size_t log_cut(const char *msg, size_t len, size_t max) {
+  if (len <= max)
+    return len;
+  while (max > 0 && ((unsigned char)msg[max] & 0xC0) == 0x80)
+    max--;
+  return max;
+}
+
+/* Emits one line: 'msg' is 'len' bytes (not NUL-terminated); 'cut' says the
+ * caller already lost the end of it. */
+static void log_emit(int level, const char *msg, size_t len, bool cut) {
+  char line[PREFIX_MAX + GC_LOG_MSG_MAX + 2];
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  localtime_r(&ts.tv_sec, &tm);
+  int n = snprintf(line, PREFIX_MAX, "[%04d/%02d/%02d %02d:%02d:%02d:%04d] %c: ",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                   tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 100000),
+                   log_letter(level));
+  size_t pre = n < 0 ? 0 : (size_t)n >= PREFIX_MAX ? PREFIX_MAX - 1 : (size_t)n;
+  while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+    len--;
+  if (len > GC_LOG_MSG_MAX)
+    cut = true;
+  if (cut) {
+    /* A runaway message is cut, not lost, and says so. */
+    len = log_cut(msg, len, GC_LOG_MSG_MAX - 3);
+    memcpy(line + pre, msg, len);
+    memcpy(line + pre + len, "...", 3);
+    len += 3;
+  } else {
+    memcpy(line + pre, msg, len);
+  }
+  size_t total = pre + len;
+  line[total++] = '\n';
+  line[total] = '\0';
+
+  pthread_mutex_lock(&logger.lock);
+  in_log = true;
+  if (logger.to_stderr) {
+    /* Failing to write to stderr leaves nowhere to report it. */
+    (void)log_write_all(STDERR_FILENO, line, total);
+  }
+  if (logger.fd >= 0 && log_write_all(logger.fd, line, total) != 0 &&
+      !logger.file_failed) {
+    /* Say it once, on stderr even when the copy there is off: losing the
+     * log file silently would hide every later problem. */
+    logger.file_failed = true;
+    static const char warn[] = "gcs: writing the log file failed; later "
+                               "lines may be lost\n";
+    (void)log_write_all(STDERR_FILENO, warn, sizeof warn - 1);
+  }
+  if (logger.hook) {
+    line[total - 1] = '\0';
+    logger.hook(level, line, logger.hook_ud);
+  }
+  in_log = false;
+  pthread_mutex_unlock(&logger.lock);
 }
 
 void gc_log_write(int level, const char *msg) {
-  if (!msg || !gc_log_enabled(level))
+  if (!msg || in_log || !gc_log_enabled(level))
     return;
-  char line[LINE_MAX_BYTES + 64];
-  struct timeval tv;
-  struct tm tm;
-  gettimeofday(&tv, NULL);
-  localtime_r(&tv.tv_sec, &tm);
-  int n = snprintf(line, sizeof line, "[%04d/%02d/%02d %02d:%02d:%02d:%04d] %c: ",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                   tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 100),
-                   level_letter(level));
-  size_t len = strlen(msg);
-  size_t room = sizeof line - (size_t)n - 2;
-  if (len > LINE_MAX_BYTES) {
-    /* A runaway message is cut, not lost, and says so. */
-    memcpy(line + n, msg, LINE_MAX_BYTES - 3);
-    memcpy(line + n + LINE_MAX_BYTES - 3, "...", 3);
-    len = LINE_MAX_BYTES;
-  } else {
-    if (len > room)
-      len = room;
-    memcpy(line + n, msg, len);
-  }
-  size_t total = (size_t)n + len;
-  while (total > (size_t)n && line[total - 1] == '\n')
-    total--;
-  line[total++] = '\n';
-  line[total] = '\0';
-  pthread_mutex_lock(&logger.lock);
-  if (logger.to_stderr)
-    fwrite(line, 1, total, stderr);
-  if (logger.file) {
-    fwrite(line, 1, total, logger.file);
-    fflush(logger.file);
-  }
-  void (*hook)(int, const char *, void *) = logger.hook;
-  void *ud = logger.hook_ud;
-  pthread_mutex_unlock(&logger.lock);
-  if (hook) {
-    line[total - 1] = '\0';
-    hook(level, line, ud);
-  }
+  /* strnlen: a message is never read past what a line can hold. */
+  size_t len = strnlen(msg, GC_LOG_MSG_MAX + 3);
+  log_emit(level, msg, len, len > GC_LOG_MSG_MAX + 2);
 }
 
 void gc_log(int level, const char *fmt, ...) {
-  if (!gc_log_enabled(level))
+  if (!fmt || in_log || !gc_log_enabled(level))
     return;
-  char msg[LINE_MAX_BYTES + 1];
+  char msg[GC_LOG_MSG_MAX + 1];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  gc_log_write(level, msg);
+  if (n < 0)
+    return; /* a bad format: nothing sensible to print */
+  size_t len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+  log_emit(level, msg, len, (size_t)n >= sizeof msg);
 }
+
+/* ---- level names --------------------------------------------------------- */
 
 static const struct {
   const char *name;
   int mask;
 } level_names[] = {
-    {"ERR", GCL_ERR},       {"ERROR", GCL_ERR},      {"WARN", GCL_WARN},
-    {"WARNING", GCL_WARN},  {"NOTICE", GCL_NOTICE},  {"INFO", GCL_INFO},
-    {"DEBUG", GCL_DEBUG},   {"USER", GCL_USER},      {"NORMAL", GCL_NORMAL},
-    {"VERBOSE", GCL_VERBOSE}, {"NONE", 0}};
+    {"ERR", GCL_ERR},       {"ERROR", GCL_ERR},     {"WARN", GCL_WARN},
+    {"WARNING", GCL_WARN},  {"NOTICE", GCL_NOTICE}, {"INFO", GCL_INFO},
+    {"DEBUG", GCL_DEBUG},   {"USER", GCL_USER},     {"NORMAL", GCL_NORMAL},
+    {"VERBOSE", GCL_VERBOSE}};
+
+/* One part of a level: a name or a number, 'n' bytes at 's'. */
+static int level_part(const char *s, size_t n, int *mask) {
+  if (n > 4 && (strncasecmp(s, "GCL_", 4) == 0 || strncasecmp(s, "LLL_", 4) == 0)) {
+    s += 4;
+    n -= 4;
+  }
+  for (size_t k = 0; k < sizeof level_names / sizeof level_names[0]; k++)
+    if (strlen(level_names[k].name) == n &&
+        strncasecmp(s, level_names[k].name, n) == 0) {
+      *mask = level_names[k].mask;
+      return 0;
+    }
+  /* Decimal, or hex with 0x; never octal: "010" is ten. */
+  bool hex = n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+  size_t i = hex ? 2 : 0;
+  long v = 0;
+  if (i == n)
+    return EINVAL;
+  for (; i < n; i++) {
+    int d = isdigit((unsigned char)s[i])                ? s[i] - '0'
+            : hex && isxdigit((unsigned char)s[i])       ? tolower((unsigned char)s[i]) - 'a' + 10
+                                                         : -1;
+    if (d < 0)
+      return EINVAL;
+    v = v * (hex ? 16 : 10) + d;
+    if (v > 0xFFFF)
+      return EINVAL;
+  }
+  *mask = (int)v;
+  return 0;
+}
 
 int gc_log_level_parse(const char *s, int *mask) {
-  if (!s || !*s || !mask)
+  if (!s || !mask)
     return EINVAL;
-  char *end;
-  long v = strtol(s, &end, 0);
-  if (!*end) {
-    if (v < 0 || v > 0xffff)
-      return EINVAL;
-    *mask = (int)v;
-    return 0;
-  }
   int m = 0;
-  const char *p = s;
-  while (*p) {
-    size_t n = strcspn(p, "|");
-    size_t k;
-    for (k = 0; k < sizeof level_names / sizeof level_names[0]; k++)
-      if (strlen(level_names[k].name) == n && strncasecmp(p, level_names[k].name, n) == 0)
-        break;
-    if (k == sizeof level_names / sizeof level_names[0])
-      return EINVAL;
-    m |= level_names[k].mask;
-    p += n;
-    if (*p == '|')
-      p++;
+  for (;;) {
+    size_t n = strcspn(s, "|");
+    const char *a = s, *b = s + n;
+    while (a < b && isspace((unsigned char)*a))
+      a++;
+    while (b > a && isspace((unsigned char)b[-1]))
+      b--;
+    int part;
+    if (a == b || level_part(a, (size_t)(b - a), &part) != 0)
+      return EINVAL; /* "", "ERR|", "|ERR", "LOUD" */
+    m |= part;
+    if (!s[n])
+      break;
+    s += n + 1;
   }
   *mask = m;
   return 0;

@@ -88,7 +88,7 @@ test('a bad config names the key, line and column; exit status 1', async () => {
   fs.writeFileSync(file, '{\n  "comment": "typo below",\n  "vhostz": []\n}\n');
   const gcs = await h.startGcs({ args: ['-C', file] }, { wait: false });
   assert.strictEqual(await gcs.exited, 1);
-  assert.match(gcs.stderrText, /gcs\.json:3:3: vhostz: unknown key "vhostz"/);
+  assert.match(gcs.stderrText, /gcs\.json:3:3: unknown key "vhostz" \(did you mean "vhosts"\?\)/);
 });
 
 test('a port in use is a clear start-up error', async () => {

@@ -1,137 +1,533 @@
-/* Tests host/config.c: validation errors name the key, line and column. */
+/* Tests host/config.c: what a valid config yields, and that every bad one
+ * fails with a message naming the key path, line and column. Error strings
+ * are compared whole, so a drift in format or position fails here. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include <game-carrier/server.h>
 
+#include "alloc.h"
 #include "config.h"
 
+/* One native adapter serving "echo", one vhost on it: the smallest config. */
 #define ADAPTERS                                                               \
   "\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"echo\", " \
   "\"apps\": [{\"name\": \"echo\"}]}]"
-#define VHOSTS "\"vhosts\": [{\"ip\": \"127.0.0.1\", \"port\": 7681, \"app\": \"echo\"}]"
+#define VHOSTS                                                                 \
+  "\"vhosts\": [{\"ip\": \"127.0.0.1\", \"port\": 7681, \"app\": \"echo\"}]"
 
-static void expect_error(const char *json, const char *want) {
-  struct gc_config *cfg = (struct gc_config *)1;
-  char err[512] = "";
+static struct gc_config *load_ok(const char *json) {
+  struct gc_config *cfg = NULL;
+  char err[1024] = "";
   int rc = gc_config_load_string(json, "t.json", &cfg, err, sizeof err);
-  assert_int_not_equal(rc, 0);
-  assert_null(cfg);
-  if (!strstr(err, want))
-    fail_msg("error '%s' does not contain '%s'", err, want);
+  if (rc != 0)
+    fail_msg("load failed (%d): %s", rc, err);
+  assert_non_null(cfg);
+  assert_string_equal(err, "");
+  return cfg;
 }
+
+/* Loading 'json' fails with EINVAL and exactly the message 'want'. */
+static void expect_error(const char *json, const char *want) {
+  struct gc_config *cfg = (struct gc_config *)&cfg; /* must be reset */
+  char err[1024] = "";
+  int rc = gc_config_load_string(json, "t.json", &cfg, err, sizeof err);
+  if (rc != EINVAL || strcmp(err, want) != 0)
+    fail_msg("rc %d, error\n  '%s'\nwanted\n  '%s'", rc, err, want);
+  assert_null(cfg);
+}
+
+/* ---- valid configs ------------------------------------------------------- */
 
 static void test_minimal_and_defaults(void **state) {
   (void)state;
-  struct gc_config *cfg;
-  char err[512] = "";
-  assert_int_equal(gc_config_load_string("{" ADAPTERS "," VHOSTS "}", "t.json",
-                                         &cfg, err, sizeof err),
-                   0);
+  struct gc_config *cfg = load_ok("{" ADAPTERS "," VHOSTS "}");
+  assert_non_null(cfg->root);
   assert_int_equal(cfg->adapter_count, 1);
-  assert_string_equal(cfg->adapters[0].type, "native");
-  assert_string_equal(cfg->adapters[0].dir, "/x");
-  assert_string_equal(cfg->adapters[0].apps[0].name, "echo");
-  assert_int_equal(cfg->adapters[0].apps[0].id, 0);
-  assert_null(cfg->adapters[0].apps[0].file_name);
+  struct gc_adapter_conf *a = &cfg->adapters[0];
+  assert_string_equal(a->type, "native");
+  assert_string_equal(a->dir, "/x");
+  assert_string_equal(a->name, "echo");
+  assert_int_equal(a->id, 0);
+  assert_int_equal(a->app_count, 1);
+  assert_string_equal(a->apps[0].name, "echo");
+  assert_null(a->apps[0].type_name);
+  assert_null(a->apps[0].file_name);
+  assert_int_equal(a->apps[0].id, 0);
+  /* The app entry is borrowed from the root, not copied. */
+  assert_ptr_equal(a->apps[0].json,
+                   json_array_get(json_object_get(json_array_get(json_object_get(
+                                                      cfg->root, "adapters"),
+                                                  0),
+                                                  "apps"),
+                                  0));
+  assert_int_equal(cfg->vhost_count, 1);
+  assert_string_equal(cfg->vhosts[0].ip, "127.0.0.1");
   assert_int_equal(cfg->vhosts[0].port, 7681);
   assert_int_equal(cfg->vhosts[0].protocol, GC_PROTOCOL_WS);
-  assert_int_equal(cfg->log_level, GCL_NORMAL);
+  assert_string_equal(cfg->vhosts[0].app, "echo");
   assert_null(cfg->log_file);
-  assert_int_equal(cfg->close_drain_ms, 5000);
+  assert_int_equal(cfg->log_level, GCL_NORMAL);
   assert_int_equal(cfg->max_connections, 0);
+  assert_int_equal(cfg->close_drain_ms, 5000);
   assert_int_equal(cfg->worker_count, 1);
+  assert_null(cfg->working_dir);
   gc_config_free(cfg);
 }
 
 static void test_full_game_carrier_example(void **state) {
   (void)state;
-  /* The shape of Game Carrier's minimal C example config, comments added. */
+  /* Game Carrier's minimal C example config, plus every other known key. */
   const char *json =
-      "{\"comment\": \"top\",\n"
+      "{\"server_name\": \"eu-1\", \"ssl_keys_path\": \"/k/server\",\n"
+      " \"auth_file\": \"authentication.dat\", \"working_dir\": \"/srv/gc\",\n"
+      " \"extra_adapters\": \"/opt/gc\", \"max_connections\": 5000000000,\n"
+      " \"max_client_connections\": 99,\n"
       " \"adapters\": [{\"type\": \"native\", \"dir\": \"/b\", \"name\": \"minimal_app\",\n"
-      "   \"comment\": \"a comment in an adapter\",\n"
       "   \"apps\": [{\"name\": \"minimal_app\", \"type_name\": \"t\", \"file_name\": \"f\",\n"
-      "              \"conn_notice\": {\"msg_per_second\": 100}}]},\n"
+      "              \"conn_notice\": {\"msg_per_second\": 100},\n"
+      "              \"conn_critical\": {\"kbytes_per_second\": 64},\n"
+      "              \"lua\": {\"memory_limit\": 1048576}},\n"
+      "             {\"name\": \"second\"}]},\n"
       "  {\"type\": \"lua\", \"apps\": [{\"name\": \"chat\", \"file_name\": \"chat.lua\"}]}],\n"
-      " \"vhosts\": [{\"ip\": \"0.0.0.0\", \"port\": 7681, \"protocol\": \"wss\", \"app\": \"minimal_app\"}],\n"
+      " \"vhosts\": [{\"ip\": \"0.0.0.0\", \"port\": 7681, \"protocol\": \"wss\", \"app\": \"minimal_app\"},\n"
+      "            {\"ip\": \"::1\", \"port\": 7682, \"protocol\": \"ws\", \"app\": \"chat\"}],\n"
       " \"logging\": {\"log_file\": \"/tmp/gcs.%p.log\", \"level\": \"VERBOSE\"},\n"
       " \"keep_alive\": {\"timeout\": 0, \"retries\": 5, \"interval\": 100},\n"
       " \"threading\": {\"worker_count\": 12, \"use_libuv\": true},\n"
       " \"counters\": {\"per_second_window\": 10, \"update_interval\": 10},\n"
-      " \"group_max_size\": 42, \"max_groups\": 1000, \"max_client_connections\": 99,\n"
-      " \"conn_critical\": {\"max_msg_size\": 65536, \"output_queue_size\": 100}}";
-  struct gc_config *cfg;
-  char err[512] = "";
-  int rc = gc_config_load_string(json, "gc.json", &cfg, err, sizeof err);
-  if (rc)
-    fail_msg("%s", err);
+      " \"group_max_size\": 42, \"max_groups\": 1000,\n"
+      " \"conn_notice\": {\"msg_per_second\": 50, \"kbytes_per_second\": 8,\n"
+      "                   \"max_msg_size\": 4096, \"output_queue_size\": 10},\n"
+      " \"conn_critical\": {\"max_msg_size\": 65536, \"output_queue_size\": 100},\n"
+      " \"close_drain_ms\": 250, \"handshake_timeout_ms\": 3000,\n"
+      " \"lua\": {\"instruction_budget\": 1000000, \"memory_limit\": 0, \"path\": \"lib/?.lua\"}}";
+  struct gc_config *cfg = load_ok(json);
   assert_int_equal(cfg->adapter_count, 2);
-  assert_int_equal(cfg->adapters[1].apps[0].id, 1);
+  /* App ids run over all adapters in config order. */
+  assert_int_equal(cfg->adapters[0].app_count, 2);
+  assert_int_equal(cfg->adapters[0].apps[0].id, 0);
+  assert_int_equal(cfg->adapters[0].apps[1].id, 1);
+  assert_int_equal(cfg->adapters[1].id, 1);
+  assert_int_equal(cfg->adapters[1].apps[0].id, 2);
+  assert_string_equal(cfg->adapters[0].apps[0].type_name, "t");
+  assert_string_equal(cfg->adapters[0].apps[0].file_name, "f");
+  assert_string_equal(cfg->adapters[1].type, "lua");
+  assert_null(cfg->adapters[1].dir);
+  assert_null(cfg->adapters[1].name);
   assert_string_equal(cfg->adapters[1].apps[0].file_name, "chat.lua");
+  assert_int_equal(cfg->vhost_count, 2);
   assert_int_equal(cfg->vhosts[0].protocol, GC_PROTOCOL_WSS);
+  assert_int_equal(cfg->vhosts[1].protocol, GC_PROTOCOL_WS);
+  assert_string_equal(cfg->vhosts[1].ip, "::1");
   assert_int_equal(cfg->log_level, GCL_VERBOSE);
   char want[64];
   snprintf(want, sizeof want, "/tmp/gcs.%ld.log", (long)getpid());
   assert_string_equal(cfg->log_file, want);
+  assert_true(cfg->max_connections == 5000000000ull);
+  assert_int_equal(cfg->close_drain_ms, 250);
   assert_int_equal(cfg->worker_count, 12);
+  assert_string_equal(cfg->working_dir, "/srv/gc");
   gc_config_free(cfg);
 }
 
-static void test_errors_name_key_line_column(void **state) {
+static void test_comments_ignored_everywhere(void **state) {
   (void)state;
-  expect_error("{\n  \"adaptors\": []\n}", "t.json:2:3: adaptors: unknown key \"adaptors\"");
-  expect_error("{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"x\", \"port\": \"abc\", \"app\": \"echo\"}]}",
-               "t.json:2:33: vhosts[0].port: expected an integer 1..65535");
-  expect_error("{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"x\", \"port\": 70000, \"app\": \"echo\"}]}",
-               "vhosts[0].port: expected an integer 1..65535");
+  struct gc_config *cfg = load_ok(
+      "{\"comment\": \"root\",\n"
+      " \"adapters\": [{\"comment\": \"adapter\", \"type\": \"native\", \"dir\": \"/x\",\n"
+      "   \"name\": \"echo\", \"apps\": [{\"comment\": \"app\", \"name\": \"echo\",\n"
+      "   \"conn_notice\": {\"comment\": \"limits\", \"max_msg_size\": 1}}]}],\n"
+      " \"vhosts\": [{\"comment\": \"vhost\", \"ip\": \"127.0.0.1\", \"port\": 1, \"app\": \"echo\"}],\n"
+      " \"logging\": {\"comment\": \"\", \"level\": 0},\n"
+      " \"threading\": {\"comment\": \"t\"}, \"keep_alive\": {\"comment\": \"k\"},\n"
+      " \"counters\": {\"comment\": \"c\"}, \"lua\": {\"comment\": \"l\"}}");
+  assert_int_equal(cfg->log_level, 0);
+  assert_string_equal(cfg->adapters[0].apps[0].name, "echo");
+  gc_config_free(cfg);
+  /* But a comment is a string. */
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"comment\": 5}",
+               "t.json:2:13: comment: expected a string, got 5");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"logging\": {\"comment\": [\"a\"]}}",
+               "t.json:2:25: logging.comment: expected a string, got an array");
+}
+
+static void test_log_file_and_level(void **state) {
+  (void)state;
+  char pid[32], want[128];
+  snprintf(pid, sizeof pid, "%ld", (long)getpid());
+  struct gc_config *cfg = load_ok(
+      "{" ADAPTERS "," VHOSTS
+      ", \"logging\": {\"log_file\": \"%p/a%pb.%%p\", \"level\": \"err|Warn\"}}");
+  /* Every "%p" becomes the PID; nothing else is touched. */
+  snprintf(want, sizeof want, "%s/a%sb.%%%s", pid, pid, pid);
+  assert_string_equal(cfg->log_file, want);
+  assert_int_equal(cfg->log_level, GCL_ERR | GCL_WARN);
+  gc_config_free(cfg);
+
+  cfg = load_ok("{" ADAPTERS "," VHOSTS
+                ", \"logging\": {\"log_file\": \"plain.log\", \"level\": 1031}}");
+  assert_string_equal(cfg->log_file, "plain.log");
+  assert_int_equal(cfg->log_level, 1031);
+  gc_config_free(cfg);
+
+  /* An empty file name means stderr only. */
+  cfg = load_ok("{" ADAPTERS "," VHOSTS ", \"logging\": {\"log_file\": \"\"}}");
+  assert_null(cfg->log_file);
+  assert_int_equal(cfg->log_level, GCL_NORMAL);
+  gc_config_free(cfg);
+
   expect_error("{" ADAPTERS "," VHOSTS ",\n \"logging\": {\"level\": \"LOUD\"}}",
-               "t.json:2:23: logging.level: expected a level");
+               "t.json:2:23: logging.level: expected a log level (ERR, WARN, "
+               "NOTICE, INFO, DEBUG, USER, NORMAL or VERBOSE, several joined "
+               "with '|') or a number 0..65535, got \"LOUD\"");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"logging\": {\"level\": 70000}}",
+               "t.json:2:23: logging.level: expected a log level (ERR, WARN, "
+               "NOTICE, INFO, DEBUG, USER, NORMAL or VERBOSE, several joined "
+               "with '|') or a number 0..65535, got 70000");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"logging\": {\"log_file\": 1}}",
+               "t.json:2:26: logging.log_file: expected a string, got 1");
+}
+
+/* ---- unknown keys -------------------------------------------------------- */
+
+static void test_unknown_key_root(void **state) {
+  (void)state;
+  expect_error("{" ADAPTERS "," VHOSTS ",\n  \"bogus\": 1}",
+               "t.json:2:3: unknown key \"bogus\"");
+  /* A near miss gets a suggestion. */
+  expect_error("{\n  \"adaptors\": []\n}",
+               "t.json:2:3: unknown key \"adaptors\" (did you mean \"adapters\"?)");
+  expect_error("{" ADAPTERS "," VHOSTS ", \"Max_Connection\": 1}",
+               "t.json:1:154: unknown key \"Max_Connection\" (did you mean "
+               "\"max_connections\"?)");
+}
+
+static void test_unknown_key_nested(void **state) {
+  (void)state;
   expect_error("{" ADAPTERS "," VHOSTS ",\n \"logging\": {\"lvl\": 1}}",
-               "t.json:2:14: logging.lvl: unknown key \"lvl\"");
-  expect_error("{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"x\", \"port\": 1, \"app\": \"nope\"}]}",
-               "vhosts[0].app: no app is named \"nope\"");
-  expect_error("{\"adapters\": [{\"type\": \"native\", \"name\": \"a\", \"apps\": "
-               "[{\"name\": \"x\"}, {\"name\": \"x\"}]}]," VHOSTS "}",
-               "adapters[0].apps[1].name: duplicate app name \"x\"");
+               "t.json:2:14: logging: unknown key \"lvl\" (did you mean \"level\"?)");
+  expect_error("{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"e\",\n"
+               "  \"apps\": [{\"name\": \"echo\",\n"
+               "            \"typename\": \"x\"}]}]," VHOSTS "}",
+               "t.json:3:13: adapters[0].apps[0]: unknown key \"typename\" "
+               "(did you mean \"type_name\"?)");
+  expect_error("{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"e\",\n"
+               "  \"apps\": [{\"name\": \"echo\", \"conn_notice\": {\"msgs\": 1}}]}]," VHOSTS "}",
+               "t.json:2:45: adapters[0].apps[0].conn_notice: unknown key \"msgs\"");
+  expect_error("{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"::\", \"port\": 1, \"app\": \"echo\",\n"
+               "  \"path\": \"/\"}]}",
+               "t.json:3:3: vhosts[0]: unknown key \"path\"");
+  /* "comment" is the one key every object accepts; others are not shared. */
+  expect_error("{" ADAPTERS "," VHOSTS ", \"threading\": {\"level\": 1}}",
+               "t.json:1:168: threading: unknown key \"level\"");
+}
+
+/* ---- bad values ---------------------------------------------------------- */
+
+static void test_bad_port(void **state) {
+  (void)state;
+  expect_error("{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"0.0.0.0\", \"port\": \"abc\", \"app\": \"echo\"}]}",
+               "t.json:2:39: vhosts[0].port: expected an integer 1..65535, got \"abc\"");
+  expect_error("{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"0.0.0.0\", \"port\": 70000, \"app\": \"echo\"}]}",
+               "t.json:2:39: vhosts[0].port: expected an integer 1..65535, got 70000");
+  expect_error("{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"0.0.0.0\", \"port\": 0, \"app\": \"echo\"}]}",
+               "t.json:2:39: vhosts[0].port: expected an integer 1..65535, got 0");
+  expect_error("{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"0.0.0.0\", \"port\": -1, \"app\": \"echo\"}]}",
+               "t.json:2:39: vhosts[0].port: expected an integer 1..65535, got -1");
+  expect_error("{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"0.0.0.0\", \"port\": 80.5, \"app\": \"echo\"}]}",
+               "t.json:2:39: vhosts[0].port: expected an integer 1..65535, got 80.5");
+}
+
+static void test_bad_types(void **state) {
+  (void)state;
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"server_name\": 5}",
+               "t.json:2:17: server_name: expected a string, got 5");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"threading\": {\"use_libuv\": \"yes\"}}",
+               "t.json:2:29: threading.use_libuv: expected true or false, got \"yes\"");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"threading\": {\"worker_count\": 0}}",
+               "t.json:2:32: threading.worker_count: expected an integer 1..64, got 0");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"threading\": {\"worker_count\": 65}}",
+               "t.json:2:32: threading.worker_count: expected an integer 1..64, got 65");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"max_connections\": -1}",
+               "t.json:2:21: max_connections: expected a non-negative integer, got -1");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"max_groups\": true}",
+               "t.json:2:16: max_groups: expected a non-negative integer, got true");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"close_drain_ms\": 4294967296}",
+               "t.json:2:20: close_drain_ms: expected an integer 0..4294967295, "
+               "got 4294967296");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"keep_alive\": {\"timeout\": null}}",
+               "t.json:2:28: keep_alive.timeout: expected an integer "
+               "0..4294967295, got null");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"conn_critical\": [1]}",
+               "t.json:2:19: conn_critical: expected an object, got an array");
+  expect_error("{\"adapters\": {}," VHOSTS "}",
+               "t.json:1:14: adapters: expected a non-empty array, got {}");
+  expect_error("{\"adapters\": []," VHOSTS "}",
+               "t.json:1:14: adapters: expected a non-empty array, got []");
+  expect_error("{\"adapters\": [\"echo\"]," VHOSTS "}",
+               "t.json:1:15: adapters[0]: expected an object, got \"echo\"");
+  expect_error("{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"localhost\", \"port\": 1, \"app\": \"echo\"}]}",
+               "t.json:2:20: vhosts[0].ip: expected a numeric IPv4 or IPv6 "
+               "address, got \"localhost\"");
+  expect_error("{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"1.2.3.4\", \"port\": 1, \"app\": \"echo\",\n"
+               "   \"protocol\": \"http\"}]}",
+               "t.json:3:16: vhosts[0].protocol: expected \"ws\" or \"wss\", got \"http\"");
+  /* A long value is quoted in part. */
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"max_groups\": "
+               "\"0123456789012345678901234567890123456789012345678901234567890123456789\"}",
+               "t.json:2:16: max_groups: expected a non-negative integer, got "
+               "\"01234567890123456789012345678901234567890123...");
+  /* The top level is an object. */
+  expect_error("  [1, 2]", "t.json:1:3: expected an object at the top, got an array");
+}
+
+static void test_adapter_rules(void **state) {
+  (void)state;
   expect_error("{\"adapters\": [{\"type\": \"dotnet\", \"apps\": [{\"name\": \"echo\"}]}]," VHOSTS "}",
-               "adapters[0].type: adapter type \"dotnet\" is not supported");
-  expect_error("{\"adapters\": [{\"type\": \"lua\", \"apps\": [{\"name\": \"echo\"}]}]," VHOSTS "}",
-               "adapters[0].apps[0]: a lua app needs \"file_name\"");
-  expect_error("{" VHOSTS "}", "missing required key \"adapters\"");
-  expect_error("{\"adapters\": []," VHOSTS "}", "adapters: must not be empty");
-  expect_error("{" ADAPTERS "," VHOSTS ", \"comment\": 5}", "comment: a comment must be a string");
-  expect_error("{" ADAPTERS "," VHOSTS ", \"max_connections\": -1}",
-               "max_connections: expected a non-negative integer");
-  expect_error("{" ADAPTERS ",\n\n   \"vhosts\": [ }", "t.json:3:16: unexpected token near '}'");
-  expect_error("[1, 2]", "the config must be a JSON object");
-  expect_error("{" ADAPTERS "," VHOSTS ", \"vhosts\": []}", "t.json:1:");
+               "t.json:1:24: adapters[0].type: expected \"native\" or \"lua\", got \"dotnet\"");
+  expect_error("{\"adapters\": [{\"apps\": [{\"name\": \"echo\"}]}]," VHOSTS "}",
+               "t.json:1:15: adapters[0]: missing required key \"type\"");
+  expect_error("{\"adapters\": [{\"type\": \"lua\"}]," VHOSTS "}",
+               "t.json:1:15: adapters[0]: missing required key \"apps\"");
+  expect_error("{\"adapters\": [{\"type\": \"native\", \"name\": \"e\",\n"
+               "  \"apps\": [{\"name\": \"echo\"}]}]," VHOSTS "}",
+               "t.json:1:15: adapters[0]: missing required key \"dir\" (a native "
+               "adapter loads <dir>/lib<name>.so)");
+  expect_error("{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\",\n"
+               "  \"apps\": [{\"name\": \"echo\"}]}]," VHOSTS "}",
+               "t.json:1:15: adapters[0]: missing required key \"name\" (a native "
+               "adapter loads <dir>/lib<name>.so)");
+  expect_error("{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"\",\n"
+               "  \"apps\": [{\"name\": \"echo\"}]}]," VHOSTS "}",
+               "t.json:1:55: adapters[0].name: expected a non-empty string, got \"\"");
+  /* A lua app needs its script; a native one does not. */
+  expect_error("{\"adapters\": [{\"type\": \"lua\",\n  \"apps\": [{\"name\": \"echo\"}]}]," VHOSTS "}",
+               "t.json:2:12: adapters[0].apps[0]: missing required key \"file_name\" "
+               "(the script of a lua app)");
+  expect_error("{\"adapters\": [{\"type\": \"lua\",\n  \"apps\": [{\"file_name\": \"a.lua\"}]}]," VHOSTS "}",
+               "t.json:2:12: adapters[0].apps[0]: missing required key \"name\"");
+  expect_error("{\"adapters\": [{\"type\": \"lua\",\n  \"apps\": [{\"name\": \"\", \"file_name\": \"a\"}]}]," VHOSTS "}",
+               "t.json:2:21: adapters[0].apps[0].name: expected a non-empty string, got \"\"");
+  /* Missing at the top: the position is the root object. */
+  expect_error("\n {" VHOSTS "}", "t.json:2:2: missing required key \"adapters\"");
+  expect_error("{" ADAPTERS "}", "t.json:1:1: missing required key \"vhosts\"");
+}
+
+static void test_duplicate_app(void **state) {
+  (void)state;
+  /* Unique across the whole config, not just one adapter; both named. */
+  expect_error("{\"adapters\": [\n"
+               "  {\"type\": \"native\", \"dir\": \"/x\", \"name\": \"a\",\n"
+               "   \"apps\": [{\"name\": \"one\"}, {\"name\": \"echo\"}]},\n"
+               "  {\"type\": \"lua\",\n"
+               "   \"apps\": [{\"name\": \"two\", \"file_name\": \"t.lua\"},\n"
+               "            {\"name\": \"echo\", \"file_name\": \"e.lua\"}]}],\n" VHOSTS "}",
+               "t.json:6:22: adapters[1].apps[1].name: duplicate app name \"echo\" "
+               "(first used by adapters[0].apps[1].name at 3:39)");
+  expect_error("{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"a\", \"apps\": "
+               "[{\"name\": \"x\"}, {\"name\": \"x\"}]}]," VHOSTS "}",
+               "t.json:1:93: adapters[0].apps[1].name: duplicate app name \"x\" "
+               "(first used by adapters[0].apps[0].name at 1:78)");
+}
+
+static void test_vhost_rules(void **state) {
+  (void)state;
+  expect_error("{\"adapters\": [{\"type\": \"lua\", \"apps\": [{\"name\": \"chat\", \"file_name\": \"c\"},\n"
+               "  {\"name\": \"arena\", \"file_name\": \"a\"}]}],\n"
+               " \"vhosts\": [{\"ip\": \"::\", \"port\": 1, \"app\": \"chat\"},\n"
+               "            {\"ip\": \"::\", \"port\": 2, \"app\": \"nope\"}]}",
+               "t.json:4:44: vhosts[1].app: no app is named \"nope\" (configured: "
+               "chat, arena)");
+  expect_error("{" ADAPTERS ", \"vhosts\": [{\"ip\": \"::\", \"port\": 1}]}",
+               "t.json:1:104: vhosts[0]: missing required key \"app\"");
+  expect_error("{" ADAPTERS ", \"vhosts\": [{\"port\": 1, \"app\": \"echo\"}]}",
+               "t.json:1:104: vhosts[0]: missing required key \"ip\"");
+  expect_error("{" ADAPTERS ", \"vhosts\": [{\"ip\": \"::\", \"app\": \"echo\"}]}",
+               "t.json:1:104: vhosts[0]: missing required key \"port\"");
+  expect_error("{" ADAPTERS ", \"vhosts\": []}",
+               "t.json:1:103: vhosts: expected a non-empty array, got []");
+}
+
+/* ---- positions ----------------------------------------------------------- */
+
+static void test_positions_survive_tricky_text(void **state) {
+  (void)state;
+  /* Before the bad key: strings holding brackets, quotes and escapes, a
+   * nested comment-free structure to skip, multi-byte characters (a column
+   * counts characters, as jansson's do) and CRLF line ends. */
+  expect_error("{\"server_name\": \"a]}\\\"{[,:\", \"auth_file\": \"\\u00e9\\\\\",\r\n"
+               "  \"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"echo\",\r\n"
+               "    \"apps\": [{\"name\": \"echo\", \"conn_notice\": {\"max_msg_size\": 1},\r\n"
+               "              \"lua\": {\"path\": \"[{\"}}]}],\r\n"
+               "  \"working_dir\": \"\xc3\xa9\xc3\xa9\xe2\x82\xac\", \"vhosts\": [{\"ip\": \"::\", \"port\": 1, \"app\": \"echo\"},\r\n"
+               "    {\"ip\": \"::\", \"port\": 99999, \"app\": \"echo\"}]}",
+               "t.json:6:26: vhosts[1].port: expected an integer 1..65535, got 99999");
+  /* A key written with escapes is found by what it decodes to. */
+  expect_error("{" ADAPTERS "," VHOSTS ",\n   \"\\u0062ogus\": 1}",
+               "t.json:2:4: unknown key \"bogus\"");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"logging\": {\"le\\u0076el\": \"LOUD\"}}",
+               "t.json:2:28: logging.level: expected a log level (ERR, WARN, "
+               "NOTICE, INFO, DEBUG, USER, NORMAL or VERBOSE, several joined "
+               "with '|') or a number 0..65535, got \"LOUD\"");
+  /* A non-ASCII key (UTF-8 and \u surrogate pair forms). */
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"\xf0\x9f\x98\x80\": 1}",
+               "t.json:2:2: unknown key \"\xf0\x9f\x98\x80\"");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n\t\"x\": 1, \"\\ud83d\\ude00\": 1}",
+               "t.json:2:2: unknown key \"x\"");
+}
+
+static void test_syntax_errors(void **state) {
+  (void)state;
+  expect_error("{" ADAPTERS ",\n\n   \"vhosts\": [ }",
+               "t.json:3:16: unexpected token near '}'");
+  /* jansson refuses a repeated key, with its position (jansson's column
+   * is that of the token's last character). */
+  expect_error("{" ADAPTERS ",\n \"adapters\": []}",
+               "t.json:2:11: duplicate object key near '\"adapters\"'");
+  expect_error("", "t.json:1:0: '[' or '{' expected near end of file");
+  expect_error("{} x", "t.json:1:4: end of file expected near 'x'");
+}
+
+/* ---- files and arguments ------------------------------------------------- */
+
+static char *write_temp(const char *text) {
+  static char path[64];
+  snprintf(path, sizeof path, "/tmp/gc_test_config_XXXXXX");
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  assert_int_equal(close(fd), 0);
+  return path;
 }
 
 static void test_load_file(void **state) {
   (void)state;
-  struct gc_config *cfg;
+  struct gc_config *cfg = (struct gc_config *)&cfg;
   char err[512] = "";
   assert_int_equal(gc_config_load_file("/nonexistent/gcs.json", &cfg, err, sizeof err),
                    ENOENT);
   assert_string_equal(err, "cannot read /nonexistent/gcs.json: No such file or directory");
-  char path[] = "/tmp/gc_test_config_XXXXXX";
-  int fd = mkstemp(path);
-  assert_true(fd >= 0);
-  const char *text = "{" ADAPTERS ",\n" VHOSTS ",\n  \"bogus\": 1}";
-  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-  close(fd);
+  assert_null(cfg);
+  assert_int_equal(gc_config_load_file("/tmp", &cfg, err, sizeof err), EISDIR);
+  assert_string_equal(err, "cannot read /tmp: Is a directory");
+
+  /* Errors in a file are named by its path. */
+  char *path = write_temp("{" ADAPTERS ",\n" VHOSTS ",\n  \"bogus\": 1}");
   assert_int_equal(gc_config_load_file(path, &cfg, err, sizeof err), EINVAL);
-  char want[128];
-  snprintf(want, sizeof want, "%s:3:3: bogus: unknown key \"bogus\"", path);
+  char want[256];
+  snprintf(want, sizeof want, "%s:3:3: unknown key \"bogus\"", path);
   assert_string_equal(err, want);
+  assert_null(cfg);
+  unlink(path);
+
+  /* A NUL byte in the file is a syntax error at its place, not the end. */
+  path = write_temp("{\"a\": 1}");
+  FILE *f = fopen(path, "r+");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  assert_int_equal(fwrite("\0 ", 1, 2, f), 2);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(gc_config_load_file(path, &cfg, err, sizeof err), EINVAL);
+  snprintf(want, sizeof want, "%s:1:", path);
+  assert_memory_equal(err, want, strlen(want));
+  unlink(path);
+
+  /* A good file; the error buffer is cleared. */
+  path = write_temp("{" ADAPTERS ",\n" VHOSTS "}");
+  snprintf(err, sizeof err, "stale");
+  assert_int_equal(gc_config_load_file(path, &cfg, err, sizeof err), 0);
+  assert_string_equal(err, "");
+  assert_string_equal(cfg->adapters[0].apps[0].name, "echo");
+  gc_config_free(cfg);
+  unlink(path);
+}
+
+static void test_arguments(void **state) {
+  (void)state;
+  struct gc_config *cfg = NULL;
+  char err[256];
+  assert_int_equal(gc_config_load_string("{}", "t.json", NULL, err, sizeof err), EINVAL);
+  assert_int_equal(gc_config_load_string(NULL, "t.json", &cfg, err, sizeof err), EINVAL);
+  assert_string_equal(err, "t.json: no text");
+  assert_null(cfg);
+  assert_int_equal(gc_config_load_file(NULL, &cfg, err, sizeof err), EINVAL);
+  /* No error buffer and no source name are fine. */
+  assert_int_equal(gc_config_load_string("{}", NULL, &cfg, NULL, 0), EINVAL);
+  assert_int_equal(gc_config_load_string("{}", NULL, &cfg, err, sizeof err), EINVAL);
+  assert_string_equal(err, "config:1:1: missing required key \"adapters\"");
+  /* A small buffer truncates the message; it is still terminated. */
+  char tiny[8];
+  assert_int_equal(gc_config_load_string("{}", "t.json", &cfg, tiny, sizeof tiny), EINVAL);
+  assert_string_equal(tiny, "t.json:");
+  gc_config_free(NULL);
+}
+
+/* ---- allocation failures ------------------------------------------------- */
+
+static long alloc_budget; /* allocations left before failing; <0: no limit */
+static void *failing_realloc(void *p, size_t n) {
+  if (alloc_budget == 0)
+    return NULL;
+  if (alloc_budget > 0)
+    alloc_budget--;
+  return realloc(p, n);
+}
+
+/* Fails the 1st, 2nd, ... host allocation of one load until it succeeds:
+ * each failure is a clean ENOMEM with a message, and LeakSanitizer checks
+ * that nothing is left behind. Returns how many allocations a load takes. */
+static long alloc_sweep(const char *json, const char *path) {
+  int rc = ENOMEM;
+  long n;
+  for (n = 0; n < 1000 && rc == ENOMEM; n++) {
+    struct gc_config *cfg = (struct gc_config *)&cfg;
+    char err[256] = "";
+    alloc_budget = n;
+    gc_alloc_set(failing_realloc, NULL);
+    rc = path ? gc_config_load_file(path, &cfg, err, sizeof err)
+              : gc_config_load_string(json, "t.json", &cfg, err, sizeof err);
+    gc_alloc_set(NULL, NULL);
+    if (rc == ENOMEM) {
+      assert_null(cfg);
+      assert_non_null(strstr(err, ": out of memory"));
+    } else {
+      assert_int_equal(rc, 0);
+      assert_int_equal(cfg->adapters[1].apps[0].id, 2);
+      assert_non_null(cfg->log_file);
+      gc_config_free(cfg);
+    }
+  }
+  assert_int_equal(rc, 0);
+  return n;
+}
+
+static void test_allocation_failures(void **state) {
+  (void)state;
+  const char *json =
+      "{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"e\",\n"
+      "  \"apps\": [{\"name\": \"echo\", \"type_name\": \"t\", \"file_name\": \"f\"},\n"
+      "           {\"name\": \"two\"}]},\n"
+      "  {\"type\": \"lua\", \"apps\": [{\"name\": \"chat\", \"file_name\": \"c.lua\"}]}],\n"
+      " \"vhosts\": [{\"ip\": \"::\", \"port\": 1, \"app\": \"echo\"},\n"
+      "            {\"ip\": \"::\", \"port\": 2, \"protocol\": \"wss\", \"app\": \"chat\"}],\n"
+      " \"logging\": {\"log_file\": \"x%p.log\"}, \"working_dir\": \"/w\"}";
+  long from_string = alloc_sweep(json, NULL);
+  /* config, 2 adapters (3 strings + apps each), 4 app strings, vhosts (2
+   * strings each), log file, working dir: every one was failed once. */
+  assert_true(from_string >= 20);
+  char *path = write_temp(json);
+  long from_file = alloc_sweep(NULL, path);
+  assert_true(from_file > from_string); /* plus the text buffer */
   unlink(path);
 }
 
@@ -139,8 +535,20 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_minimal_and_defaults),
       cmocka_unit_test(test_full_game_carrier_example),
-      cmocka_unit_test(test_errors_name_key_line_column),
+      cmocka_unit_test(test_comments_ignored_everywhere),
+      cmocka_unit_test(test_log_file_and_level),
+      cmocka_unit_test(test_unknown_key_root),
+      cmocka_unit_test(test_unknown_key_nested),
+      cmocka_unit_test(test_bad_port),
+      cmocka_unit_test(test_bad_types),
+      cmocka_unit_test(test_adapter_rules),
+      cmocka_unit_test(test_duplicate_app),
+      cmocka_unit_test(test_vhost_rules),
+      cmocka_unit_test(test_positions_survive_tricky_text),
+      cmocka_unit_test(test_syntax_errors),
       cmocka_unit_test(test_load_file),
+      cmocka_unit_test(test_arguments),
+      cmocka_unit_test(test_allocation_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
