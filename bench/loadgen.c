@@ -1,0 +1,1206 @@
+/* loadgen.c - the load generator of `make bench`.
+ *
+ * One libuv loop, one thread. It speaks WebSocket as a real client does
+ * (HTTP upgrade with a checked Sec-WebSocket-Accept, every frame masked with
+ * a fresh key) or raw TCP (a byte echo: messages of exactly --size bytes).
+ * Every echoed payload is compared byte for byte with what was sent.
+ *
+ * Modes (--mode):
+ *   echo       N connections (--conns), each keeping W messages (--window) of
+ *              S bytes (--size) in flight, for T seconds (--duration) after
+ *              a warm-up (--warmup), or until M messages (--messages) came
+ *              back. Reports messages/s, MB/s (payload, one direction) and
+ *              latency p50/p99/p99.9 from a log-linear histogram.
+ *   handshake  C connections at a time (--concurrency): connect, upgrade,
+ *              check the 101, reset; counts completed handshakes/s.
+ *   idle       opens K connections (--conns), each sends one message and
+ *              checks its echo, then all are held; with --pid, reports the
+ *              server's VmRSS growth per connection.
+ *   broadcast  R receivers (--receivers) and one sender join a chat room
+ *              (?room=bench&name=...); the sender keeps W messages in flight
+ *              (a message is done when every receiver has it); counts
+ *              deliveries/s. Join notices ("* ...") are skipped.
+ * --proto raw replaces WebSocket by a raw TCP byte echo (echo, idle,
+ * handshake = TCP connects). With --pid the server's CPU use during the
+ * measurement is reported too (from /proc/PID/stat).
+ *
+ * Output: one JSON line on stdout. Exit status 0 when it measured (errors
+ * are in the JSON), 1 on bad usage or when nothing could be measured. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* ---- options ------------------------------------------------------------- */
+
+enum mode { M_ECHO, M_HANDSHAKE, M_IDLE, M_BROADCAST };
+
+static struct {
+  enum mode mode;
+  int raw;
+  const char *host;
+  int port;
+  const char *path;
+  const char *label;
+  int conns, window, size, receivers, concurrency;
+  double duration, warmup, hold, setup_timeout;
+  uint64_t messages;
+  int text;
+  int pid;
+} opt = {.mode = M_ECHO,
+         .host = "127.0.0.1",
+         .port = 7681,
+         .path = "/",
+         .label = "",
+         .conns = 1,
+         .window = 1,
+         .size = 32,
+         .receivers = 1000,
+         .concurrency = 64,
+         .duration = 5.0,
+         .warmup = 1.0,
+         .setup_timeout = 60.0};
+
+/* ---- latency histogram (HdrHistogram-style, fixed memory) ---------------- */
+
+/* Values in ns. Below 128 one bucket per value; above, 64 linear sub-buckets
+ * per power of two: relative error below 1/64, 2688 counters in all. */
+#define H_SUB_BITS 7
+#define H_SUB (1u << H_SUB_BITS)
+#define H_HALF (H_SUB / 2)
+#define H_EXP 40
+#define H_N (H_SUB + H_EXP * H_HALF)
+
+static uint64_t hist[H_N];
+static uint64_t hist_count;
+
+static unsigned h_index(uint64_t v) {
+  if (v < H_SUB)
+    return (unsigned)v;
+  unsigned msb = 63u - (unsigned)__builtin_clzll(v);
+  unsigned shift = msb - (H_SUB_BITS - 1);
+  if (shift > H_EXP)
+    return H_N - 1;
+  return H_SUB + (shift - 1) * H_HALF + (unsigned)((v >> shift) - H_HALF);
+}
+
+static uint64_t h_value(unsigned idx) { /* middle of the bucket */
+  if (idx < H_SUB)
+    return idx;
+  unsigned shift = (idx - H_SUB) / H_HALF + 1;
+  uint64_t sub = (idx - H_SUB) % H_HALF + H_HALF;
+  return (sub << shift) + ((1ull << shift) >> 1);
+}
+
+static void h_record(uint64_t ns) {
+  hist[h_index(ns)]++;
+  hist_count++;
+}
+
+static double h_percentile_us(double p) {
+  if (!hist_count)
+    return 0;
+  uint64_t want = (uint64_t)(p / 100.0 * (double)hist_count + 0.5);
+  if (want < 1)
+    want = 1;
+  uint64_t acc = 0;
+  for (unsigned i = 0; i < H_N; i++) {
+    acc += hist[i];
+    if (acc >= want)
+      return (double)h_value(i) / 1000.0;
+  }
+  return (double)h_value(H_N - 1) / 1000.0;
+}
+
+/* ---- state --------------------------------------------------------------- */
+
+enum cstate { C_FREE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSING };
+
+struct obuf {
+  uint8_t *p;
+  size_t len, cap;
+};
+
+struct conn {
+  uv_tcp_t tcp;
+  uv_connect_t creq;
+  uv_write_t wreq;
+  int id;
+  enum cstate state;
+  int is_sender; /* broadcast */
+  int wbusy;     /* a uv_write is in flight on out[!cur] */
+  int cur;       /* the buffer appends go to */
+  struct obuf out[2];
+  uint8_t *in; /* unconsumed input (partial frame or header) */
+  size_t in_len, in_cap;
+  uint64_t sent, recvd; /* messages */
+  size_t raw_off;       /* raw: bytes of the current message received */
+  uint64_t t_start;     /* connect started (handshake latency) */
+  char key[32];         /* Sec-WebSocket-Key */
+  uint64_t *ts;         /* send time of message k at ts[k % window] */
+};
+
+static uv_loop_t *loop;
+static struct conn *conns;
+static int nconns;      /* slots */
+static int next_to_open; /* echo/idle/broadcast: next slot to connect */
+static int pending;     /* connects + handshakes under way */
+static int opened;      /* connections that reached OPEN */
+static int idle_ready;  /* idle: connections whose echo came back */
+static int stopping;    /* no new messages; closing down */
+static int measuring;   /* inside the measurement window */
+static uint64_t now_ns; /* uv_hrtime() of the current callback */
+static uint8_t rbuf[1 << 18];
+static uint8_t *pat; /* the payload pattern */
+static size_t pat_len;
+static uint32_t rng = 2463534242u;
+
+static struct {
+  uint64_t msgs, bytes; /* counted in the window */
+  uint64_t total_msgs;  /* since the start */
+  uint64_t total_sent;
+  uint64_t errors, conn_errors, closed, mismatches;
+  uint64_t handshakes;
+  uint64_t t_meas_start, t_meas_end, t_start;
+  long cpu_srv_start, cpu_srv_end;
+  double cpu_cli_start, cpu_cli_end;
+  long rss_before_kb, rss_after_kb;
+  char first_error[160];
+} st;
+
+/* broadcast */
+static uint64_t b_sent, b_done;
+static uint32_t *b_cnt;   /* deliveries of message k at b_cnt[k % window] */
+static uint64_t *b_ts;    /* send time of message k */
+static const char *b_prefix = "s: ";
+static uint32_t b_need; /* receivers open when the traffic started */
+static int started;     /* traffic started */
+
+static uv_timer_t t_phase, t_guard;
+
+static void finish(void);
+static void conn_start(struct conn *c);
+static void conn_close(struct conn *c, int reset);
+static void flush(struct conn *c);
+static void open_more(void);
+static void setup_check(void);
+
+static void error_at(struct conn *c, const char *fmt, ...) {
+  st.errors++;
+  if (!st.first_error[0]) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(st.first_error, sizeof st.first_error, "conn %d: ",
+                     c ? c->id : -1);
+    vsnprintf(st.first_error + n, sizeof st.first_error - (size_t)n, fmt, ap);
+    va_end(ap);
+  }
+}
+
+static uint32_t xorshift(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 17;
+  rng ^= rng << 5;
+  return rng;
+}
+
+/* Message k of connection id is pat + pat_off(k, id), --size bytes. */
+static size_t pat_off(uint64_t k, int id) {
+  return (size_t)((k * 7u + (uint64_t)id * 13u) % 251u);
+}
+
+/* ---- /proc --------------------------------------------------------------- */
+
+static long proc_rss_kb(int pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  long kb = -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0) {
+      kb = strtol(line + 6, NULL, 10);
+      break;
+    }
+  fclose(f);
+  return kb;
+}
+
+static long proc_cpu_ticks(int pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')'); /* comm may hold spaces */
+  if (!p)
+    return -1;
+  p += 2;
+  /* fields from 3 (state) on: utime is 14, stime 15 */
+  long utime = 0, stime = 0;
+  for (int field = 3; field <= 15 && *p; field++) {
+    if (field == 14)
+      utime = strtol(p, NULL, 10);
+    if (field == 15)
+      stime = strtol(p, NULL, 10);
+    p = strchr(p, ' ');
+    if (!p)
+      break;
+    p++;
+  }
+  return utime + stime;
+}
+
+static double self_cpu_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* ---- output buffers ------------------------------------------------------ */
+
+static uint8_t *ob_reserve(struct obuf *b, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n)
+      cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p) {
+      fprintf(stderr, "loadgen: out of memory\n");
+      exit(1);
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  return b->p + b->len;
+}
+
+static void ob_append(struct obuf *b, const void *data, size_t n) {
+  memcpy(ob_reserve(b, n), data, n);
+  b->len += n;
+}
+
+/* Appends one masked client frame. */
+static void append_frame(struct conn *c, int opcode, const uint8_t *data,
+                         size_t len) {
+  struct obuf *b = &c->out[c->cur];
+  uint8_t *p = ob_reserve(b, len + 14);
+  size_t h = 0;
+  p[h++] = (uint8_t)(0x80 | opcode);
+  if (len < 126) {
+    p[h++] = (uint8_t)(0x80 | len);
+  } else if (len < 65536) {
+    p[h++] = 0x80 | 126;
+    p[h++] = (uint8_t)(len >> 8);
+    p[h++] = (uint8_t)len;
+  } else {
+    p[h++] = 0x80 | 127;
+    for (int i = 7; i >= 0; i--)
+      p[h++] = (uint8_t)((uint64_t)len >> (8 * i));
+  }
+  uint32_t key = xorshift();
+  uint8_t mk[4];
+  memcpy(mk, &key, 4);
+  memcpy(p + h, mk, 4);
+  h += 4;
+  uint8_t *dst = p + h;
+  uint64_t k8;
+  uint8_t m8[8] = {mk[0], mk[1], mk[2], mk[3], mk[0], mk[1], mk[2], mk[3]};
+  memcpy(&k8, m8, 8);
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t v;
+    memcpy(&v, data + i, 8);
+    v ^= k8;
+    memcpy(dst + i, &v, 8);
+  }
+  for (; i < len; i++)
+    dst[i] = data[i] ^ mk[i & 3];
+  b->len += h + len;
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static void send_message(struct conn *c) {
+  const uint8_t *data = pat + pat_off(c->sent, c->id);
+  if (opt.raw)
+    ob_append(&c->out[c->cur], data, (size_t)opt.size);
+  else
+    append_frame(c, opt.text ? 1 : 2, data, (size_t)opt.size);
+  c->ts[c->sent % (uint64_t)opt.window] = now_ns;
+  c->sent++;
+  st.total_sent++;
+}
+
+static int may_send(void) {
+  if (stopping)
+    return 0;
+  if (opt.messages && st.total_sent >= opt.messages)
+    return 0;
+  return 1;
+}
+
+static void on_write(uv_write_t *req, int status) {
+  struct conn *c = req->data;
+  c->wbusy = 0;
+  c->out[!c->cur].len = 0;
+  if (status < 0) {
+    if (status != UV_ECANCELED && !stopping) {
+      st.conn_errors++;
+      error_at(c, "write: %s", uv_strerror(status));
+    }
+    return;
+  }
+  if (c->state == C_OPEN || c->state == C_HANDSHAKE)
+    flush(c);
+}
+
+static void flush(struct conn *c) {
+  struct obuf *b = &c->out[c->cur];
+  if (c->wbusy || !b->len || c->state == C_CLOSING || c->state == C_FREE)
+    return;
+  uv_buf_t buf = uv_buf_init((char *)b->p, (unsigned)b->len);
+  int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+  if (n == UV_EAGAIN)
+    n = 0;
+  if (n < 0) {
+    st.conn_errors++;
+    error_at(c, "write: %s", uv_strerror(n));
+    conn_close(c, 1);
+    return;
+  }
+  if ((size_t)n == b->len) {
+    b->len = 0;
+    return;
+  }
+  buf = uv_buf_init((char *)b->p + n, (unsigned)(b->len - (size_t)n));
+  c->wreq.data = c;
+  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
+    st.conn_errors++;
+    error_at(c, "uv_write failed");
+    conn_close(c, 1);
+    return;
+  }
+  c->wbusy = 1;
+  c->cur = !c->cur;
+}
+
+/* ---- completed messages -------------------------------------------------- */
+
+static void count_message(struct conn *c, size_t len, uint64_t sent_at) {
+  st.total_msgs++;
+  if (measuring) {
+    st.msgs++;
+    st.bytes += len;
+    h_record(now_ns - sent_at);
+  }
+  (void)c;
+}
+
+static void broadcast_fill(void);
+
+/* An echo came back complete and correct. */
+static void echo_done(struct conn *c) {
+  uint64_t sent_at = c->ts[c->recvd % (uint64_t)opt.window];
+  c->recvd++;
+  if (opt.mode == M_IDLE) {
+    idle_ready++;
+    return;
+  }
+  count_message(c, (size_t)opt.size, sent_at);
+  if (opt.messages && st.total_msgs >= opt.messages) {
+    finish();
+    return;
+  }
+  if (may_send() && c->sent - c->recvd < (uint64_t)opt.window)
+    send_message(c);
+}
+
+static void on_ws_message(struct conn *c, const uint8_t *p, size_t len) {
+  if (opt.mode == M_BROADCAST) {
+    if (len >= 2 && p[0] == '*' && p[1] == ' ')
+      return; /* join / leave notices */
+    size_t pl = strlen(b_prefix);
+    const uint8_t *exp = pat + pat_off(c->recvd, 0);
+    if (len != pl + (size_t)opt.size || memcmp(p, b_prefix, pl) != 0 ||
+        memcmp(p + pl, exp, (size_t)opt.size) != 0) {
+      st.mismatches++;
+      error_at(c, "broadcast message %" PRIu64 " differs (%zu bytes)",
+               c->recvd, len);
+      conn_close(c, 1);
+      return;
+    }
+    uint64_t k = c->recvd++;
+    if (c->is_sender)
+      return;
+    if (k >= b_sent) {
+      error_at(c, "broadcast message %" PRIu64 " never sent", k);
+      return;
+    }
+    count_message(c, len, b_ts[k % (uint64_t)opt.window]);
+    b_cnt[k % (uint64_t)opt.window]++;
+    int moved = 0;
+    while (b_done < b_sent &&
+           b_cnt[b_done % (uint64_t)opt.window] >= b_need) {
+      b_cnt[b_done % (uint64_t)opt.window] = 0;
+      b_done++;
+      moved = 1;
+    }
+    if (moved)
+      broadcast_fill();
+    return;
+  }
+  if (c->recvd >= c->sent) {
+    st.mismatches++;
+    error_at(c, "unexpected message (%zu bytes)", len);
+    conn_close(c, 1);
+    return;
+  }
+  const uint8_t *exp = pat + pat_off(c->recvd, c->id);
+  if (len != (size_t)opt.size || memcmp(p, exp, len) != 0) {
+    st.mismatches++;
+    error_at(c, "echo %" PRIu64 " differs (%zu bytes, want %d)", c->recvd, len,
+             opt.size);
+    conn_close(c, 1);
+    return;
+  }
+  echo_done(c);
+}
+
+/* ---- input --------------------------------------------------------------- */
+
+static void on_open(struct conn *c);
+
+static const char *find_header(const char *h, size_t hlen, const char *name) {
+  size_t nl = strlen(name);
+  const char *end = h + hlen;
+  for (const char *p = h; p < end;) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (!eol)
+      break;
+    if ((size_t)(eol - p) > nl + 1 && strncasecmp(p, name, nl) == 0 &&
+        p[nl] == ':')
+      return p + nl + 1;
+    p = eol + 1;
+  }
+  return NULL;
+}
+
+static void ws_accept_for(const char *key, char out[32]) {
+  char buf[64 + 40];
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned mdlen = 0;
+  int n = snprintf(buf, sizeof buf, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
+                   key);
+  EVP_Digest(buf, (size_t)n, md, &mdlen, EVP_sha1(), NULL);
+  EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
+}
+
+/* Parses the 101 response: returns bytes used, 0 if incomplete, -1 bad. */
+static long parse_upgrade(struct conn *c, const uint8_t *p, size_t len) {
+  const uint8_t *end = NULL;
+  for (size_t i = 3; i < len; i++)
+    if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' &&
+        p[i - 3] == '\r') {
+      end = p + i + 1;
+      break;
+    }
+  if (!end)
+    return len > 8192 ? -1 : 0;
+  size_t hlen = (size_t)(end - p);
+  if (hlen < 12 || memcmp(p, "HTTP/1.1 101", 12) != 0) {
+    error_at(c, "upgrade refused: %.40s", (const char *)p);
+    return -1;
+  }
+  const char *v = find_header((const char *)p, hlen, "Sec-WebSocket-Accept");
+  char want[32];
+  ws_accept_for(c->key, want);
+  if (!v) {
+    error_at(c, "no Sec-WebSocket-Accept");
+    return -1;
+  }
+  while (*v == ' ' || *v == '\t')
+    v++;
+  if (strncmp(v, want, strlen(want)) != 0) {
+    error_at(c, "bad Sec-WebSocket-Accept");
+    return -1;
+  }
+  return (long)hlen;
+}
+
+/* Parses frames; returns bytes consumed or -1 after closing c. */
+static long parse_frames(struct conn *c, const uint8_t *p, size_t len) {
+  size_t off = 0;
+  while (len - off >= 2 && c->state == C_OPEN) {
+    const uint8_t *f = p + off;
+    size_t avail = len - off;
+    int fin = f[0] & 0x80, op = f[0] & 0x0f;
+    if (f[1] & 0x80) {
+      error_at(c, "masked frame from server");
+      conn_close(c, 1);
+      return -1;
+    }
+    uint64_t plen = f[1] & 0x7f;
+    size_t h = 2;
+    if (plen == 126) {
+      if (avail < 4)
+        break;
+      plen = ((uint64_t)f[2] << 8) | f[3];
+      h = 4;
+    } else if (plen == 127) {
+      if (avail < 10)
+        break;
+      plen = 0;
+      for (int i = 0; i < 8; i++)
+        plen = (plen << 8) | f[2 + i];
+      h = 10;
+    }
+    if (plen > (1u << 24)) {
+      error_at(c, "frame of %" PRIu64 " bytes", plen);
+      conn_close(c, 1);
+      return -1;
+    }
+    if (avail < h + plen)
+      break;
+    const uint8_t *pl = f + h;
+    off += h + (size_t)plen;
+    if (!fin || op == 0) {
+      error_at(c, "fragmented message");
+      conn_close(c, 1);
+      return -1;
+    }
+    switch (op) {
+    case 1:
+    case 2:
+      on_ws_message(c, pl, (size_t)plen);
+      break;
+    case 8:
+      if (!stopping) {
+        st.closed++;
+        error_at(c, "closed by the server (code %d)",
+                 plen >= 2 ? (pl[0] << 8 | pl[1]) : 0);
+      }
+      conn_close(c, 1);
+      return -1;
+    case 9:
+      append_frame(c, 10, pl, (size_t)plen);
+      break;
+    case 10:
+      break;
+    default:
+      error_at(c, "opcode %d", op);
+      conn_close(c, 1);
+      return -1;
+    }
+  }
+  return c->state == C_OPEN ? (long)off : -1;
+}
+
+/* Raw byte echo: compares the stream with what was sent. */
+static long parse_raw(struct conn *c, const uint8_t *p, size_t len) {
+  size_t off = 0;
+  while (off < len && c->state == C_OPEN) {
+    if (c->recvd >= c->sent) {
+      st.mismatches++;
+      error_at(c, "unexpected bytes");
+      conn_close(c, 1);
+      return -1;
+    }
+    size_t want = (size_t)opt.size - c->raw_off;
+    size_t n = len - off < want ? len - off : want;
+    const uint8_t *exp = pat + pat_off(c->recvd, c->id) + c->raw_off;
+    if (memcmp(p + off, exp, n) != 0) {
+      st.mismatches++;
+      error_at(c, "raw echo %" PRIu64 " differs", c->recvd);
+      conn_close(c, 1);
+      return -1;
+    }
+    off += n;
+    c->raw_off += n;
+    if (c->raw_off == (size_t)opt.size) {
+      c->raw_off = 0;
+      echo_done(c);
+    }
+  }
+  return c->state == C_OPEN ? (long)off : -1;
+}
+
+static long consume(struct conn *c, const uint8_t *p, size_t len) {
+  size_t off = 0;
+  if (c->state == C_HANDSHAKE) {
+    long n = parse_upgrade(c, p, len);
+    if (n < 0) {
+      st.conn_errors++;
+      conn_close(c, 1);
+      return -1;
+    }
+    if (n == 0)
+      return 0;
+    off = (size_t)n;
+    on_open(c);
+    if (c->state != C_OPEN)
+      return -1;
+  }
+  if (c->state != C_OPEN)
+    return -1;
+  long n = opt.raw ? parse_raw(c, p + off, len - off)
+                   : parse_frames(c, p + off, len - off);
+  if (n < 0)
+    return -1;
+  return (long)off + n;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h, (void)suggested;
+  *buf = uv_buf_init((char *)rbuf, sizeof rbuf);
+}
+
+static void keep_input(struct conn *c, const uint8_t *p, size_t n) {
+  if (c->in_len + n > c->in_cap) {
+    size_t cap = c->in_cap ? c->in_cap : 1024;
+    while (cap < c->in_len + n)
+      cap *= 2;
+    c->in = realloc(c->in, cap);
+    if (!c->in) {
+      fprintf(stderr, "loadgen: out of memory\n");
+      exit(1);
+    }
+    c->in_cap = cap;
+  }
+  memmove(c->in + c->in_len, p, n);
+  c->in_len += n;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct conn *c = s->data;
+  (void)buf;
+  if (nread == 0)
+    return;
+  now_ns = uv_hrtime();
+  if (nread < 0) {
+    if (!stopping) {
+      st.closed++;
+      st.conn_errors++;
+      error_at(c, "read: %s", uv_strerror((int)nread));
+    }
+    conn_close(c, 1);
+    return;
+  }
+  const uint8_t *data = rbuf;
+  size_t len = (size_t)nread;
+  if (c->in_len) {
+    keep_input(c, rbuf, len);
+    data = c->in;
+    len = c->in_len;
+  }
+  long used = consume(c, data, len);
+  if (used < 0 || c->state != C_OPEN)
+    return; /* closed (or handshake mode done) */
+  if (data == c->in) {
+    memmove(c->in, c->in + used, len - (size_t)used);
+    c->in_len = len - (size_t)used;
+  } else if ((size_t)used < len) {
+    keep_input(c, data + used, len - (size_t)used);
+  }
+  flush(c);
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void on_closed(uv_handle_t *h) {
+  struct conn *c = h->data;
+  c->state = C_FREE;
+  c->in_len = 0;
+  c->out[0].len = c->out[1].len = 0;
+  c->wbusy = 0;
+  c->cur = 0;
+  if (opt.mode == M_HANDSHAKE && !stopping)
+    conn_start(c);
+}
+
+static void conn_close(struct conn *c, int reset) {
+  if (c->state == C_FREE || c->state == C_CLOSING)
+    return;
+  int was_open = c->state == C_OPEN;
+  int was_pending = c->state == C_CONNECTING || c->state == C_HANDSHAKE;
+  if (was_pending)
+    pending--;
+  c->state = C_CLOSING;
+  if (was_open && opt.mode != M_HANDSHAKE)
+    opened--;
+  if (!reset || uv_tcp_close_reset(&c->tcp, on_closed) != 0)
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+  if (was_pending && !started && opt.mode != M_HANDSHAKE) {
+    open_more();
+    setup_check();
+  }
+}
+
+
+static void on_connect(uv_connect_t *req, int status) {
+  struct conn *c = req->data;
+  now_ns = uv_hrtime();
+  if (status < 0) {
+    if (status != UV_ECANCELED && !stopping) {
+      st.conn_errors++;
+      error_at(c, "connect: %s", uv_strerror(status));
+    }
+    if (c->state == C_CONNECTING) {
+      pending--;
+      c->state = C_CLOSING;
+      uv_close((uv_handle_t *)&c->tcp, on_closed);
+    }
+    if (opt.mode != M_HANDSHAKE) {
+      open_more();
+      setup_check();
+    }
+    return;
+  }
+  if (c->state != C_CONNECTING)
+    return;
+  c->state = C_HANDSHAKE;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    st.conn_errors++;
+    conn_close(c, 1);
+    return;
+  }
+  if (opt.raw) {
+    on_open(c);
+    if (c->state == C_OPEN)
+      flush(c);
+    return;
+  }
+  uint8_t nonce[16];
+  for (int i = 0; i < 16; i += 4) {
+    uint32_t r = xorshift();
+    memcpy(nonce + i, &r, 4);
+  }
+  EVP_EncodeBlock((unsigned char *)c->key, nonce, 16);
+  char path[256];
+  if (opt.mode == M_BROADCAST)
+    snprintf(path, sizeof path, c->is_sender ? "%s?room=bench&name=s"
+                                             : "%s?room=bench&name=r%d",
+             opt.path, c->id);
+  else
+    snprintf(path, sizeof path, "%s", opt.path);
+  char req_txt[512];
+  int n = snprintf(req_txt, sizeof req_txt,
+                   "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n",
+                   path, opt.host, opt.port, c->key);
+  ob_append(&c->out[c->cur], req_txt, (size_t)n);
+  flush(c);
+}
+
+static void conn_start(struct conn *c) {
+  struct sockaddr_in addr;
+  uv_ip4_addr(opt.host, opt.port, &addr);
+  uv_tcp_init(loop, &c->tcp);
+  c->tcp.data = c;
+  c->creq.data = c;
+  c->state = C_CONNECTING;
+  c->sent = c->recvd = 0;
+  c->raw_off = 0;
+  c->t_start = uv_hrtime();
+  pending++;
+  uv_tcp_nodelay(&c->tcp, 1);
+  int rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&addr,
+                          on_connect);
+  if (rc != 0) {
+    st.conn_errors++;
+    error_at(c, "connect: %s", uv_strerror(rc));
+    pending--;
+    c->state = C_CLOSING;
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+  }
+}
+
+static int setup_total(void) {
+  return opt.mode == M_BROADCAST ? opt.receivers + 1 : opt.conns;
+}
+
+/* Connects the next slots, at most --concurrency at a time. The broadcast
+ * sender (the last slot) only once every receiver is in. */
+static void open_more(void) {
+  int total = setup_total();
+  while (!stopping && pending < opt.concurrency && next_to_open < total) {
+    struct conn *c = &conns[next_to_open];
+    if (c->is_sender && pending > 0)
+      break; /* every receiver in first */
+    next_to_open++;
+    conn_start(c);
+  }
+}
+
+static void start_traffic(void);
+
+static void on_open(struct conn *c) {
+  c->state = C_OPEN;
+  pending--;
+  if (opt.mode == M_HANDSHAKE) {
+    if (measuring) {
+      st.handshakes++;
+      h_record(now_ns - c->t_start);
+    }
+    conn_close(c, 1);
+    return;
+  }
+  opened++;
+  if (opt.mode == M_IDLE)
+    send_message(c); /* one echo, then idle */
+  open_more();
+  setup_check();
+}
+
+/* Once every connection was tried: the traffic starts with those open. */
+static void setup_check(void) {
+  if (started || stopping || opt.mode == M_IDLE || opt.mode == M_HANDSHAKE)
+    return;
+  if (next_to_open < setup_total() || pending > 0)
+    return;
+  if (opened == 0 ||
+      (opt.mode == M_BROADCAST && conns[opt.receivers].state != C_OPEN)) {
+    error_at(NULL, "no connection could be opened");
+    finish();
+    return;
+  }
+  start_traffic();
+}
+
+/* ---- phases -------------------------------------------------------------- */
+
+static void measure_begin(void) {
+  measuring = 1;
+  st.t_meas_start = uv_hrtime();
+  st.cpu_cli_start = self_cpu_s();
+  if (opt.pid)
+    st.cpu_srv_start = proc_cpu_ticks(opt.pid);
+}
+
+static void measure_end(void) {
+  measuring = 0;
+  st.t_meas_end = uv_hrtime();
+  st.cpu_cli_end = self_cpu_s();
+  if (opt.pid)
+    st.cpu_srv_end = proc_cpu_ticks(opt.pid);
+}
+
+static void on_phase(uv_timer_t *t);
+
+static void broadcast_fill(void) {
+  struct conn *s = &conns[opt.receivers];
+  if (s->state != C_OPEN)
+    return;
+  int any = 0;
+  while (may_send() && b_sent - b_done < (uint64_t)opt.window) {
+    const uint8_t *data = pat + pat_off(b_sent, 0);
+    append_frame(s, 1, data, (size_t)opt.size);
+    b_ts[b_sent % (uint64_t)opt.window] = now_ns;
+    b_sent++;
+    st.total_sent++;
+    any = 1;
+  }
+  if (any)
+    flush(s);
+}
+
+static void start_traffic(void) {
+  started = 1;
+  now_ns = uv_hrtime();
+  if (opt.mode == M_BROADCAST)
+    b_need = (uint32_t)(opened - 1);
+  st.t_start = now_ns;
+  uv_timer_stop(&t_guard);
+  if (opt.mode == M_BROADCAST) {
+    broadcast_fill();
+  } else {
+    for (int i = 0; i < nconns; i++) {
+      struct conn *c = &conns[i];
+      if (c->state != C_OPEN)
+        continue;
+      for (int w = 0; w < opt.window && may_send(); w++)
+        send_message(c);
+      flush(c);
+    }
+  }
+  if (opt.messages) {
+    measure_begin();
+  } else {
+    uv_timer_start(&t_phase, on_phase, (uint64_t)(opt.warmup * 1000), 0);
+  }
+}
+
+static int phase; /* 0 warm-up, 1 measuring, 2 done */
+
+static void on_phase(uv_timer_t *t) {
+  (void)t;
+  if (phase == 0) {
+    phase = 1;
+    measure_begin();
+    uv_timer_start(&t_phase, on_phase, (uint64_t)(opt.duration * 1000), 0);
+  } else {
+    finish();
+  }
+}
+
+static void on_idle_poll(uv_timer_t *t);
+
+static int idle_stage; /* 0 opening, 1 settling, 2 holding */
+
+static void on_idle_poll(uv_timer_t *t) {
+  (void)t;
+  if (idle_stage == 0) {
+    if (idle_ready + (int)st.conn_errors >= opt.conns ||
+        (next_to_open >= opt.conns && pending == 0 && opened == idle_ready)) {
+      idle_stage = 1;
+      uv_timer_stop(&t_guard);
+      uv_timer_start(&t_phase, on_idle_poll, 1000, 0); /* settle */
+    }
+    return;
+  }
+  if (idle_stage == 1) {
+    if (opt.pid)
+      st.rss_after_kb = proc_rss_kb(opt.pid);
+    idle_stage = 2;
+    uv_timer_stop(&t_phase);
+    if (opt.hold > 0)
+      uv_timer_start(&t_phase, on_idle_poll, (uint64_t)(opt.hold * 1000), 0);
+    else
+      finish();
+    return;
+  }
+  finish();
+}
+
+static void on_guard(uv_timer_t *t) {
+  (void)t;
+  error_at(NULL, "setup timed out: %d of %d connections open", opened,
+           setup_total());
+  st.conn_errors++;
+  finish();
+}
+
+static void print_json(void) {
+  double secs = 0;
+  if (st.t_meas_end > st.t_meas_start)
+    secs = (double)(st.t_meas_end - st.t_meas_start) / 1e9;
+  static const char *modes[] = {"echo", "handshake", "idle", "broadcast"};
+  printf("{\"label\":\"%s\",\"mode\":\"%s\",\"proto\":\"%s\",\"conns\":%d,"
+         "\"window\":%d,\"size\":%d",
+         opt.label, modes[opt.mode], opt.raw ? "raw" : "ws", opt.conns,
+         opt.window, opt.size);
+  if (opt.mode == M_BROADCAST)
+    printf(",\"receivers\":%d", opt.receivers);
+  printf(",\"seconds\":%.3f", secs);
+  if (opt.mode == M_ECHO || opt.mode == M_BROADCAST) {
+    double rate = secs > 0 ? (double)st.msgs / secs : 0;
+    printf(",\"messages\":%" PRIu64 ",\"msgs_per_s\":%.0f,\"mb_per_s\":%.2f",
+           st.msgs, rate, secs > 0 ? (double)st.bytes / secs / 1e6 : 0);
+    if (opt.mode == M_BROADCAST)
+      printf(",\"deliveries_per_s\":%.0f,\"broadcasts\":%" PRIu64, rate,
+             b_done);
+  }
+  if (opt.mode == M_HANDSHAKE)
+    printf(",\"handshakes\":%" PRIu64 ",\"handshakes_per_s\":%.0f",
+           st.handshakes, secs > 0 ? (double)st.handshakes / secs : 0);
+  if (opt.mode != M_IDLE)
+    printf(",\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_p999_us\":%.1f,"
+           "\"lat_max_us\":%.1f",
+           h_percentile_us(50), h_percentile_us(99), h_percentile_us(99.9),
+           h_percentile_us(100));
+  if (opt.mode == M_IDLE) {
+    printf(",\"open\":%d,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld", idle_ready,
+           st.rss_before_kb, st.rss_after_kb);
+    if (idle_ready > 0 && st.rss_after_kb > 0 && st.rss_before_kb > 0)
+      printf(",\"rss_per_conn_b\":%.0f",
+             (double)(st.rss_after_kb - st.rss_before_kb) * 1024.0 /
+                 idle_ready);
+  }
+  if (secs > 0) {
+    printf(",\"client_cpu_pct\":%.0f",
+           (st.cpu_cli_end - st.cpu_cli_start) / secs * 100);
+    if (opt.pid && st.cpu_srv_start >= 0 && st.cpu_srv_end >= 0)
+      printf(",\"server_cpu_pct\":%.0f",
+             (double)(st.cpu_srv_end - st.cpu_srv_start) /
+                 (double)sysconf(_SC_CLK_TCK) / secs * 100);
+  }
+  printf(",\"errors\":%" PRIu64 ",\"conn_errors\":%" PRIu64
+         ",\"mismatches\":%" PRIu64 ",\"closed_by_server\":%" PRIu64,
+         st.errors, st.conn_errors, st.mismatches, st.closed);
+  if (st.first_error[0]) {
+    printf(",\"first_error\":\"");
+    for (const char *p = st.first_error; *p; p++)
+      if (*p == '"' || *p == '\\')
+        printf("\\%c", *p);
+      else if ((unsigned char)*p >= 0x20)
+        putchar(*p);
+    printf("\"");
+  }
+  printf("}\n");
+  fflush(stdout);
+}
+
+static void finish(void) {
+  if (stopping)
+    return;
+  if (measuring)
+    measure_end();
+  stopping = 1;
+  uv_timer_stop(&t_phase);
+  uv_timer_stop(&t_guard);
+  print_json();
+  /* Reset every connection: no TIME_WAIT piles up across runs. */
+  for (int i = 0; i < nconns; i++)
+    conn_close(&conns[i], 1);
+  uv_close((uv_handle_t *)&t_phase, NULL);
+  uv_close((uv_handle_t *)&t_guard, NULL);
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: loadgen [--mode echo|handshake|idle|broadcast] [--proto "
+          "ws|raw]\n"
+          "  [--host H] [--port P] [--path /] [--conns N] [--window W] "
+          "[--size S]\n"
+          "  [--duration T] [--warmup T] [--messages M] [--receivers R]\n"
+          "  [--concurrency C] [--hold T] [--text] [--pid SERVER_PID] "
+          "[--label L]\n");
+  exit(1);
+}
+
+int main(int argc, char **argv) {
+  static const struct option lo[] = {
+      {"mode", 1, 0, 'm'},     {"proto", 1, 0, 'P'},
+      {"host", 1, 0, 'h'},     {"port", 1, 0, 'p'},
+      {"path", 1, 0, 'u'},     {"conns", 1, 0, 'c'},
+      {"window", 1, 0, 'w'},   {"size", 1, 0, 's'},
+      {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'W'},
+      {"messages", 1, 0, 'M'}, {"receivers", 1, 0, 'r'},
+      {"concurrency", 1, 0, 'C'}, {"hold", 1, 0, 'H'},
+      {"text", 0, 0, 't'},     {"pid", 1, 0, 'i'},
+      {"label", 1, 0, 'l'},    {"setup-timeout", 1, 0, 'T'},
+      {"help", 0, 0, '?'},     {0, 0, 0, 0}};
+  int ch;
+  while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (ch) {
+    case 'm':
+      if (!strcmp(optarg, "echo"))
+        opt.mode = M_ECHO;
+      else if (!strcmp(optarg, "handshake"))
+        opt.mode = M_HANDSHAKE;
+      else if (!strcmp(optarg, "idle"))
+        opt.mode = M_IDLE;
+      else if (!strcmp(optarg, "broadcast"))
+        opt.mode = M_BROADCAST;
+      else
+        usage();
+      break;
+    case 'P':
+      opt.raw = !strcmp(optarg, "raw");
+      break;
+    case 'h': opt.host = optarg; break;
+    case 'p': opt.port = atoi(optarg); break;
+    case 'u': opt.path = optarg; break;
+    case 'c': opt.conns = atoi(optarg); break;
+    case 'w': opt.window = atoi(optarg); break;
+    case 's': opt.size = atoi(optarg); break;
+    case 'd': opt.duration = atof(optarg); break;
+    case 'W': opt.warmup = atof(optarg); break;
+    case 'M': opt.messages = strtoull(optarg, NULL, 10); break;
+    case 'r': opt.receivers = atoi(optarg); break;
+    case 'C': opt.concurrency = atoi(optarg); break;
+    case 'H': opt.hold = atof(optarg); break;
+    case 't': opt.text = 1; break;
+    case 'i': opt.pid = atoi(optarg); break;
+    case 'l': opt.label = optarg; break;
+    case 'T': opt.setup_timeout = atof(optarg); break;
+    default: usage();
+    }
+  }
+  if (opt.conns < 1 || opt.window < 1 || opt.size < 1 || opt.size > (1 << 20) ||
+      opt.receivers < 1 || opt.concurrency < 1 || opt.duration <= 0 ||
+      opt.warmup < 0 || (opt.raw && opt.mode == M_BROADCAST))
+    usage();
+  if (opt.mode == M_BROADCAST)
+    opt.text = 1;
+
+  /* Enough descriptors for every connection. */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  rng ^= (uint32_t)getpid() * 2654435761u;
+  if (!rng)
+    rng = 1;
+
+  /* Printable pattern: text frames stay valid UTF-8. */
+  pat_len = (size_t)opt.size + 256;
+  pat = malloc(pat_len);
+  uint32_t s = 12345;
+  for (size_t i = 0; i < pat_len; i++) {
+    s = s * 1103515245u + 12345u;
+    pat[i] = (uint8_t)('a' + (s >> 16) % 26);
+  }
+
+  nconns = opt.mode == M_BROADCAST  ? opt.receivers + 1
+           : opt.mode == M_HANDSHAKE ? opt.concurrency
+                                     : opt.conns;
+  conns = calloc((size_t)nconns, sizeof *conns);
+  uint64_t *ts = calloc((size_t)nconns * (size_t)opt.window, sizeof *ts);
+  if (!conns || !ts || !pat) {
+    fprintf(stderr, "loadgen: out of memory\n");
+    return 1;
+  }
+  for (int i = 0; i < nconns; i++) {
+    conns[i].id = i;
+    conns[i].ts = ts + (size_t)i * (size_t)opt.window;
+  }
+  if (opt.mode == M_BROADCAST) {
+    conns[opt.receivers].is_sender = 1;
+    b_cnt = calloc((size_t)opt.window, sizeof *b_cnt);
+    b_ts = calloc((size_t)opt.window, sizeof *b_ts);
+  }
+
+  loop = uv_default_loop();
+  uv_timer_init(loop, &t_phase);
+  uv_timer_init(loop, &t_guard);
+
+  if (opt.mode == M_HANDSHAKE) {
+    measure_begin();
+    phase = 1;
+    uv_timer_start(&t_phase, on_phase, (uint64_t)(opt.duration * 1000), 0);
+    for (int i = 0; i < nconns; i++)
+      conn_start(&conns[i]);
+  } else {
+    if (opt.mode == M_IDLE) {
+      if (opt.pid)
+        st.rss_before_kb = proc_rss_kb(opt.pid);
+      uv_timer_start(&t_phase, on_idle_poll, 50, 50);
+    }
+    uv_timer_start(&t_guard, on_guard, (uint64_t)(opt.setup_timeout * 1000),
+                   0);
+    open_more();
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (!stopping)
+    finish();
+  return 0;
+}

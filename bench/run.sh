@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# bench/run.sh - `make bench`: gcs side by side with the servers users would
+# pick instead, in one run, all driven by bench/loadgen.
+#
+#   QUICK=1 bench/run.sh      the short version (< 1 minute)
+#   BUILD=build               the CMake build directory (configured here with
+#                             -DGC_BUILD_BENCH=ON; gcs is measured from it)
+#   BENCH_PORT=19100          first of the 7 ports used (127.0.0.1 only)
+#   BENCH_ONLY="gcs-native lws"   a subset of the servers (default: all)
+#
+# Servers: gcs + the native echo adapter, gcs + scripts/echo.lua, an lws
+# echo, a Node 'ws' echo and a bare libuv raw-TCP echo; for the room
+# broadcast gcs + bench/chat_native.c and gcs + scripts/chat.lua. Every
+# server runs pinned to CPU 0 (taskset -c 0), the load generator to CPU 1.
+# Workloads run server after server for each workload, so that the ratios
+# compare figures taken seconds apart.
+#
+# Writes bench/RESULTS.md and bench/results.png (bench/report.js), and keeps
+# the raw JSON lines in $BUILD/bench/results.jsonl.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BUILD=${BUILD:-build}
+QUICK=${QUICK:-}
+[ "$QUICK" = 0 ] && QUICK=
+PORT0=${BENCH_PORT:-19100}
+ONLY=${BENCH_ONLY:-}
+SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+T_START=$(date +%s)
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# ---- what the benchmark needs ----------------------------------------------
+missing=""
+for p in libwebsockets-dev gnuplot-nox; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+    missing="$missing $p"
+done
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing="$missing nodejs npm"
+fi
+if [ -n "$missing" ]; then
+  log "installing missing Debian packages:$missing"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+if [ ! -f bench/node_modules/ws/package.json ]; then
+  log "installing the Node peer's 'ws' (npm ci in bench/)"
+  npm ci --prefix bench --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# ---- build -----------------------------------------------------------------
+if [ -f "$BUILD/CMakeCache.txt" ]; then
+  cmake -S . -B "$BUILD" -DGC_BUILD_BENCH=ON >/dev/null
+else
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGC_BUILD_TESTS=OFF \
+    -DGC_BUILD_BENCH=ON >/dev/null
+fi
+cmake --build "$BUILD" -j "$(nproc)" >/dev/null || die "build failed (cmake --build $BUILD)"
+BT=$(grep -E '^CMAKE_BUILD_TYPE:' "$BUILD/CMakeCache.txt" | cut -d= -f2)
+B=$(cd "$BUILD" && pwd)
+for f in gcs libecho.so libgc_lua.so bench/loadgen bench/uv_echo bench/lws_echo \
+         bench/libbench_chat.so; do
+  [ -e "$B/$f" ] || die "missing $B/$f after the build"
+done
+
+# ---- the plan ----------------------------------------------------------------
+if [ -n "$QUICK" ]; then
+  WARM=0.3 DUR=1 HS_DUR=1 IDLE_CONNS=10000 BC_DUR=1
+  ECHO_ROWS="32:1:16 32:100:16 1024:100:16 32:100:1 32:1000:16"
+else
+  WARM=1 DUR=4 HS_DUR=3 IDLE_CONNS=10000 BC_DUR=4
+  ECHO_ROWS="32:1:16 32:100:16 32:1000:16 1024:1:16 1024:100:16 1024:1000:16 32:100:1 1024:100:1"
+fi
+BC_RECEIVERS=1000 BC_WINDOW=8
+
+# Descriptors: every connection is a descriptor in the server and another in
+# the load generator (separate processes, each gets the hard limit).
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -Sn)
+if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $((IDLE_CONNS + 100)) ]; then
+  IDLE_CONNS=$((NOFILE - 100))
+  log "fd limit $NOFILE: idle test lowered to $IDLE_CONNS connections"
+fi
+
+NCPU=$(nproc)
+if [ "$NCPU" -ge 2 ]; then
+  PIN_SRV="taskset -c 0" PIN_CLI="taskset -c 1" PINNING="server on CPU 0, loadgen on CPU 1 (taskset)"
+else
+  PIN_SRV="" PIN_CLI="" PINNING="none (one CPU)"
+fi
+
+WORK=$(mktemp -d /tmp/gcs-bench.XXXXXX)
+RESULTS="$B/bench/results.jsonl"
+: >"$RESULTS"
+declare -A PID PORT CMD
+SERVERS_ECHO="gcs-native gcs-lua lws node-ws uv-raw"
+SERVERS_CHAT="chat-native chat-lua"
+
+wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+
+cleanup() {
+  for s in "${!PID[@]}"; do kill "${PID[$s]}" 2>/dev/null || true; done
+  for s in "${!PID[@]}"; do wait "${PID[$s]}" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+gcs_config() { # name port adapter-json app
+  cat >"$WORK/$1.json" <<EOF
+{"adapters":[$3],
+ "vhosts":[{"ip":"127.0.0.1","port":$2,"protocol":"ws","app":"$4"}],
+ "logging":{"level":"ERR"}}
+EOF
+}
+
+i=0
+for s in $SERVERS_ECHO $SERVERS_CHAT; do PORT[$s]=$((PORT0 + i)); i=$((i + 1)); done
+gcs_config gcs-native "${PORT[gcs-native]}" \
+  "{\"type\":\"native\",\"dir\":\"$B\",\"name\":\"echo\",\"apps\":[{\"name\":\"echo\",\"type_name\":\"echo\",\"file_name\":\"echo\"}]}" echo
+gcs_config gcs-lua "${PORT[gcs-lua]}" \
+  "{\"type\":\"lua\",\"apps\":[{\"name\":\"echo\",\"file_name\":\"$ROOT/scripts/echo.lua\"}]}" echo
+gcs_config chat-native "${PORT[chat-native]}" \
+  "{\"type\":\"native\",\"dir\":\"$B/bench\",\"name\":\"bench_chat\",\"apps\":[{\"name\":\"chat\",\"type_name\":\"chat\",\"file_name\":\"chat\"}]}" chat
+gcs_config chat-lua "${PORT[chat-lua]}" \
+  "{\"type\":\"lua\",\"apps\":[{\"name\":\"chat\",\"file_name\":\"$ROOT/scripts/chat.lua\"}]}" chat
+CMD[gcs-native]="$B/gcs -C $WORK/gcs-native.json"
+CMD[gcs-lua]="$B/gcs -C $WORK/gcs-lua.json"
+CMD[lws]="$B/bench/lws_echo ${PORT[lws]} 127.0.0.1"
+CMD[node-ws]="node $ROOT/bench/peers/ws_echo.js ${PORT[node-ws]} 127.0.0.1"
+CMD[uv-raw]="$B/bench/uv_echo ${PORT[uv-raw]} 127.0.0.1"
+CMD[chat-native]="$B/gcs -C $WORK/chat-native.json"
+CMD[chat-lua]="$B/gcs -C $WORK/chat-lua.json"
+
+port_busy() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+
+start_server() { # name
+  local s=$1 p=${PORT[$1]}
+  port_busy "$p" && die "port $p (for $s) is in use: set BENCH_PORT"
+  # shellcheck disable=SC2086
+  $PIN_SRV ${CMD[$s]} >"$WORK/$s.log" 2>&1 &
+  PID[$s]=$!
+  for _ in $(seq 100); do
+    port_busy "$p" && return 0
+    kill -0 "${PID[$s]}" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$WORK/$s.log" >&2
+  die "$s did not start listening on $p"
+}
+
+# run LABEL SERVER LOADGEN-ARGS...: one loadgen run, one JSON line kept.
+run() {
+  local label=$1 s=$2
+  shift 2
+  local proto=ws line
+  [ "$s" = uv-raw ] && proto=raw
+  if ! kill -0 "${PID[$s]}" 2>/dev/null; then
+    line="{\"label\":\"$label\",\"error\":\"server not running\"}"
+  else
+    # shellcheck disable=SC2086
+    line=$(timeout 120 $PIN_CLI "$B/bench/loadgen" --proto "$proto" --port "${PORT[$s]}" \
+      --pid "${PID[$s]}" --label "$label" --setup-timeout 30 "$@" 2>>"$WORK/loadgen.err" |
+      tail -n 1) || true
+    [ -n "$line" ] || line="{\"label\":\"$label\",\"error\":\"loadgen failed\"}"
+  fi
+  printf '{"server":"%s",%s\n' "$s" "${line#\{}" >>"$RESULTS"
+  printf '  %-12s %s\n' "$s" "$(summary "$line")" >&2
+}
+
+summary() {
+  local l=$1 v
+  for k in msgs_per_s deliveries_per_s handshakes_per_s rss_per_conn_b lat_p99_us server_cpu_pct errors error; do
+    v=$(printf '%s' "$l" | grep -o "\"$k\":[^,}]*" | head -1) || true
+    [ -n "$v" ] && printf '%s ' "$v"
+  done
+}
+
+# ---- machine state -------------------------------------------------------------
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 >= 20 {printf "%s(%s%%) ", $2, $1}')
+[ -n "$BUSY" ] && log "warning: other busy processes: $BUSY(figures will be noisy)"
+
+# ---- servers -----------------------------------------------------------------
+ECHO_LIST="" CHAT_LIST=""
+for s in $SERVERS_ECHO; do wanted "$s" && ECHO_LIST="$ECHO_LIST $s"; done
+for s in $SERVERS_CHAT; do wanted "$s" && CHAT_LIST="$CHAT_LIST $s"; done
+for s in $ECHO_LIST $CHAT_LIST; do start_server "$s"; done
+log "servers up:$ECHO_LIST$CHAT_LIST ($PINNING)"
+
+# ---- workloads -------------------------------------------------------------------
+for row in $ECHO_ROWS; do
+  IFS=: read -r size conns window <<<"$row"
+  label="echo ${size}B x${conns} w${window}"
+  log "$label"
+  for s in $ECHO_LIST; do
+    run "$label" "$s" --mode echo --size "$size" --conns "$conns" --window "$window" \
+      --warmup "$WARM" --duration "$DUR" --concurrency 128
+  done
+done
+
+log "handshakes (32 at a time, reset after the 101; uv-raw: TCP connects)"
+for s in $ECHO_LIST; do
+  run "handshake" "$s" --mode handshake --concurrency 32 --duration "$HS_DUR"
+done
+
+log "idle: $IDLE_CONNS connections, one echo each, then held"
+for s in $ECHO_LIST; do
+  run "idle" "$s" --mode idle --conns "$IDLE_CONNS" --concurrency 128 --size 32
+done
+
+log "room broadcast: 1 sender -> $BC_RECEIVERS receivers, 32 B, $BC_WINDOW in flight"
+for s in $CHAT_LIST; do
+  run "broadcast" "$s" --mode broadcast --receivers "$BC_RECEIVERS" --window "$BC_WINDOW" \
+    --size 32 --warmup "$WARM" --duration "$BC_DUR" --concurrency 128
+done
+
+# ---- report --------------------------------------------------------------------
+T_END=$(date +%s)
+CMDLINE="make bench${QUICK:+ QUICK=1}"
+node bench/report.js --results "$RESULTS" --out bench \
+  --cmd "$CMDLINE" --build-type "${BT:-?}" --pinning "$PINNING" \
+  --load-before "$LOAD_BEFORE" --busy "${BUSY:-none}" \
+  --elapsed "$((T_END - T_START))" --quick "${QUICK:+1}" \
+  --idle-conns "$IDLE_CONNS" --lws "$(pkg-config --modversion libwebsockets 2>/dev/null || echo '?')" \
+  --ws "$(node -p "require('$ROOT/bench/node_modules/ws/package.json').version")" \
+  --node "$(node --version)" --uv "$(pkg-config --modversion libuv 2>/dev/null || echo '?')"
+log "done in $((T_END - T_START)) s: bench/RESULTS.md, bench/results.png"
