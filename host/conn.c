@@ -59,7 +59,7 @@ static void uncount_queued(void *ctx, const struct gc_msg *m) {
 static void conn_free(struct gc_conn *c) {
   struct gc_loop *loop = c->loop;
   if (c->ws)
-    wslay_event_context_free(c->ws);
+    gc_ws_pool_give(&loop->ws_pool, c->ws, gc_ws_clean(c->ws));
   gc_free(c->mem_pending);
   gc_free(c->limits);
   gc_free(c->req);
@@ -265,7 +265,7 @@ static int conn_count_input(struct gc_conn *c, size_t len) {
 
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                        int flags, void *ud) {
-  struct gc_conn *c = ud;
+  struct gc_conn *c = ((struct gc_ws *)ud)->conn;
   (void)flags;
   if (c->in_len == 0) {
     wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
@@ -276,12 +276,13 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
   memcpy(buf, c->in, len);
   c->in += len;
   c->in_len -= len;
+  gc_ws_note_fed(c->ws, len);
   return (ssize_t)len;
 }
 
 static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data,
                        size_t len, int flags, void *ud) {
-  struct gc_conn *c = ud;
+  struct gc_conn *c = ((struct gc_ws *)ud)->conn;
   (void)flags;
   if (gc_send_queue_push_raw(&c->q, data, len) != 0) {
     wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
@@ -293,13 +294,13 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data,
 static void ws_fail(struct gc_conn *c, uint16_t code, const char *why) {
   gc_log(GCL_NOTICE, "connection %s:%d: %s, closing with %u", c->rip, c->rport,
          why, code);
-  (void)wslay_event_queue_close(c->ws, code, NULL, 0);
-  wslay_event_shutdown_read(c->ws);
+  (void)wslay_event_queue_close(c->ws->ctx, code, NULL, 0);
+  wslay_event_shutdown_read(c->ws->ctx);
 }
 
 static void ws_on_msg(wslay_event_context_ptr ctx,
                       const struct wslay_event_on_msg_recv_arg *arg, void *ud) {
-  struct gc_conn *c = ud;
+  struct gc_conn *c = ((struct gc_ws *)ud)->conn;
   (void)ctx;
   if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
     if (arg->status_code != 1000 && arg->status_code != 1001 &&
@@ -326,9 +327,17 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
     a->on_message(c->user, (GCT_PTR)arg->msg, arg->msg_length);
 }
 
+static void ws_on_frame_start(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_start_arg *arg,
+                              void *ud) {
+  (void)ctx;
+  gc_ws_note_frame(ud, arg);
+}
+
 static const struct wslay_event_callbacks ws_callbacks = {
     .recv_callback = ws_recv,
     .send_callback = ws_send,
+    .on_frame_recv_start_callback = ws_on_frame_start,
     .on_msg_recv_callback = ws_on_msg,
 };
 
@@ -364,13 +373,26 @@ static struct gc_app *conn_route(struct gc_conn *c, const char *target) {
   return NULL;
 }
 
-static int conn_ws_init(struct gc_conn *c) {
-  if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
+/* Borrows a wslay context (ws_pool.h) unless the connection holds one. */
+static int conn_ws_bind(struct gc_conn *c) {
+  if (c->ws)
+    return 0;
+  if (gc_ws_pool_take(&c->loop->ws_pool, &ws_callbacks, c, &c->ws) != 0)
     return ENOMEM;
   /* RED max_msg_size is enforced by wslay before it buffers: close 1009. */
   uint64_t max = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE);
-  wslay_event_config_set_max_recv_msg_length(c->ws, max ? max : (1u << 31) - 1);
+  wslay_event_config_set_max_recv_msg_length(c->ws->ctx,
+                                             max ? max : (1u << 31) - 1);
   return 0;
+}
+
+/* Gives the context back once an open connection is between frames with
+ * nothing for wslay to send: idle connections hold none. */
+static void conn_ws_park(struct gc_conn *c) {
+  if (c->ws && c->state == GC_CONN_OPEN && gc_ws_clean(c->ws)) {
+    gc_ws_pool_give(&c->loop->ws_pool, c->ws, 1);
+    c->ws = NULL;
+  }
 }
 
 static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
@@ -406,7 +428,7 @@ static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                     accept)) < 0 ||
-      (size_t)n >= sizeof resp || conn_ws_init(c) != 0 ||
+      (size_t)n >= sizeof resp || conn_ws_bind(c) != 0 ||
       gc_send_queue_push_raw(&c->q, resp, (size_t)n) != 0) {
     conn_http_reject(c, 500, "out of memory");
     return;
@@ -480,13 +502,19 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
       conn_handshake_done(c, data + used, len - used);
     return;
   }
-  if (!c->ws || !wslay_event_want_read(c->ws))
+  if (conn_ws_bind(c) != 0) {
+    gc_log(GCL_ERR, "connection %s:%d: out of memory for its input, dropped",
+           c->rip, c->rport);
+    conn_teardown(c);
+    return;
+  }
+  if (!wslay_event_want_read(c->ws->ctx))
     return;
   c->last_input = gc_loop_now(c->loop);
   c->pings_sent = 0;
   c->in = data;
   c->in_len = len;
-  int rc = wslay_event_recv(c->ws);
+  int rc = wslay_event_recv(c->ws->ctx);
   c->in = NULL;
   c->in_len = 0;
   if (c->state == GC_CONN_DEAD)
@@ -499,7 +527,7 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
     gc_log(GCL_NOTICE, "connection %s:%d: protocol error in a frame (wslay %d), "
            "closing with 1002", c->rip, c->rport, rc);
     static const uint8_t close_1002[] = {0x88, 0x02, 0x03, 0xea};
-    if (rc == WSLAY_ERR_NOMEM || wslay_event_get_close_sent(c->ws) ||
+    if (rc == WSLAY_ERR_NOMEM || wslay_event_get_close_sent(c->ws->ctx) ||
         gc_send_queue_push_raw(&c->q, close_1002, sizeof close_1002) != 0) {
       conn_teardown(c);
       return;
@@ -512,7 +540,7 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
     gc__loop_mark_dirty(c->loop, c);
     return;
   }
-  if (!wslay_event_want_read(c->ws) && c->state == GC_CONN_OPEN) {
+  if (!wslay_event_want_read(c->ws->ctx) && c->state == GC_CONN_OPEN) {
     /* The peer closed, or its input broke the protocol: wslay queued the
      * close frame; the app can no longer send. */
     c->state = GC_CONN_CLOSING;
@@ -564,8 +592,8 @@ static void on_write(uv_write_t *req, int status) {
 void gc__conn_flush(struct gc_conn *c) {
   if (c->state == GC_CONN_DEAD || c->write_in_flight)
     return;
-  if (c->ws && wslay_event_want_write(c->ws) &&
-      wslay_event_send(c->ws) != 0) {
+  if (c->ws && wslay_event_want_write(c->ws->ctx) &&
+      wslay_event_send(c->ws->ctx) != 0) {
     conn_teardown(c);
     return;
   }
@@ -625,7 +653,7 @@ void gc__conn_flush(struct gc_conn *c) {
 static void conn_step(struct gc_conn *c) {
   if (c->state == GC_CONN_DEAD || c->write_in_flight)
     return;
-  if (c->q.head || (c->ws && wslay_event_want_write(c->ws))) {
+  if (c->q.head || (c->ws && wslay_event_want_write(c->ws->ctx))) {
     gc__loop_mark_dirty(c->loop, c);
     return;
   }
@@ -633,19 +661,24 @@ static void conn_step(struct gc_conn *c) {
     conn_teardown(c);
     return;
   }
-  if (!c->ws)
+  if (c->state == GC_CONN_HANDSHAKE)
     return;
-  if (c->state == GC_CONN_DRAINING && !wslay_event_get_close_sent(c->ws)) {
+  if (c->state == GC_CONN_OPEN && (!c->ws || gc_ws_clean(c->ws))) {
+    conn_ws_park(c);
+    return;
+  }
+  if (c->state == GC_CONN_DRAINING &&
+      (conn_ws_bind(c) != 0 || !wslay_event_get_close_sent(c->ws->ctx))) {
     /* Everything queued is out: now the close frame. */
-    if (wslay_event_queue_close(c->ws, 1000, NULL, 0) != 0) {
+    if (!c->ws || wslay_event_queue_close(c->ws->ctx, 1000, NULL, 0) != 0) {
       conn_teardown(c);
       return;
     }
     gc__loop_mark_dirty(c->loop, c);
     return;
   }
-  if (wslay_event_get_close_sent(c->ws)) {
-    if (!wslay_event_want_read(c->ws) || c->peer_eof) {
+  if (c->ws && wslay_event_get_close_sent(c->ws->ctx)) {
+    if (!wslay_event_want_read(c->ws->ctx) || c->peer_eof) {
       conn_teardown(c); /* both close frames exchanged, or reading is over */
       return;
     }
@@ -924,15 +957,15 @@ int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
     *c->limits = c->app->limits;
   }
   c->limits->v[level][stat] = (uint64_t)value;
-  if (level == GC_STAT_STATUS_RED && stat == GC_CONN_STAT_MAX_MSG_SIZE)
+  if (level == GC_STAT_STATUS_RED && stat == GC_CONN_STAT_MAX_MSG_SIZE && c->ws)
     wslay_event_config_set_max_recv_msg_length(
-        c->ws, value ? (uint64_t)value : (1u << 31) - 1);
+        c->ws->ctx, value ? (uint64_t)value : (1u << 31) - 1);
   c->issued &= (uint8_t)~(1u << stat);
   return 0;
 }
 
 static void keepalive_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) {
-  if (c->state != GC_CONN_OPEN || !c->ws)
+  if (c->state != GC_CONN_OPEN || !c->accepted)
     return;
   int64_t idle = now - c->last_input;
   if (idle < loop->ka_timeout_ms)
@@ -948,7 +981,7 @@ static void keepalive_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) 
   if (c->pings_sent >= due)
     return;
   struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
-  if (wslay_event_queue_msg(c->ws, &ping) == 0) {
+  if (conn_ws_bind(c) == 0 && wslay_event_queue_msg(c->ws->ctx, &ping) == 0) {
     c->pings_sent++;
     gc__loop_mark_dirty(loop, c);
   }

@@ -19,6 +19,7 @@
 #include "conn_limits.h"
 #include "send_queue.h"
 #include "timers.h"
+#include "ws_pool.h"
 
 #define GC_WUR __attribute__((warn_unused_result))
 
@@ -100,7 +101,7 @@ struct gc_conn {
   unsigned peer_eof : 1;
   unsigned reading : 1;
   struct gc_http_req *req; /* during the handshake only */
-  wslay_event_context_ptr ws;
+  struct gc_ws *ws; /* borrowed from loop->ws_pool while needed, else NULL */
   struct gc_send_queue q;
   size_t in_flight; /* bytes of the uv_write in progress */
   uv_write_t wreq;
@@ -139,6 +140,7 @@ struct gc_loop {
   uv_signal_t sigint, sigterm;
   struct gc_conn *dirty; /* connections with output or a pending step */
   char *rbuf;            /* one read buffer for every connection */
+  struct gc_ws_pool ws_pool; /* spare wslay contexts */
   struct gc_listener **listeners;
   size_t listener_count;
   int stopping;

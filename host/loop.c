@@ -316,6 +316,7 @@ int gc_loop_close(struct gc_loop *loop) {
   gc_timers_free(&loop->timers);
   gc_handle_table_free(&loop->conns);
   gc_free(loop->rbuf);
+  gc_ws_pool_free(&loop->ws_pool);
   if (gc__loop_current == loop)
     gc__loop_current = NULL;
   return rc;

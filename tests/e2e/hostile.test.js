@@ -111,6 +111,37 @@ test('bytes after the close frame are ignored', async () => {
   assert.ok(!ev.includes(`message ${id} 4`));
 });
 
+// Between frames an idle connection gives its wslay context back (host/
+// ws_pool.h); partial frames and messages must survive any number of reads,
+// also while other connections borrow contexts in between.
+test('fragmented messages trickled one byte per read on two connections, pings between, arrive whole', async () => {
+  async function trickle(name, text) {
+    const s = await raw('/' + name);
+    s.setNoDelay(true);
+    const bytes = Buffer.concat([
+      frame(1, text.subarray(0, 2), { fin: false }), frame(9, 'p'),
+      frame(0, text.subarray(2, 9), { fin: false }), frame(0, text.subarray(9)),
+    ]);
+    for (const byte of bytes) {
+      s.write(Buffer.from([byte]));
+      await h.sleep(2);
+    }
+    s.write(frame(8, Buffer.from([0x03, 0xe8])));
+    return s.closedP;
+  }
+  // The \u00e9 is split between two fragments.
+  const texts = [Buffer.from('h\u00e9llo, trickled world'), Buffer.from('a second, longer trickled message')];
+  const bufs = await Promise.all([trickle('trickle-a', texts[0]), trickle('trickle-b', texts[1])]);
+  const ev = h.events(log);
+  ['trickle-a', 'trickle-b'].forEach((name, i) => {
+    const buf = bufs[i];
+    assert.deepStrictEqual([buf[0], buf[1], buf[2]], [0x8a, 1, 0x70], `${name}: a pong with the ping payload first`);
+    assert.strictEqual(closeCode(buf), 1000, name);
+    const id = ev.find((l) => l.includes(` /${name} `)).split(' ')[1];
+    assert.deepStrictEqual(ev.filter((l) => l.startsWith(`message ${id} `)), [`message ${id} ${texts[i].length}`], name);
+  });
+});
+
 test('a slow handshake (slowloris) is cut at handshake_timeout_ms', async () => {
   const s = net.connect(port, '127.0.0.1');
   s.on('error', () => {});

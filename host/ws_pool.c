@@ -1,0 +1,67 @@
+/* ws_pool.c - wslay contexts lent to connections; see ws_pool.h. */
+#include <errno.h>
+
+#include "alloc.h"
+#include "ws_pool.h"
+
+int gc_ws_pool_take(struct gc_ws_pool *p, const struct wslay_event_callbacks *cb,
+                    struct gc_conn *conn, struct gc_ws **out) {
+  struct gc_ws *ws;
+  if (p->n) {
+    ws = p->spare[--p->n];
+  } else {
+    ws = gc_malloc(sizeof *ws);
+    if (!ws)
+      return ENOMEM;
+    if (wslay_event_context_server_init(&ws->ctx, cb, ws) != 0) {
+      gc_free(ws);
+      return ENOMEM;
+    }
+  }
+  ws->conn = conn;
+  ws->fed = ws->framed = 0;
+  ws->msg_open = 0;
+  *out = ws;
+  return 0;
+}
+
+void gc_ws_pool_give(struct gc_ws_pool *p, struct gc_ws *ws, int clean) {
+  if (!ws)
+    return;
+  ws->conn = NULL;
+  if (clean && p->n < GC_WS_POOL_SPARE) {
+    p->spare[p->n++] = ws;
+    return;
+  }
+  wslay_event_context_free(ws->ctx);
+  gc_free(ws);
+}
+
+void gc_ws_pool_free(struct gc_ws_pool *p) {
+  while (p->n) {
+    struct gc_ws *ws = p->spare[--p->n];
+    wslay_event_context_free(ws->ctx);
+    gc_free(ws);
+  }
+}
+
+int gc_ws_clean(const struct gc_ws *ws) {
+  wslay_event_context_ptr x = ws->ctx;
+  return ws->fed == ws->framed && !ws->msg_open && wslay_event_want_read(x) &&
+         !wslay_event_want_write(x) && !wslay_event_get_close_sent(x) &&
+         !wslay_event_get_close_received(x);
+}
+
+void gc_ws_note_fed(struct gc_ws *ws, size_t n) { ws->fed += n; }
+
+void gc_ws_note_frame(struct gc_ws *ws,
+                      const struct wslay_event_on_frame_recv_start_arg *f) {
+  /* A client frame: 2 header bytes, the length's extension (wslay refuses
+   * a longer one than needed, so it follows from the length), 4 of mask
+   * (wslay closes on an unmasked client frame). */
+  uint64_t len = f->payload_length;
+  ws->framed += 2 + (len < 126 ? 0 : len < 65536 ? 2 : 8) + 4 + len;
+  if (f->opcode == WSLAY_TEXT_FRAME || f->opcode == WSLAY_BINARY_FRAME ||
+      f->opcode == WSLAY_CONTINUATION_FRAME)
+    ws->msg_open = !f->fin;
+}
