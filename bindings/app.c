@@ -242,6 +242,7 @@ int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
     gc_lua_log(app, GCL_ERR, "error in %s: no Lua stack space", event);
     return LUA_ERRMEM;
   }
+  app->sent_known = 0; /* the script may change its handlers */
   int base = lua_gettop(L);
   lua_pushcfunction(L, msgh); /* light C functions and light userdata */
   lua_pushcfunction(L, fn);   /* allocate nothing */
@@ -267,6 +268,30 @@ int gc_lua_push_handler(lua_State *L, struct gc_lua_app *app,
     return 0;
   }
   return 1; /* a non-callable value raises at the call, with its name */
+}
+
+int gc_lua_may_handle_sent(struct gc_lua_app *app) {
+  lua_State *L = app->L;
+  if (L == NULL || app->closing)
+    return 0;
+  if (app->sent_known)
+    return app->sent_may;
+  if (app->sent_name_ref == LUA_NOREF || !lua_checkstack(L, 3))
+    return 1;
+  /* Unprotected, so only raw accesses, which never allocate or raise: the
+   * key is an anchored string, and a table with a metatable (handlers
+   * found through __index) takes the slow path. */
+  int top = lua_gettop(L);
+  int found = 1;
+  if (lua_rawgeti(L, LUA_REGISTRYINDEX, app->handlers_ref) == LUA_TTABLE &&
+      !lua_getmetatable(L, -1)) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, app->sent_name_ref);
+    found = lua_rawget(L, -2) != LUA_TNIL;
+  }
+  lua_settop(L, top);
+  app->sent_known = 1;
+  app->sent_may = (unsigned char)found;
+  return found;
 }
 
 /* ---- configuration --------------------------------------------------------- */
@@ -361,6 +386,7 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
     return NULL;
   }
   app->handlers_ref = LUA_NOREF;
+  app->sent_name_ref = LUA_NOREF;
   app->timers_ref = LUA_NOREF;
   app->next_timer_serial = 1;
   app->budget = lim->instruction_budget;
@@ -446,6 +472,8 @@ static int do_load(lua_State *L) {
     return luaL_error(L, "%s must return a table of handlers (it returned %s)",
                       app->script, luaL_typename(L, -1));
   app->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushliteral(L, "on_message_sent"); /* anchored: see gc_lua_may_handle */
+  app->sent_name_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if (gc_lua_push_handler(L, app, "application_initialize")) {
     lua_call(L, 0, 1);
     ev->refused = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
@@ -523,7 +551,7 @@ void gc_lua_app_close(struct gc_lua_app *app) {
   lua_close(L);
   app->depth--;
   app->L = NULL;
-  app->handlers_ref = app->timers_ref = LUA_NOREF;
+  app->handlers_ref = app->timers_ref = app->sent_name_ref = LUA_NOREF;
 }
 
 void gc_lua_app_free(struct gc_lua_app *app) {

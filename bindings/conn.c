@@ -29,7 +29,23 @@ enum { UV_FIELDS = 1, UV_PATH, UV_RIP, UV_COOKIES, UV_COUNT = UV_COOKIES };
 
 /* ---- helpers --------------------------------------------------------------- */
 
+/* The methods have the metatable as upvalue 1: comparing with it is
+ * luaL_checkudata without its registry lookup by name (conn:send is on
+ * every game's hot path). Same error message. */
 static struct gc_lua_conn *check_conn(lua_State *L) {
+  void *p = lua_touserdata(L, 1);
+  if (p && lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (same)
+      return p;
+  }
+  luaL_typeerror(L, 1, GC_LUA_CONN_MT);
+  return NULL;
+}
+
+/* For the metamethods, which have another upvalue. */
+static struct gc_lua_conn *check_conn_meta(lua_State *L) {
   return luaL_checkudata(L, 1, GC_LUA_CONN_MT);
 }
 
@@ -272,7 +288,7 @@ static int conn_newindex(lua_State *L) {
 }
 
 static int conn_tostring(lua_State *L) {
-  struct gc_lua_conn *c = check_conn(L);
+  struct gc_lua_conn *c = check_conn_meta(L);
   if (c->open && !c->closing) {
     lua_getiuservalue(L, 1, UV_RIP);
     lua_pushfstring(L, "gc.conn %I (%s:%d)", (lua_Integer)c->id,
@@ -286,7 +302,7 @@ static int conn_tostring(lua_State *L) {
 
 /* 'local conn <close> = ...' closes it NORMAL; tolerant of closed ones. */
 static int conn_gc_close(lua_State *L) {
-  struct gc_lua_conn *c = check_conn(L);
+  struct gc_lua_conn *c = check_conn_meta(L);
   if (c->open && !c->closing && c->app->api->connectionClose) {
     if (c->app->api->connectionClose(c->handle, GC_CLOSE_REASON_NORMAL) == 0)
       c->closing = 1;
@@ -306,7 +322,9 @@ static const luaL_Reg conn_meta[] = {{"__newindex", conn_newindex},
 
 void gc_lua_conn_open(lua_State *L) {
   luaL_newmetatable(L, GC_LUA_CONN_MT);
-  luaL_newlib(L, conn_methods);
+  luaL_newlibtable(L, conn_methods);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, conn_methods, 1); /* upvalue 1: the metatable */
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, conn_index, 1);
   lua_setfield(L, -3, "__index");
@@ -535,6 +553,11 @@ static int do_message_sent(lua_State *L) {
 void gc_lua_conn_message_sent(struct gc_lua_conn *c, GCT_INTPTR cookie,
                               size_t len, GCT_INT status) {
   if (!valid(c))
+    return;
+  /* Most sends carry no cookie and most scripts have no on_message_sent:
+   * then there is nothing to do in Lua, and entering it would cost the
+   * echo path a second protected call per message. */
+  if (cookie == 0 && !gc_lua_may_handle_sent(c->app))
     return;
   struct sent_ev ev = {c, cookie, len, status};
   (void)gc_lua_pcall(c->app, "on_message_sent", do_message_sent, &ev);

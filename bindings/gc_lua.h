@@ -56,6 +56,10 @@ struct gc_lua_app {
   lua_State *L; /* NULL once closed */
   int closing;  /* never enter the state again */
   int handlers_ref; /* registry ref of the table the script returned */
+  int sent_name_ref; /* registry ref of the string "on_message_sent" */
+  /* gc_lua_may_handle_sent's answer, valid until Lua runs again (only a
+   * script can change its handler table). */
+  unsigned char sent_known, sent_may;
   int timers_ref;   /* registry ref of {serial -> gc.timer} of armed timers */
   lua_Integer next_conn_id;
   GCT_INTPTR next_timer_serial;
@@ -119,6 +123,9 @@ void gc_lua_app_free(struct gc_lua_app *app);
  * (LUA_OK ...); -1 if the state is closed or closing. */
 int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
                  void *arg);
+/* Outside any protected call: 0 when the script surely has no
+ * on_message_sent handler (so the event needs no Lua call), else 1. */
+int gc_lua_may_handle_sent(struct gc_lua_app *app);
 /* Inside a protected call: pushes the handler 'name' of the script and
  * returns 1, or pushes nothing and returns 0 if it has none. */
 int gc_lua_push_handler(lua_State *L, struct gc_lua_app *app,

@@ -651,7 +651,12 @@ void gc__conn_flush(struct gc_conn *c) {
 
 /* Decides what comes next once the queue is empty. */
 static void conn_step(struct gc_conn *c) {
-  if (c->state == GC_CONN_DEAD || c->write_in_flight)
+  if (c->state == GC_CONN_DEAD)
+    return;
+  /* First, so a context serves one connection's input and goes back to
+   * the spares before the next connection reads. */
+  conn_ws_park(c);
+  if (c->write_in_flight)
     return;
   if (c->q.head || (c->ws && wslay_event_want_write(c->ws->ctx))) {
     gc__loop_mark_dirty(c->loop, c);
@@ -663,10 +668,8 @@ static void conn_step(struct gc_conn *c) {
   }
   if (c->state == GC_CONN_HANDSHAKE)
     return;
-  if (c->state == GC_CONN_OPEN && (!c->ws || gc_ws_clean(c->ws))) {
-    conn_ws_park(c);
-    return;
-  }
+  if (c->state == GC_CONN_OPEN && !c->ws)
+    return; /* parked above: nothing in progress */
   if (c->state == GC_CONN_DRAINING &&
       (conn_ws_bind(c) != 0 || !wslay_event_get_close_sent(c->ws->ctx))) {
     /* Everything queued is out: now the close frame. */
