@@ -62,6 +62,7 @@ struct gc_lua_app {
   unsigned char sent_known, sent_may;
   int timers_ref;   /* registry ref of {serial -> gc.timer} of armed timers */
   lua_Integer next_conn_id;
+  uint32_t bcast_serial; /* gc.broadcast calls, to list each conn once */
   GCT_INTPTR next_timer_serial;
   /* The open connections, oldest first (for gc.connections, broadcast). */
   struct gc_lua_conn *conn_head, *conn_tail;
@@ -84,6 +85,7 @@ struct gc_lua_conn {
   uint32_t magic; /* GC_LUA_CONN_MAGIC while anchored, 0 after */
   unsigned char open;    /* between on_connect and on_disconnect */
   unsigned char closing; /* close() was accepted, or the host said EINVAL */
+  uint32_t bcast_stamp;  /* gc.broadcast: listed in broadcast number N */
   GCT_INTPTR handle;
   struct gc_lua_app *app;
   struct gc_lua_conn *prev, *next; /* in app's list while open */

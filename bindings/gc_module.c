@@ -151,23 +151,61 @@ static int l_connections(lua_State *L) {
   return 1;
 }
 
-/* gc.broadcast(data [, filter]) -> number of connections it was queued for.
- * 'filter(conn)' returning false or nil skips a connection. The message is
- * handed to the host once (connectionsBroadcast): one copy of the payload
- * is shared by every receiver's queue. */
+/* The gc.conn at 'idx', or NULL for any other value. */
+static struct gc_lua_conn *to_conn(lua_State *L, int idx) {
+  return luaL_testudata(L, idx, GC_LUA_CONN_MT);
+}
+
+/* Adds 'c' to 'handles' if it is open and not listed yet in this call. */
+static void bcast_add(struct gc_lua_app *app, struct gc_lua_conn *c,
+                      GCT_INTPTR *handles, size_t cap, size_t *n) {
+  if (c->open && !c->closing && c->bcast_stamp != app->bcast_serial &&
+      *n < cap) {
+    c->bcast_stamp = app->bcast_serial;
+    handles[(*n)++] = c->handle;
+  }
+}
+
+/* gc.broadcast(data [, filter | conns]) -> number of connections it was
+ * queued for. 'filter(conn)' returning false or nil skips a connection;
+ * 'conns' is a table of the connections to reach, as an array
+ * {conn, ...} or as a set {[conn] = true, ...} (a room); each gets the
+ * message once, closed ones are skipped. The message is handed to the host
+ * once (connectionsBroadcast): one copy of the payload is shared by every
+ * receiver's queue. */
 static int l_broadcast(lua_State *L) {
   struct gc_lua_app *app = app_up(L);
   size_t len;
   const char *data = luaL_checklstring(L, 1, &len);
-  int has_filter = !lua_isnoneornil(L, 2);
-  if (has_filter)
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+  int kind = lua_type(L, 2);
+  luaL_argexpected(L, kind == LUA_TNONE || kind == LUA_TNIL ||
+                          kind == LUA_TFUNCTION || kind == LUA_TTABLE,
+                   2, "function or table of gc.conn");
   lua_settop(L, 2);
   /* The handles, in Lua-owned memory: a raising filter leaks nothing. */
   size_t cap = app->conn_count ? app->conn_count : 1;
   GCT_INTPTR *handles = lua_newuserdatauv(L, cap * sizeof *handles, 0); /* 3 */
   size_t n = 0;
-  if (!has_filter) {
+  if (++app->bcast_serial == 0)
+    ++app->bcast_serial; /* 0 is every connection's initial stamp */
+  if (kind == LUA_TTABLE) {
+    /* Raw traversal: no Lua runs, so the connection list cannot change. */
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      struct gc_lua_conn *c = to_conn(L, -2); /* a set: conn -> true */
+      if (c) {
+        if (lua_toboolean(L, -1))
+          bcast_add(app, c, handles, cap, &n);
+      } else if ((c = to_conn(L, -1)) != NULL) { /* an array: i -> conn */
+        bcast_add(app, c, handles, cap, &n);
+      } else {
+        return luaL_error(L, "bad argument #2 to 'broadcast' (a table of "
+                             "gc.conn expected, found a %s entry)",
+                          luaL_typename(L, -1));
+      }
+      lua_pop(L, 1);
+    }
+  } else if (kind != LUA_TFUNCTION) {
     /* No Lua runs while walking: the list cannot change under us. */
     for (struct gc_lua_conn *c = app->conn_head; c && n < cap; c = c->next)
       if (c->open && !c->closing)

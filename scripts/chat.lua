@@ -47,9 +47,11 @@ local function find(room, name)
   end
 end
 
--- Sends 'text' to every member of 'room'.
+-- Sends 'text' to every member of 'room': one message handed to the host,
+-- whose payload every member's queue shares.
 local function say(room, text)
-  for c in pairs(rooms[room] or {}) do c:send(text) end
+  local members = rooms[room]
+  if members then gc.broadcast(text, members) end
 end
 
 -- Takes 'conn' out of its room (once); 'notice' goes to those who stay.

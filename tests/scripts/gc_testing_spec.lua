@@ -129,4 +129,35 @@ describe("gc.testing", function()
     assert.matches("application_initialize", err)
     assert.matches(path:match("[^/]+$"):gsub("%p", "%%%0") .. ":3:", err)
   end)
+  it("broadcasts to a set or an array of connections, each once", function()
+    local host = T.host{ raise_errors = false, script = script([==[
+      local gc = require "gc"
+      local all = {}
+      return {
+        on_connect = function(conn) all[#all + 1] = conn end,
+        on_message = function(conn, data)
+          if data == "set" then
+            conn:send("n=" .. gc.broadcast("to set", { [all[1]] = true, [all[2]] = false, [all[3]] = true }))
+          elseif data == "array" then
+            conn:send("n=" .. gc.broadcast("to array", { all[2], all[2], all[3] }))
+          elseif data == "bad" then
+            gc.broadcast("x", { 1, 2 })
+          end
+        end,
+      }
+    ]==]) }
+    local a, b, c = host:connect("/"), host:connect("/"), host:connect("/")
+    a:send("set")
+    assert.same({ "to set", "n=2" }, a:received())
+    assert.same({}, b:received())
+    assert.same({ "to set" }, c:received())
+    c:close()
+    a:send("array") -- b listed twice gets it once; c is gone
+    assert.same({ "n=1" }, a:received())
+    assert.same({ "to array" }, b:received())
+    a:send("bad")
+    assert.matches("bad argument #2 to 'broadcast' %(a table of gc.conn expected, found a number entry%)",
+      host:errors()[1])
+    host:close()
+  end)
 end)
