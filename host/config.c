@@ -903,18 +903,27 @@ static int config_load(const char *text, size_t len, const char *source,
   return 0;
 }
 
-int gc_config_load_string(const char *json, const char *source_name,
-                          struct gc_config **out, char *err, size_t errlen) {
-  char scratch[1];
-  if (!err) {
-    err = scratch;
-    errlen = sizeof scratch;
+/* The common start of both loaders: an empty 'err' (a scratch byte when
+ * NULL) and a NULL '*out'. EINVAL when 'out' is NULL. */
+static int load_begin(char **err, size_t *errlen, char *scratch,
+                      struct gc_config **out) {
+  if (!*err) {
+    *err = scratch;
+    *errlen = 1;
   }
-  if (errlen)
-    err[0] = '\0';
+  if (*errlen)
+    (*err)[0] = '\0';
   if (!out)
     return EINVAL;
   *out = NULL;
+  return 0;
+}
+
+int gc_config_load_string(const char *json, const char *source_name,
+                          struct gc_config **out, char *err, size_t errlen) {
+  char scratch[1];
+  if (load_begin(&err, &errlen, scratch, out) != 0)
+    return EINVAL;
   if (!source_name)
     source_name = "config";
   if (!json) {
@@ -927,15 +936,8 @@ int gc_config_load_string(const char *json, const char *source_name,
 int gc_config_load_file(const char *path, struct gc_config **out, char *err,
                         size_t errlen) {
   char scratch[1];
-  if (!err) {
-    err = scratch;
-    errlen = sizeof scratch;
-  }
-  if (errlen)
-    err[0] = '\0';
-  if (!out)
+  if (load_begin(&err, &errlen, scratch, out) != 0)
     return EINVAL;
-  *out = NULL;
   if (!path) {
     snprintf(err, errlen, "cannot read the config: no path");
     return EINVAL;
