@@ -18,7 +18,7 @@ const SERVERS = ['gcs-native', 'gcs-lua', 'lws', 'node-ws', 'uv-raw'];
 const NAMES = {
   'gcs-native': 'gcs + native echo',
   'gcs-lua': 'gcs + echo.lua',
-  lws: `libwebsockets ${args.lws || ''}`.trim(),
+  lws: `libwebsockets ${(args.lws || '').replace(/-$/, '')}`.trim(),
   'node-ws': `Node ${args.node || ''} ws ${args.ws || ''}`.trim(),
   'uv-raw': `libuv ${args.uv || ''} raw TCP`.trim(),
   'chat-native': 'gcs + chat_native.c',
@@ -212,6 +212,7 @@ try {
   const cols = present.length;
   const gp = `
 set terminal pngcairo size 1400,900 font "sans,10"
+set termoption noenhanced
 set output ${q(path.resolve(out, 'results.png'))}
 set multiplot
 set style data histograms
@@ -229,7 +230,7 @@ plot for [i=2:${cols + 1}] ${q(path.join(dir, 'tput.dat'))} using i:xtic(1) titl
 unset logscale y
 set yrange [0:*]
 set key off
-set xtics norotate
+set xtics rotate by -12
 set style histogram clustered gap 1
 set origin 0,0
 set size 0.6,0.42
