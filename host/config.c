@@ -423,8 +423,9 @@ static const struct key_spec vhost_keys[] = {
     S_IP("ip", F_REQUIRED), S_RANGE("port", F_REQUIRED, 1, 65535),
     S_CHOICE("protocol", 0, protocols), S_STR("app", F_REQUIRED | F_NONEMPTY),
     S_END};
-static const struct key_spec logging_keys[] = {S_STR("log_file", 0),
-                                               S_LEVEL("level"), S_END};
+static const struct key_spec logging_keys[] = {
+    S_STR("log_file", 0), S_LEVEL("level"),
+    S_RANGE("conn_lines_per_second", 0, 0, UINT32_MAX), S_END};
 /* Seconds; the host multiplies them by 1000 in 64 bits. */
 static const struct key_spec keep_alive_keys[] = {
     S_RANGE("timeout", 0, 0, UINT32_MAX), S_RANGE("retries", 0, 0, UINT32_MAX),

@@ -113,11 +113,14 @@ static void deadline_fired(void *ctx, intptr_t handle) {
     return;
   c->deadline_id = 0;
   if (c->state == GC_CONN_HANDSHAKE && !c->close_after_flush)
-    gc_log(GCL_INFO, "connection %s:%d: no complete upgrade request in time, closed",
-           c->rip, c->rport);
+    gc__loop_conn_log(
+        c->loop, GCL_INFO,
+        "connection %s:%d: no complete upgrade request in time, closed", c->rip,
+        c->rport);
   else
-    gc_log(GCL_INFO, "connection %s:%d: close not completed in %u ms, dropped",
-           c->rip, c->rport, loop->server->cfg->close_drain_ms);
+    gc__loop_conn_log(c->loop, GCL_INFO,
+                      "connection %s:%d: close not completed in %u ms, dropped",
+                      c->rip, c->rport, loop->server->cfg->close_drain_ms);
   conn_teardown(c);
 }
 
@@ -161,8 +164,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     c->peer_eof = 1;
     if (nread != UV_EOF && c->state != GC_CONN_HANDSHAKE)
-      gc_log(GCL_INFO, "connection %s:%d: %s", c->rip, c->rport,
-             uv_strerror((int)nread));
+      gc__loop_conn_log(c->loop, GCL_INFO, "connection %s:%d: %s", c->rip,
+                        c->rport, uv_strerror((int)nread));
     conn_teardown(c);
     return;
   }
@@ -215,9 +218,11 @@ static uint64_t conn_limit(const struct gc_conn *c, int level, int stat) {
 static int conn_stat_check(struct gc_conn *c, int stat, uint64_t value) {
   uint64_t red = conn_limit(c, GC_STAT_STATUS_RED, stat);
   if (red && value > red) {
-    gc_log(GCL_NOTICE, "connection %s:%d: %s %llu over the RED limit %llu, dropped",
-           c->rip, c->rport, gc_stat_name(stat), (unsigned long long)value,
-           (unsigned long long)red);
+    gc__loop_conn_log(
+        c->loop, GCL_NOTICE,
+        "connection %s:%d: %s %llu over the RED limit %llu, dropped", c->rip,
+        c->rport, gc_stat_name(stat), (unsigned long long)value,
+        (unsigned long long)red);
     conn_teardown(c);
     return 1;
   }
@@ -232,16 +237,19 @@ static int conn_stat_check(struct gc_conn *c, int stat, uint64_t value) {
   if (c->state != GC_CONN_OPEN)
     return 1; /* the app closed it meanwhile */
   if (reaction == GC_STAT_REACTION_CLOSE) {
-    gc_log(GCL_INFO, "connection %s:%d: %s %llu over the YELLOW limit, closed "
-           "by the application", c->rip, c->rport, gc_stat_name(stat),
-           (unsigned long long)value);
+    gc__loop_conn_log(c->loop, GCL_INFO,
+                      "connection %s:%d: %s %llu over the YELLOW limit, closed "
+                      "by the application",
+                      c->rip, c->rport, gc_stat_name(stat),
+                      (unsigned long long)value);
     (void)gc_conn_close(c->loop, c->handle, GC_CLOSE_REASON_NORMAL);
     return 1;
   }
   if (reaction == GC_STAT_REACTION_DEFAULT)
-    gc_log(GCL_INFO, "connection %s:%d: %s %llu over the YELLOW limit %llu",
-           c->rip, c->rport, gc_stat_name(stat), (unsigned long long)value,
-           (unsigned long long)yellow);
+    gc__loop_conn_log(c->loop, GCL_INFO,
+                      "connection %s:%d: %s %llu over the YELLOW limit %llu",
+                      c->rip, c->rport, gc_stat_name(stat),
+                      (unsigned long long)value, (unsigned long long)yellow);
   return 0;
 }
 
@@ -292,8 +300,10 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data,
 }
 
 static void ws_fail(struct gc_conn *c, uint16_t code, const char *why) {
-  gc_log(GCL_NOTICE, "connection %s:%d: %s, closing with %u", c->rip, c->rport,
-         why, code);
+  gc__loop_conn_log(c->loop, GCL_NOTICE,
+                    "connection %s:%d: %s, closing with %u", c->rip, c->rport,
+                    why, code);
+  c->close_logged = 1;
   (void)wslay_event_queue_close(c->ws->ctx, code, NULL, 0);
   wslay_event_shutdown_read(c->ws->ctx);
 }
@@ -305,8 +315,9 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
   if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
     if (arg->status_code != 1000 && arg->status_code != 1001 &&
         arg->status_code != 1005 && arg->status_code != 0)
-      gc_log(GCL_INFO, "connection %s:%d: peer closed with %u", c->rip,
-             c->rport, arg->status_code);
+      gc__loop_conn_log(c->loop, GCL_INFO,
+                        "connection %s:%d: peer closed with %u", c->rip,
+                        c->rport, arg->status_code);
     return;
   }
   if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
@@ -347,8 +358,8 @@ static const struct wslay_event_callbacks ws_callbacks = {
 static void conn_http_reject(struct gc_conn *c, int status, const char *body) {
   char buf[512];
   int n = gc_http_response(buf, sizeof buf, status, body);
-  gc_log(GCL_INFO, "connection %s:%d: HTTP %d: %s", c->rip, c->rport, status,
-         body);
+  gc__loop_conn_log(c->loop, GCL_INFO, "connection %s:%d: HTTP %d: %s", c->rip,
+                    c->rport, status, body);
   conn_read_stop(c);
   if (n < 0 || gc_send_queue_push_raw(&c->q, buf, (size_t)n) != 0) {
     conn_teardown(c);
@@ -524,8 +535,11 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
      * control frame) with a negative code and no close frame queued: fail
      * the connection as RFC 6455 7.1.7 says, with 1002, unless we are out
      * of memory. */
-    gc_log(GCL_NOTICE, "connection %s:%d: protocol error in a frame (wslay %d), "
-           "closing with 1002", c->rip, c->rport, rc);
+    gc__loop_conn_log(c->loop, GCL_NOTICE,
+                      "connection %s:%d: protocol error in a frame (wslay %d), "
+                      "closing with 1002",
+                      c->rip, c->rport, rc);
+    c->close_logged = 1;
     static const uint8_t close_1002[] = {0x88, 0x02, 0x03, 0xea};
     if (rc == WSLAY_ERR_NOMEM || wslay_event_get_close_sent(c->ws->ctx) ||
         gc_send_queue_push_raw(&c->q, close_1002, sizeof close_1002) != 0) {
@@ -542,7 +556,10 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   }
   if (!wslay_event_want_read(c->ws->ctx) && c->state == GC_CONN_OPEN) {
     /* The peer closed, or its input broke the protocol: wslay queued the
-     * close frame; the app can no longer send. */
+     * close frame; the app can no longer send. In the second case wslay
+     * chose the code: it is logged once the frame is out (gc__conn_flush). */
+    if (!c->close_logged && !wslay_event_get_close_received(c->ws->ctx))
+      c->close_log_pending = 1;
     c->state = GC_CONN_CLOSING;
     conn_arm_deadline(c);
   }
@@ -575,8 +592,8 @@ static void on_write(uv_write_t *req, int status) {
   if (c->state == GC_CONN_DEAD)
     return; /* cancelled by uv_close: on_close reports the rest */
   if (status < 0) {
-    gc_log(GCL_INFO, "connection %s:%d: write failed: %s", c->rip, c->rport,
-           uv_strerror(status));
+    gc__loop_conn_log(c->loop, GCL_INFO, "connection %s:%d: write failed: %s",
+                      c->rip, c->rport, uv_strerror(status));
     conn_teardown(c);
     return;
   }
@@ -596,6 +613,14 @@ void gc__conn_flush(struct gc_conn *c) {
       wslay_event_send(c->ws->ctx) != 0) {
     conn_teardown(c);
     return;
+  }
+  if (c->close_log_pending && c->ws && wslay_event_get_close_sent(c->ws->ctx)) {
+    c->close_log_pending = 0;
+    c->close_logged = 1;
+    gc__loop_conn_log(c->loop, GCL_NOTICE,
+                      "connection %s:%d: invalid frame, closing with %u",
+                      c->rip, c->rport,
+                      wslay_event_get_status_code_sent(c->ws->ctx));
   }
   uv_buf_t iov[GC_IOV_MAX];
   size_t total;
@@ -619,8 +644,8 @@ void gc__conn_flush(struct gc_conn *c) {
     if (w == UV_EAGAIN || w == UV_ENOSYS)
       w = 0;
     if (w < 0) {
-      gc_log(GCL_INFO, "connection %s:%d: write failed: %s", c->rip, c->rport,
-             uv_strerror(w));
+      gc__loop_conn_log(c->loop, GCL_INFO, "connection %s:%d: write failed: %s",
+                        c->rip, c->rport, uv_strerror(w));
       conn_teardown(c);
       return;
     }
@@ -812,9 +837,10 @@ static int conn_queue_room(struct gc_conn *c, size_t len) {
   uint64_t red = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
   if ((red && c->q.count + 1 > red) ||
       c->q.bytes + len > GC_OUTPUT_QUEUE_MAX_BYTES) {
-    gc_log(GCL_NOTICE, "connection %s:%d: output queue full (%zu messages, %zu "
-           "bytes): the client does not read, dropped", c->rip, c->rport,
-           c->q.count, c->q.bytes);
+    gc__loop_conn_log(c->loop, GCL_NOTICE,
+                      "connection %s:%d: output queue full (%zu messages, %zu "
+                      "bytes): the client does not read, dropped",
+                      c->rip, c->rport, c->q.count, c->q.bytes);
     conn_teardown(c);
     return ENOBUFS;
   }
@@ -976,8 +1002,9 @@ static void keepalive_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) 
   int64_t due = 1 + (idle - loop->ka_timeout_ms) /
                         (loop->ka_interval_ms ? loop->ka_interval_ms : 1);
   if (c->pings_sent >= loop->ka_retries && c->pings_sent < due) {
-    gc_log(GCL_INFO, "connection %s:%d: no answer to %d pings, dropped", c->rip,
-           c->rport, c->pings_sent);
+    gc__loop_conn_log(c->loop, GCL_INFO,
+                      "connection %s:%d: no answer to %d pings, dropped",
+                      c->rip, c->rport, c->pings_sent);
     conn_teardown(c);
     return;
   }

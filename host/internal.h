@@ -16,6 +16,7 @@
 #include "embed.h"
 #include "handle_table.h"
 #include "http_upgrade.h"
+#include "log.h"
 #include "conn_limits.h"
 #include "send_queue.h"
 #include "timers.h"
@@ -100,6 +101,8 @@ struct gc_conn {
   unsigned close_after_flush : 1; /* HTTP error answers */
   unsigned peer_eof : 1;
   unsigned reading : 1;
+  unsigned close_logged : 1;      /* the reason of a failed input is logged */
+  unsigned close_log_pending : 1; /* wslay refused input: log its close code */
   struct gc_http_req *req; /* during the handshake only */
   struct gc_ws *ws; /* borrowed from loop->ws_pool while needed, else NULL */
   struct gc_send_queue q;
@@ -153,6 +156,8 @@ struct gc_loop {
   int trim_pending; /* connections went away: give freed memory back */
   int64_t ka_timeout_ms, ka_interval_ms;
   int ka_retries;
+  struct gc_log_limit conn_log;   /* lines about single connections */
+  uint32_t conn_log_per_second;   /* logging.conn_lines_per_second */
 };
 
 /* The loop of the calling thread: the core_api entry points have no
@@ -193,6 +198,12 @@ int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t coun
 int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms);
 int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
                       int64_t value);
+/* Logs one line about connections (or accepting them) through the loop's
+ * rate limit; lines over it are counted and reported once a second. */
+void gc__loop_conn_log(struct gc_loop *loop, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Reports the lines the limit dropped in the second that ended, if any. */
+void gc__loop_conn_log_roll(struct gc_loop *loop);
 /* Keep-alive sweep: pings silent connections, drops unanswering ones. */
 void gc__conn_keepalive_sweep(struct gc_loop *loop);
 void gc__conn_close_all(struct gc_loop *loop, int reason);

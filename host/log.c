@@ -266,3 +266,23 @@ int gc_log_level_parse(const char *s, int *mask) {
   *mask = m;
   return 0;
 }
+
+uint64_t gc_log_limit_roll(struct gc_log_limit *l, int64_t now_ms) {
+  int64_t second = now_ms - now_ms % 1000;
+  if (second == l->window)
+    return 0;
+  uint64_t dropped = l->dropped;
+  l->window = second;
+  l->lines = 0;
+  l->dropped = 0;
+  return dropped;
+}
+
+int gc_log_limit_take(struct gc_log_limit *l, uint32_t per_second) {
+  if (per_second && l->lines >= per_second) {
+    l->dropped++;
+    return 0;
+  }
+  l->lines++;
+  return 1;
+}

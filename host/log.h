@@ -7,6 +7,8 @@
 #ifndef GC_LOG_H
 #define GC_LOG_H
 
+#include <stdint.h>
+
 /* The longest message kept whole, in bytes; a longer one is cut and ends in
  * "..." (a cut never splits a UTF-8 character). */
 #define GC_LOG_MSG_MAX 4096
@@ -55,5 +57,22 @@ void gc_log_set_hook(void (*hook)(int level, const char *line, void *ud),
  * '|' (spaces around '|' allowed). 0 with '*mask' set, or EINVAL with
  * '*mask' untouched. */
 int gc_log_level_parse(const char *s, int *mask);
+
+/* A rate limit for the lines of one source (a loop's connection lines): a
+ * flood of hostile clients must not become a flood of log lines filling
+ * the disk. Windows are whole seconds of the caller's clock. */
+struct gc_log_limit {
+  int64_t window;   /* start of the current second, ms */
+  uint32_t lines;   /* written in it */
+  uint64_t dropped; /* not written in it */
+};
+
+/* Moves to the second of 'now_ms'. Returns the number of lines dropped in
+ * the second that just ended (the caller says so in one line), else 0. */
+uint64_t gc_log_limit_roll(struct gc_log_limit *l, int64_t now_ms);
+
+/* 1 when one more line fits in the current second (then counted), else 0
+ * (counted as dropped). 'per_second' 0 means no limit. */
+int gc_log_limit_take(struct gc_log_limit *l, uint32_t per_second);
 
 #endif

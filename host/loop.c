@@ -2,6 +2,7 @@
  * signals and the ordered shutdown. */
 #include <errno.h>
 #include <malloc.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,7 +131,9 @@ static int loop_housekeeping_start(struct gc_loop *loop);
 static void on_connection(uv_stream_t *server, int status) {
   struct gc_listener *l = server->data;
   if (status < 0) {
-    gc_log(GCL_WARN, "accept on %s:%d: %s", l->ip, l->port, uv_strerror(status));
+    /* EMFILE under a connection storm: one line per attempt otherwise. */
+    gc__loop_conn_log(l->loop, GCL_WARN, "accept on %s:%d: %s", l->ip, l->port,
+                      uv_strerror(status));
     return;
   }
   gc__conn_accept(l);
@@ -228,6 +231,7 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
 static void housekeeping_fired(void *ctx, intptr_t arg) {
   struct gc_loop *loop = ctx;
   (void)arg;
+  gc__loop_conn_log_roll(loop);
   if (loop->ka_timeout_ms)
     gc__conn_keepalive_sweep(loop);
   if (++loop->housekeeping_ticks % 5 == 0 && loop->trim_pending) {
@@ -236,12 +240,39 @@ static void housekeeping_fired(void *ctx, intptr_t arg) {
   }
 }
 
+void gc__loop_conn_log_roll(struct gc_loop *loop) {
+  uint64_t dropped = gc_log_limit_roll(&loop->conn_log, gc_loop_now(loop));
+  if (dropped)
+    gc_log(GCL_WARN, "%llu lines about connections not logged in the last "
+           "second (over logging.conn_lines_per_second = %u)",
+           (unsigned long long)dropped, loop->conn_log_per_second);
+}
+
+void gc__loop_conn_log(struct gc_loop *loop, int level, const char *fmt, ...) {
+  if (!gc_log_enabled(level))
+    return;
+  gc__loop_conn_log_roll(loop);
+  if (!gc_log_limit_take(&loop->conn_log, loop->conn_log_per_second))
+    return;
+  char msg[GC_LOG_MSG_MAX + 1];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (n >= 0)
+    gc_log(level, "%s", msg);
+}
+
 /* keep_alive {timeout, interval, retries}: after 'timeout' seconds without
  * input a connection is pinged every 'interval' seconds; after 'retries'
  * pings without any input it is dropped. timeout 0 turns it off. One sweep
  * a second for the whole loop, not a timer per connection. */
 static int loop_housekeeping_start(struct gc_loop *loop) {
   const struct gc_config *cfg = loop->server->cfg;
+  uint64_t per_second = 100;
+  (void)gc_config_getopt(cfg, "logging.conn_lines_per_second",
+                         GC_OPT_TYPE_UINT64, &per_second);
+  loop->conn_log_per_second = (uint32_t)per_second;
   uint64_t timeout = 30, interval = 10, retries = 3;
   if (gc_config_getopt(cfg, "keep_alive", GC_OPT_TYPE_NULL, NULL) == 0) {
     timeout = interval = retries = 0;

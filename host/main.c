@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "fd_limit.h"
 #include "internal.h"
 #include "log.h"
 
@@ -76,6 +77,31 @@ static int script_config(const char *script, const char *addr, int port,
   int rc = gc_config_load_string(text, script, cfg, err, errlen);
   free(text);
   return rc;
+}
+
+/* Raises the open-file limit and says when max_connections cannot be
+ * reached under it (each client is one descriptor; a few are the host's). */
+static void fd_limit_check(uint64_t max_connections) {
+  uint64_t before, after;
+  int rc = gc_fd_limit_raise(&before, &after);
+  if (rc != 0)
+    gc_log(GCL_WARN, "cannot raise the open-file limit: %s", strerror(rc));
+  else if (after != before)
+    gc_log(GCL_INFO, "open-file limit raised from %llu to %llu",
+           (unsigned long long)before, (unsigned long long)after);
+  if (after && max_connections && after != UINT64_MAX &&
+      max_connections > after - (after > 64 ? 64 : after))
+    gc_log(GCL_WARN,
+           "max_connections is %llu but the open-file limit is %llu: clients "
+           "past the limit are refused; raise the hard limit (ulimit -Hn, "
+           "systemd LimitNOFILE=)",
+           (unsigned long long)max_connections, (unsigned long long)after);
+  else if (after && !max_connections && after < 4096)
+    gc_log(GCL_NOTICE,
+           "the open-file limit is %llu, so at most about %llu clients can "
+           "connect; raise the hard limit (ulimit -Hn) for more",
+           (unsigned long long)after,
+           (unsigned long long)(after > 64 ? after - 64 : 0));
 }
 
 int main(int argc, char **argv) {
@@ -147,6 +173,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   server.lua_adapter_path = lua_adapter_path();
+  fd_limit_check(server.cfg->max_connections);
   if (server.cfg->worker_count > 1)
     gc_log(GCL_WARN,
            "threading.worker_count is %u: this version runs one event loop, "

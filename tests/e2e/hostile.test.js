@@ -80,9 +80,14 @@ function closeCode(buf) {
 
 async function expectClose(bytes, code, what) {
   const s = await raw('/' + what.replace(/\W+/g, '-'));
+  const local = s.localPort;
   s.write(bytes);
   const buf = await s.closedP;
   assert.strictEqual(closeCode(buf), code, what);
+  // Logged once, naming the client and the code.
+  const re = new RegExp(`N: connection 127\\.0\\.0\\.1:${local}: .*closing with ${code}\n`, 'g');
+  for (let i = 0; i < 40 && !re.test(gcs.stderrText); i++) await h.sleep(25);
+  assert.strictEqual((gcs.stderrText.match(re) || []).length, 1, `${what}: one log line\n${gcs.stderrText}`);
 }
 
 const cases = [

@@ -105,6 +105,37 @@ test('a port in use is a clear start-up error', async () => {
   blocker.close();
 });
 
+// "Max open files  SOFT  HARD  files" of a running process.
+function fileLimits(pid) {
+  const line = fs.readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  return line.trim().split(/\s+/).slice(3, 5);
+}
+
+test('the soft open-file limit is raised to the hard one at start', async () => {
+  const port = await h.freePort();
+  const cfg = {
+    adapters: [{ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'e' }] }],
+    vhosts: [{ ip: '127.0.0.1', port, app: 'e' }],
+  };
+  const gcs = await h.startGcs(cfg, { port, ulimit: '-Sn 256' });
+  const [soft, hard] = fileLimits(gcs.pid);
+  assert.notStrictEqual(hard, '256', 'the test needs a hard limit above 256');
+  assert.strictEqual(soft, hard);
+  assert.strictEqual(await h.stopGcs(gcs), 0);
+});
+
+test('max_connections above the open-file limit is a start-up warning', async () => {
+  const port = await h.freePort();
+  const gcs = await h.startGcs({
+    adapters: [{ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'e' }] }],
+    vhosts: [{ ip: '127.0.0.1', port, app: 'e' }],
+    max_connections: 1000,
+  }, { port, ulimit: '-n 300' });
+  for (let i = 0; i < 40 && !/W: max_connections/.test(gcs.stderrText); i++) await h.sleep(25);
+  assert.match(gcs.stderrText, /W: max_connections is 1000 but the open-file limit is 300/);
+  assert.strictEqual(await h.stopGcs(gcs), 0);
+});
+
 test('--version and --help', async () => {
   const v = await h.startGcs({ args: ['--version'] }, { wait: false });
   assert.strictEqual(await v.exited, 0);

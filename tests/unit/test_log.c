@@ -336,6 +336,31 @@ static void test_hook(void **state) {
   free(text);
 }
 
+/* ---- rate limit --------------------------------------------------------- */
+
+static void test_rate_limit(void **state) {
+  (void)state;
+  struct gc_log_limit l = {0};
+  assert_int_equal(gc_log_limit_roll(&l, 5000), 0);
+  for (int i = 0; i < 3; i++)
+    assert_true(gc_log_limit_take(&l, 3));
+  for (int i = 0; i < 7; i++)
+    assert_false(gc_log_limit_take(&l, 3));
+  /* Same second: nothing to report yet, still full. */
+  assert_int_equal(gc_log_limit_roll(&l, 5999), 0);
+  assert_false(gc_log_limit_take(&l, 3));
+  /* The next second reports the 8 dropped once and lets lines through. */
+  assert_int_equal(gc_log_limit_roll(&l, 6000), 8);
+  assert_int_equal(gc_log_limit_roll(&l, 6500), 0);
+  assert_true(gc_log_limit_take(&l, 3));
+  /* A quiet second in between reports nothing. */
+  assert_int_equal(gc_log_limit_roll(&l, 9000), 0);
+  /* 0 = no limit. */
+  for (int i = 0; i < 1000; i++)
+    assert_true(gc_log_limit_take(&l, 0));
+  assert_int_equal(gc_log_limit_roll(&l, 10000), 0);
+}
+
 /* ---- threads ----------------------------------------------------------------- */
 
 #define THREADS 8
@@ -388,6 +413,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_stderr_and_file, reset, cleanup),
       cmocka_unit_test_setup_teardown(test_truncation, reset, cleanup),
       cmocka_unit_test_setup_teardown(test_hook, reset, cleanup),
+      cmocka_unit_test(test_rate_limit),
       cmocka_unit_test_setup_teardown(test_threads_write_whole_lines, reset, cleanup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,8 +40,9 @@ async function waitForPort(port, proc) {
 const running = new Set();
 
 // Starts gcs. 'cfg' is a config object (written to a temp file) or
-// { args: [...] } for a command line of its own.
-async function startGcs(cfg, { port, wait = true } = {}) {
+// { args: [...] } for a command line of its own; 'ulimit' (e.g. '-Sn 256')
+// is applied by a shell that then execs gcs (same pid).
+async function startGcs(cfg, { port, wait = true, ulimit } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-e2e-'));
   let args = cfg.args;
   if (!args) {
@@ -49,7 +50,9 @@ async function startGcs(cfg, { port, wait = true } = {}) {
     fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
     args = ['-C', file];
   }
-  const proc = spawn(GCS, args, { cwd: SRC });
+  const proc = ulimit
+    ? spawn('sh', ['-c', `ulimit ${ulimit} && exec "$0" "$@"`, GCS, ...args], { cwd: SRC })
+    : spawn(GCS, args, { cwd: SRC });
   proc.stderrText = '';
   proc.stderr.on('data', (d) => { proc.stderrText += d; });
   proc.stdout.on('data', () => {});
