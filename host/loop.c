@@ -254,13 +254,10 @@ void gc__loop_conn_log(struct gc_loop *loop, int level, const char *fmt, ...) {
   gc__loop_conn_log_roll(loop);
   if (!gc_log_limit_take(&loop->conn_log, loop->conn_log_per_second))
     return;
-  char msg[GC_LOG_MSG_MAX + 1];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  gc_logv(level, fmt, ap);
   va_end(ap);
-  if (n >= 0)
-    gc_log(level, "%s", msg);
 }
 
 /* keep_alive {timeout, interval, retries}: after 'timeout' seconds without
