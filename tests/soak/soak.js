@@ -1,4 +1,5 @@
-// make soak: minutes of mixed traffic against one gcs (native echo adapter)
+// make soak: minutes of mixed traffic against one gcs (native echo adapter,
+// or scripts/echo.lua with SOAK_ADAPTER=lua)
 // — well-behaved clients, flooders, clients that never read, clients that
 // vanish mid-frame — then checks that the well-behaved ones lost nothing,
 // reports their latency, and that gcs's RSS came back near its baseline.
@@ -37,7 +38,10 @@ function rawClient(port, onUp) {
 (async () => {
   const port = await h.freePort();
   const gcs = await h.startGcs({
-    adapters: [{ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'echo' }] }],
+    // SOAK_ADAPTER=lua: the same traffic against scripts/echo.lua.
+    adapters: [process.env.SOAK_ADAPTER === 'lua'
+      ? { type: 'lua', apps: [{ name: 'echo', file_name: path.join(h.SRC, 'scripts', 'echo.lua') }] }
+      : { type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'echo' }] }],
     vhosts: [{ ip: '127.0.0.1', port, app: 'echo' }],
     logging: { level: 'ERR' },
     conn_critical: { msg_per_second: 2000, output_queue_size: 2000 },
