@@ -112,6 +112,19 @@ static void warnf(void *ud, const char *msg, int tocont) {
 
 /* ---- memory -------------------------------------------------------------- */
 
+/* Publishes the state's memory in its counter when it moved by a step:
+ * a cheap compare per allocation, a counterSet now and then, so any
+ * adapter (or a spec, host:counter) can attribute memory growth. */
+static void mem_report(struct gc_lua_app *app) {
+  size_t used = app->mem_used, last = app->mem_reported;
+  if (app->mem_counter < 0 ||
+      (used < last + GC_LUA_MEM_COUNTER_STEP &&
+       used + GC_LUA_MEM_COUNTER_STEP > last))
+    return;
+  app->mem_reported = used;
+  (void)app->api->counterSet(app->mem_counter, (GCT_COUNTER_VALUE)used);
+}
+
 static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   struct gc_lua_app *app = ud;
   if (ptr == NULL)
@@ -119,6 +132,7 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (nsize == 0) {
     free(ptr);
     app->mem_used -= osize;
+    mem_report(app);
     return NULL;
   }
   if (nsize > osize && app->mem_limit && !app->closing &&
@@ -128,6 +142,7 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (p == NULL)
     return NULL;
   app->mem_used = app->mem_used - osize + nsize;
+  mem_report(app);
   if (app->mem_used > app->mem_warn_at) {
     if (app->mem_limit)
       gc_lua_log(app, GCL_WARN, "Lua memory use passed %zu KiB (limit %zu KiB)",
@@ -386,12 +401,20 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
     return NULL;
   app->api = api;
   app->app_id = app_id;
+  app->mem_counter = -1;
   app->name = dup_str(name ? name : "lua");
   app->script = dup_str(script);
   app->extra_path = lim->path && *lim->path ? dup_str(lim->path) : NULL;
   if (!app->name || !app->script || (lim->path && *lim->path && !app->extra_path)) {
     gc_lua_app_free(app);
     return NULL;
+  }
+  if (api->counterCreate) { /* only in application_initialize */
+    char cname[200];
+    snprintf(cname, sizeof cname, "lua.%s.memory", app->name);
+    app->mem_counter = api->counterCreate(cname);
+    if (app->mem_counter < 0)
+      gc_lua_log(app, GCL_INFO, "no counter %s: memory not published", cname);
   }
   app->handlers_ref = LUA_NOREF;
   app->sent_name_ref = LUA_NOREF;
@@ -525,6 +548,11 @@ int gc_lua_app_load(struct gc_lua_app *app) {
   }
   gc_lua_log(app, GCL_INFO, "loaded %s (%s, %zu KiB)", app->script, LUA_RELEASE,
              app->mem_used >> 10);
+  if (app->mem_counter >= 0) { /* the first figure, before any step */
+    app->mem_reported = app->mem_used;
+    (void)app->api->counterSet(app->mem_counter,
+                               (GCT_COUNTER_VALUE)app->mem_used);
+  }
   return 0;
 }
 
@@ -559,6 +587,9 @@ void gc_lua_app_close(struct gc_lua_app *app) {
   app->expired = 0;
   if (app->budget > 0)
     lua_sethook(L, count_hook, LUA_MASKCOUNT, app->hook_count);
+  if (app->mem_counter >= 0) /* the state is going: its memory with it */
+    (void)app->api->counterSet(app->mem_counter, 0);
+  app->mem_counter = -1;
   lua_close(L);
   app->depth--;
   app->L = NULL;

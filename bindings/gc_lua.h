@@ -34,6 +34,7 @@
 /* Defaults of the per-application limits (overridden by the config). */
 #define GC_LUA_DEFAULT_BUDGET 100000000 /* VM instructions per handler call */
 #define GC_LUA_DEFAULT_MEMORY 0         /* bytes; 0 = no limit */
+#define GC_LUA_MEM_COUNTER_STEP (64u << 10) /* bytes */
 
 /* Settings of one application, read from the config ("lua.*" at the
  * root, then the application's own "lua" object, which wins). 0 means
@@ -76,6 +77,10 @@ struct gc_lua_app {
   int depth;       /* nesting of gc_lua_pcall */
   /* Memory (see the allocator in app.c). */
   size_t mem_used, mem_limit, mem_warn_at;
+  /* Counter "lua.<app>.memory" (bytes of this state), or -1; set when the
+   * use moved by GC_LUA_MEM_COUNTER_STEP since the last report. */
+  GCT_INT mem_counter;
+  size_t mem_reported;
   /* Pieces of a lua_warning message being assembled. */
   char warn_buf[256];
   size_t warn_len;

@@ -49,6 +49,13 @@ void gc_host_advance(struct gc_host *h, int64_t ms) {
 
 int64_t gc_host_now(const struct gc_host *h) { return h->loop.vnow; }
 
+int gc_host_counter(struct gc_host *h, const char *name, int64_t *value) {
+  int32_t id = gc_counters_open(&h->server.counters, name);
+  if (id < 0 || gc_counters_get(&h->server.counters, id, value) != 0)
+    return ENOENT;
+  return 0;
+}
+
 int gc_host_create(const char *config_json, const char *source,
                    const char *lua_adapter, struct gc_host **out, char *err,
                    size_t errlen) {

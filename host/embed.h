@@ -39,6 +39,9 @@ void gc_host_pump(struct gc_host *h);
 /* Moves virtual time by 'ms', firing every timer due on the way in order. */
 void gc_host_advance(struct gc_host *h, int64_t ms);
 int64_t gc_host_now(const struct gc_host *h);
+/* The value of the counter 'name' (built-in "gcs.*", an app's, or a Lua
+ * application's "lua.<app>.memory"): 0, or ENOENT when there is none. */
+int gc_host_counter(struct gc_host *h, const char *name, int64_t *value);
 /* A new in-memory client on the vhost at 'port' (0: the first one). It
  * starts before the HTTP upgrade; feed it the request with
  * gc_host_input. NULL when no such vhost or no memory. */

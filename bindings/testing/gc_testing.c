@@ -73,6 +73,10 @@ struct thost {
 /* ---- log capture --------------------------------------------------------- */
 
 static struct thost *log_target; /* the host being driven right now */
+/* The open host: the Lua adapter is loaded once per process, so only one
+ * host can run at a time (see T.host). */
+static struct thost *live_host;
+static void host_free(struct thost *t);
 
 static void log_hook(int level, const char *line, void *ud) {
   (void)ud;
@@ -398,6 +402,11 @@ static int l_host(lua_State *L) {
   gc_log_set_stderr(!quiet);
   const char *lua_adapter = getenv("GC_LUA_ADAPTER");
   char err[1024] = "";
+  /* A spec that failed before host:close() left its host open: close it
+   * now, or this one's applications could not start (and every later spec
+   * would fail for that one). */
+  if (live_host && live_host != t)
+    host_free(live_host);
   int rc = gc_host_create(text, script ? script : "gc.testing", lua_adapter ? lua_adapter
                                                          : GC_LUA_ADAPTER_PATH,
                           &t->h, err, sizeof err);
@@ -407,6 +416,7 @@ static int l_host(lua_State *L) {
     push_errors(L, t, lua_tostring(L, -1));
     return lua_error(L);
   }
+  live_host = t;
   host_settle(L, t);
   return 1;
 }
@@ -427,6 +437,8 @@ static void host_free(struct thost *t) {
   t->errors_len = 0;
   if (log_target == t)
     log_target = NULL;
+  if (live_host == t)
+    live_host = NULL;
 }
 
 static int host_gc(lua_State *L) {
@@ -452,6 +464,8 @@ static int host_close(lua_State *L) {
   }
   gc_host_destroy(t->h);
   t->h = NULL;
+  if (live_host == t)
+    live_host = NULL;
   for (struct tclient *c = t->clients; c; c = c->next)
     client_process(c);
   t->clients = NULL;
@@ -474,6 +488,17 @@ static int host_advance(lua_State *L) {
 static int host_now(lua_State *L) {
   struct thost *t = check_host(L);
   lua_pushinteger(L, gc_host_now(t->h));
+  return 1;
+}
+
+/* host:counter(name) -> its value, or nil when there is no such counter. */
+static int host_counter(lua_State *L) {
+  struct thost *t = check_host(L);
+  const char *name = luaL_checkstring(L, 2);
+  int64_t v;
+  if (gc_host_counter(t->h, name, &v) != 0)
+    return 0;
+  lua_pushinteger(L, (lua_Integer)v);
   return 1;
 }
 
@@ -681,7 +706,8 @@ static int client_gc(lua_State *L) {
 
 static const luaL_Reg host_methods[] = {
     {"connect", host_connect}, {"advance", host_advance}, {"now", host_now},
-    {"errors", host_errors},   {"close", host_close},     {NULL, NULL}};
+    {"errors", host_errors},   {"close", host_close},     {"counter", host_counter},
+    {NULL, NULL}};
 
 static const luaL_Reg client_methods[] = {
     {"send", client_send},         {"send_raw", client_send_raw},

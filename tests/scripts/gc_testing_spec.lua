@@ -160,4 +160,39 @@ describe("gc.testing", function()
       host:errors()[1])
     host:close()
   end)
+  it("publishes each Lua application's memory as the counter lua.<app>.memory", function()
+    local host = T.host{ name = "mem", script = script([[
+      local keep = {}
+      return { on_message = function(conn, data)
+        if data == "grow" then keep[#keep + 1] = string.rep("x", 1 << 20)
+        elseif data == "drop" then keep = {}; collectgarbage(); collectgarbage() end
+        conn:send(tostring(collectgarbage("count") * 1024 // 1))
+      end }
+    ]]) }
+    local c = host:connect("/")
+    local base = host:counter("lua.mem.memory")
+    assert.is_true(base > 0)
+    c:send("grow")
+    local used = tonumber(c:received()[1])
+    local grown = host:counter("lua.mem.memory")
+    -- The counter moves in steps of 64 KiB.
+    assert.is_true(grown >= base + (1 << 20) - 64 * 1024, ("%d -> %d"):format(base, grown))
+    assert.is_true(math.abs(grown - used) <= 64 * 1024 + 4096, ("%d vs %d"):format(grown, used))
+    c:send("drop")
+    assert.is_true(host:counter("lua.mem.memory") < grown - (1 << 19))
+    assert.is_nil(host:counter("no.such.counter"))
+    assert.is_true(host:counter("gcs.connections") == 1)
+    host:close()
+  end)
+  it("closes a host that a failed spec left open when the next host starts", function()
+    local a = T.host{ script = script("return {}") }
+    a:connect("/")
+    -- no a:close(), as after a failed assertion
+    local b = T.host{ script = script([[return { on_message = function(c, d) c:send(d) end }]]) }
+    local c = b:connect("/")
+    c:send("x")
+    assert.same({ "x" }, c:received())
+    assert.has_error(function() a:advance(1) end, "host is closed")
+    b:close()
+  end)
 end)
