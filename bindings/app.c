@@ -271,20 +271,12 @@ int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
   return st;
 }
 
-const char gc_lua_on_message_name[] = "on_message";
-
 int gc_lua_push_handler(lua_State *L, struct gc_lua_app *app,
                         const char *name) {
   if (app->handlers_ref == LUA_NOREF || app->handlers_ref == LUA_REFNIL)
     return 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, app->handlers_ref);
-  if (name == GC_LUA_ON_MESSAGE && app->msg_name_ref != LUA_NOREF) {
-    /* Once per message: the key string by ref, no lookup by C string. */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, app->msg_name_ref);
-    lua_gettable(L, -2);
-  } else {
-    lua_getfield(L, -1, name);
-  }
+  lua_getfield(L, -1, name);
   lua_remove(L, -2);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
@@ -418,7 +410,6 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
   }
   app->handlers_ref = LUA_NOREF;
   app->sent_name_ref = LUA_NOREF;
-  app->msg_name_ref = LUA_NOREF;
   app->timers_ref = LUA_NOREF;
   app->next_timer_serial = 1;
   app->budget = lim->instruction_budget;
@@ -506,8 +497,6 @@ static int do_load(lua_State *L) {
   app->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushliteral(L, "on_message_sent"); /* anchored: see gc_lua_may_handle */
   app->sent_name_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushliteral(L, "on_message"); /* the hot path's key, pushed by ref */
-  app->msg_name_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if (gc_lua_push_handler(L, app, "application_initialize")) {
     lua_call(L, 0, 1);
     ev->refused = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
@@ -594,7 +583,6 @@ void gc_lua_app_close(struct gc_lua_app *app) {
   app->depth--;
   app->L = NULL;
   app->handlers_ref = app->timers_ref = app->sent_name_ref = LUA_NOREF;
-  app->msg_name_ref = LUA_NOREF;
 }
 
 void gc_lua_app_free(struct gc_lua_app *app) {

@@ -507,7 +507,7 @@ struct message_ev {
 
 static int do_message(lua_State *L) {
   struct message_ev *ev = lua_touserdata(L, 1);
-  if (gc_lua_push_handler(L, ev->c->app, GC_LUA_ON_MESSAGE)) {
+  if (gc_lua_push_handler(L, ev->c->app, "on_message")) {
     gc_lua_conn_push(L, ev->c);
     lua_pushlstring(L, ev->data, ev->len);
     lua_call(L, 2, 0);

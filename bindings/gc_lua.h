@@ -58,7 +58,6 @@ struct gc_lua_app {
   int closing;  /* never enter the state again */
   int handlers_ref; /* registry ref of the table the script returned */
   int sent_name_ref; /* registry ref of the string "on_message_sent" */
-  int msg_name_ref;  /* registry ref of the string "on_message" */
   /* gc_lua_may_handle_sent's answer, valid until Lua runs again (only a
    * script can change its handler table). */
   unsigned char sent_known, sent_may;
@@ -131,11 +130,6 @@ void gc_lua_app_free(struct gc_lua_app *app);
  * (LUA_OK ...); -1 if the state is closed or closing. */
 int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
                  void *arg);
-/* The name of the per-message event: gc_lua_push_handler finds it by a
- * registry ref when given this very pointer. */
-#define GC_LUA_ON_MESSAGE gc_lua_on_message_name
-extern const char gc_lua_on_message_name[];
-
 /* Outside any protected call: 0 when the script surely has no
  * on_message_sent handler (so the event needs no Lua call), else 1. */
 int gc_lua_may_handle_sent(struct gc_lua_app *app);
