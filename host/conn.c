@@ -14,6 +14,7 @@
  * built here because wslay's event API has no per-message completion, which
  * on_message_sent needs. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,22 @@ static void conn_teardown(struct gc_conn *c);
 static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len);
 
 /* ---- lifetime ------------------------------------------------------------ */
+
+/* One line about 'c', "connection IP:PORT: ...", through the loop's rate
+ * limit (formatted only when it passes). */
+static void conn_log(struct gc_conn *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void conn_log(struct gc_conn *c, int level, const char *fmt, ...) {
+  if (!gc__loop_conn_log_take(c->loop, level))
+    return;
+  char msg[GC_LOG_MSG_MAX + 1];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (n >= 0)
+    gc_log(level, "connection %s:%d: %s", c->rip, c->rport, msg);
+}
 
 #define CTR(c) (&(c)->loop->server->counters)
 
@@ -113,14 +130,10 @@ static void deadline_fired(void *ctx, intptr_t handle) {
     return;
   c->deadline_id = 0;
   if (c->state == GC_CONN_HANDSHAKE && !c->close_after_flush)
-    gc__loop_conn_log(
-        c->loop, GCL_INFO,
-        "connection %s:%d: no complete upgrade request in time, closed", c->rip,
-        c->rport);
+    conn_log(c, GCL_INFO, "no complete upgrade request in time, closed");
   else
-    gc__loop_conn_log(c->loop, GCL_INFO,
-                      "connection %s:%d: close not completed in %u ms, dropped",
-                      c->rip, c->rport, loop->server->cfg->close_drain_ms);
+    conn_log(c, GCL_INFO, "close not completed in %u ms, dropped",
+             loop->server->cfg->close_drain_ms);
   conn_teardown(c);
 }
 
@@ -164,8 +177,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     c->peer_eof = 1;
     if (nread != UV_EOF && c->state != GC_CONN_HANDSHAKE)
-      gc__loop_conn_log(c->loop, GCL_INFO, "connection %s:%d: %s", c->rip,
-                        c->rport, uv_strerror((int)nread));
+      conn_log(c, GCL_INFO, "%s", uv_strerror((int)nread));
     conn_teardown(c);
     return;
   }
@@ -218,11 +230,9 @@ static uint64_t conn_limit(const struct gc_conn *c, int level, int stat) {
 static int conn_stat_check(struct gc_conn *c, int stat, uint64_t value) {
   uint64_t red = conn_limit(c, GC_STAT_STATUS_RED, stat);
   if (red && value > red) {
-    gc__loop_conn_log(
-        c->loop, GCL_NOTICE,
-        "connection %s:%d: %s %llu over the RED limit %llu, dropped", c->rip,
-        c->rport, gc_stat_name(stat), (unsigned long long)value,
-        (unsigned long long)red);
+    conn_log(c, GCL_NOTICE, "%s %llu over the RED limit %llu, dropped",
+             gc_stat_name(stat), (unsigned long long)value,
+             (unsigned long long)red);
     conn_teardown(c);
     return 1;
   }
@@ -237,19 +247,17 @@ static int conn_stat_check(struct gc_conn *c, int stat, uint64_t value) {
   if (c->state != GC_CONN_OPEN)
     return 1; /* the app closed it meanwhile */
   if (reaction == GC_STAT_REACTION_CLOSE) {
-    gc__loop_conn_log(c->loop, GCL_INFO,
-                      "connection %s:%d: %s %llu over the YELLOW limit, closed "
-                      "by the application",
-                      c->rip, c->rport, gc_stat_name(stat),
-                      (unsigned long long)value);
+    conn_log(c, GCL_INFO,
+             "%s %llu over the YELLOW limit, closed "
+             "by the application",
+             gc_stat_name(stat), (unsigned long long)value);
     (void)gc_conn_close(c->loop, c->handle, GC_CLOSE_REASON_NORMAL);
     return 1;
   }
   if (reaction == GC_STAT_REACTION_DEFAULT)
-    gc__loop_conn_log(c->loop, GCL_INFO,
-                      "connection %s:%d: %s %llu over the YELLOW limit %llu",
-                      c->rip, c->rport, gc_stat_name(stat),
-                      (unsigned long long)value, (unsigned long long)yellow);
+    conn_log(c, GCL_INFO, "%s %llu over the YELLOW limit %llu",
+             gc_stat_name(stat), (unsigned long long)value,
+             (unsigned long long)yellow);
   return 0;
 }
 
@@ -300,9 +308,7 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data,
 }
 
 static void ws_fail(struct gc_conn *c, uint16_t code, const char *why) {
-  gc__loop_conn_log(c->loop, GCL_NOTICE,
-                    "connection %s:%d: %s, closing with %u", c->rip, c->rport,
-                    why, code);
+  conn_log(c, GCL_NOTICE, "%s, closing with %u", why, code);
   c->close_logged = 1;
   (void)wslay_event_queue_close(c->ws->ctx, code, NULL, 0);
   wslay_event_shutdown_read(c->ws->ctx);
@@ -315,9 +321,7 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
   if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
     if (arg->status_code != 1000 && arg->status_code != 1001 &&
         arg->status_code != 1005 && arg->status_code != 0)
-      gc__loop_conn_log(c->loop, GCL_INFO,
-                        "connection %s:%d: peer closed with %u", c->rip,
-                        c->rport, arg->status_code);
+      conn_log(c, GCL_INFO, "peer closed with %u", arg->status_code);
     return;
   }
   if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
@@ -358,8 +362,7 @@ static const struct wslay_event_callbacks ws_callbacks = {
 static void conn_http_reject(struct gc_conn *c, int status, const char *body) {
   char buf[512];
   int n = gc_http_response(buf, sizeof buf, status, body);
-  gc__loop_conn_log(c->loop, GCL_INFO, "connection %s:%d: HTTP %d: %s", c->rip,
-                    c->rport, status, body);
+  conn_log(c, GCL_INFO, "HTTP %d: %s", status, body);
   conn_read_stop(c);
   if (n < 0 || gc_send_queue_push_raw(&c->q, buf, (size_t)n) != 0) {
     conn_teardown(c);
@@ -384,16 +387,20 @@ static struct gc_app *conn_route(struct gc_conn *c, const char *target) {
   return NULL;
 }
 
+/* RED max_msg_size is enforced by wslay before it buffers: close 1009. */
+static void conn_ws_max_msg(struct gc_conn *c) {
+  uint64_t max = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE);
+  wslay_event_config_set_max_recv_msg_length(c->ws->ctx,
+                                             max ? max : (1u << 31) - 1);
+}
+
 /* Borrows a wslay context (ws_pool.h) unless the connection holds one. */
 static int conn_ws_bind(struct gc_conn *c) {
   if (c->ws)
     return 0;
   if (gc_ws_pool_take(&c->loop->ws_pool, &ws_callbacks, c, &c->ws) != 0)
     return ENOMEM;
-  /* RED max_msg_size is enforced by wslay before it buffers: close 1009. */
-  uint64_t max = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE);
-  wslay_event_config_set_max_recv_msg_length(c->ws->ctx,
-                                             max ? max : (1u << 31) - 1);
+  conn_ws_max_msg(c);
   return 0;
 }
 
@@ -535,11 +542,10 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
      * control frame) with a negative code and no close frame queued: fail
      * the connection as RFC 6455 7.1.7 says, with 1002, unless we are out
      * of memory. */
-    gc__loop_conn_log(c->loop, GCL_NOTICE,
-                      "connection %s:%d: protocol error in a frame (wslay %d), "
-                      "closing with 1002",
-                      c->rip, c->rport, rc);
-    c->close_logged = 1;
+    conn_log(c, GCL_NOTICE,
+             "protocol error in a frame (wslay %d), "
+             "closing with 1002",
+             rc);
     static const uint8_t close_1002[] = {0x88, 0x02, 0x03, 0xea};
     if (rc == WSLAY_ERR_NOMEM || wslay_event_get_close_sent(c->ws->ctx) ||
         gc_send_queue_push_raw(&c->q, close_1002, sizeof close_1002) != 0) {
@@ -592,8 +598,7 @@ static void on_write(uv_write_t *req, int status) {
   if (c->state == GC_CONN_DEAD)
     return; /* cancelled by uv_close: on_close reports the rest */
   if (status < 0) {
-    gc__loop_conn_log(c->loop, GCL_INFO, "connection %s:%d: write failed: %s",
-                      c->rip, c->rport, uv_strerror(status));
+    conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(status));
     conn_teardown(c);
     return;
   }
@@ -616,11 +621,8 @@ void gc__conn_flush(struct gc_conn *c) {
   }
   if (c->close_log_pending && c->ws && wslay_event_get_close_sent(c->ws->ctx)) {
     c->close_log_pending = 0;
-    c->close_logged = 1;
-    gc__loop_conn_log(c->loop, GCL_NOTICE,
-                      "connection %s:%d: invalid frame, closing with %u",
-                      c->rip, c->rport,
-                      wslay_event_get_status_code_sent(c->ws->ctx));
+    conn_log(c, GCL_NOTICE, "invalid frame, closing with %u",
+             wslay_event_get_status_code_sent(c->ws->ctx));
   }
   uv_buf_t iov[GC_IOV_MAX];
   size_t total;
@@ -644,8 +646,7 @@ void gc__conn_flush(struct gc_conn *c) {
     if (w == UV_EAGAIN || w == UV_ENOSYS)
       w = 0;
     if (w < 0) {
-      gc__loop_conn_log(c->loop, GCL_INFO, "connection %s:%d: write failed: %s",
-                        c->rip, c->rport, uv_strerror(w));
+      conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(w));
       conn_teardown(c);
       return;
     }
@@ -837,10 +838,10 @@ static int conn_queue_room(struct gc_conn *c, size_t len) {
   uint64_t red = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
   if ((red && c->q.count + 1 > red) ||
       c->q.bytes + len > GC_OUTPUT_QUEUE_MAX_BYTES) {
-    gc__loop_conn_log(c->loop, GCL_NOTICE,
-                      "connection %s:%d: output queue full (%zu messages, %zu "
-                      "bytes): the client does not read, dropped",
-                      c->rip, c->rport, c->q.count, c->q.bytes);
+    conn_log(c, GCL_NOTICE,
+             "output queue full (%zu messages, %zu "
+             "bytes): the client does not read, dropped",
+             c->q.count, c->q.bytes);
     conn_teardown(c);
     return ENOBUFS;
   }
@@ -987,8 +988,7 @@ int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
   }
   c->limits->v[level][stat] = (uint64_t)value;
   if (level == GC_STAT_STATUS_RED && stat == GC_CONN_STAT_MAX_MSG_SIZE && c->ws)
-    wslay_event_config_set_max_recv_msg_length(
-        c->ws->ctx, value ? (uint64_t)value : (1u << 31) - 1);
+    conn_ws_max_msg(c); /* a parked connection gets it when it binds */
   c->issued &= (uint8_t)~(1u << stat);
   return 0;
 }
@@ -1002,9 +1002,7 @@ static void keepalive_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) 
   int64_t due = 1 + (idle - loop->ka_timeout_ms) /
                         (loop->ka_interval_ms ? loop->ka_interval_ms : 1);
   if (c->pings_sent >= loop->ka_retries && c->pings_sent < due) {
-    gc__loop_conn_log(c->loop, GCL_INFO,
-                      "connection %s:%d: no answer to %d pings, dropped",
-                      c->rip, c->rport, c->pings_sent);
+    conn_log(c, GCL_INFO, "no answer to %d pings, dropped", c->pings_sent);
     conn_teardown(c);
     return;
   }

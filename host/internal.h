@@ -101,7 +101,7 @@ struct gc_conn {
   unsigned close_after_flush : 1; /* HTTP error answers */
   unsigned peer_eof : 1;
   unsigned reading : 1;
-  unsigned close_logged : 1;      /* the reason of a failed input is logged */
+  unsigned close_logged : 1;      /* ws_fail logged why the input failed */
   unsigned close_log_pending : 1; /* wslay refused input: log its close code */
   struct gc_http_req *req; /* during the handshake only */
   struct gc_ws *ws; /* borrowed from loop->ws_pool while needed, else NULL */
@@ -198,10 +198,10 @@ int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t coun
 int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms);
 int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
                       int64_t value);
-/* Logs one line about connections (or accepting them) through the loop's
- * rate limit; lines over it are counted and reported once a second. */
-void gc__loop_conn_log(struct gc_loop *loop, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Asks the loop's rate limit for one line about connections (or accepting
+ * them) at 'level': 1 to write it, 0 when masked or over the limit (then
+ * counted, and reported once a second). */
+int gc__loop_conn_log_take(struct gc_loop *loop, int level);
 /* Reports the lines the limit dropped in the second that ended, if any. */
 void gc__loop_conn_log_roll(struct gc_loop *loop);
 /* Keep-alive sweep: pings silent connections, drops unanswering ones. */

@@ -187,22 +187,18 @@ void gc_log_write(int level, const char *msg) {
   log_emit(level, msg, len, len > GC_LOG_MSG_MAX + 2);
 }
 
-void gc_logv(int level, const char *fmt, va_list ap) {
+void gc_log(int level, const char *fmt, ...) {
   if (!fmt || in_log || !gc_log_enabled(level))
     return;
   char msg[GC_LOG_MSG_MAX + 1];
+  va_list ap;
+  va_start(ap, fmt);
   int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
   if (n < 0)
     return; /* a bad format: nothing sensible to print */
   size_t len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
   log_emit(level, msg, len, (size_t)n >= sizeof msg);
-}
-
-void gc_log(int level, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  gc_logv(level, fmt, ap);
-  va_end(ap);
 }
 
 /* ---- level names --------------------------------------------------------- */

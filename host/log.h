@@ -7,7 +7,6 @@
 #ifndef GC_LOG_H
 #define GC_LOG_H
 
-#include <stdarg.h>
 #include <stdint.h>
 
 /* The longest message kept whole, in bytes; a longer one is cut and ends in
@@ -39,10 +38,6 @@ void gc_log_set_stderr(int on);
  * newlines are dropped; the line gets exactly one. */
 void gc_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-
-/* gc_log with a va_list. */
-void gc_logv(int level, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
 
 /* Writes 'msg' at 'level' as gc_log does; what core_api.logMessage calls.
  * NULL is ignored. */

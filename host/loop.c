@@ -2,7 +2,6 @@
  * signals and the ordered shutdown. */
 #include <errno.h>
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -132,8 +131,9 @@ static void on_connection(uv_stream_t *server, int status) {
   struct gc_listener *l = server->data;
   if (status < 0) {
     /* EMFILE under a connection storm: one line per attempt otherwise. */
-    gc__loop_conn_log(l->loop, GCL_WARN, "accept on %s:%d: %s", l->ip, l->port,
-                      uv_strerror(status));
+    if (gc__loop_conn_log_take(l->loop, GCL_WARN))
+      gc_log(GCL_WARN, "accept on %s:%d: %s", l->ip, l->port,
+             uv_strerror(status));
     return;
   }
   gc__conn_accept(l);
@@ -248,16 +248,11 @@ void gc__loop_conn_log_roll(struct gc_loop *loop) {
            (unsigned long long)dropped, loop->conn_log_per_second);
 }
 
-void gc__loop_conn_log(struct gc_loop *loop, int level, const char *fmt, ...) {
+int gc__loop_conn_log_take(struct gc_loop *loop, int level) {
   if (!gc_log_enabled(level))
-    return;
+    return 0;
   gc__loop_conn_log_roll(loop);
-  if (!gc_log_limit_take(&loop->conn_log, loop->conn_log_per_second))
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  gc_logv(level, fmt, ap);
-  va_end(ap);
+  return gc_log_limit_take(&loop->conn_log, loop->conn_log_per_second);
 }
 
 /* keep_alive {timeout, interval, retries}: after 'timeout' seconds without
