@@ -207,9 +207,8 @@ static int l_broadcast(lua_State *L) {
     }
   } else if (kind != LUA_TFUNCTION) {
     /* No Lua runs while walking: the list cannot change under us. */
-    for (struct gc_lua_conn *c = app->conn_head; c && n < cap; c = c->next)
-      if (c->open && !c->closing)
-        handles[n++] = c->handle;
+    for (struct gc_lua_conn *c = app->conn_head; c; c = c->next)
+      bcast_add(app, c, handles, cap, &n);
   } else {
     push_open_conns(L, app); /* 4: a snapshot, safe whatever filter does */
     lua_Integer total = (lua_Integer)lua_rawlen(L, 4);
@@ -219,8 +218,8 @@ static int l_broadcast(lua_State *L) {
       lua_pushvalue(L, 2);
       lua_pushvalue(L, -2);
       lua_call(L, 1, 1);
-      if (lua_toboolean(L, -1) && c->open && !c->closing)
-        handles[n++] = c->handle;
+      if (lua_toboolean(L, -1))
+        bcast_add(app, c, handles, cap, &n);
       lua_pop(L, 2);
     }
   }
