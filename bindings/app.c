@@ -115,14 +115,18 @@ static void warnf(void *ud, const char *msg, int tocont) {
 /* Publishes the state's memory in its counter when it moved by a step:
  * a cheap compare per allocation, a counterSet now and then, so any
  * adapter (or a spec, host:counter) can attribute memory growth. */
+static void mem_publish(struct gc_lua_app *app, size_t value) {
+  if (app->mem_counter < 0)
+    return;
+  app->mem_reported = value;
+  (void)app->api->counterSet(app->mem_counter, (GCT_COUNTER_VALUE)value);
+}
+
 static void mem_report(struct gc_lua_app *app) {
   size_t used = app->mem_used, last = app->mem_reported;
-  if (app->mem_counter < 0 ||
-      (used < last + GC_LUA_MEM_COUNTER_STEP &&
-       used + GC_LUA_MEM_COUNTER_STEP > last))
-    return;
-  app->mem_reported = used;
-  (void)app->api->counterSet(app->mem_counter, (GCT_COUNTER_VALUE)used);
+  if (used >= last + GC_LUA_MEM_COUNTER_STEP ||
+      used + GC_LUA_MEM_COUNTER_STEP <= last)
+    mem_publish(app, used);
 }
 
 static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -495,7 +499,7 @@ static int do_load(lua_State *L) {
     return luaL_error(L, "%s must return a table of handlers (it returned %s)",
                       app->script, luaL_typename(L, -1));
   app->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushliteral(L, "on_message_sent"); /* anchored: see gc_lua_may_handle */
+  lua_pushliteral(L, "on_message_sent"); /* anchored: see gc_lua_may_handle_sent */
   app->sent_name_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if (gc_lua_push_handler(L, app, "application_initialize")) {
     lua_call(L, 0, 1);
@@ -537,11 +541,7 @@ int gc_lua_app_load(struct gc_lua_app *app) {
   }
   gc_lua_log(app, GCL_INFO, "loaded %s (%s, %zu KiB)", app->script, LUA_RELEASE,
              app->mem_used >> 10);
-  if (app->mem_counter >= 0) { /* the first figure, before any step */
-    app->mem_reported = app->mem_used;
-    (void)app->api->counterSet(app->mem_counter,
-                               (GCT_COUNTER_VALUE)app->mem_used);
-  }
+  mem_publish(app, app->mem_used); /* the first figure, before any step */
   return 0;
 }
 
@@ -576,8 +576,7 @@ void gc_lua_app_close(struct gc_lua_app *app) {
   app->expired = 0;
   if (app->budget > 0)
     lua_sethook(L, count_hook, LUA_MASKCOUNT, app->hook_count);
-  if (app->mem_counter >= 0) /* the state is going: its memory with it */
-    (void)app->api->counterSet(app->mem_counter, 0);
+  mem_publish(app, 0); /* the state is going: its memory with it */
   app->mem_counter = -1;
   lua_close(L);
   app->depth--;
