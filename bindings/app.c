@@ -7,18 +7,23 @@
  * handler's arguments are protected (any push can raise out-of-memory). A
  * failure is logged as one line and the host carries on.
  *
- * Time: a count hook charges every 'hook_count' VM instructions to the
- * current outermost entry. When an entry passes its budget the hook raises
- * and re-arms itself on every line and every instruction (Redis
- * 'luaMaskCountHook'), so a 'pcall' inside the script cannot swallow the
- * stop: the next instruction after it raises again, until the error leaves
- * the script. The normal hook is restored when the entry returns.
+ * Time: by default a watchdog (watchdog.c) limits the CPU time of an
+ * outermost entry ("lua.time_limit_ms") and costs nothing while scripts run.
+ * Opt-in, "lua.instruction_budget" counts VM instructions instead, with a
+ * count hook that charges every 'hook_count' instructions to the entry
+ * (exact and repeatable, but the VM then traps on every instruction).
+ * When an entry passes either limit the hook raises and re-arms itself on
+ * every line and every instruction (Redis 'luaMaskCountHook'), so a 'pcall'
+ * inside the script cannot swallow the stop: the next instruction after it
+ * raises again, until the error leaves the script. The normal hooks (none,
+ * or the count hook) are restored when the entry returns.
  *
  * Memory: each state has its own lua_Alloc that counts bytes, warns as the
  * use doubles and refuses growth past the configured limit (skynet
  * 'lalloc'); Lua then collects and retries, and raises "not enough memory"
  * in the script if that does not help. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,12 +172,26 @@ struct gc_lua_app *gc_lua_app_of(lua_State *L) {
   return app;
 }
 
-static void count_hook(lua_State *L, lua_Debug *ar) {
+/* The hooks a thread has outside stop mode. */
+static void set_normal_hook(struct gc_lua_app *app, lua_State *L) {
+  if (app->budget > 0)
+    lua_sethook(L, gc_lua_budget_hook, LUA_MASKCOUNT, app->hook_count);
+  else
+    lua_sethook(L, NULL, 0, 0);
+}
+
+static int timed_out(const struct gc_lua_app *app) {
+  atomic_signal_fence(memory_order_acquire);
+  return atomic_load_explicit(&app->wd.fired, memory_order_relaxed);
+}
+
+void gc_lua_budget_hook(lua_State *L, lua_Debug *ar) {
   struct gc_lua_app *app = gc_lua_app_of(L);
-  if (!app->expired) {
+  int late = app->depth > 0 && timed_out(app);
+  if (!app->expired && !late) {
     if (lua_gethookmask(L) & LUA_MASKLINE) {
-      /* A thread left in stop mode by an earlier entry: count again. */
-      lua_sethook(L, count_hook, LUA_MASKCOUNT, app->hook_count);
+      /* A thread left in stop mode by an earlier entry: back to normal. */
+      set_normal_hook(app, L);
       return;
     }
     if (app->depth == 0 || app->budget == 0)
@@ -183,17 +202,49 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
     app->expired = 1;
   }
   /* Stop mode: raise on every line and instruction until we are out. */
-  lua_sethook(L, count_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+  lua_sethook(L, gc_lua_budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
   if (L != app->L)
-    lua_sethook(app->L, count_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+    lua_sethook(app->L, gc_lua_budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
   lua_getinfo(L, "Sl", ar);
   if (ar->currentline > 0)
     lua_pushfstring(L, "%s:%d: ", ar->short_src, ar->currentline);
   else
     lua_pushliteral(L, "");
-  lua_pushfstring(L, "%sinstruction budget exceeded (%I instructions)",
-                  lua_tostring(L, -1), (lua_Integer)app->budget);
+  if (app->expired)
+    lua_pushfstring(L, "%sinstruction budget exceeded (%I instructions)",
+                    lua_tostring(L, -1), (lua_Integer)app->budget);
+  else
+    lua_pushfstring(L, "%stime limit exceeded (%I ms of CPU)",
+                    lua_tostring(L, -1), (lua_Integer)app->wd.limit_ms);
   lua_error(L);
+}
+
+/* The watchdog's view of an outermost entry: an odd sequence number while
+ * it runs (see watchdog.c). Plain stores and compiler fences only. */
+static void wd_enter(struct gc_lua_app *app) {
+  struct gc_lua_watchdog *w = &app->wd;
+  if (w->slot < 0)
+    return;
+  atomic_store_explicit(&w->fired, 0, memory_order_relaxed);
+  atomic_store_explicit(&w->running, app->L, memory_order_relaxed);
+  atomic_signal_fence(memory_order_release);
+  atomic_store_explicit(
+      &w->seq, atomic_load_explicit(&w->seq, memory_order_relaxed) + 1,
+      memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* Ends the entry for the watchdog; 1 if it had fired. */
+static int wd_leave(struct gc_lua_app *app) {
+  struct gc_lua_watchdog *w = &app->wd;
+  if (w->slot < 0)
+    return 0;
+  atomic_signal_fence(memory_order_seq_cst);
+  atomic_store_explicit(
+      &w->seq, atomic_load_explicit(&w->seq, memory_order_relaxed) + 1,
+      memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);
+  return atomic_load_explicit(&w->fired, memory_order_relaxed);
 }
 
 static void budget_enter(struct gc_lua_app *app) {
@@ -202,14 +253,16 @@ static void budget_enter(struct gc_lua_app *app) {
   app->used = 0;
   app->expired = 0;
   if (app->budget > 0) /* resets the thread's instruction count too */
-    lua_sethook(app->L, count_hook, LUA_MASKCOUNT, app->hook_count);
+    lua_sethook(app->L, gc_lua_budget_hook, LUA_MASKCOUNT, app->hook_count);
+  wd_enter(app);
 }
 
 static void budget_leave(struct gc_lua_app *app) {
   if (--app->depth > 0)
     return;
-  if (app->expired || (lua_gethookmask(app->L) & LUA_MASKLINE))
-    lua_sethook(app->L, count_hook, LUA_MASKCOUNT, app->hook_count);
+  int fired = wd_leave(app);
+  if (app->expired || fired || (lua_gethookmask(app->L) & LUA_MASKLINE))
+    set_normal_hook(app, app->L);
   app->expired = 0;
 }
 
@@ -352,6 +405,7 @@ static int find_app_entry(const struct core_api *api, const char *name,
 void gc_lua_limits_read(const struct core_api *api, const char *name,
                         struct gc_lua_limits *lim) {
   lim->instruction_budget = GC_LUA_DEFAULT_BUDGET;
+  lim->time_limit_ms = GC_LUA_DEFAULT_TIME_LIMIT_MS;
   lim->memory_limit = GC_LUA_DEFAULT_MEMORY;
   lim->path = NULL;
   if (api->getOpt == NULL)
@@ -359,14 +413,17 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
   const char *s = NULL;
   if (api->getOpt("lua.path", GC_OPT_TYPE_STRING, &s) == 0)
     lim->path = s;
-  uint64_t budget = 0, mem = 0;
-  int has_budget = 0, has_mem = 0;
+  uint64_t budget = 0, mem = 0, time_ms = 0;
+  int has_budget = 0, has_mem = 0, has_time = 0;
   read_u64(api, "lua.instruction_budget", &budget, &has_budget);
+  read_u64(api, "lua.time_limit_ms", &time_ms, &has_time);
   read_u64(api, "lua.memory_limit", &mem, &has_mem);
   char prefix[96], path[160];
   if (name && find_app_entry(api, name, prefix, sizeof prefix) == 0) {
     snprintf(path, sizeof path, "%s.lua.instruction_budget", prefix);
     read_u64(api, path, &budget, &has_budget);
+    snprintf(path, sizeof path, "%s.lua.time_limit_ms", prefix);
+    read_u64(api, path, &time_ms, &has_time);
     snprintf(path, sizeof path, "%s.lua.memory_limit", prefix);
     read_u64(api, path, &mem, &has_mem);
     snprintf(path, sizeof path, "%s.lua.path", prefix);
@@ -375,11 +432,19 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
   }
   if (has_budget)
     lim->instruction_budget = budget > INT64_MAX ? INT64_MAX : (int64_t)budget;
+  if (has_time)
+    lim->time_limit_ms = time_ms;
   if (has_mem)
     lim->memory_limit = mem;
 }
 
 /* ---- life of an application ----------------------------------------------- */
+
+static void set_budget(struct gc_lua_app *app, int64_t budget) {
+  app->budget = budget;
+  app->hook_count =
+      budget > 0 && budget < HOOK_EVERY ? (int)budget : HOOK_EVERY;
+}
 
 static char *dup_str(const char *s) {
   size_t n = strlen(s) + 1;
@@ -416,10 +481,9 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
   app->sent_name_ref = LUA_NOREF;
   app->timers_ref = LUA_NOREF;
   app->next_timer_serial = 1;
-  app->budget = lim->instruction_budget;
-  app->hook_count = app->budget > 0 && app->budget < HOOK_EVERY
-                        ? (int)app->budget
-                        : HOOK_EVERY;
+  app->wd.slot = -1;
+  app->time_limit_ms = lim->time_limit_ms;
+  set_budget(app, lim->instruction_budget);
   app->mem_limit = lim->memory_limit > SIZE_MAX ? SIZE_MAX
                                                 : (size_t)lim->memory_limit;
   app->mem_warn_at = MEM_WARN_FIRST;
@@ -465,6 +529,8 @@ static int do_setup(lua_State *L) {
   struct gc_lua_app *app = lua_touserdata(L, 1);
   luaL_checkversion(L);
   luaL_openlibs(L);
+  if (app->wd.slot >= 0)
+    gc_lua_watchdog_open(L);
   set_paths(L, app);
   gc_lua_conn_open(L);
   gc_lua_module_open(L, app);
@@ -520,6 +586,19 @@ int gc_lua_app_load(struct gc_lua_app *app) {
   memcpy(lua_getextraspace(L), &app, sizeof app);
   lua_atpanic(L, NULL);
   lua_setwarnf(L, warnf, app);
+  if (app->time_limit_ms > 0) {
+    int err = gc_lua_watchdog_start(app, app->time_limit_ms);
+    if (err != 0 && app->budget == 0) {
+      gc_lua_log(app, GCL_WARN,
+                 "no CPU-time watchdog (%s): counting %d instructions per "
+                 "call instead",
+                 strerror(err), GC_LUA_FALLBACK_BUDGET);
+      set_budget(app, GC_LUA_FALLBACK_BUDGET);
+    } else if (err != 0) {
+      gc_lua_log(app, GCL_WARN, "no CPU-time watchdog (%s): only the "
+                 "instruction budget applies", strerror(err));
+    }
+  }
   int st = gc_lua_pcall(app, "setup", do_setup, app);
   if (st != LUA_OK)
     return st == LUA_ERRMEM ? ENOMEM : EINVAL;
@@ -571,11 +650,15 @@ void gc_lua_app_close(struct gc_lua_app *app) {
   app->conn_head = app->conn_tail = NULL;
   app->conn_count = 0;
   app->closing = 1; /* no entry from now on; finalizers still run: */
-  app->depth++;     /* keep them under the budget */
+  /* No signal may touch the state while lua_close frees it, so the
+   * finalizers are held to an instruction budget, not the watchdog. */
+  gc_lua_watchdog_stop(app);
+  if (app->budget == 0)
+    set_budget(app, GC_LUA_FALLBACK_BUDGET);
+  app->depth++;
   app->used = 0;
   app->expired = 0;
-  if (app->budget > 0)
-    lua_sethook(L, count_hook, LUA_MASKCOUNT, app->hook_count);
+  lua_sethook(L, gc_lua_budget_hook, LUA_MASKCOUNT, app->hook_count);
   mem_publish(app, 0); /* the state is going: its memory with it */
   app->mem_counter = -1;
   lua_close(L);

@@ -22,8 +22,10 @@
 #ifndef GC_LUA_H
 #define GC_LUA_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <game-carrier/server.h>
 #include <lua.h>
@@ -32,7 +34,10 @@
 #define GC_LUA_TIMER_MT "gc.timer"
 
 /* Defaults of the per-application limits (overridden by the config). */
-#define GC_LUA_DEFAULT_BUDGET 100000000 /* VM instructions per handler call */
+#define GC_LUA_DEFAULT_BUDGET 0          /* VM instructions; 0 = not counted */
+#define GC_LUA_DEFAULT_TIME_LIMIT_MS 1000 /* CPU ms per handler call */
+/* Counted instead when no watchdog timer can be had (bindings/watchdog.c). */
+#define GC_LUA_FALLBACK_BUDGET 100000000
 #define GC_LUA_DEFAULT_MEMORY 0         /* bytes; 0 = no limit */
 #define GC_LUA_MEM_COUNTER_STEP (64u << 10) /* bytes */
 
@@ -42,11 +47,26 @@
  * the script's folder: a template with '?' as is, else a folder. */
 struct gc_lua_limits {
   int64_t instruction_budget;
+  uint64_t time_limit_ms;
   uint64_t memory_limit;
   const char *path;
 };
 
 struct gc_lua_conn;
+
+/* The CPU-time watchdog of one app (watchdog.c). The atomics are shared
+ * with its signal handler, which runs on the same thread. */
+struct gc_lua_watchdog {
+  int slot; /* -1: no timer */
+  timer_t timer;
+  uint64_t limit_ms;
+  unsigned ticks_to_stop;
+  lua_State *main;               /* the app's state, while the timer lives */
+  atomic_uint seq;               /* odd while an outermost entry runs */
+  _Atomic(lua_State *) running;  /* the Lua thread executing now */
+  atomic_int fired;              /* the current entry passed the limit */
+  unsigned seen, ticks;          /* the signal handler's own */
+};
 
 struct gc_lua_app {
   const struct core_api *api; /* the adapter's copy; outlives the app */
@@ -74,6 +94,8 @@ struct gc_lua_app {
   int hook_count;  /* instructions between two hook calls */
   int expired;     /* the current entry ran out: the hook raises on every line */
   int depth;       /* nesting of gc_lua_pcall */
+  uint64_t time_limit_ms;     /* CPU per outermost entry; 0 = unlimited */
+  struct gc_lua_watchdog wd; /* the time limit */
   /* Memory (see the allocator in app.c). */
   size_t mem_used, mem_limit, mem_warn_at;
   /* Counter "lua.<app>.memory" (bytes of this state), or -1; set when the
@@ -145,6 +167,22 @@ void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt, ...)
     ;
 /* The app owning state 'L' (any thread of it). */
 struct gc_lua_app *gc_lua_app_of(lua_State *L);
+/* The hook of both limits: counts instructions for the budget, and in
+ * stop mode raises on every line until the entry has left the script. */
+void gc_lua_budget_hook(lua_State *L, lua_Debug *ar);
+
+/* ---- watchdog.c: the CPU-time limit -------------------------------------- */
+
+/* The signal the watchdog's timers send (a real-time one). */
+int gc_lua_watchdog_signal(void);
+/* Starts the app's timer on the calling thread's CPU clock (app->L must
+ * exist). 0, or an errno: the caller then counts instructions instead. */
+int gc_lua_watchdog_start(struct gc_lua_app *app, uint64_t limit_ms);
+/* Deletes the timer; a tick still pending is ignored. Idempotent. */
+void gc_lua_watchdog_stop(struct gc_lua_app *app);
+/* Wraps coroutine.resume, wrap and close so that the watchdog knows which
+ * Lua thread runs (protected context, after the libraries are open). */
+void gc_lua_watchdog_open(lua_State *L);
 
 /* ---- conn.c: connection userdata and connection events ------------------ */
 

@@ -71,6 +71,38 @@ describe("gc.testing", function()
     host:close()
   end)
 
+  it("stops a runaway handler with the time limit, in a coroutine too", function()
+    local host = T.host{ raise_errors = false,
+      config = { lua = { time_limit_ms = 50 } },
+      script = script([[
+        return { on_message = function(conn, data)
+          if data == "hook" then return conn:send(tostring(debug.gethook())) end
+          if data == "loop" then while true do end end
+          if data == "sneaky" then
+            while true do pcall(function() while true do end end) end
+          end
+          if data == "coroutine" then
+            local co = coroutine.wrap(function() while true do end end)
+            while true do pcall(co) end
+          end
+          conn:send("ok " .. data)
+        end }
+      ]]) }
+    local c = host:connect("/")
+    c:send("hook")  -- no hook while scripts run: the VM runs at full speed
+    c:send("loop")
+    c:send("sneaky")
+    c:send("coroutine")
+    c:send("after")
+    assert.same({ "nil", "ok after" }, c:received())
+    local errs = host:errors()
+    assert.equal(3, #errs)
+    for _, e in ipairs(errs) do
+      assert.matches("time limit exceeded %(50 ms of CPU%)", e)
+    end
+    host:close()
+  end)
+
   it("fires connection timers and intervals in virtual time, in order", function()
     local host = T.host{ script = script([[
       local gc = require "gc"

@@ -110,7 +110,7 @@ static void test_full_game_carrier_example(void **state) {
       "                   \"max_msg_size\": 4096, \"output_queue_size\": 10},\n"
       " \"conn_critical\": {\"max_msg_size\": 65536, \"output_queue_size\": 100},\n"
       " \"close_drain_ms\": 250, \"handshake_timeout_ms\": 3000,\n"
-      " \"lua\": {\"instruction_budget\": 1000000, \"memory_limit\": 0, \"path\": \"lib/?.lua\"}}";
+      " \"lua\": {\"instruction_budget\": 1000000, \"time_limit_ms\": 250, \"memory_limit\": 0, \"path\": \"lib/?.lua\"}}";
   struct gc_config *cfg = load_ok(json);
   assert_int_equal(cfg->adapter_count, 2);
   /* App ids run over all adapters in config order. */

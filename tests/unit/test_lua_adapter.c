@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,12 +331,15 @@ static void unload_adapter(void) {
 static const struct opt harness_opts[] = {
     {"lua.instruction_budget", NULL, 2000000},
     {"adapters.len", NULL, 1},
-    {"adapters[0].apps.len", NULL, 2},
+    {"adapters[0].apps.len", NULL, 3},
     {"adapters[0].apps[0].name", "other", 0},
     {"adapters[0].apps[0].lua.instruction_budget", NULL, 500000},
     {"adapters[0].apps[1].name", "t", 0},
     {"adapters[0].apps[1].lua.memory_limit", NULL, 8u << 20},
     {"adapters[0].apps[1].lua.path", "/nonexistent/extra", 0},
+    {"adapters[0].apps[2].name", "tl", 0},
+    {"adapters[0].apps[2].lua.instruction_budget", NULL, 0},
+    {"adapters[0].apps[2].lua.time_limit_ms", NULL, 40},
     {"game.name", "arena", 0},
     {"game.max", NULL, 42},
     {"game.big", NULL, 5000000000u},
@@ -655,6 +659,99 @@ static void test_instruction_budget(void **state) {
               "5000050000");
 }
 
+/* The default limit: CPU time, enforced by the watchdog, with no hook while
+ * the script runs (so the VM does not trap on every instruction). */
+static void test_time_limit(void **state) {
+  (void)state;
+  assert_int_equal(
+      A.application_initialize(0, "tl", "lua", LUA_DIR "harness.lua"), 0);
+  struct fake_conn *c;
+  connect_to("/", &c);
+  assert_eval(c, "return debug.gethook()", "nil");
+  assert_null(eval(c, "while true do end"));
+  assert_logged("lua app tl: error in on_message: eval:1: time limit exceeded "
+                "(40 ms of CPU)");
+  /* pcall cannot swallow the stop, nor can a coroutine, at any depth. */
+  assert_null(eval(c, "pcall(function() while true do end end) "
+                      "conn:send('survived')"));
+  assert_null(eval(c, "for i = 1, 3 do pcall(function() while true do end "
+                      "end) end conn:send('survived')"));
+  assert_null(eval(c, "local co = coroutine.wrap(function() while true do "
+                      "end end) pcall(co) conn:send('survived')"));
+  assert_null(eval(c, "local co = coroutine.create(function() while true do "
+                      "end end) while true do coroutine.resume(co) end"));
+  assert_null(eval(c, "local inner = coroutine.wrap(function() "
+                      "while true do end end) "
+                      "local outer = coroutine.create(function() "
+                      "pcall(inner) coroutine.yield() end) "
+                      "while true do coroutine.resume(outer) end"));
+  assert_int_equal(log_count("time limit exceeded"), 6);
+  /* The state is normal afterwards: no hook left on it or on the
+   * coroutine that was stopped, a fresh limit per call. */
+  assert_eval(c, "return debug.gethook()", "nil");
+  assert_eval(c, "local n = 0 for i = 1, 100000 do n = n + i end return n",
+              "5000050000");
+  /* The wrapped coroutine functions behave as Lua's own. */
+  assert_eval(c, "local g = coroutine.wrap(function(a) local b = "
+                 "coroutine.yield(a + 1) coroutine.yield(b * 2) end) "
+                 "return g(1), g(5), coroutine.isyieldable()",
+              "2 10 false");
+  assert_eval(c, "local co = coroutine.create(function(x) "
+                 "coroutine.yield(x) return 'done' end) "
+                 "local a, b = coroutine.resume(co, 7) "
+                 "local c2, d = coroutine.resume(co) "
+                 "local e, f = coroutine.resume(co) "
+                 "return a, b, c2, d, e, f, coroutine.status(co)",
+              "true 7 true done false cannot resume dead coroutine dead");
+  assert_eval(c, "return pcall(coroutine.wrap(function() error('x') end))",
+              "false eval:1: x");
+  assert_eval(c, "return select(2, pcall(coroutine.resume, 42))",
+              "bad argument #1 to 'coroutine.resume' (thread expected, got "
+              "number)");
+  assert_eval(c, "local co = coroutine.create(function() local t <close> = "
+                 "setmetatable({}, {__close = function() state.closed = 1 "
+                 "end}) coroutine.yield() end) coroutine.resume(co) "
+                 "return coroutine.close(co), state.closed",
+              "true 1");
+  assert_eval(c, "return select(2, pcall(coroutine.wrap))",
+              "bad argument #1 to 'coroutine.wrap' (function expected, got "
+              "no value)");
+  assert_int_equal(log_count("time limit exceeded"), 6);
+  disconnect(c);
+  A.application_shutdown(0);
+}
+
+static void foreign_handler(int sig) { (void)sig; }
+
+/* When the embedding program holds the watchdog's signal, gcs says so and
+ * counts instructions instead: a limit is never silently lost. */
+static void test_time_limit_fallback(void **state) {
+  (void)state;
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = foreign_handler;
+  int sig = SIGRTMIN + 3;
+  assert_int_equal(sigaction(sig, &sa, &old), 0);
+  assert_int_equal(
+      A.application_initialize(0, "tl", "lua", LUA_DIR "harness.lua"), 0);
+  assert_logged("lua app tl: no CPU-time watchdog (Device or resource busy): "
+                "counting 100000000 instructions per call instead");
+  struct fake_conn *c;
+  connect_to("/", &c);
+  assert_eval(c, "return (debug.gethook())", "external hook");
+  disconnect(c);
+  A.application_shutdown(0);
+  assert_int_equal(sigaction(sig, &old, NULL), 0);
+}
+
+/* An instruction budget in the config puts the count hook back. */
+static void test_budget_hooks(void **state) {
+  (void)state;
+  struct fake_conn *c;
+  connect_to("/", &c);
+  assert_eval(c, "return (debug.gethook())", "external hook");
+}
+
 static void test_memory_limit(void **state) {
   (void)state;
   struct fake_conn *c;
@@ -902,6 +999,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_identity_and_fields, setup_harness,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_after_disconnect, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_time_limit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_time_limit_fallback, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_budget_hooks, setup_harness,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_instruction_budget, setup_harness,
                                       teardown),
