@@ -123,6 +123,26 @@ if (chats.length) {
     }));
 }
 
+const logics = ['logic-lua', 'logic-budget'].filter((s) => rows.some((r) => r.server === s && r.label === 'logic'));
+if (logics.length) {
+  const lb = get('logic-budget', 'logic');
+  p('## Lua game logic: the default time limit against an instruction budget');
+  p();
+  p('gcs + bench/logic.lua (moves 64 entities per message, about 2,000 VM instructions, then echoes), 32 B × 100');
+  p('connections, 16 in flight. "time limit" is the default (`lua.time_limit_ms`, a watchdog: no hook while');
+  p('the script runs); "instruction budget" sets `lua.instruction_budget` to 100,000,000 (the count hook).');
+  p();
+  const LN = { 'logic-lua': 'time limit (default)', 'logic-budget': 'instruction budget' };
+  table(['limit', 'messages/s', 'p50 / p99 / p99.9 (µs)', 'server CPU', 'ratio to instruction budget'],
+    logics.map((s) => {
+      const r = get(s, 'logic');
+      if (!r || r.msgs_per_s === undefined) return [LN[s], `–${errNote(r)}`, '–', '–', '–'];
+      return [LN[s], fmt(r.msgs_per_s) + errNote(r), `${fmt1(r.lat_p50_us)} / ${fmt1(r.lat_p99_us)} / ${fmt1(r.lat_p999_us)}`,
+        r.server_cpu_pct !== undefined ? `${r.server_cpu_pct}%` : '–',
+        ratio(r.msgs_per_s, lb && !bad(lb) ? lb.msgs_per_s : undefined)];
+    }));
+}
+
 // ---- targets ------------------------------------------------------------------
 const TL = '32B x100 w16';
 const tl = labels.find((l) => l.includes(TL)) || labels[0];

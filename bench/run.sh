@@ -5,12 +5,14 @@
 #   QUICK=1 bench/run.sh      the short version (< 1 minute)
 #   BUILD=build               the CMake build directory (configured here with
 #                             -DGC_BUILD_BENCH=ON; gcs is measured from it)
-#   BENCH_PORT=19100          first of the 7 ports used (127.0.0.1 only)
+#   BENCH_PORT=19100          first of the 9 ports used (127.0.0.1 only)
 #   BENCH_ONLY="gcs-native lws"   a subset of the servers (default: all)
 #
 # Servers: gcs + the native echo adapter, gcs + scripts/echo.lua, an lws
 # echo, a Node 'ws' echo and a bare libuv raw-TCP echo; for the room
-# broadcast gcs + bench/chat_native.c and gcs + scripts/chat.lua. Every
+# broadcast gcs + bench/chat_native.c and gcs + scripts/chat.lua; for Lua
+# game logic gcs + bench/logic.lua under the default time limit and under
+# an instruction budget (the count hook's cost). Every
 # server runs pinned to CPU 0 (taskset -c 0), the load generator to CPU 1.
 # Workloads run server after server for each workload, so that the ratios
 # compare figures taken seconds apart.
@@ -98,6 +100,7 @@ RESULTS="$B/bench/results.jsonl"
 declare -A PID PORT CMD
 SERVERS_ECHO="gcs-native gcs-lua lws node-ws uv-raw"
 SERVERS_CHAT="chat-native chat-lua"
+SERVERS_LOGIC="logic-lua logic-budget"
 
 wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -109,16 +112,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-gcs_config() { # name port adapter-json app
+gcs_config() { # name port adapter-json app [more root keys]
   cat >"$WORK/$1.json" <<EOF
 {"adapters":[$3],
- "vhosts":[{"ip":"127.0.0.1","port":$2,"protocol":"ws","app":"$4"}],
+ "vhosts":[{"ip":"127.0.0.1","port":$2,"protocol":"ws","app":"$4"}],${5:-}
  "logging":{"level":"ERR"}}
 EOF
 }
 
 i=0
-for s in $SERVERS_ECHO $SERVERS_CHAT; do PORT[$s]=$((PORT0 + i)); i=$((i + 1)); done
+for s in $SERVERS_ECHO $SERVERS_CHAT $SERVERS_LOGIC; do PORT[$s]=$((PORT0 + i)); i=$((i + 1)); done
 gcs_config gcs-native "${PORT[gcs-native]}" \
   "{\"type\":\"native\",\"dir\":\"$B\",\"name\":\"echo\",\"apps\":[{\"name\":\"echo\",\"type_name\":\"echo\",\"file_name\":\"echo\"}]}" echo
 gcs_config gcs-lua "${PORT[gcs-lua]}" \
@@ -127,6 +130,10 @@ gcs_config chat-native "${PORT[chat-native]}" \
   "{\"type\":\"native\",\"dir\":\"$B/bench\",\"name\":\"bench_chat\",\"apps\":[{\"name\":\"chat\",\"type_name\":\"chat\",\"file_name\":\"chat\"}]}" chat
 gcs_config chat-lua "${PORT[chat-lua]}" \
   "{\"type\":\"lua\",\"apps\":[{\"name\":\"chat\",\"file_name\":\"$ROOT/scripts/chat.lua\"}]}" chat
+LOGIC_APP="{\"type\":\"lua\",\"apps\":[{\"name\":\"logic\",\"file_name\":\"$ROOT/bench/logic.lua\"}]}"
+gcs_config logic-lua "${PORT[logic-lua]}" "$LOGIC_APP" logic
+gcs_config logic-budget "${PORT[logic-budget]}" "$LOGIC_APP" logic \
+  '"lua":{"instruction_budget":100000000},'
 CMD[gcs-native]="$B/gcs -C $WORK/gcs-native.json"
 CMD[gcs-lua]="$B/gcs -C $WORK/gcs-lua.json"
 CMD[lws]="$B/bench/lws_echo ${PORT[lws]} 127.0.0.1"
@@ -134,6 +141,8 @@ CMD[node-ws]="node $ROOT/bench/peers/ws_echo.js ${PORT[node-ws]} 127.0.0.1"
 CMD[uv-raw]="$B/bench/uv_echo ${PORT[uv-raw]} 127.0.0.1"
 CMD[chat-native]="$B/gcs -C $WORK/chat-native.json"
 CMD[chat-lua]="$B/gcs -C $WORK/chat-lua.json"
+CMD[logic-lua]="$B/gcs -C $WORK/logic-lua.json"
+CMD[logic-budget]="$B/gcs -C $WORK/logic-budget.json"
 
 port_busy() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
 
@@ -185,11 +194,12 @@ BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 >= 20 {printf "%s(%s%%) ", $2, 
 [ -n "$BUSY" ] && log "warning: other busy processes: $BUSY(figures will be noisy)"
 
 # ---- servers -----------------------------------------------------------------
-ECHO_LIST="" CHAT_LIST=""
+ECHO_LIST="" CHAT_LIST="" LOGIC_LIST=""
 for s in $SERVERS_ECHO; do wanted "$s" && ECHO_LIST="$ECHO_LIST $s"; done
 for s in $SERVERS_CHAT; do wanted "$s" && CHAT_LIST="$CHAT_LIST $s"; done
-for s in $ECHO_LIST $CHAT_LIST; do start_server "$s"; done
-log "servers up:$ECHO_LIST$CHAT_LIST ($PINNING)"
+for s in $SERVERS_LOGIC; do wanted "$s" && LOGIC_LIST="$LOGIC_LIST $s"; done
+for s in $ECHO_LIST $CHAT_LIST $LOGIC_LIST; do start_server "$s"; done
+log "servers up:$ECHO_LIST$CHAT_LIST$LOGIC_LIST ($PINNING)"
 
 # ---- workloads -------------------------------------------------------------------
 for row in $ECHO_ROWS; do
@@ -216,6 +226,12 @@ log "room broadcast: 1 sender -> $BC_RECEIVERS receivers, 32 B, $BC_WINDOW in fl
 for s in $CHAT_LIST; do
   run "broadcast" "$s" --mode broadcast --receivers "$BC_RECEIVERS" --window "$BC_WINDOW" \
     --size 32 --warmup "$WARM" --duration "$BC_DUR" --concurrency 128
+done
+
+log "Lua game logic (bench/logic.lua): 32 B x100 w16, time limit vs instruction budget"
+for s in $LOGIC_LIST; do
+  run "logic" "$s" --mode echo --size 32 --conns 100 --window 16 \
+    --warmup "$WARM" --duration "$DUR" --concurrency 128
 done
 
 # ---- report --------------------------------------------------------------------
