@@ -45,6 +45,10 @@ function rawClient(port, onUp) {
     vhosts: [{ ip: '127.0.0.1', port, app: 'echo' }],
     logging: { level: 'ERR' },
     conn_critical: { msg_per_second: 2000, output_queue_size: 2000 },
+    // SOAK_LUA_TIME_LIMIT_MS=16: the Lua watchdog ticks every 2 ms of CPU,
+    // so its signal lands all over the host's code under load.
+    ...(process.env.SOAK_LUA_TIME_LIMIT_MS
+      ? { lua: { time_limit_ms: Number(process.env.SOAK_LUA_TIME_LIMIT_MS) } } : {}),
   }, { port });
   await h.sleep(300);
   const baseline = rss(gcs.pid);
