@@ -17,9 +17,11 @@
  *    so a hook change by the interrupted code cannot undo it.
  *
  * The running Lua thread changes only in coroutine.resume, the functions
- * of coroutine.wrap and coroutine.close, so they are wrapped to record it:
- * a loop inside a coroutine is stopped too, and the stop is passed on to
- * the resumer when the coroutine dies of it.
+ * of coroutine.wrap and coroutine.close, so these are replaced by versions
+ * that record it (resume and wrap are lcorolib's code plus that record,
+ * and cost no more than Lua's own): a loop inside a coroutine is stopped
+ * too, and the stop is passed on to the resumer when the coroutine dies
+ * of it.
  *
  * The signal handler finds the app through a slot number (the timer's
  * sigev_value), never a pointer: a tick still pending when an app goes
@@ -192,57 +194,117 @@ void gc_lua_watchdog_stop(struct gc_lua_app *app) {
 
 /* ---- the running thread: coroutine.resume, wrap and close ---------------- */
 
-/* Calls upvalue 'fn' with the arguments while 'co' is the running thread,
- * then makes 'L' running again, whatever happened (hence the pcall), and
- * passes a stop on to 'L' if the coroutine died of it. */
-static int call_in(lua_State *L, lua_State *co, int fn) {
-  struct gc_lua_app *app = gc_lua_app_of(L);
-  struct gc_lua_watchdog *w = &app->wd;
-  int n = lua_gettop(L);
-  lua_pushvalue(L, fn);
-  lua_insert(L, 1);
-  atomic_signal_fence(memory_order_release);
-  atomic_store_explicit(&w->running, co, memory_order_relaxed);
-  atomic_signal_fence(memory_order_release);
-  int st = lua_pcall(L, n, LUA_MULTRET, 0);
-  atomic_store_explicit(&w->running, L, memory_order_relaxed);
+static void set_running(struct gc_lua_watchdog *w, lua_State *co) {
   atomic_signal_fence(memory_order_seq_cst);
+  atomic_store_explicit(&w->running, co, memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* 'L' runs again after 'co' gave control back; a stop that fired while
+ * 'co' ran is passed on to 'L' (the coroutine died of it). */
+static void back_in(struct gc_lua_watchdog *w, lua_State *L) {
+  set_running(w, L);
   if (atomic_load_explicit(&w->fired, memory_order_relaxed))
     arm_stop(L);
-  if (st != LUA_OK)
-    return lua_error(L); /* the same error object, as if not wrapped */
-  return lua_gettop(L);
 }
 
-/* coroutine.resume(co, ...) and coroutine.close(co): upvalue 1 is Lua's. */
-static int co_with_arg(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTHREAD); /* Lua's check, raised from here so
-                                        that the message names the function */
-  return call_in(L, lua_tothread(L, 1), lua_upvalueindex(1));
+/* Resumes 'co' with 'narg' values from L's top, recorded as the running
+ * thread meanwhile; Lua's lcorolib 'auxresume' otherwise (nothing here can
+ * raise, so nothing can skip giving 'running' back). The values it
+ * yielded or returned are moved to L: their number, or -1 and an error
+ * value on L. */
+static int resume_in(lua_State *L, lua_State *co, int narg) {
+  struct gc_lua_watchdog *w = &gc_lua_app_of(L)->wd;
+  if (!lua_checkstack(co, narg)) {
+    lua_pushliteral(L, "too many arguments to resume");
+    return -1;
+  }
+  lua_xmove(L, co, narg);
+  int nres;
+  set_running(w, co);
+  int st = lua_resume(co, L, narg, &nres);
+  back_in(w, L);
+  if (st == LUA_OK || st == LUA_YIELD) {
+    if (!lua_checkstack(L, nres + 1)) {
+      lua_pop(co, nres);
+      lua_pushliteral(L, "too many results to resume");
+      return -1;
+    }
+    lua_xmove(co, L, nres);
+    return nres;
+  }
+  lua_xmove(co, L, 1); /* the error value */
+  return -1;
 }
 
-/* A function made by coroutine.wrap: upvalue 1 is Lua's, 2 its thread. */
+/* coroutine.resume(co, ...): lcorolib 'luaB_coresume'. */
+static int co_resume(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTHREAD);
+  lua_State *co = lua_tothread(L, 1);
+  int r = resume_in(L, co, lua_gettop(L) - 1);
+  if (r < 0) {
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  lua_insert(L, -(r + 1));
+  return r + 1;
+}
+
+/* A function made by coroutine.wrap (upvalue 1: its coroutine): lcorolib
+ * 'auxwrap', which raises the coroutine's error in the caller, with the
+ * caller's position when it is a string, after closing the coroutine. */
 static int co_wrapped(lua_State *L) {
-  return call_in(L, lua_tothread(L, lua_upvalueindex(2)),
-                 lua_upvalueindex(1));
+  lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+  int r = resume_in(L, co, lua_gettop(L));
+  if (r >= 0)
+    return r;
+  int st = lua_status(co);
+  if (st != LUA_OK && st != LUA_YIELD) { /* the coroutine raised */
+    struct gc_lua_watchdog *w = &gc_lua_app_of(L)->wd;
+    set_running(w, co); /* its to-be-closed variables run now */
+#if LUA_VERSION_RELEASE_NUM >= 50406
+    st = lua_closethread(co, L);
+#else
+    st = lua_resetthread(co);
+#endif
+    back_in(w, L);
+    lua_xmove(co, L, 1);
+  }
+  if (st != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+    luaL_where(L, 1);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+  }
+  return lua_error(L);
 }
 
-/* coroutine.wrap(f): Lua's wrap, whose function keeps its coroutine as its
- * first upvalue (lcorolib 'auxwrap'); that thread is recorded with it. */
+/* coroutine.wrap(f): lcorolib 'luaB_cowrap'. */
 static int co_wrap(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  lua_settop(L, 1);
+  lua_State *co = lua_newthread(L);
+  lua_pushvalue(L, 1);
+  lua_xmove(L, co, 1);
+  lua_pushcclosure(L, co_wrapped, 1);
+  return 1;
+}
+
+/* coroutine.close(co): Lua's own (upvalue 1), with 'co' recorded as
+ * running while its to-be-closed variables run. It raises for a running
+ * coroutine, hence the pcall that gives 'running' back in any case. */
+static int co_close(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTHREAD);
+  struct gc_lua_watchdog *w = &gc_lua_app_of(L)->wd;
+  int n = lua_gettop(L);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
-  lua_call(L, 1, 1);
-  if (lua_tocfunction(L, -1) == NULL || lua_getupvalue(L, -1, 1) == NULL)
-    return 1;
-  if (!lua_isthread(L, -1)) {
-    lua_pop(L, 1);
-    return 1; /* not the shape we know: unwrapped, still correct */
-  }
-  lua_pushcclosure(L, co_wrapped, 2);
-  return 1;
+  set_running(w, lua_tothread(L, 2));
+  int st = lua_pcall(L, n, LUA_MULTRET, 0);
+  back_in(w, L);
+  if (st != LUA_OK)
+    return lua_error(L);
+  return lua_gettop(L);
 }
 
 void gc_lua_watchdog_open(lua_State *L) {
@@ -250,18 +312,13 @@ void gc_lua_watchdog_open(lua_State *L) {
     lua_pop(L, 1);
     return;
   }
-  static const char *const with_arg[] = {"resume", "close"};
-  for (size_t i = 0; i < sizeof with_arg / sizeof *with_arg; i++) {
-    if (lua_getfield(L, -1, with_arg[i]) == LUA_TFUNCTION) {
-      lua_pushcclosure(L, co_with_arg, 1);
-      lua_setfield(L, -2, with_arg[i]);
-    } else {
-      lua_pop(L, 1);
-    }
-  }
-  if (lua_getfield(L, -1, "wrap") == LUA_TFUNCTION) {
-    lua_pushcclosure(L, co_wrap, 1);
-    lua_setfield(L, -2, "wrap");
+  lua_pushcfunction(L, co_resume);
+  lua_setfield(L, -2, "resume");
+  lua_pushcfunction(L, co_wrap);
+  lua_setfield(L, -2, "wrap");
+  if (lua_getfield(L, -1, "close") == LUA_TFUNCTION) {
+    lua_pushcclosure(L, co_close, 1);
+    lua_setfield(L, -2, "close");
   } else {
     lua_pop(L, 1);
   }

@@ -713,6 +713,23 @@ static void test_time_limit(void **state) {
                  "end}) coroutine.yield() end) coroutine.resume(co) "
                  "return coroutine.close(co), state.closed",
               "true 1");
+  /* The same answers as Lua's own (lua5.4 prints these). */
+  assert_eval(c, "local g = coroutine.wrap(function() end) g() "
+                 "return pcall(g)",
+              "false cannot resume dead coroutine");
+  assert_eval(c, "local co co = coroutine.create(function() "
+                 "return coroutine.resume(co) end) return coroutine.resume(co)",
+              "true false cannot resume non-suspended coroutine");
+  assert_eval(c, "local g = coroutine.wrap(function() local t <close> = "
+                 "setmetatable({}, {__close = function() state.c = 'closed' "
+                 "end}) error({}) end) local ok, e = pcall(g) "
+                 "return ok, type(e), state.c",
+              "false table closed");
+  assert_eval(c, "return coroutine.resume(coroutine.create(function(...) "
+                 "return select('#', ...), ... end), 1, nil, 3)",
+              "true 3 1 nil 3");
+  assert_eval(c, "return pcall(coroutine.close, (coroutine.running()))",
+              "false cannot close a running coroutine");
   assert_eval(c, "return select(2, pcall(coroutine.wrap))",
               "bad argument #1 to 'coroutine.wrap' (function expected, got "
               "no value)");
