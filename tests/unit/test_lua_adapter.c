@@ -691,6 +691,13 @@ static void test_time_limit(void **state) {
   assert_eval(c, "return debug.gethook()", "nil");
   assert_eval(c, "local n = 0 for i = 1, 100000 do n = n + i end return n",
               "5000050000");
+  /* A hook the script sets itself stays until a stop replaces it. */
+  assert_eval(c, "state.lines = 0 debug.sethook(function() "
+                 "state.lines = state.lines + 1 end, 'l') return 1",
+              "1");
+  assert_eval(c, "local n = state.lines debug.sethook() "
+                 "return n > 0, (debug.gethook())",
+              "true nil");
   /* The wrapped coroutine functions behave as Lua's own. */
   assert_eval(c, "local g = coroutine.wrap(function(a) local b = "
                  "coroutine.yield(a + 1) coroutine.yield(b * 2) end) "
