@@ -695,9 +695,9 @@ static void test_time_limit(void **state) {
   assert_eval(c, "state.lines = 0 debug.sethook(function() "
                  "state.lines = state.lines + 1 end, 'l') return 1",
               "1");
-  assert_eval(c, "local n = state.lines debug.sethook() "
-                 "return n > 0, (debug.gethook())",
-              "true nil");
+  assert_eval(c, "local n, h = state.lines, debug.gethook() "
+                 "debug.sethook() return n > 0, type(h), (debug.gethook())",
+              "true function nil");
   /* The wrapped coroutine functions behave as Lua's own. */
   assert_eval(c, "local g = coroutine.wrap(function(a) local b = "
                  "coroutine.yield(a + 1) coroutine.yield(b * 2) end) "
