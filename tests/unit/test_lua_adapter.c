@@ -637,21 +637,45 @@ static void test_after_disconnect(void **state) {
   A.on_message(a->user, (GCT_PTR) "return 1", 8);
 }
 
+/* Runaway loops that must all be stopped with 'line' logged, with pcall
+ * and coroutines around them: nothing after them may run. */
+static void assert_runaways_stopped(struct fake_conn *c, const char *line,
+                                    const char *stop) {
+  static const char *const loops[] = {
+      "while true do end",
+      "pcall(function() while true do end end) conn:send('survived')",
+      "for i = 1, 3 do pcall(function() while true do end end) end "
+      "conn:send('survived')",
+      "local co = coroutine.wrap(function() while true do end end) pcall(co) "
+      "conn:send('survived')",
+      "local co = coroutine.create(function() while true do end end) "
+      "while true do coroutine.resume(co) end",
+      "local inner = coroutine.wrap(function() while true do end end) "
+      "local outer = coroutine.create(function() pcall(inner) "
+      "coroutine.yield() end) while true do coroutine.resume(outer) end"};
+  int before = log_count(stop);
+  for (size_t i = 0; i < sizeof loops / sizeof *loops; i++)
+    assert_null(eval(c, loops[i]));
+  assert_logged(line);
+  assert_int_equal(log_count(stop), before + (int)(sizeof loops / sizeof *loops));
+}
+
+/* Starts app 'name' (id 0) on harness.lua and connects one client. */
+static struct fake_conn *start_app(const char *name) {
+  assert_int_equal(
+      A.application_initialize(0, name, "lua", LUA_DIR "harness.lua"), 0);
+  struct fake_conn *c;
+  connect_to("/", &c);
+  return c;
+}
+
 static void test_instruction_budget(void **state) {
   (void)state;
   struct fake_conn *c;
   connect_to("/", &c);
-  assert_null(eval(c, "while true do end"));
-  assert_logged("lua app t: error in on_message: eval:1: instruction budget exceeded "
-                "(2000000 instructions)");
-  /* pcall inside the script cannot swallow the stop. */
-  assert_null(eval(c, "pcall(function() while true do end end) "
-                      "conn:send('survived')"));
-  assert_null(eval(c, "for i = 1, 3 do pcall(function() while true do end "
-                      "end) end conn:send('survived')"));
-  assert_null(eval(c, "local co = coroutine.wrap(function() while true do "
-                      "end end) pcall(co) conn:send('survived')"));
-  assert_int_equal(log_count("instruction budget exceeded"), 4);
+  assert_runaways_stopped(c, "lua app t: error in on_message: eval:1: "
+                             "instruction budget exceeded (2000000 instructions)",
+                          "instruction budget exceeded");
   /* The state works normally afterwards, with a fresh budget per call. */
   assert_eval(c, "local n = 0 for i = 1, 100000 do n = n + i end return n",
               "5000050000");
@@ -663,29 +687,12 @@ static void test_instruction_budget(void **state) {
  * the script runs (so the VM does not trap on every instruction). */
 static void test_time_limit(void **state) {
   (void)state;
-  assert_int_equal(
-      A.application_initialize(0, "tl", "lua", LUA_DIR "harness.lua"), 0);
-  struct fake_conn *c;
-  connect_to("/", &c);
+  struct fake_conn *c = start_app("tl");
   assert_eval(c, "return debug.gethook()", "nil");
-  assert_null(eval(c, "while true do end"));
-  assert_logged("lua app tl: error in on_message: eval:1: time limit exceeded "
-                "(40 ms of CPU)");
   /* pcall cannot swallow the stop, nor can a coroutine, at any depth. */
-  assert_null(eval(c, "pcall(function() while true do end end) "
-                      "conn:send('survived')"));
-  assert_null(eval(c, "for i = 1, 3 do pcall(function() while true do end "
-                      "end) end conn:send('survived')"));
-  assert_null(eval(c, "local co = coroutine.wrap(function() while true do "
-                      "end end) pcall(co) conn:send('survived')"));
-  assert_null(eval(c, "local co = coroutine.create(function() while true do "
-                      "end end) while true do coroutine.resume(co) end"));
-  assert_null(eval(c, "local inner = coroutine.wrap(function() "
-                      "while true do end end) "
-                      "local outer = coroutine.create(function() "
-                      "pcall(inner) coroutine.yield() end) "
-                      "while true do coroutine.resume(outer) end"));
-  assert_int_equal(log_count("time limit exceeded"), 6);
+  assert_runaways_stopped(c, "lua app tl: error in on_message: eval:1: time "
+                             "limit exceeded (40 ms of CPU)",
+                          "time limit exceeded");
   /* The state is normal afterwards: no hook left on it or on the
    * coroutine that was stopped, a fresh limit per call. */
   assert_eval(c, "return debug.gethook()", "nil");
@@ -756,12 +763,9 @@ static void test_time_limit_fallback(void **state) {
   sa.sa_handler = foreign_handler;
   int sig = SIGRTMIN + 3;
   assert_int_equal(sigaction(sig, &sa, &old), 0);
-  assert_int_equal(
-      A.application_initialize(0, "tl", "lua", LUA_DIR "harness.lua"), 0);
+  struct fake_conn *c = start_app("tl");
   assert_logged("lua app tl: no CPU-time watchdog (Device or resource busy): "
                 "counting 100000000 instructions per call instead");
-  struct fake_conn *c;
-  connect_to("/", &c);
   assert_eval(c, "return (debug.gethook())", "external hook");
   disconnect(c);
   A.application_shutdown(0);
@@ -943,10 +947,7 @@ static void test_lifecycle_and_load_errors(void **state) {
 /* An application's own "lua" object wins over the root one. */
 static void test_per_app_config(void **state) {
   (void)state;
-  assert_int_equal(
-      A.application_initialize(0, "other", "lua", LUA_DIR "harness.lua"), 0);
-  struct fake_conn *c;
-  connect_to("/", &c);
+  struct fake_conn *c = start_app("other");
   assert_null(eval(c, "while true do end"));
   assert_logged("lua app other: error in on_message: eval:1: instruction "
                 "budget exceeded (500000 instructions)");
