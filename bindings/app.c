@@ -23,6 +23,7 @@
  * 'lalloc'); Lua then collects and retries, and raises "not enough memory"
  * in the script if that does not help. */
 #include <errno.h>
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -286,9 +287,8 @@ static int msgh(lua_State *L) {
   return 1;
 }
 
-static void log_failure(struct gc_lua_app *app, const char *event, int st) {
-  lua_State *L = app->L;
-  const char *msg = lua_tostring(L, -1);
+static void log_failure_msg(struct gc_lua_app *app, const char *event, int st,
+                            const char *msg) {
   switch (st) {
   case LUA_ERRMEM:
     if (app->mem_limit)
@@ -306,6 +306,10 @@ static void log_failure(struct gc_lua_app *app, const char *event, int st) {
     gc_lua_log(app, GCL_ERR, "error in %s: %s", event, msg ? msg : "?");
     break;
   }
+}
+
+static void log_failure(struct gc_lua_app *app, const char *event, int st) {
+  log_failure_msg(app, event, st, lua_tostring(app->L, -1));
 }
 
 int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
@@ -329,6 +333,77 @@ int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
     log_failure(app, event, st);
   lua_settop(L, base);
   return st;
+}
+
+/* Out of memory outside any protected call: Lua has reset the thread and
+ * calls this last; a long jump back to gc_lua_pcall_message's recovery
+ * point is the way out the manual gives (lua_atpanic). Unarmed, returning
+ * lets Lua abort() as it would without a panic function. */
+static int on_panic(lua_State *L) {
+  struct gc_lua_app *app = gc_lua_app_of(L);
+  if (app->push_jmp)
+    longjmp(*(jmp_buf *)app->push_jmp, 1);
+  return 0;
+}
+
+/* Finds handler 'name_ref' with raw accesses only (no metamethod can run):
+ * 1 and the function pushed, 0 and nothing pushed when the script has no
+ * such field, -1 when only gc_lua_pcall can tell (a metatable on the
+ * handler table, a value that is not a function). */
+static int push_handler_raw(lua_State *L, struct gc_lua_app *app,
+                            int name_ref) {
+  int top = lua_gettop(L);
+  if (name_ref == LUA_NOREF ||
+      lua_rawgeti(L, LUA_REGISTRYINDEX, app->handlers_ref) != LUA_TTABLE ||
+      lua_getmetatable(L, -1)) {
+    lua_settop(L, top);
+    return -1;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, name_ref);
+  int t = lua_rawget(L, -2);
+  if (t != LUA_TFUNCTION) {
+    lua_settop(L, top);
+    return t == LUA_TNIL ? 0 : -1;
+  }
+  lua_remove(L, -2);
+  return 1;
+}
+
+int gc_lua_pcall_message(struct gc_lua_app *app, int conn_ref,
+                         const void *data, size_t len) {
+  lua_State *L = app->L;
+  if (L == NULL || app->closing)
+    return 0;
+  /* Only from the loop, with nothing of an outer entry on the stack (the
+   * thread reset of an out-of-memory error would wipe it). */
+  if (app->depth > 0 || lua_gettop(L) != 0 || !lua_checkstack(L, 5))
+    return -1;
+  lua_pushcfunction(L, msgh);
+  int found = push_handler_raw(L, app, app->msg_name_ref);
+  if (found <= 0) {
+    lua_settop(L, 0);
+    return found;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, conn_ref);
+  app->sent_known = 0; /* the script may change its handlers */
+  budget_enter(app); /* a finalizer run by the push is inside the entry */
+  jmp_buf jb;
+  if (setjmp(jb) != 0) {
+    app->push_jmp = NULL;
+    budget_leave(app);
+    lua_settop(L, 0);
+    log_failure_msg(app, "on_message", LUA_ERRMEM, NULL);
+    return 0;
+  }
+  app->push_jmp = &jb;
+  lua_pushlstring(L, data, len); /* the one push that allocates */
+  app->push_jmp = NULL;
+  int st = lua_pcall(L, 2, 0, 1);
+  budget_leave(app);
+  if (st != LUA_OK)
+    log_failure(app, "on_message", st);
+  lua_settop(L, 0);
+  return 0;
 }
 
 int gc_lua_push_handler(lua_State *L, struct gc_lua_app *app,
@@ -482,6 +557,7 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
   }
   app->handlers_ref = LUA_NOREF;
   app->sent_name_ref = LUA_NOREF;
+  app->msg_name_ref = LUA_NOREF;
   app->timers_ref = LUA_NOREF;
   app->next_timer_serial = 1;
   app->wd.slot = -1;
@@ -570,6 +646,8 @@ static int do_load(lua_State *L) {
   app->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushliteral(L, "on_message_sent"); /* anchored: see gc_lua_may_handle_sent */
   app->sent_name_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushliteral(L, "on_message"); /* anchored: see gc_lua_pcall_message */
+  app->msg_name_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if (gc_lua_push_handler(L, app, "application_initialize")) {
     lua_call(L, 0, 1);
     ev->refused = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
@@ -587,7 +665,7 @@ int gc_lua_app_load(struct gc_lua_app *app) {
   }
   app->L = L;
   memcpy(lua_getextraspace(L), &app, sizeof app);
-  lua_atpanic(L, NULL);
+  lua_atpanic(L, on_panic);
   lua_setwarnf(L, warnf, app);
   if (app->time_limit_ms > 0) {
     int err = gc_lua_watchdog_start(app, app->time_limit_ms);
@@ -668,6 +746,7 @@ void gc_lua_app_close(struct gc_lua_app *app) {
   app->depth--;
   app->L = NULL;
   app->handlers_ref = app->timers_ref = app->sent_name_ref = LUA_NOREF;
+  app->msg_name_ref = LUA_NOREF;
 }
 
 void gc_lua_app_free(struct gc_lua_app *app) {

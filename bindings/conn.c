@@ -518,6 +518,9 @@ static int do_message(lua_State *L) {
 void gc_lua_conn_message(struct gc_lua_conn *c, const void *data, size_t len) {
   if (!valid(c))
     return;
+  if (gc_lua_pcall_message(c->app, c->ref, data ? data : "",
+                           data ? len : 0) == 0)
+    return;
   struct message_ev ev = {c, data ? data : "", data ? len : 0};
   (void)gc_lua_pcall(c->app, "on_message", do_message, &ev);
 }

@@ -78,6 +78,9 @@ struct gc_lua_app {
   int closing;  /* never enter the state again */
   int handlers_ref; /* registry ref of the table the script returned */
   int sent_name_ref; /* registry ref of the string "on_message_sent" */
+  int msg_name_ref;  /* registry ref of the string "on_message" */
+  /* gc_lua_pcall_message's recovery point while it pushes unprotected. */
+  void *push_jmp;
   /* gc_lua_may_handle_sent's answer, valid until Lua runs again (only a
    * script can change its handler table). */
   unsigned char sent_known, sent_may;
@@ -152,6 +155,14 @@ void gc_lua_app_free(struct gc_lua_app *app);
  * (LUA_OK ...); -1 if the state is closed or closing. */
 int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
                  void *arg);
+/* on_message(conn, data) the short way, for the loop's calls: the pushes
+ * that cannot fail go unprotected, and the payload's push (which can run
+ * out of memory) has a recovery point through the panic function; then
+ * the handler runs under lua_pcall as in gc_lua_pcall. 0 when done (or no
+ * handler), -1 when the caller must use gc_lua_pcall instead (nested entry,
+ * a metatable on the handler table...). */
+int gc_lua_pcall_message(struct gc_lua_app *app, int conn_ref,
+                         const void *data, size_t len);
 /* Outside any protected call: 0 when the script surely has no
  * on_message_sent handler (so the event needs no Lua call), else 1. */
 int gc_lua_may_handle_sent(struct gc_lua_app *app);

@@ -790,6 +790,21 @@ static void test_memory_limit(void **state) {
                       "i end"));
   assert_logged("lua app t: error in on_message: not enough memory");
   assert_eval(c, "collectgarbage() return 'ok'", "ok");
+  /* Memory runs out while the payload itself is pushed, before any
+   * protected call: logged, and the state goes on. */
+  assert_null(eval(c, "state.hog = {} for i = 1, 1e8 do state.hog[i] = "
+                      "('x'):rep(64) .. i end"));
+  int before = log_count("not enough memory");
+  size_t big = 2u << 20;
+  char *msg = malloc(big);
+  assert_non_null(msg);
+  memset(msg, ' ', big);
+  memcpy(msg, "return 1", 8);
+  A.on_message(c->user, (GCT_PTR)msg, big);
+  free(msg);
+  assert_int_equal(log_count("not enough memory"), before + 1);
+  assert_logged("lua app t: error in on_message: not enough memory (");
+  assert_eval(c, "state.hog = nil collectgarbage() return 'ok'", "ok");
 }
 
 static void test_gc_module(void **state) {
