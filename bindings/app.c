@@ -262,10 +262,10 @@ static void budget_leave(struct gc_lua_app *app) {
   if (--app->depth > 0)
     return;
   int fired = wd_leave(app);
-  /* Our stop mode is undone; a hook the script set itself is left be. */
-  if (app->expired || fired ||
-      (lua_gethook(app->L) == gc_lua_budget_hook &&
-       (lua_gethookmask(app->L) & LUA_MASKLINE)))
+  /* Stop mode is set on the main thread only when one of the two limits
+   * ran out in this entry: then it is undone (a hook the script set
+   * itself is otherwise left be). */
+  if (app->expired || fired)
     set_normal_hook(app, app->L);
   app->expired = 0;
 }
