@@ -103,6 +103,43 @@ describe("gc.testing", function()
     host:close()
   end)
 
+  it("finds handlers through the handler table's metatable, and changed ones", function()
+    local host = T.host{ raise_errors = false, script = script([[
+      local base = { on_message = function(conn, data) conn:send("base " .. data) end }
+      local app = setmetatable({}, { __index = base })
+      function base.on_connect(conn) conn:send("hi") end
+      return app
+    ]]) }
+    local c = host:connect("/")
+    c:send("x")
+    assert.same({ "hi", "base x" }, c:received())
+    host:close()
+    host = T.host{ raise_errors = false, script = script([[
+      local app = {}
+      function app.on_message(conn, data)
+        if data == "swap" then
+          app.on_message = function(c2, d)
+            if d == "break" then app.on_message = 42 else c2:send("new " .. d) end
+          end
+        else
+          conn:send("old " .. data)
+        end
+      end
+      return app
+    ]]) }
+    c = host:connect("/")
+    c:send("a")
+    c:send("swap")
+    c:send("b")
+    c:send("break")
+    c:send("c")
+    assert.same({ "old a", "new b" }, c:received())
+    local errs = host:errors()
+    assert.equal(1, #errs)
+    assert.matches("attempt to call a number value", errs[1])
+    host:close()
+  end)
+
   it("fires connection timers and intervals in virtual time, in order", function()
     local host = T.host{ script = script([[
       local gc = require "gc"
