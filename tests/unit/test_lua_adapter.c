@@ -752,6 +752,18 @@ static void test_time_limit(void **state) {
   A.application_shutdown(0);
 }
 
+/* Each app gives its timer and slot back when it closes (there are 256
+ * slots): 300 apps in turn all get a watchdog. */
+static void test_time_limit_slots(void **state) {
+  (void)state;
+  for (int i = 0; i < 300; i++) {
+    assert_int_equal(
+        A.application_initialize(0, "tl", "lua", LUA_DIR "harness.lua"), 0);
+    A.application_shutdown(0);
+  }
+  assert_null(log_find("no CPU-time watchdog"));
+}
+
 static void foreign_handler(int sig) { (void)sig; }
 
 /* When the embedding program holds the watchdog's signal, gcs says so and
@@ -1041,6 +1053,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_after_disconnect, setup_harness,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_time_limit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_time_limit_slots, setup, teardown),
       cmocka_unit_test_setup_teardown(test_time_limit_fallback, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_budget_hooks, setup_harness,
