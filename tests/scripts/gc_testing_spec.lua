@@ -89,11 +89,8 @@ describe("gc.testing", function()
         end }
       ]]) }
     local c = host:connect("/")
-    c:send("hook")  -- no hook while scripts run: the VM runs at full speed
-    c:send("loop")
-    c:send("sneaky")
-    c:send("coroutine")
-    c:send("after")
+    -- "hook" first: no hook while scripts run, the VM runs at full speed
+    for _, m in ipairs{ "hook", "loop", "sneaky", "coroutine", "after" } do c:send(m) end
     assert.same({ "nil", "ok after" }, c:received())
     local errs = host:errors()
     assert.equal(3, #errs)
@@ -128,11 +125,7 @@ describe("gc.testing", function()
       return app
     ]]) }
     c = host:connect("/")
-    c:send("a")
-    c:send("swap")
-    c:send("b")
-    c:send("break")
-    c:send("c")
+    for _, m in ipairs{ "a", "swap", "b", "break", "c" } do c:send(m) end
     assert.same({ "old a", "new b" }, c:received())
     local errs = host:errors()
     assert.equal(1, #errs)
