@@ -1,11 +1,14 @@
 /* app.c - one application of the Lua adapter: its lua_State, its limits and
- * the one protected way into it.
+ * the protected ways into it.
  *
  * Every entry into Lua goes through gc_lua_pcall (Lua's 'docall', luv's
  * 'cb_pcall', skynet's '_cb'): a C function is run under lua_pcall with a
  * message handler that appends a traceback, so even the pushes that build a
  * handler's arguments are protected (any push can raise out-of-memory). A
- * failure is logged as one line and the host carries on.
+ * failure is logged as one line and the host carries on. The one exception
+ * is on_message from the loop, the hot path (gc_lua_pcall_message): its
+ * pushes go unprotected and the one that can fail has a recovery point
+ * through the panic function, which saves the trampoline's C call.
  *
  * Time: by default a watchdog (watchdog.c) limits the CPU time of an
  * outermost entry ("lua.time_limit_ms") and costs nothing while scripts run.

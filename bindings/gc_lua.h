@@ -148,9 +148,10 @@ void gc_lua_app_close(struct gc_lua_app *app);
 /* Closes (if needed) and frees. NULL is ignored. */
 void gc_lua_app_free(struct gc_lua_app *app);
 
-/* The one protected entry into an application's state: runs 'fn' (a C
+/* The protected entry into an application's state: runs 'fn' (a C
  * function receiving 'arg' as a light userdata at index 1) under lua_pcall
- * with a traceback handler and the instruction budget. On failure it logs
+ * with a traceback handler, within the time limit and the instruction
+ * budget. On failure it logs
  * one line at GCL_ERR naming the app and 'event'. Returns the Lua status
  * (LUA_OK ...); -1 if the state is closed or closing. */
 int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
