@@ -104,6 +104,32 @@ test('an infinite loop is stopped by the time limit (default 1 s of CPU), not a 
   await stop(gcs);
 });
 
+test('runaway handlers are stopped again and again while other clients keep every echo', async () => {
+  const port = await h.freePort();
+  const gcs = await h.startGcs({
+    adapters: [{ type: 'lua', apps: [{ name: 'q', file_name: path.join(h.SRC, 'tests/e2e/scripts/queue.lua') }] }],
+    vhosts: [{ ip: '127.0.0.1', port, app: 'q' }],
+    logging: { level: 'ERR' },
+    lua: { time_limit_ms: 20 },
+  }, { port });
+  const good = await Promise.all(Array.from({ length: 10 }, () => h.connect(port)));
+  const bad = await Promise.all(Array.from({ length: 2 }, () => h.connect(port)));
+  const want = [];
+  for (let round = 0; round < 20; round++) {
+    for (const [i, ws] of good.entries()) ws.send(`r${round} c${i}`);
+    if (round % 2 === 0) bad.forEach((b) => b.send('loop'));
+    await h.sleep(20);
+  }
+  for (const [i, ws] of good.entries()) {
+    want[i] = Array.from({ length: 20 }, (_, round) => `r${round} c${i}`);
+    assert.deepStrictEqual(await h.received(ws, 20), want[i]);
+  }
+  const stops = () => (gcs.stderrText.match(/time limit exceeded \(20 ms of CPU\)/g) || []).length;
+  for (let i = 0; i < 100 && stops() < 20; i++) await h.sleep(50); // the last loops may still run
+  assert.strictEqual(stops(), 20);
+  await stop(gcs);
+});
+
 test('10,000 connect/disconnect cycles leave no Lua memory behind', async () => {
   const { port, gcs } = await serve('tests/e2e/scripts/queue.lua');
   const probe = await h.connect(port);
