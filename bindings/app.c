@@ -219,7 +219,7 @@ void gc_lua_budget_hook(lua_State *L, lua_Debug *ar) {
                     lua_tostring(L, -1), (lua_Integer)app->budget);
   else
     lua_pushfstring(L, "%stime limit exceeded (%I ms of CPU)",
-                    lua_tostring(L, -1), (lua_Integer)app->wd.limit_ms);
+                    lua_tostring(L, -1), (lua_Integer)app->time_limit_ms);
   lua_error(L);
 }
 
@@ -671,7 +671,7 @@ int gc_lua_app_load(struct gc_lua_app *app) {
   lua_atpanic(L, on_panic);
   lua_setwarnf(L, warnf, app);
   if (app->time_limit_ms > 0) {
-    int err = gc_lua_watchdog_start(app, app->time_limit_ms);
+    int err = gc_lua_watchdog_start(app);
     if (err != 0 && app->budget == 0) {
       gc_lua_log(app, GCL_WARN,
                  "no CPU-time watchdog (%s): counting %d instructions per "

@@ -59,9 +59,7 @@ struct gc_lua_conn;
 struct gc_lua_watchdog {
   int slot; /* -1: no timer */
   timer_t timer;
-  uint64_t limit_ms;
   unsigned ticks_to_stop;
-  lua_State *main;               /* the app's state, while the timer lives */
   atomic_uint seq;               /* odd while an outermost entry runs */
   _Atomic(lua_State *) running;  /* the Lua thread executing now */
   atomic_int fired;              /* the current entry passed the limit */
@@ -185,11 +183,10 @@ void gc_lua_budget_hook(lua_State *L, lua_Debug *ar);
 
 /* ---- watchdog.c: the CPU-time limit -------------------------------------- */
 
-/* The signal the watchdog's timers send (a real-time one). */
-int gc_lua_watchdog_signal(void);
-/* Starts the app's timer on the calling thread's CPU clock (app->L must
- * exist). 0, or an errno: the caller then counts instructions instead. */
-int gc_lua_watchdog_start(struct gc_lua_app *app, uint64_t limit_ms);
+/* Starts the app's timer for app->time_limit_ms on the calling thread's CPU
+ * clock (app->L must exist). 0, or an errno: the caller then counts
+ * instructions instead. */
+int gc_lua_watchdog_start(struct gc_lua_app *app);
 /* Deletes the timer; a tick still pending is ignored. Idempotent. */
 void gc_lua_watchdog_stop(struct gc_lua_app *app);
 /* Wraps coroutine.resume, wrap and close so that the watchdog knows which

@@ -54,9 +54,9 @@ _Static_assert(ATOMIC_POINTER_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
 
 static _Atomic(struct gc_lua_app *) slots[WD_SLOTS];
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
-static int wd_signo; /* set under slots_lock, before any timer exists */
 
-int gc_lua_watchdog_signal(void) { return SIGRTMIN + 3; }
+/* The watchdog's signal, a real-time one (SIGRTMIN is a libc call). */
+static int wd_signal(void) { return SIGRTMIN + 3; }
 
 /* Stop mode on one Lua thread: the hook runs before every instruction. */
 static void arm_stop(lua_State *L) {
@@ -90,14 +90,14 @@ static void on_tick(int sig, siginfo_t *si, void *uctx) {
   lua_State *run = atomic_load_explicit(&w->running, memory_order_relaxed);
   if (run)
     arm_stop(run);
-  if (run != w->main)
-    arm_stop(w->main);
+  if (run != app->L) /* set before the timer, cleared after it is deleted */
+    arm_stop(app->L);
 }
 
 /* Installs the signal handler unless another one holds the signal.
  * Called with slots_lock held. 0 or an errno. */
 static int install(void) {
-  wd_signo = gc_lua_watchdog_signal();
+  int wd_signo = wd_signal();
   struct sigaction sa, old;
   if (sigaction(wd_signo, NULL, &old) != 0)
     return errno;
@@ -114,8 +114,10 @@ static int install(void) {
   return sigaction(wd_signo, &sa, NULL) != 0 ? errno : 0;
 }
 
-int gc_lua_watchdog_start(struct gc_lua_app *app, uint64_t limit_ms) {
+int gc_lua_watchdog_start(struct gc_lua_app *app) {
   struct gc_lua_watchdog *w = &app->wd;
+  uint64_t limit_ms = app->time_limit_ms;
+  int wd_signo = wd_signal();
   if (w->slot >= 0 || limit_ms == 0 || app->L == NULL)
     return EINVAL;
   pthread_mutex_lock(&slots_lock);
@@ -139,8 +141,6 @@ int gc_lua_watchdog_start(struct gc_lua_app *app, uint64_t limit_ms) {
     tick = WD_TICK_MAX_NS;
   uint64_t n = (limit_ns + tick - 1) / tick;
   w->ticks_to_stop = n > UINT32_MAX ? UINT32_MAX : (unsigned)n;
-  w->limit_ms = limit_ms;
-  w->main = app->L;
   w->seen = 0;
   w->ticks = 0;
   atomic_store(&w->seq, 0);
