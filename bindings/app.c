@@ -315,6 +315,19 @@ static void log_failure(struct gc_lua_app *app, const char *event, int st) {
   log_failure_msg(app, event, st, lua_tostring(app->L, -1));
 }
 
+/* Calls the function below the 'nargs' values on top, the message handler
+ * at 'msgh', inside an entry begun with budget_enter; ends the entry, logs
+ * a failure and leaves the stack as it was below 'msgh'. */
+static int call_in_entry(struct gc_lua_app *app, const char *event, int nargs,
+                         int msgh) {
+  int st = lua_pcall(app->L, nargs, 0, msgh);
+  budget_leave(app);
+  if (st != LUA_OK)
+    log_failure(app, event, st);
+  lua_settop(app->L, msgh - 1);
+  return st;
+}
+
 int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
                  void *arg) {
   lua_State *L = app->L;
@@ -330,12 +343,7 @@ int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
   lua_pushcfunction(L, fn);   /* allocate nothing */
   lua_pushlightuserdata(L, arg);
   budget_enter(app);
-  int st = lua_pcall(L, 1, 0, base + 1);
-  budget_leave(app);
-  if (st != LUA_OK)
-    log_failure(app, event, st);
-  lua_settop(L, base);
-  return st;
+  return call_in_entry(app, event, 1, base + 1);
 }
 
 /* Out of memory outside any protected call: Lua has reset the thread and
@@ -351,7 +359,7 @@ static int on_panic(lua_State *L) {
 
 /* Finds handler 'name_ref' with raw accesses only (no metamethod can run):
  * 1 and the function pushed, 0 and nothing pushed when the script has no
- * such field, -1 when only gc_lua_pcall can tell (a metatable on the
+ * such field, -1 when raw accesses cannot tell (a metatable on the
  * handler table, a value that is not a function). */
 static int push_handler_raw(lua_State *L, struct gc_lua_app *app,
                             int name_ref) {
@@ -401,11 +409,7 @@ int gc_lua_pcall_message(struct gc_lua_app *app, int conn_ref,
   app->push_jmp = &jb;
   lua_pushlstring(L, data, len); /* the one push that allocates */
   app->push_jmp = NULL;
-  int st = lua_pcall(L, 2, 0, 1);
-  budget_leave(app);
-  if (st != LUA_OK)
-    log_failure(app, "on_message", st);
-  lua_settop(L, 0);
+  (void)call_in_entry(app, "on_message", 2, 1);
   return 0;
 }
 
@@ -431,17 +435,13 @@ int gc_lua_may_handle_sent(struct gc_lua_app *app) {
     return app->sent_may;
   if (app->sent_name_ref == LUA_NOREF || !lua_checkstack(L, 3))
     return 1;
-  /* Unprotected, so only raw accesses, which never allocate or raise: the
-   * key is an anchored string, and a table with a metatable (handlers
-   * found through __index) takes the slow path. */
-  int top = lua_gettop(L);
-  int found = 1;
-  if (lua_rawgeti(L, LUA_REGISTRYINDEX, app->handlers_ref) == LUA_TTABLE &&
-      !lua_getmetatable(L, -1)) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, app->sent_name_ref);
-    found = lua_rawget(L, -2) != LUA_TNIL;
-  }
-  lua_settop(L, top);
+  /* Unprotected, so only raw accesses, which never allocate or raise: a
+   * table with a metatable (handlers found through __index) or a value
+   * that is not a function answers "maybe". */
+  int found = push_handler_raw(L, app, app->sent_name_ref);
+  if (found > 0)
+    lua_pop(L, 1);
+  found = found != 0;
   app->sent_known = 1;
   app->sent_may = (unsigned char)found;
   return found;
