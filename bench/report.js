@@ -30,7 +30,7 @@ const samples = (server, label) => rows.filter((r) => r.server === server && r.l
 // represented by its median run, by messages/s.
 const get = (server, label) => {
   const xs = samples(server, label);
-  const ok = xs.filter((r) => !r.error && !(r.errors > 0) && r.msgs_per_s !== undefined);
+  const ok = xs.filter((r) => !bad(r) && r.msgs_per_s !== undefined);
   if (xs.length <= 1 || ok.length === 0) return xs[0];
   ok.sort((a, b) => a.msgs_per_s - b.msgs_per_s);
   return ok[Math.floor((ok.length - 1) / 2)];
