@@ -521,8 +521,7 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
     return;
   }
   if (conn_ws_bind(c) != 0) {
-    gc_log(GCL_ERR, "connection %s:%d: out of memory for its input, dropped",
-           c->rip, c->rport);
+    conn_log(c, GCL_ERR, "out of memory for its input, dropped");
     conn_teardown(c);
     return;
   }
