@@ -4,6 +4,11 @@
 #include "alloc.h"
 #include "ws_pool.h"
 
+static void ws_destroy(struct gc_ws *ws) {
+  wslay_event_context_free(ws->ctx);
+  gc_free(ws);
+}
+
 int gc_ws_pool_take(struct gc_ws_pool *p, const struct wslay_event_callbacks *cb,
                     struct gc_conn *conn, struct gc_ws **out) {
   struct gc_ws *ws;
@@ -33,16 +38,12 @@ void gc_ws_pool_give(struct gc_ws_pool *p, struct gc_ws *ws, int clean) {
     p->spare[p->n++] = ws;
     return;
   }
-  wslay_event_context_free(ws->ctx);
-  gc_free(ws);
+  ws_destroy(ws);
 }
 
 void gc_ws_pool_free(struct gc_ws_pool *p) {
-  while (p->n) {
-    struct gc_ws *ws = p->spare[--p->n];
-    wslay_event_context_free(ws->ctx);
-    gc_free(ws);
-  }
+  while (p->n)
+    ws_destroy(p->spare[--p->n]);
 }
 
 int gc_ws_clean(const struct gc_ws *ws) {
