@@ -63,6 +63,14 @@ int gc_lua_push_error(lua_State *L, int rc) {
 
 static int push_closed(lua_State *L) { return gc_lua_push_error(L, EINVAL); }
 
+/* A method's answer to host result 'rc': true, or nil and its message. */
+static int push_result(lua_State *L, int rc) {
+  if (rc != 0)
+    return gc_lua_push_error(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void gc_lua_conn_push(lua_State *L, const struct gc_lua_conn *c) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
 }
@@ -145,10 +153,8 @@ static int conn_send(lua_State *L) {
     }
     if (rc == EINVAL)
       c->closing = 1;
-    return gc_lua_push_error(L, rc);
   }
-  lua_pushboolean(L, 1);
-  return 1;
+  return push_result(L, rc);
 }
 
 /* conn:close([reason]) with gc.CLOSE_NORMAL (default), gc.CLOSE_DROP,
@@ -171,10 +177,7 @@ static int conn_close(lua_State *L) {
   int rc = c->app->api->connectionClose(c->handle, (GCT_INT)reason);
   if (rc == 0 || rc == EINVAL)
     c->closing = 1;
-  if (rc != 0)
-    return gc_lua_push_error(L, rc);
-  lua_pushboolean(L, 1);
-  return 1;
+  return push_result(L, rc);
 }
 
 /* conn:set_timer(ms): on_timer(conn) after 'ms'; ms <= 0 cancels. */
@@ -186,11 +189,7 @@ static int conn_set_timer(lua_State *L) {
     return push_closed(L);
   if (ms < 0)
     ms = 0;
-  int rc = c->app->api->connectionSetTimer(c->handle, (GCT_INT)ms);
-  if (rc != 0)
-    return gc_lua_push_error(L, rc);
-  lua_pushboolean(L, 1);
-  return 1;
+  return push_result(L, c->app->api->connectionSetTimer(c->handle, (GCT_INT)ms));
 }
 
 /* conn:set_limit(level, stat, value): level gc.STATUS_YELLOW/RED or
@@ -220,10 +219,7 @@ static int conn_set_limit(lua_State *L) {
     lua_pushliteral(L, "invalid level or statistic, or closed");
     return 2;
   }
-  if (rc != 0)
-    return gc_lua_push_error(L, rc);
-  lua_pushboolean(L, 1);
-  return 1;
+  return push_result(L, rc);
 }
 
 /* conn:is_open(): true between on_connect and on_disconnect unless close()
@@ -482,20 +478,31 @@ static int valid(const struct gc_lua_conn *c) {
   return c && c->magic == GC_LUA_CONN_MAGIC && c->app->L && !c->app->closing;
 }
 
-static int do_disconnect(lua_State *L) {
-  struct gc_lua_conn *c = lua_touserdata(L, 1);
-  if (gc_lua_push_handler(L, c->app, "on_disconnect")) {
-    gc_lua_conn_push(L, c);
+/* An event whose handler takes the connection alone. */
+struct conn_ev {
+  struct gc_lua_conn *c;
+  const char *event;
+};
+
+static int do_conn_event(lua_State *L) {
+  struct conn_ev *ev = lua_touserdata(L, 1);
+  if (gc_lua_push_handler(L, ev->c->app, ev->event)) {
+    gc_lua_conn_push(L, ev->c);
     lua_call(L, 1, 0);
   }
   return 0;
+}
+
+static void conn_event(struct gc_lua_conn *c, const char *event) {
+  struct conn_ev ev = {c, event};
+  (void)gc_lua_pcall(c->app, event, do_conn_event, &ev);
 }
 
 void gc_lua_conn_disconnect(struct gc_lua_conn *c) {
   if (!valid(c))
     return;
   c->open = 0; /* from now on methods answer "closed" */
-  (void)gc_lua_pcall(c->app, "on_disconnect", do_disconnect, c);
+  conn_event(c, "on_disconnect");
   release_conn(c);
 }
 
@@ -518,10 +525,9 @@ static int do_message(lua_State *L) {
 void gc_lua_conn_message(struct gc_lua_conn *c, const void *data, size_t len) {
   if (!valid(c))
     return;
-  if (gc_lua_pcall_message(c->app, c->ref, data ? data : "",
-                           data ? len : 0) == 0)
-    return;
   struct message_ev ev = {c, data ? data : "", data ? len : 0};
+  if (gc_lua_pcall_message(c->app, c->ref, ev.data, ev.len) == 0)
+    return;
   (void)gc_lua_pcall(c->app, "on_message", do_message, &ev);
 }
 
@@ -566,19 +572,9 @@ void gc_lua_conn_message_sent(struct gc_lua_conn *c, GCT_INTPTR cookie,
   (void)gc_lua_pcall(c->app, "on_message_sent", do_message_sent, &ev);
 }
 
-static int do_timer(lua_State *L) {
-  struct gc_lua_conn *c = lua_touserdata(L, 1);
-  if (gc_lua_push_handler(L, c->app, "on_timer")) {
-    gc_lua_conn_push(L, c);
-    lua_call(L, 1, 0);
-  }
-  return 0;
-}
-
 void gc_lua_conn_timer(struct gc_lua_conn *c) {
-  if (!valid(c))
-    return;
-  (void)gc_lua_pcall(c->app, "on_timer", do_timer, c);
+  if (valid(c))
+    conn_event(c, "on_timer");
 }
 
 struct issue_ev {
