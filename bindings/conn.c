@@ -110,8 +110,7 @@ static void release_conn(struct gc_lua_conn *c) {
   c->ref = LUA_NOREF;
 }
 
-/* An integer argument, or one of 'names' standing for values[i]. */
-static lua_Integer check_int_or_name(lua_State *L, int arg,
+lua_Integer gc_lua_check_int_or_name(lua_State *L, int arg,
                                      const char *const names[],
                                      const lua_Integer values[]) {
   if (lua_type(L, arg) == LUA_TSTRING)
@@ -166,7 +165,7 @@ static int conn_close(lua_State *L) {
   struct gc_lua_conn *c = check_conn(L);
   lua_Integer reason = GC_CLOSE_REASON_NORMAL;
   if (!lua_isnoneornil(L, 2)) {
-    reason = check_int_or_name(L, 2, names, values);
+    reason = gc_lua_check_int_or_name(L, 2, names, values);
     luaL_argcheck(L,
                   reason == GC_CLOSE_REASON_NORMAL ||
                       reason == GC_CLOSE_REASON_DROP,
@@ -189,7 +188,8 @@ static int conn_set_timer(lua_State *L) {
     return push_closed(L);
   if (ms < 0)
     ms = 0;
-  return push_result(L, c->app->api->connectionSetTimer(c->handle, (GCT_INT)ms));
+  return push_result(L,
+                     c->app->api->connectionSetTimer(c->handle, (GCT_INT)ms));
 }
 
 /* conn:set_limit(level, stat, value): level gc.STATUS_YELLOW/RED or
@@ -205,8 +205,8 @@ static int conn_set_limit(lua_State *L) {
       GC_CONN_STAT_MSG_PER_SECOND, GC_CONN_STAT_BYTES_PER_SECOND,
       GC_CONN_STAT_MAX_MSG_SIZE, GC_CONN_STAT_OUTPUT_QUEUE_SIZE};
   struct gc_lua_conn *c = check_conn(L);
-  lua_Integer level = check_int_or_name(L, 2, levels, level_values);
-  lua_Integer stat = check_int_or_name(L, 3, stats, stat_values);
+  lua_Integer level = gc_lua_check_int_or_name(L, 2, levels, level_values);
+  lua_Integer stat = gc_lua_check_int_or_name(L, 3, stats, stat_values);
   lua_Integer value = luaL_checkinteger(L, 4);
   luaL_argcheck(L, level >= INT32_MIN && level <= INT32_MAX, 2, "out of range");
   luaL_argcheck(L, stat >= INT32_MIN && stat <= INT32_MAX, 3, "out of range");

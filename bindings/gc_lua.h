@@ -213,6 +213,10 @@ GCT_INT gc_lua_conn_issue(struct gc_lua_conn *c, GCT_INT stat,
                           GCT_COUNTER_VALUE value);
 /* Pushes the userdata of an open connection (protected context). */
 void gc_lua_conn_push(lua_State *L, const struct gc_lua_conn *c);
+/* An integer argument, or one of 'names' standing for values[i]. */
+lua_Integer gc_lua_check_int_or_name(lua_State *L, int arg,
+                                     const char *const names[],
+                                     const lua_Integer values[]);
 /* Pushes nil and the message of host error 'rc'; returns 2. */
 int gc_lua_push_error(lua_State *L, int rc);
 

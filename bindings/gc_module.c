@@ -36,16 +36,12 @@ static const lua_Integer level_values[] = {GCL_ERR,  GCL_WARN,  GCL_NOTICE,
  * "user"; with arguments after 'fmt' the text is string.format(fmt, ...). */
 static int l_log(lua_State *L) {
   struct gc_lua_app *app = app_up(L);
-  lua_Integer level;
-  if (lua_type(L, 1) == LUA_TSTRING) {
-    level = level_values[luaL_checkoption(L, 1, NULL, level_names)];
-  } else {
-    level = luaL_checkinteger(L, 1);
-    int ok = 0;
-    for (int i = 0; level_names[i]; i++)
-      ok |= level == level_values[i];
-    luaL_argcheck(L, ok, 1, "invalid log level");
-  }
+  lua_Integer level =
+      gc_lua_check_int_or_name(L, 1, level_names, level_values);
+  int ok = 0;
+  for (int i = 0; level_names[i]; i++)
+    ok |= level == level_values[i];
+  luaL_argcheck(L, ok, 1, "invalid log level");
   int n = lua_gettop(L);
   luaL_checkstring(L, 2);
   if (n > 2) {
@@ -246,6 +242,13 @@ static void push_timers(lua_State *L, struct gc_lua_app *app) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, app->timers_ref);
 }
 
+/* Stops an armed timer at the host (EINVAL there: it is gone anyway). */
+static void timer_disarm(struct timer_ud *t) {
+  t->active = 0;
+  if (t->app->api->timerStop)
+    (void)t->app->api->timerStop(t->host_id);
+}
+
 struct fire_ev {
   GCT_INTPTR serial;
 };
@@ -348,9 +351,7 @@ static int timer_cancel(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  t->active = 0;
-  if (t->app->api->timerStop)
-    (void)t->app->api->timerStop(t->host_id); /* EINVAL: it is gone anyway */
+  timer_disarm(t);
   push_timers(L, t->app);
   lua_pushnil(L);
   lua_rawseti(L, -2, (lua_Integer)t->serial);
@@ -380,11 +381,8 @@ void gc_lua_timers_stop_all(struct gc_lua_app *app) {
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     struct timer_ud *t = lua_touserdata(L, -1);
-    if (t && t->active) {
-      t->active = 0;
-      if (app->api->timerStop)
-        (void)app->api->timerStop(t->host_id);
-    }
+    if (t && t->active)
+      timer_disarm(t);
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
