@@ -317,14 +317,14 @@ static void log_failure(struct gc_lua_app *app, const char *event, int st) {
 
 /* Calls the function below the 'nargs' values on top, the message handler
  * at 'msgh', inside an entry begun with budget_enter; ends the entry, logs
- * a failure and leaves the stack as it was below 'msgh'. */
+ * a failure and leaves the stack at 'base' values. */
 static int call_in_entry(struct gc_lua_app *app, const char *event, int nargs,
-                         int msgh) {
+                         int msgh, int base) {
   int st = lua_pcall(app->L, nargs, 0, msgh);
   budget_leave(app);
   if (st != LUA_OK)
     log_failure(app, event, st);
-  lua_settop(app->L, msgh - 1);
+  lua_settop(app->L, base);
   return st;
 }
 
@@ -343,7 +343,7 @@ int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
   lua_pushcfunction(L, fn);   /* allocate nothing */
   lua_pushlightuserdata(L, arg);
   budget_enter(app);
-  return call_in_entry(app, event, 1, base + 1);
+  return call_in_entry(app, event, 1, base + 1, base);
 }
 
 /* Out of memory outside any protected call: Lua has reset the thread and
@@ -380,6 +380,43 @@ static int push_handler_raw(lua_State *L, struct gc_lua_app *app,
   return 1;
 }
 
+/* Between entries the main thread's stack holds what the hot paths need,
+ * so that finding a handler is one raw access: the message handler, the
+ * handler table and the names of the two per-message handlers. An
+ * out-of-memory reset of the thread (see on_panic) wipes them; they are
+ * put back, without allocating, from the registry. */
+enum { HOT_MSGH = 1, HOT_HANDLERS, HOT_MSG_NAME, HOT_SENT_NAME, HOT_TOP = HOT_SENT_NAME };
+
+/* 1 when the slots are in place: only between entries of the loop. */
+static int hot_ready(struct gc_lua_app *app, lua_State *L) {
+  if (app->depth > 0)
+    return 0;
+  int top = lua_gettop(L);
+  if (top == HOT_TOP)
+    return 1;
+  if (top != 0 || app->msg_name_ref == LUA_NOREF || !lua_checkstack(L, HOT_TOP))
+    return 0;
+  lua_pushcfunction(L, msgh);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, app->handlers_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, app->msg_name_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, app->sent_name_ref);
+  return 1;
+}
+
+/* The hot-slot twin of push_handler_raw, for handler name 'name_slot'. */
+static int hot_handler(lua_State *L, int name_slot) {
+  lua_pushvalue(L, name_slot);
+  int t = lua_rawget(L, HOT_HANDLERS);
+  if (t == LUA_TFUNCTION)
+    return 1;
+  lua_pop(L, 1);
+  if (t != LUA_TNIL || lua_getmetatable(L, HOT_HANDLERS)) {
+    lua_settop(L, HOT_TOP);
+    return -1;
+  }
+  return 0;
+}
+
 int gc_lua_pcall_message(struct gc_lua_app *app, int conn_ref,
                          const void *data, size_t len) {
   lua_State *L = app->L;
@@ -387,19 +424,16 @@ int gc_lua_pcall_message(struct gc_lua_app *app, int conn_ref,
     return 0;
   /* Only from the loop, with nothing of an outer entry on the stack (the
    * thread reset of an out-of-memory error would wipe it). */
-  if (app->depth > 0 || lua_gettop(L) != 0 || !lua_checkstack(L, 5))
+  if (!hot_ready(app, L) || !lua_checkstack(L, 3))
     return -1;
-  lua_pushcfunction(L, msgh);
-  int found = push_handler_raw(L, app, app->msg_name_ref);
-  if (found <= 0) {
-    lua_settop(L, 0);
+  int found = hot_handler(L, HOT_MSG_NAME);
+  if (found <= 0)
     return found;
-  }
   lua_rawgeti(L, LUA_REGISTRYINDEX, conn_ref);
   app->sent_known = 0; /* the script may change its handlers */
   budget_enter(app); /* a finalizer run by the push is inside the entry */
   jmp_buf jb;
-  if (setjmp(jb) != 0) {
+  if (setjmp(jb) != 0) { /* the thread was reset: no slot is left */
     app->push_jmp = NULL;
     budget_leave(app);
     lua_settop(L, 0);
@@ -409,7 +443,7 @@ int gc_lua_pcall_message(struct gc_lua_app *app, int conn_ref,
   app->push_jmp = &jb;
   lua_pushlstring(L, data, len); /* the one push that allocates */
   app->push_jmp = NULL;
-  (void)call_in_entry(app, "on_message", 2, 1);
+  (void)call_in_entry(app, "on_message", 2, HOT_MSGH, HOT_TOP);
   return 0;
 }
 
@@ -438,7 +472,8 @@ int gc_lua_may_handle_sent(struct gc_lua_app *app) {
   /* Unprotected, so only raw accesses, which never allocate or raise: a
    * table with a metatable (handlers found through __index) or a value
    * that is not a function answers "maybe". */
-  int found = push_handler_raw(L, app, app->sent_name_ref);
+  int found = hot_ready(app, L) ? hot_handler(L, HOT_SENT_NAME)
+                                 : push_handler_raw(L, app, app->sent_name_ref);
   if (found > 0)
     lua_pop(L, 1);
   found = found != 0;
