@@ -596,6 +596,24 @@ static void test_identity_and_fields(void **state) {
   assert_eval(b, "return conn.name, rawequal(state.last, conn), "
                  "state.byconn[conn]",
               "nil true 2");
+  /* Fields of any key live on the handle, each connection its own; the
+   * metatable stays hidden; only a gc.conn passes as one. */
+  assert_eval(a, "conn[1] = 'one' conn.score = 3 "
+                 "return conn[1], conn.score, conn.nope, getmetatable(conn)",
+              "one 3 nil gc.conn");
+  assert_eval(b, "return conn[1], conn.score, conn.send == state.first.send",
+              "nil nil true");
+  assert_eval(a, "return select(2, pcall(function() "
+                 "conn.send(io.stdout, 'x') end))",
+              "eval:1: bad argument #1 to 'send' (gc.conn expected, got "
+              "FILE*)");
+  assert_eval(a, "return select(2, pcall(function() string.rep(conn, 2) "
+                 "end))",
+              "eval:1: bad argument #1 to 'rep' (string expected, got "
+              "gc.conn)");
+  assert_eval(a, "return select(2, pcall(function() conn.path = 'x' end))",
+              "eval:1: field 'path' of gc.conn is read-only");
+  assert_eval(a, "return gc.broadcast('all', {conn, state.last})", "2");
   A.on_timer(a->user);
   assert_string_equal(a->last, "timer 1");
   assert_eval(a, "return conn:set_timer(250)", "true");

@@ -1,0 +1,194 @@
+/* adapter_cost.c - an adapter's own cost per echoed message, without
+ * sockets: the adapter library is dlopened as gcs does, one application is
+ * loaded, N connections are opened, and each message is handed to
+ * on_message, then on_message_sent for what it queued, as the host's read
+ * and write paths do. The host side is a stub: connectionAddMessage copies
+ * the payload into a scratch buffer and remembers it for on_message_sent.
+ *
+ * The end-to-end echo rows are about three quarters kernel and host, and
+ * this machine's noise is larger than most changes to the Lua path; this
+ * measures that path alone, so two builds run in alternation tell a
+ * change from the noise. Payloads are the load generator's: N bytes at 251
+ * offsets of one printable pattern.
+ *
+ * usage: adapter_cost LIBRARY TYPE FILE [--size 32] [--conns 100]
+ *                     [--seconds 2]
+ *   LIBRARY  libgc_lua.so or a native adapter (libecho.so)
+ *   TYPE     "lua" or the native application type ("echo")
+ *   FILE     the script, or "" for a native adapter
+ * prints one JSON line: messages, seconds, ns_per_msg. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <game-carrier/server.h>
+
+#define MAX_CONNS 10000
+
+static struct {
+  size_t sends, bytes;
+  GCT_INTPTR cookie;
+  size_t len;
+  int pending; /* a send not yet reported */
+  char scratch[65536];
+} host;
+
+static GCT_INT stub_get_opt(GCT_CSTR name, GCT_INT type, GCT_PTR value) {
+  (void)name, (void)type, (void)value;
+  return ENOENT;
+}
+
+static GCT_INT stub_add_message(GCT_INTPTR handle, GCT_PTR data, GCT_SIZE len,
+                                GCT_INTPTR cookie) {
+  (void)handle;
+  if (len > sizeof host.scratch)
+    return ENOBUFS;
+  memcpy(host.scratch, data, len);
+  host.sends++;
+  host.bytes += len;
+  host.cookie = cookie;
+  host.len = len;
+  host.pending = 1;
+  return 0;
+}
+
+static GCT_INT stub_close(GCT_INTPTR handle, GCT_INT reason) {
+  (void)handle, (void)reason;
+  return 0;
+}
+
+static GCT_INT stub_set_timer(GCT_INTPTR handle, GCT_INT ms) {
+  (void)handle, (void)ms;
+  return 0;
+}
+
+static void stub_log(GCT_INT level, GCT_CPTR msg) {
+  if (level & (GCL_ERR | GCL_WARN))
+    fprintf(stderr, "adapter_cost: %s\n", (const char *)msg);
+}
+
+static struct core_api api = {
+    .getOpt = stub_get_opt,
+    .connectionAddMessage = stub_add_message,
+    .connectionClose = stub_close,
+    .connectionSetTimer = stub_set_timer,
+    .logMessage = stub_log,
+};
+
+static void *resolve(void *dl, const char *name) {
+  void *p = dlsym(dl, name);
+  if (p == NULL) {
+    fprintf(stderr, "adapter_cost: %s: no %s\n", dlerror(), name);
+    exit(1);
+  }
+  return p;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: adapter_cost LIBRARY TYPE FILE [--size N] "
+                    "[--conns N] [--seconds S]\n");
+    return 2;
+  }
+  size_t size = 32;
+  int conns = 100;
+  double seconds = 2;
+  for (int i = 4; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--size") == 0)
+      size = strtoul(argv[i + 1], NULL, 10);
+    else if (strcmp(argv[i], "--conns") == 0)
+      conns = atoi(argv[i + 1]);
+    else if (strcmp(argv[i], "--seconds") == 0)
+      seconds = atof(argv[i + 1]);
+    else {
+      fprintf(stderr, "adapter_cost: unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
+  if (conns < 1 || conns > MAX_CONNS || size < 1 ||
+      size > sizeof host.scratch || seconds <= 0) {
+    fprintf(stderr, "adapter_cost: bad --size, --conns or --seconds\n");
+    return 2;
+  }
+
+  void *dl = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+  if (dl == NULL) {
+    fprintf(stderr, "adapter_cost: %s\n", dlerror());
+    return 1;
+  }
+  gc_adapter_initialize_fn init = resolve(dl, "adapter_initialize");
+  gc_adapter_finalize_fn fini = dlsym(dl, "adapter_finalize");
+  gc_application_initialize_fn app_init = dlsym(dl, "application_initialize");
+  gc_on_connect_fn connect_fn = resolve(dl, "on_connect");
+  gc_on_disconnect_fn disconnect_fn = resolve(dl, "on_disconnect");
+  gc_on_message_fn message_fn = resolve(dl, "on_message");
+  gc_on_message_sent_fn sent_fn = dlsym(dl, "on_message_sent");
+  if (init(0, &api, "") != 0 ||
+      (app_init && app_init(0, "bench", argv[2], argv[3]) != 0)) {
+    fprintf(stderr, "adapter_cost: the adapter refused to start\n");
+    return 1;
+  }
+
+  /* The load generator's payloads. */
+  size_t pat_len = size + 256;
+  char *pat = malloc(pat_len);
+  GCT_INTPTR *user = calloc((size_t)conns, sizeof *user);
+  if (pat == NULL || user == NULL) {
+    fprintf(stderr, "adapter_cost: out of memory\n");
+    return 1;
+  }
+  uint32_t s = 12345;
+  for (size_t i = 0; i < pat_len; i++) {
+    s = s * 1103515245u + 12345u;
+    pat[i] = (char)('a' + (s >> 16) % 26);
+  }
+  for (int i = 0; i < conns; i++) {
+    user[i] = connect_fn(0, (GCT_INTPTR)(i + 1), GC_PROTOCOL_WS, "127.0.0.1",
+                         40000 + i, "127.0.0.1", 7681, "/");
+    if (user[i] == GC_DROP_CONNECTION || user[i] == 0) {
+      fprintf(stderr, "adapter_cost: connection %d refused\n", i);
+      return 1;
+    }
+  }
+
+  /* Batches of one message per connection, until the time is up. */
+  size_t msgs = 0;
+  uint64_t k = 0;
+  double t0 = now_s(), t1 = t0;
+  while (t1 - t0 < seconds) {
+    for (int i = 0; i < conns; i++, k++) {
+      host.pending = 0;
+      message_fn(user[i], pat + (k * 7u + (uint64_t)i * 13u) % 251u, size);
+      if (host.pending && sent_fn)
+        sent_fn(user[i], host.cookie, host.len, 0);
+    }
+    msgs += (size_t)conns;
+    t1 = now_s();
+  }
+  if (host.sends != msgs || host.bytes != msgs * size) {
+    fprintf(stderr, "adapter_cost: %zu messages, %zu echoes\n", msgs,
+            host.sends);
+    return 1;
+  }
+  for (int i = 0; i < conns; i++)
+    disconnect_fn(user[i]);
+  if (fini)
+    fini(0);
+  printf("{\"library\":\"%s\",\"size\":%zu,\"conns\":%d,\"messages\":%zu,"
+         "\"seconds\":%.3f,\"ns_per_msg\":%.1f}\n",
+         argv[1], size, conns, msgs, t1 - t0, (t1 - t0) * 1e9 / (double)msgs);
+  free(user);
+  free(pat);
+  dlclose(dl);
+  return 0;
+}
