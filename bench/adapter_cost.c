@@ -1,9 +1,16 @@
 /* adapter_cost.c - an adapter's own cost per echoed message, without
  * sockets: the adapter library is dlopened as gcs does, one application is
- * loaded, N connections are opened, and each message is handed to
- * on_message, then on_message_sent for what it queued, as the host's read
- * and write paths do. The host side is a stub: connectionAddMessage copies
- * the payload into a scratch buffer and remembers it for on_message_sent.
+ * loaded, N connections are opened, and messages are handed over as the
+ * host's read and write paths do: for one connection after the other, a
+ * window of W messages to on_message (one read), then on_message_sent for
+ * each message it queued (one write). The host side is a stub:
+ * connectionAddMessage copies the payload into a scratch buffer and
+ * remembers the message for its report.
+ *
+ * --evict KB touches KB of other memory before each read, as the kernel's
+ * network path does between two reads of a real server: the adapter then
+ * pays for its working set coming back into the caches, which the end-to-
+ * end figures include and a hot loop hides.
  *
  * The end-to-end echo rows are about three quarters kernel and host, and
  * this machine's noise is larger than most changes to the Lua path; this
@@ -12,7 +19,7 @@
  * offsets of one printable pattern.
  *
  * usage: adapter_cost LIBRARY TYPE FILE [--size 32] [--conns 100]
- *                     [--seconds 2]
+ *                     [--window 16] [--evict 0] [--seconds 2]
  *   LIBRARY  libgc_lua.so or a native adapter (libecho.so)
  *   TYPE     "lua" or the native application type ("echo")
  *   FILE     the script, or "" for a native adapter
@@ -28,12 +35,13 @@
 #include <game-carrier/server.h>
 
 #define MAX_CONNS 10000
+#define MAX_PENDING 4096
 
 static struct {
   size_t sends, bytes;
-  GCT_INTPTR cookie;
-  size_t len;
-  int pending; /* a send not yet reported */
+  size_t npending; /* sends not yet reported */
+  GCT_INTPTR cookie[MAX_PENDING];
+  size_t len[MAX_PENDING];
   char scratch[65536];
 } host;
 
@@ -45,14 +53,13 @@ static GCT_INT stub_get_opt(GCT_CSTR name, GCT_INT type, GCT_PTR value) {
 static GCT_INT stub_add_message(GCT_INTPTR handle, GCT_PTR data, GCT_SIZE len,
                                 GCT_INTPTR cookie) {
   (void)handle;
-  if (len > sizeof host.scratch)
+  if (len > sizeof host.scratch || host.npending == MAX_PENDING)
     return ENOBUFS;
   memcpy(host.scratch, data, len);
   host.sends++;
   host.bytes += len;
-  host.cookie = cookie;
-  host.len = len;
-  host.pending = 1;
+  host.cookie[host.npending] = cookie;
+  host.len[host.npending++] = len;
   return 0;
 }
 
@@ -97,17 +104,22 @@ static double now_s(void) {
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: adapter_cost LIBRARY TYPE FILE [--size N] "
-                    "[--conns N] [--seconds S]\n");
+                    "[--conns N] [--window N] [--evict KB] [--seconds S]\n");
     return 2;
   }
   size_t size = 32;
-  int conns = 100;
+  int conns = 100, window = 16;
+  size_t evict = 0;
   double seconds = 2;
   for (int i = 4; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--size") == 0)
       size = strtoul(argv[i + 1], NULL, 10);
     else if (strcmp(argv[i], "--conns") == 0)
       conns = atoi(argv[i + 1]);
+    else if (strcmp(argv[i], "--window") == 0)
+      window = atoi(argv[i + 1]);
+    else if (strcmp(argv[i], "--evict") == 0)
+      evict = strtoul(argv[i + 1], NULL, 10) << 10;
     else if (strcmp(argv[i], "--seconds") == 0)
       seconds = atof(argv[i + 1]);
     else {
@@ -116,8 +128,10 @@ int main(int argc, char **argv) {
     }
   }
   if (conns < 1 || conns > MAX_CONNS || size < 1 ||
-      size > sizeof host.scratch || seconds <= 0) {
-    fprintf(stderr, "adapter_cost: bad --size, --conns or --seconds\n");
+      size > sizeof host.scratch || window < 1 || window > MAX_PENDING ||
+      evict > ((size_t)1 << 30) || seconds <= 0) {
+    fprintf(stderr, "adapter_cost: bad --size, --conns, --window, --evict "
+                    "or --seconds\n");
     return 2;
   }
 
@@ -143,7 +157,8 @@ int main(int argc, char **argv) {
   size_t pat_len = size + 256;
   char *pat = malloc(pat_len);
   GCT_INTPTR *user = calloc((size_t)conns, sizeof *user);
-  if (pat == NULL || user == NULL) {
+  volatile unsigned char *junk = evict ? calloc(evict, 1) : NULL;
+  if (pat == NULL || user == NULL || (evict && junk == NULL)) {
     fprintf(stderr, "adapter_cost: out of memory\n");
     return 1;
   }
@@ -161,18 +176,27 @@ int main(int argc, char **argv) {
     }
   }
 
-  /* Batches of one message per connection, until the time is up. */
+  /* Rounds of one read and one write per connection, until the time is
+   * up; message k of connection i is the load generator's. */
   size_t msgs = 0;
-  uint64_t k = 0;
+  uint64_t *k = calloc((size_t)conns, sizeof *k);
+  if (k == NULL) {
+    fprintf(stderr, "adapter_cost: out of memory\n");
+    return 1;
+  }
   double t0 = now_s(), t1 = t0;
   while (t1 - t0 < seconds) {
-    for (int i = 0; i < conns; i++, k++) {
-      host.pending = 0;
-      message_fn(user[i], pat + (k * 7u + (uint64_t)i * 13u) % 251u, size);
-      if (host.pending && sent_fn)
-        sent_fn(user[i], host.cookie, host.len, 0);
+    for (int i = 0; i < conns; i++) {
+      for (size_t b = 0; b < evict; b += 64)
+        junk[b]++;
+      for (int w = 0; w < window; w++, k[i]++)
+        message_fn(user[i], pat + (k[i] * 7u + (uint64_t)i * 13u) % 251u,
+                   size);
+      for (size_t m = 0; m < host.npending && sent_fn; m++)
+        sent_fn(user[i], host.cookie[m], host.len[m], 0);
+      host.npending = 0;
     }
-    msgs += (size_t)conns;
+    msgs += (size_t)conns * (size_t)window;
     t1 = now_s();
   }
   if (host.sends != msgs || host.bytes != msgs * size) {
@@ -184,9 +208,13 @@ int main(int argc, char **argv) {
     disconnect_fn(user[i]);
   if (fini)
     fini(0);
-  printf("{\"library\":\"%s\",\"size\":%zu,\"conns\":%d,\"messages\":%zu,"
-         "\"seconds\":%.3f,\"ns_per_msg\":%.1f}\n",
-         argv[1], size, conns, msgs, t1 - t0, (t1 - t0) * 1e9 / (double)msgs);
+  printf("{\"library\":\"%s\",\"size\":%zu,\"conns\":%d,\"window\":%d,"
+         "\"evict_kb\":%zu,\"messages\":%zu,\"seconds\":%.3f,"
+         "\"ns_per_msg\":%.1f}\n",
+         argv[1], size, conns, window, evict >> 10, msgs, t1 - t0,
+         (t1 - t0) * 1e9 / (double)msgs);
+  free((void *)junk);
+  free(k);
   free(user);
   free(pat);
   dlclose(dl);

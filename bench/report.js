@@ -154,6 +154,35 @@ if (logics.length) {
     }));
 }
 
+// ---- the adapters alone ---------------------------------------------------------
+const CL = 'adapter cost';
+const costOf = (server, evict) => {
+  const xs = samples(server, CL).filter((r) => !bad(r) && r.ns_per_msg !== undefined && (r.evict || 0) === evict)
+    .map((r) => r.ns_per_msg);
+  if (!xs.length) return undefined;
+  xs.sort((a, b) => a - b);
+  return { med: xs[Math.floor((xs.length - 1) / 2)], min: xs[0], max: xs[xs.length - 1], n: xs.length };
+};
+const EVICTS = [...new Set(rows.filter((r) => r.label === CL).map((r) => r.evict || 0))].sort((a, b) => a - b);
+const cost = {};
+for (const e of EVICTS) cost[e] = { native: costOf('gcs-native', e), lua: costOf('gcs-lua', e) };
+if (EVICTS.length) {
+  p('## The adapters alone: cost per echoed message, no sockets');
+  p();
+  p('`bench/adapter_cost` dlopens the adapter as gcs does, opens 100 connections and, one connection after');
+  p('the other, hands it 16 messages of 32 B (one read; the load generator\'s payloads), then an');
+  p('on_message_sent for each message it queued (one write). The host side is a stub that copies the');
+  p('payload. "Evicted": 64 KiB of other memory is touched before each read, as the kernel\'s network');
+  p('path does in a real server, so the adapter\'s working set comes back from farther caches. Pinned like');
+  p('the servers, the adapters alternating; ns per message, median of the runs (min–max).');
+  p();
+  const c = (x) => (x ? `${x.med.toFixed(1)} (${x.min.toFixed(1)}–${x.max.toFixed(1)})` : '–');
+  table(['caches', 'gcs + native echo', 'gcs + echo.lua', 'Lua path − native', 'runs'], EVICTS.map((e) => [
+    e ? `evicted (${e} KiB per read)` : 'hot', c(cost[e].native), c(cost[e].lua),
+    cost[e].native && cost[e].lua ? `${(cost[e].lua.med - cost[e].native.med).toFixed(1)} ns` : '–',
+    cost[e].lua ? cost[e].lua.n : '–']));
+}
+
 // ---- targets ------------------------------------------------------------------
 const TL = '32B x100 w16';
 const tl = labels.find((l) => l.includes(TL)) || labels[0];
@@ -178,6 +207,15 @@ if (tl) {
       ? `${pct(share)} (median of the ratios of ${shares.length} alternating runs; ${pct(shares[0])}–${pct(shares[shares.length - 1])})`
       : pct(share),
     share !== undefined ? share >= 0.75 : undefined);
+  // What the share would be if the Lua path's own cost (measured without
+  // sockets) were the only difference: a model, to read the row against.
+  for (const e of EVICTS) {
+    const cn = cost[e].native, cl = cost[e].lua;
+    if (!n || !cn || !cl) continue;
+    const perMsg = 1e9 / n, extra = cl.med - cn.med;
+    targets.push([`(model: native's ${perMsg.toFixed(0)} ns per message end to end + the Lua path's ${extra.toFixed(0)} ns, ${e ? 'caches evicted' : 'hot caches'})`,
+      pct(perMsg / (perMsg + extra)), 'info']);
+  }
   for (const wl of labels.filter((x) => x !== tl && x.includes('x100'))) {
     const a = v('gcs-native', wl, 'msgs_per_s');
     const b = v('lws', wl, 'msgs_per_s');

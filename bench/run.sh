@@ -64,16 +64,16 @@ cmake --build "$BUILD" -j "$(nproc)" >/dev/null || die "build failed (cmake --bu
 BT=$(grep -E '^CMAKE_BUILD_TYPE:' "$BUILD/CMakeCache.txt" | cut -d= -f2)
 B=$(cd "$BUILD" && pwd)
 for f in gcs libecho.so libgc_lua.so bench/loadgen bench/uv_echo bench/lws_echo \
-         bench/libbench_chat.so; do
+         bench/libbench_chat.so bench/adapter_cost; do
   [ -e "$B/$f" ] || die "missing $B/$f after the build"
 done
 
 # ---- the plan ----------------------------------------------------------------
 if [ -n "$QUICK" ]; then
-  WARM=0.3 DUR=1 HS_DUR=1 IDLE_CONNS=10000 BC_DUR=1 REPEAT=3
+  WARM=0.3 DUR=1 HS_DUR=1 IDLE_CONNS=10000 BC_DUR=1 REPEAT_ALL=1 REPEAT_PAIR=3 COST_REPS=3 COST_SEC=0.3
   ECHO_ROWS="32:100:16 1024:100:16 32:1000:16"
 else
-  WARM=1 DUR=4 HS_DUR=3 IDLE_CONNS=10000 BC_DUR=4 REPEAT=5
+  WARM=1 DUR=4 HS_DUR=3 IDLE_CONNS=10000 BC_DUR=4 REPEAT_ALL=3 REPEAT_PAIR=11 COST_REPS=11 COST_SEC=0.5
   ECHO_ROWS="32:1:16 32:100:16 32:1000:16 1024:1:16 1024:100:16 1024:1000:16 32:100:1 1024:100:1"
 fi
 BC_RECEIVERS=1000 BC_WINDOW=8
@@ -202,24 +202,49 @@ for s in $ECHO_LIST $CHAT_LIST $LOGIC_LIST; do start_server "$s"; done
 log "servers up:$ECHO_LIST$CHAT_LIST$LOGIC_LIST ($PINNING)"
 
 # ---- workloads -------------------------------------------------------------------
-# The target row (32 B x 100, 16 in flight) runs REPEAT times, the servers
+# The target row (32 B x 100, 16 in flight) runs several times, the servers
 # alternating, and the report takes each server's median: one 4 s sample
-# moves by up to 20 % on this kind of machine.
+# moves by up to 20 % on this kind of machine. The gcs pair of the Lua
+# target runs REPEAT_PAIR times (the share is the median of the per-round
+# ratios), the other servers REPEAT_ALL times.
 for row in $ECHO_ROWS; do
   IFS=: read -r size conns window <<<"$row"
   label="echo ${size}B x${conns} w${window}"
   reps=1
-  [ "$row" = 32:100:16 ] && reps=$REPEAT
+  [ "$row" = 32:100:16 ] && reps=$REPEAT_PAIR
   for rep in $(seq "$reps"); do
     if [ "$reps" -gt 1 ]; then log "$label (run $rep of $reps)"; else log "$label"; fi
     for s in $ECHO_LIST; do
-      # QUICK repeats only the pair of the Lua target, to stay under a minute.
-      [ -n "$QUICK" ] && [ "$rep" -gt 1 ] && [ "$s" != gcs-native ] && [ "$s" != gcs-lua ] && continue
+      [ "$rep" -gt "$REPEAT_ALL" ] && [ "$s" != gcs-native ] && [ "$s" != gcs-lua ] && continue
       run "$label" "$s" --mode echo --size "$size" --conns "$conns" --window "$window" \
         --warmup "$WARM" --duration "$DUR" --concurrency 128
     done
   done
 done
+
+# The adapters alone, no sockets (bench/adapter_cost.c): what the Lua path
+# costs per message, free of the kernel's share and of most of the noise,
+# with hot caches and with 64 KiB of other memory touched before each read
+# (as the network path does). Pinned like the servers, alternating.
+cost_run() { # server evict-KiB library type file
+  local line
+  # shellcheck disable=SC2086
+  line=$(timeout 60 $PIN_SRV "$B/bench/adapter_cost" "$3" "$4" "$5" --size 32 --conns 100 \
+    --window 16 --evict "$2" --seconds "$COST_SEC" 2>>"$WORK/adapter_cost.err" | tail -n 1) || true
+  [ -n "$line" ] || line='{"error":"adapter_cost failed"}'
+  printf '{"server":"%s","label":"adapter cost","evict":%s,%s\n' "$1" "$2" "${line#\{}" >>"$RESULTS"
+  printf '  %-12s evict %3s KiB %s\n' "$1" "$2" \
+    "$(printf '%s' "$line" | grep -o '"ns_per_msg":[^,}]*\|"error":[^}]*')" >&2
+}
+if wanted gcs-native || wanted gcs-lua; then
+  for rep in $(seq "$COST_REPS"); do
+    log "adapter cost, no sockets: 32 B, 100 connections x 16 (run $rep of $COST_REPS)"
+    for ev in 0 64; do
+      cost_run gcs-native "$ev" "$B/libecho.so" echo ""
+      cost_run gcs-lua "$ev" "$B/libgc_lua.so" lua "$ROOT/scripts/echo.lua"
+    done
+  done
+fi
 
 log "handshakes (32 at a time, reset after the 101; uv-raw: TCP connects)"
 for s in $ECHO_LIST; do
