@@ -38,13 +38,18 @@ static void conn_log(struct gc_conn *c, int level, const char *fmt, ...)
 static void conn_log(struct gc_conn *c, int level, const char *fmt, ...) {
   if (!gc__loop_conn_log_take(c->loop, level))
     return;
-  char msg[GC_LOG_MSG_MAX + 1];
+  /* The prefix and the message formatted once, into one byte more than a
+   * line holds: gc_log_write then cuts an overlong one and says so. */
+  char msg[GC_LOG_MSG_MAX + 2];
+  int pre = snprintf(msg, sizeof msg, "connection %s:%d: ", c->rip, c->rport);
+  if (pre < 0 || (size_t)pre >= sizeof msg)
+    return;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  int n = vsnprintf(msg + pre, sizeof msg - (size_t)pre, fmt, ap);
   va_end(ap);
   if (n >= 0)
-    gc_log(level, "connection %s:%d: %s", c->rip, c->rport, msg);
+    gc_log_write(level, msg);
 }
 
 #define CTR(c) (&(c)->loop->server->counters)
