@@ -25,6 +25,8 @@ const NAMES = {
   'chat-lua': 'gcs + chat.lua',
 };
 const present = SERVERS.filter((s) => rows.some((r) => r.server === s));
+// The middle element of a sorted array (the lower one of an even count).
+const mid = (sorted) => sorted[Math.floor((sorted.length - 1) / 2)];
 const samples = (server, label) => rows.filter((r) => r.server === server && r.label === label);
 // A workload run several times (alternating servers, run.sh's REPEAT) is
 // represented by its median run, by messages/s.
@@ -33,7 +35,7 @@ const get = (server, label) => {
   const ok = xs.filter((r) => !bad(r) && r.msgs_per_s !== undefined);
   if (xs.length <= 1 || ok.length === 0) return xs[0];
   ok.sort((a, b) => a.msgs_per_s - b.msgs_per_s);
-  return ok[Math.floor((ok.length - 1) / 2)];
+  return mid(ok);
 };
 const labels = [...new Set(rows.filter((r) => r.label && r.label.startsWith('echo')).map((r) => r.label))];
 
@@ -161,7 +163,7 @@ const costOf = (server, evict) => {
     .map((r) => r.ns_per_msg);
   if (!xs.length) return undefined;
   xs.sort((a, b) => a - b);
-  return { med: xs[Math.floor((xs.length - 1) / 2)], min: xs[0], max: xs[xs.length - 1], n: xs.length };
+  return { med: mid(xs), min: xs[0], max: xs[xs.length - 1], n: xs.length };
 };
 const EVICTS = [...new Set(rows.filter((r) => r.label === CL).map((r) => r.evict || 0))].sort((a, b) => a - b);
 const cost = {};
@@ -201,7 +203,7 @@ if (tl) {
   const shares = ns.map((r, i) => (ls[i] && !bad(r) && !bad(ls[i]) ? ls[i].msgs_per_s / r.msgs_per_s : undefined))
     .filter((x) => x !== undefined).sort((a, b) => a - b);
   const pct = (x) => `${(x * 100).toFixed(0)}%`;
-  const share = shares.length > 1 ? shares[Math.floor((shares.length - 1) / 2)] : n && lu ? lu / n : undefined;
+  const share = shares.length > 1 ? mid(shares) : n && lu ? lu / n : undefined;
   tgt(`gcs-Lua ≥ 75% of gcs-native (${tl})`,
     share === undefined ? '–' : shares.length > 1
       ? `${pct(share)} (median of the ratios of ${shares.length} alternating runs; ${pct(shares[0])}–${pct(shares[shares.length - 1])})`
