@@ -2,11 +2,20 @@
  *
  * Made like liolib.c's files: one full userdata per connection holding a
  * small C record (the host handle, the open/closing flags, the app) and
- * four user values: 1 the script's field table ('conn.name = ...'), 2 the
- * path, 3 the remote address, 4 the cookies of messages in flight (made on
- * first use). One metatable, registered once per state: '__index' looks up
- * the methods, then the built-in fields, then the field table;
- * '__newindex' writes the field table.
+ * two user values: 1 the connection's field table, 2 the cookies of
+ * messages in flight (made on first use).
+ *
+ * Each connection has its own metatable, whose '__index' is its field
+ * table; the field table holds the built-in fields (id, path, remote_ip,
+ * remote_port) and whatever the script stores, and its own metatable, one
+ * per state, falls back on the methods. So 'conn:send' and 'conn.player'
+ * are found by the VM with table lookups alone, no C call (the shared
+ * metatable with a C '__index' it replaces cost the echo path a fifth of
+ * its time). The other metamethods ('__newindex', which guards the
+ * built-ins and the method names, '__tostring', '__close', '__name',
+ * '__metatable') are copied into each connection's metatable from one
+ * template in the registry. A connection is told from other userdata by
+ * its size and a tag only this file writes, since its metatable is its own.
  *
  * The app anchors the userdata with a strong registry ref from on_connect
  * to the end of on_disconnect, so every event gets the same object and it
@@ -25,28 +34,31 @@
 
 #include "gc_lua.h"
 
-enum { UV_FIELDS = 1, UV_PATH, UV_RIP, UV_COOKIES, UV_COUNT = UV_COOKIES };
+enum { UV_FIELDS = 1, UV_COOKIES, UV_COUNT = UV_COOKIES };
+
+/* The field tables' shared metatable, in the registry. */
+#define CONN_FIELDS_MT "gc.conn.fields"
+
+/* Its address is the tag of every connection record. */
+static const char gc_lua_conn_type = 0;
 
 /* ---- helpers --------------------------------------------------------------- */
 
-/* The methods have the metatable as upvalue 1: comparing with it is
- * luaL_checkudata without its registry lookup by name (conn:send is on
- * every game's hot path). Same error message. */
-static struct gc_lua_conn *check_conn(lua_State *L) {
-  void *p = lua_touserdata(L, 1);
-  if (p && lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
-    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
-    lua_pop(L, 1);
-    if (same)
-      return p;
-  }
-  luaL_typeerror(L, 1, GC_LUA_CONN_MT);
-  return NULL;
+/* A full userdata of a record's size whose tag is ours: scripts cannot
+ * write a userdata's bytes and no other C code writes this address, so
+ * this is as sure as luaL_checkudata, without its lookups. */
+struct gc_lua_conn *gc_lua_conn_test(lua_State *L, int idx) {
+  struct gc_lua_conn *c = lua_touserdata(L, idx);
+  if (c && lua_rawlen(L, idx) == sizeof *c && c->type == &gc_lua_conn_type)
+    return c;
+  return NULL; /* light userdata have length 0 */
 }
 
-/* For the metamethods, which have another upvalue. */
-static struct gc_lua_conn *check_conn_meta(lua_State *L) {
-  return luaL_checkudata(L, 1, GC_LUA_CONN_MT);
+static struct gc_lua_conn *check_conn(lua_State *L) {
+  struct gc_lua_conn *c = gc_lua_conn_test(L, 1);
+  if (c == NULL)
+    luaL_typeerror(L, 1, GC_LUA_CONN_MT);
+  return c;
 }
 
 int gc_lua_push_error(lua_State *L, int rc) {
@@ -235,37 +247,6 @@ static int conn_is_open(lua_State *L) {
 static const char *const readonly[] = {"id", "path", "remote_ip",
                                        "remote_port", NULL};
 
-static int conn_index(lua_State *L) {
-  struct gc_lua_conn *c = lua_touserdata(L, 1);
-  if (lua_type(L, 2) == LUA_TSTRING) {
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
-      return 1; /* a method */
-    lua_pop(L, 1);
-    const char *k = lua_tostring(L, 2);
-    if (strcmp(k, "id") == 0) {
-      lua_pushinteger(L, c->id);
-      return 1;
-    }
-    if (strcmp(k, "path") == 0) {
-      lua_getiuservalue(L, 1, UV_PATH);
-      return 1;
-    }
-    if (strcmp(k, "remote_ip") == 0) {
-      lua_getiuservalue(L, 1, UV_RIP);
-      return 1;
-    }
-    if (strcmp(k, "remote_port") == 0) {
-      lua_pushinteger(L, c->remote_port);
-      return 1;
-    }
-  }
-  lua_getiuservalue(L, 1, UV_FIELDS);
-  lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
-  return 1;
-}
-
 static int conn_newindex(lua_State *L) {
   if (lua_type(L, 2) == LUA_TSTRING) {
     const char *k = lua_tostring(L, 2);
@@ -276,6 +257,7 @@ static int conn_newindex(lua_State *L) {
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
       return luaL_error(L, "cannot replace method '%s' of gc.conn", k);
   }
+  (void)check_conn(L);
   lua_getiuservalue(L, 1, UV_FIELDS);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 3);
@@ -284,9 +266,11 @@ static int conn_newindex(lua_State *L) {
 }
 
 static int conn_tostring(lua_State *L) {
-  struct gc_lua_conn *c = check_conn_meta(L);
+  struct gc_lua_conn *c = check_conn(L);
   if (c->open && !c->closing) {
-    lua_getiuservalue(L, 1, UV_RIP);
+    lua_getiuservalue(L, 1, UV_FIELDS);
+    lua_pushliteral(L, "remote_ip");
+    lua_rawget(L, -2);
     lua_pushfstring(L, "gc.conn %I (%s:%d)", (lua_Integer)c->id,
                     lua_tostring(L, -1), c->remote_port);
   } else {
@@ -298,7 +282,7 @@ static int conn_tostring(lua_State *L) {
 
 /* 'local conn <close> = ...' closes it NORMAL; tolerant of closed ones. */
 static int conn_gc_close(lua_State *L) {
-  struct gc_lua_conn *c = check_conn_meta(L);
+  struct gc_lua_conn *c = check_conn(L);
   if (c->open && !c->closing && c->app->api->connectionClose) {
     if (c->app->api->connectionClose(c->handle, GC_CLOSE_REASON_NORMAL) == 0)
       c->closing = 1;
@@ -316,18 +300,38 @@ static const luaL_Reg conn_meta[] = {{"__newindex", conn_newindex},
                                      {"__close", conn_gc_close},
                                      {NULL, NULL}};
 
+/* The template metatable "gc.conn" (copied into each connection's own)
+ * and "gc.conn.fields", whose '__index' is the methods table. */
 void gc_lua_conn_open(lua_State *L) {
-  luaL_newmetatable(L, GC_LUA_CONN_MT);
   luaL_newlibtable(L, conn_methods);
+  luaL_setfuncs(L, conn_methods, 0);
+  luaL_newmetatable(L, CONN_FIELDS_MT);
   lua_pushvalue(L, -2);
-  luaL_setfuncs(L, conn_methods, 1); /* upvalue 1: the metatable */
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, conn_index, 1);
-  lua_setfield(L, -3, "__index");
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, GC_LUA_CONN_MT); /* sets __name */
+  lua_pushvalue(L, -2);
   luaL_setfuncs(L, conn_meta, 1); /* the methods table is upvalue 1 */
   lua_pushliteral(L, GC_LUA_CONN_MT);
   lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 2);
+}
+
+/* Gives the userdata at 'ud' its own metatable: the template's entries and
+ * '__index', the field table at the top, which is popped. */
+static void set_conn_metatable(lua_State *L, int ud) {
+  lua_createtable(L, 0, 6);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "__index");
+  luaL_getmetatable(L, GC_LUA_CONN_MT);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -5);
+  }
   lua_pop(L, 1);
+  lua_setmetatable(L, ud);
 }
 
 /* ---- on_connect ------------------------------------------------------------ */
@@ -416,18 +420,23 @@ static int do_connect(lua_State *L) {
   c->app = app;
   c->handle = ev->handle;
   c->remote_port = ev->rport;
-  luaL_setmetatable(L, GC_LUA_CONN_MT);
-  lua_newtable(L);
-  lua_setiuservalue(L, 2, UV_FIELDS);
+  lua_Integer id = app->next_conn_id + 1;
+  lua_createtable(L, 0, 4); /* the field table, with the built-ins */
+  set_int(L, "id", id);
   lua_pushlstring(L, target, plen);
-  lua_setiuservalue(L, 2, UV_PATH);
-  lua_pushstring(L, ev->rip ? ev->rip : "");
-  lua_setiuservalue(L, 2, UV_RIP);
+  lua_setfield(L, -2, "path");
+  set_str(L, "remote_ip", ev->rip);
+  set_int(L, "remote_port", ev->rport);
+  luaL_setmetatable(L, CONN_FIELDS_MT);
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, 2, UV_FIELDS);
+  set_conn_metatable(L, 2);
+  c->type = &gc_lua_conn_type; /* a gc.conn from now on */
   lua_pushvalue(L, 2);
   c->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the last thing that can fail */
   c->magic = GC_LUA_CONN_MAGIC;
   c->open = 1;
-  c->id = ++app->next_conn_id;
+  c->id = app->next_conn_id = id;
   link_conn(app, c);
   ev->c = c;
 

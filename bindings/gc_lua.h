@@ -110,6 +110,7 @@ struct gc_lua_app {
 
 /* The C record inside a connection's userdata. */
 struct gc_lua_conn {
+  const void *type; /* &gc_lua_conn_type: what tells a gc.conn (conn.c) */
   uint32_t magic; /* GC_LUA_CONN_MAGIC while anchored, 0 after */
   unsigned char open;    /* between on_connect and on_disconnect */
   unsigned char closing; /* close() was accepted, or the host said EINVAL */
@@ -211,6 +212,8 @@ void gc_lua_conn_message_sent(struct gc_lua_conn *c, GCT_INTPTR cookie,
 void gc_lua_conn_timer(struct gc_lua_conn *c);
 GCT_INT gc_lua_conn_issue(struct gc_lua_conn *c, GCT_INT stat,
                           GCT_COUNTER_VALUE value);
+/* The gc.conn at 'idx', or NULL for any other value; raises nothing. */
+struct gc_lua_conn *gc_lua_conn_test(lua_State *L, int idx);
 /* Pushes the userdata of an open connection (protected context). */
 void gc_lua_conn_push(lua_State *L, const struct gc_lua_conn *c);
 /* An integer argument, or one of 'names' standing for values[i]. */

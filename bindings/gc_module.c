@@ -149,7 +149,7 @@ static int l_connections(lua_State *L) {
 
 /* The gc.conn at 'idx', or NULL for any other value. */
 static struct gc_lua_conn *to_conn(lua_State *L, int idx) {
-  return luaL_testudata(L, idx, GC_LUA_CONN_MT);
+  return gc_lua_conn_test(L, idx);
 }
 
 /* Adds 'c' to 'handles' if it is open and not listed yet in this call. */

@@ -613,6 +613,16 @@ static void test_identity_and_fields(void **state) {
               "gc.conn)");
   assert_eval(a, "return select(2, pcall(function() conn.path = 'x' end))",
               "eval:1: field 'path' of gc.conn is read-only");
+  /* Each connection has its own metatable, yet its entries are no fields,
+   * and another userdata of ours is still no gc.conn. */
+  assert_eval(a, "return conn.__index, conn.__newindex, conn.__name, "
+                 "conn.__close, conn.__metatable, conn.is_open(conn)",
+              "nil nil nil nil nil true");
+  assert_eval(a, "local t = gc.set_timeout(1000, print) "
+                 "local ok, e = pcall(function() conn.send(t, 'x') end) "
+                 "t:cancel() return e",
+              "eval:1: bad argument #1 to 'send' (gc.conn expected, got "
+              "gc.timer)");
   assert_eval(a, "return gc.broadcast('all', {conn, state.last})", "2");
   A.on_timer(a->user);
   assert_string_equal(a->last, "timer 1");
