@@ -386,15 +386,21 @@ static int push_handler_raw(lua_State *L, struct gc_lua_app *app,
  * out-of-memory reset of the thread (see on_panic) wipes them; they are
  * put back, without allocating, from the registry. */
 enum { HOT_MSGH = 1, HOT_HANDLERS, HOT_MSG_NAME, HOT_SENT_NAME, HOT_TOP = HOT_SENT_NAME };
+/* Room above the slots for a handler and its two arguments. It is made
+ * when the slots are and stays: the base frame's stack limit only grows
+ * (lua_checkstack), and a thread reset gives it LUA_MINSTACK again. */
+enum { HOT_ROOM = 3 };
 
-/* 1 when the slots are in place: only between entries of the loop. */
+/* 1 when the slots are in place, with HOT_ROOM free above them: only
+ * between entries of the loop. */
 static int hot_ready(struct gc_lua_app *app, lua_State *L) {
   if (app->depth > 0)
     return 0;
   int top = lua_gettop(L);
   if (top == HOT_TOP)
     return 1;
-  if (top != 0 || app->msg_name_ref == LUA_NOREF || !lua_checkstack(L, HOT_TOP))
+  if (top != 0 || app->msg_name_ref == LUA_NOREF ||
+      !lua_checkstack(L, HOT_TOP + HOT_ROOM))
     return 0;
   lua_pushcfunction(L, msgh);
   lua_rawgeti(L, LUA_REGISTRYINDEX, app->handlers_ref);
@@ -424,7 +430,7 @@ int gc_lua_pcall_message(struct gc_lua_app *app, int conn_ref,
     return 0;
   /* Only from the loop, with nothing of an outer entry on the stack (the
    * thread reset of an out-of-memory error would wipe it). */
-  if (!hot_ready(app, L) || !lua_checkstack(L, 3))
+  if (!hot_ready(app, L))
     return -1;
   int found = hot_handler(L, HOT_MSG_NAME);
   if (found <= 0)
