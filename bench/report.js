@@ -93,7 +93,7 @@ body.push(['handshakes/s (32 concurrent)', ...present.map((s) => cell(s, 'handsh
 table(header, body);
 p('uv-raw is a TCP byte echo without WebSocket (its "handshakes" are TCP connects): the ceiling of the loop, not a peer.');
 const reps = labels.map((l) => [l, samples('gcs-native', l).length]).filter(([, n]) => n > 1);
-for (const [l, n] of reps) p(`Row "${l}": each server's median over ${n} runs, the servers alternating.`);
+for (const [l, n] of reps) p(`Row "${l}": each server's median over ${n} runs, the servers alternating (every other round in reverse order).`);
 p();
 
 p(`## Memory per idle connection (${args['idle-conns'] || '?'} connections)`);
@@ -202,7 +202,7 @@ if (tl) {
   const ns = samples('gcs-native', tl), ls = samples('gcs-lua', tl);
   const shares = ns.map((r, i) => (ls[i] && !bad(r) && !bad(ls[i]) ? ls[i].msgs_per_s / r.msgs_per_s : undefined))
     .filter((x) => x !== undefined).sort((a, b) => a - b);
-  const pct = (x) => `${(x * 100).toFixed(0)}%`;
+  const pct = (x) => `${(x * 100).toFixed(1)}%`; // 74.6 % must not read as 75 %
   const share = shares.length > 1 ? mid(shares) : n && lu ? lu / n : undefined;
   tgt(`gcs-Lua ≥ 75% of gcs-native (${tl})`,
     share === undefined ? '–' : shares.length > 1

@@ -73,7 +73,7 @@ if [ -n "$QUICK" ]; then
   WARM=0.3 DUR=1 HS_DUR=1 IDLE_CONNS=10000 BC_DUR=1 REPEAT_ALL=1 REPEAT_PAIR=3 COST_REPS=3 COST_SEC=0.3
   ECHO_ROWS="32:100:16 1024:100:16 32:1000:16"
 else
-  WARM=1 DUR=4 HS_DUR=3 IDLE_CONNS=10000 BC_DUR=4 REPEAT_ALL=3 REPEAT_PAIR=11 COST_REPS=11 COST_SEC=0.5
+  WARM=1 DUR=4 HS_DUR=3 IDLE_CONNS=10000 BC_DUR=4 REPEAT_ALL=3 REPEAT_PAIR=15 COST_REPS=11 COST_SEC=0.5
   ECHO_ROWS="32:1:16 32:100:16 32:1000:16 1024:1:16 1024:100:16 1024:1000:16 32:100:1 1024:100:1"
 fi
 BC_RECEIVERS=1000 BC_WINDOW=8
@@ -214,7 +214,11 @@ for row in $ECHO_ROWS; do
   [ "$row" = 32:100:16 ] && reps=$REPEAT_PAIR
   for rep in $(seq "$reps"); do
     if [ "$reps" -gt 1 ]; then log "$label (run $rep of $reps)"; else log "$label"; fi
-    for s in $ECHO_LIST; do
+    # Even rounds go the other way round, so that the machine drifting
+    # within a round does not always fall on the same server.
+    order=$ECHO_LIST
+    [ $((rep % 2)) -eq 0 ] && order=$(printf '%s\n' $ECHO_LIST | tac | tr '\n' ' ')
+    for s in $order; do
       [ "$rep" -gt "$REPEAT_ALL" ] && [ "$s" != gcs-native ] && [ "$s" != gcs-lua ] && continue
       run "$label" "$s" --mode echo --size "$size" --conns "$conns" --window "$window" \
         --warmup "$WARM" --duration "$DUR" --concurrency 128

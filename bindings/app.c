@@ -324,7 +324,8 @@ static int call_in_entry(struct gc_lua_app *app, const char *event, int nargs,
   budget_leave(app);
   if (st != LUA_OK)
     log_failure(app, event, st);
-  lua_settop(app->L, base);
+  if (st != LUA_OK || lua_gettop(app->L) != base) /* on_message: already */
+    lua_settop(app->L, base);
   return st;
 }
 
