@@ -34,6 +34,8 @@
 
 #include <game-carrier/server.h>
 
+#include "payload.h"
+
 #define MAX_CONNS 10000
 #define MAX_PENDING 4096
 
@@ -154,18 +156,12 @@ int main(int argc, char **argv) {
   }
 
   /* The load generator's payloads. */
-  size_t pat_len = size + 256;
-  char *pat = malloc(pat_len);
+  uint8_t *pat = payload_pattern(size);
   GCT_INTPTR *user = calloc((size_t)conns, sizeof *user);
   volatile unsigned char *junk = evict ? calloc(evict, 1) : NULL;
   if (pat == NULL || user == NULL || (evict && junk == NULL)) {
     fprintf(stderr, "adapter_cost: out of memory\n");
     return 1;
-  }
-  uint32_t s = 12345;
-  for (size_t i = 0; i < pat_len; i++) {
-    s = s * 1103515245u + 12345u;
-    pat[i] = (char)('a' + (s >> 16) % 26);
   }
   for (int i = 0; i < conns; i++) {
     user[i] = connect_fn(0, (GCT_INTPTR)(i + 1), GC_PROTOCOL_WS, "127.0.0.1",
@@ -190,8 +186,7 @@ int main(int argc, char **argv) {
       for (size_t b = 0; b < evict; b += 64)
         junk[b]++;
       for (int w = 0; w < window; w++, k[i]++)
-        message_fn(user[i], pat + (k[i] * 7u + (uint64_t)i * 13u) % 251u,
-                   size);
+        message_fn(user[i], pat + payload_offset(k[i], i), size);
       for (size_t m = 0; m < host.npending && sent_fn; m++)
         sent_fn(user[i], host.cookie[m], host.len[m], 0);
       host.npending = 0;

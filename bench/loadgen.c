@@ -40,6 +40,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "payload.h"
+
 /* ---- options ------------------------------------------------------------- */
 
 enum mode { M_ECHO, M_HANDSHAKE, M_IDLE, M_BROADCAST };
@@ -160,8 +162,7 @@ static int stopping;    /* no new messages; closing down */
 static int measuring;   /* inside the measurement window */
 static uint64_t now_ns; /* uv_hrtime() of the current callback */
 static uint8_t rbuf[1 << 18];
-static uint8_t *pat; /* the payload pattern */
-static size_t pat_len;
+static uint8_t *pat; /* the payload pattern (payload.h) */
 static uint32_t rng = 2463534242u;
 
 static struct {
@@ -211,11 +212,6 @@ static uint32_t xorshift(void) {
   rng ^= rng >> 17;
   rng ^= rng << 5;
   return rng;
-}
-
-/* Message k of connection id is pat + pat_off(k, id), --size bytes. */
-static size_t pat_off(uint64_t k, int id) {
-  return (size_t)((k * 7u + (uint64_t)id * 13u) % 251u);
 }
 
 /* ---- /proc --------------------------------------------------------------- */
@@ -336,7 +332,7 @@ static void append_frame(struct conn *c, int opcode, const uint8_t *data,
 /* ---- sending ------------------------------------------------------------- */
 
 static void send_message(struct conn *c) {
-  const uint8_t *data = pat + pat_off(c->sent, c->id);
+  const uint8_t *data = pat + payload_offset(c->sent, c->id);
   if (opt.raw)
     ob_append(&c->out[c->cur], data, (size_t)opt.size);
   else
@@ -435,7 +431,7 @@ static void on_ws_message(struct conn *c, const uint8_t *p, size_t len) {
     if (len >= 2 && p[0] == '*' && p[1] == ' ')
       return; /* join / leave notices */
     size_t pl = strlen(b_prefix);
-    const uint8_t *exp = pat + pat_off(c->recvd, 0);
+    const uint8_t *exp = pat + payload_offset(c->recvd, 0);
     if (len != pl + (size_t)opt.size || memcmp(p, b_prefix, pl) != 0 ||
         memcmp(p + pl, exp, (size_t)opt.size) != 0) {
       st.mismatches++;
@@ -470,7 +466,7 @@ static void on_ws_message(struct conn *c, const uint8_t *p, size_t len) {
     conn_close(c, 1);
     return;
   }
-  const uint8_t *exp = pat + pat_off(c->recvd, c->id);
+  const uint8_t *exp = pat + payload_offset(c->recvd, c->id);
   if (len != (size_t)opt.size || memcmp(p, exp, len) != 0) {
     st.mismatches++;
     error_at(c, "echo %" PRIu64 " differs (%zu bytes, want %d)", c->recvd, len,
@@ -622,7 +618,7 @@ static long parse_raw(struct conn *c, const uint8_t *p, size_t len) {
     }
     size_t want = (size_t)opt.size - c->raw_off;
     size_t n = len - off < want ? len - off : want;
-    const uint8_t *exp = pat + pat_off(c->recvd, c->id) + c->raw_off;
+    const uint8_t *exp = pat + payload_offset(c->recvd, c->id) + c->raw_off;
     if (memcmp(p + off, exp, n) != 0) {
       st.mismatches++;
       error_at(c, "raw echo %" PRIu64 " differs", c->recvd);
@@ -908,7 +904,7 @@ static void broadcast_fill(void) {
     return;
   int any = 0;
   while (may_send() && b_sent - b_done < (uint64_t)opt.window) {
-    const uint8_t *data = pat + pat_off(b_sent, 0);
+    const uint8_t *data = pat + payload_offset(b_sent, 0);
     append_frame(s, 1, data, (size_t)opt.size);
     b_ts[b_sent % (uint64_t)opt.window] = now_ns;
     b_sent++;
@@ -1151,14 +1147,7 @@ int main(int argc, char **argv) {
   if (!rng)
     rng = 1;
 
-  /* Printable pattern: text frames stay valid UTF-8. */
-  pat_len = (size_t)opt.size + 256;
-  pat = malloc(pat_len);
-  uint32_t s = 12345;
-  for (size_t i = 0; i < pat_len; i++) {
-    s = s * 1103515245u + 12345u;
-    pat[i] = (uint8_t)('a' + (s >> 16) % 26);
-  }
+  pat = payload_pattern((size_t)opt.size);
 
   nconns = opt.mode == M_BROADCAST  ? opt.receivers + 1
            : opt.mode == M_HANDSHAKE ? opt.concurrency
