@@ -225,6 +225,13 @@ void gc_lua_budget_hook(lua_State *L, lua_Debug *ar) {
 
 /* The watchdog's view of an outermost entry: an odd sequence number while
  * it runs (see watchdog.c). Plain stores and compiler fences only. */
+static void wd_step(struct gc_lua_watchdog *w) {
+  atomic_store_explicit(
+      &w->seq, atomic_load_explicit(&w->seq, memory_order_relaxed) + 1,
+      memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);
+}
+
 static void wd_enter(struct gc_lua_app *app) {
   struct gc_lua_watchdog *w = &app->wd;
   if (w->slot < 0)
@@ -232,10 +239,7 @@ static void wd_enter(struct gc_lua_app *app) {
   atomic_store_explicit(&w->fired, 0, memory_order_relaxed);
   atomic_store_explicit(&w->running, app->L, memory_order_relaxed);
   atomic_signal_fence(memory_order_release);
-  atomic_store_explicit(
-      &w->seq, atomic_load_explicit(&w->seq, memory_order_relaxed) + 1,
-      memory_order_relaxed);
-  atomic_signal_fence(memory_order_seq_cst);
+  wd_step(w);
 }
 
 /* Ends the entry for the watchdog; 1 if it had fired. */
@@ -244,10 +248,7 @@ static int wd_leave(struct gc_lua_app *app) {
   if (w->slot < 0)
     return 0;
   atomic_signal_fence(memory_order_seq_cst);
-  atomic_store_explicit(
-      &w->seq, atomic_load_explicit(&w->seq, memory_order_relaxed) + 1,
-      memory_order_relaxed);
-  atomic_signal_fence(memory_order_seq_cst);
+  wd_step(w);
   return atomic_load_explicit(&w->fired, memory_order_relaxed);
 }
 
