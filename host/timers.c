@@ -95,6 +95,10 @@ int gc_timers_start(struct gc_timers *t, int64_t now, int64_t ms, int64_t repeat
     gc_free(tm);
     return rc;
   }
+  /* A timer started by a callback sorts after every timer still due in
+   * the run, so the run can stop at the first one it must not fire. */
+  if (t->running && now < t->run_now)
+    now = t->run_now;
   tm->due = now + ms;
   tm->repeat = repeat;
   tm->cb = cb;
@@ -120,16 +124,26 @@ int64_t gc_timers_next_due(const struct gc_timers *t) {
 }
 
 size_t gc_timers_run(struct gc_timers *t, int64_t now) {
+  /* Only timers queued before the run fire in it (libuv keeps a ready
+   * queue for the same reason): one started or re-queued by a callback
+   * gets a seq >= 'limit'. Those are never due before 'now', so the first
+   * of them at the top of the heap means no older timer is still due. */
+  uint64_t limit = t->seq;
   size_t ran = 0;
-  while (t->count && t->heap[0]->due <= now) {
+  t->running = 1;
+  t->run_now = now;
+  while (t->count && t->heap[0]->due <= now && t->heap[0]->seq < limit) {
     struct gc_timer *tm = t->heap[0];
     gc_timer_cb cb = tm->cb;
     void *ctx = tm->ctx;
     intptr_t arg = tm->arg;
     heap_remove(t, tm);
     if (tm->repeat > 0) {
-      /* Re-queue before the call, so the callback can stop its own timer. */
+      /* Re-queue before the call, so the callback can stop its own timer.
+       * In real time a stall costs one late firing, not a burst. */
       tm->due += tm->repeat;
+      if (tm->due <= now && !t->exact_steps)
+        tm->due = now + tm->repeat;
       heap_push(t, tm);
     } else {
       (void)gc_handle_table_remove(&t->ids, tm->id);
@@ -138,5 +152,6 @@ size_t gc_timers_run(struct gc_timers *t, int64_t now) {
     cb(ctx, arg);
     ran++;
   }
+  t->running = 0;
   return ran;
 }

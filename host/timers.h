@@ -33,13 +33,22 @@ struct gc_timers {
   size_t count, cap;
   uint64_t seq;
   struct gc_handle_table ids;
+  /* Set for gc.testing's virtual clock: a late repeating timer keeps its
+   * phase and fires once per missed period (advance(1000) on a 10 ms
+   * interval fires 100 times). Clear, as in real time, it fires once and
+   * is rescheduled from 'now' (no burst after a stall). */
+  int exact_steps;
+  int running;     /* inside gc_timers_run */
+  int64_t run_now; /* the 'now' of that run */
 };
 
 void gc_timers_init(struct gc_timers *t);
 /* Frees every pending timer without calling it. */
 void gc_timers_free(struct gc_timers *t);
 /* Schedules 'cb(ctx, arg)' at now + ms (ms >= 0), then every 'repeat' ms
- * if repeat > 0. Writes the id. 0, EINVAL or ENOMEM. */
+ * if repeat > 0. Writes the id. 0, EINVAL or ENOMEM. Started from a
+ * callback of gc_timers_run, it fires in a later run, never in that one
+ * (as libuv's timers), and never before that run's 'now'. */
 int gc_timers_start(struct gc_timers *t, int64_t now, int64_t ms, int64_t repeat,
                     gc_timer_cb cb, void *ctx, intptr_t arg, intptr_t *id)
     __attribute__((warn_unused_result));
@@ -47,8 +56,14 @@ int gc_timers_start(struct gc_timers *t, int64_t now, int64_t ms, int64_t repeat
 int gc_timers_stop(struct gc_timers *t, intptr_t id);
 /* Earliest deadline, or -1 when no timer is pending. */
 int64_t gc_timers_next_due(const struct gc_timers *t);
-/* Runs every timer due at or before 'now', in deadline order; returns how
- * many callbacks ran. Callbacks may start and stop timers. */
+/* Runs the timers due at or before 'now' that were pending when the run
+ * began, in deadline order, each at most once; returns how many callbacks
+ * ran. Callbacks may start and stop timers; what they start, and the
+ * repeating timers the run re-queues, wait for a later run, so the run
+ * always returns (a 0 ms timer that restarts itself is "next turn", not a
+ * hang). A repeating timer is then due 'repeat' after its deadline, or, if
+ * that is already past and 'exact_steps' is clear, 'repeat' after 'now'.
+ * Not reentrant: callbacks must not call it. */
 size_t gc_timers_run(struct gc_timers *t, int64_t now);
 
 #endif
