@@ -36,8 +36,13 @@ void gc_host_stop(struct gc_host *h);
 int gc_host_finished(const struct gc_host *h);
 /* Runs loop turns until nothing is left to do now. */
 void gc_host_pump(struct gc_host *h);
-/* Moves virtual time by 'ms', firing every timer due on the way in order. */
-void gc_host_advance(struct gc_host *h, int64_t ms);
+/* Moves virtual time by 'ms', firing every timer due on the way in order,
+ * one loop turn after another (a timer started by a timer fires on a
+ * later turn, even at 0 ms). 0, or ELOOP when timers keep firing at one
+ * instant for GC_HOST_TURNS_MAX turns (a 0 ms timer that restarts itself):
+ * time then stays at that instant. */
+int gc_host_advance(struct gc_host *h, int64_t ms);
+#define GC_HOST_TURNS_MAX 100000
 int64_t gc_host_now(const struct gc_host *h);
 /* The value of the counter 'name' (built-in "gcs.*", an app's, or a Lua
  * application's "lua.<app>.memory"): 0, or ENOENT when there is none. */

@@ -458,8 +458,8 @@ static int host_close(lua_State *L) {
     for (int i = 0; i < 100 && !gc_host_finished(t->h); i++) {
       t->raise_errors = 0;
       host_settle(L, t);
-      if (!gc_host_finished(t->h))
-        gc_host_advance(t->h, 100);
+      if (!gc_host_finished(t->h) && gc_host_advance(t->h, 100) != 0)
+        break; /* timers spin at one instant: gc_host_destroy drops the rest */
     }
   }
   gc_host_destroy(t->h);
@@ -480,8 +480,13 @@ static int host_advance(lua_State *L) {
   struct thost *t = check_host(L);
   lua_Integer ms = luaL_checkinteger(L, 2);
   luaL_argcheck(L, ms >= 0, 2, "time cannot go back");
-  gc_host_advance(t->h, ms);
+  int rc = gc_host_advance(t->h, ms);
   host_settle(L, t);
+  if (rc == ELOOP)
+    return luaL_error(L, "host:advance: timers keep firing at %I ms without time "
+                      "moving (%d turns at that instant): a 0 ms timer that "
+                      "starts itself again?", (lua_Integer)gc_host_now(t->h),
+                      (int)GC_HOST_TURNS_MAX);
   return 0;
 }
 
