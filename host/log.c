@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -33,9 +34,11 @@ static struct {
   int fd;            /* the file, or -1 */
   bool to_stderr;
   bool file_failed;  /* a write to the file failed; said once on stderr */
+  bool stderr_gone;  /* a write to stderr met EPIPE: its reader is gone */
   void (*hook)(int, const char *, void *);
   void *hook_ud;
-} logger = {PTHREAD_MUTEX_INITIALIZER, GCL_NORMAL, -1, true, false, NULL, NULL};
+} logger = {PTHREAD_MUTEX_INITIALIZER, GCL_NORMAL, -1, true, false, false,
+            NULL, NULL};
 
 /* Set while this thread holds the lock: a hook that logs is dropped rather
  * than deadlocking. */
@@ -80,6 +83,7 @@ int gc_log_enabled(int level) {
 void gc_log_set_stderr(int on) {
   pthread_mutex_lock(&logger.lock);
   logger.to_stderr = on != 0;
+  logger.stderr_gone = false; /* asked for again: worth a new try */
   pthread_mutex_unlock(&logger.lock);
 }
 
@@ -126,10 +130,14 @@ static size_t log_cut(const char *msg, size_t len, size_t max) {
   return max;
 }
 
-/* Emits one line: 'msg' is 'len' bytes (not NUL-terminated); 'cut' says the
- * caller already lost the end of it. */
-static void log_emit(int level, const char *msg, size_t len, bool cut) {
-  char line[PREFIX_MAX + GC_LOG_MSG_MAX + 2];
+/* The longest line: prefix, message, "\n", NUL. */
+#define LINE_MAX_BYTES (PREFIX_MAX + GC_LOG_MSG_MAX + 2)
+
+/* Formats one line into 'line' (LINE_MAX_BYTES): 'msg' is 'len' bytes (not
+ * NUL-terminated); 'cut' says the caller already lost the end of it.
+ * Returns its length, newline included. */
+static size_t log_format(char *line, int level, const char *msg, size_t len,
+                         bool cut) {
   struct timespec ts;
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -155,12 +163,24 @@ static void log_emit(int level, const char *msg, size_t len, bool cut) {
   size_t total = pre + len;
   line[total++] = '\n';
   line[total] = '\0';
+  return total;
+}
+
+/* Emits one line; see log_format. */
+static void log_emit(int level, const char *msg, size_t len, bool cut) {
+  char line[LINE_MAX_BYTES];
+  size_t total = log_format(line, level, msg, len, cut);
 
   pthread_mutex_lock(&logger.lock);
   in_log = true;
-  if (logger.to_stderr) {
-    /* Failing to write to stderr leaves nowhere to report it. */
-    (void)log_write_all(STDERR_FILENO, line, total);
+  bool stderr_lost = false;
+  if (logger.to_stderr &&
+      log_write_all(STDERR_FILENO, line, total) == EPIPE) {
+    /* Its reader is gone (a closed terminal, "gcs | head", journald
+     * restarting): gcs ignores SIGPIPE, stops writing there and goes on
+     * with the file. Other errors have nowhere to be reported. */
+    logger.to_stderr = false;
+    logger.stderr_gone = stderr_lost = true;
   }
   if (logger.fd >= 0 && log_write_all(logger.fd, line, total) != 0 &&
       !logger.file_failed) {
@@ -169,7 +189,15 @@ static void log_emit(int level, const char *msg, size_t len, bool cut) {
     logger.file_failed = true;
     static const char warn[] = "gcs: writing the log file failed; later "
                                "lines may be lost\n";
-    (void)log_write_all(STDERR_FILENO, warn, sizeof warn - 1);
+    if (!logger.stderr_gone)
+      (void)log_write_all(STDERR_FILENO, warn, sizeof warn - 1);
+  }
+  if (stderr_lost && logger.fd >= 0) {
+    static const char gone[] = "stderr is gone (its reader closed it): "
+                               "from now on lines go to this file only";
+    char note[PREFIX_MAX + sizeof gone + 2];
+    size_t n = log_format(note, GCL_WARN, gone, sizeof gone - 1, false);
+    (void)log_write_all(logger.fd, note, n);
   }
   if (logger.hook) {
     line[total - 1] = '\0';
@@ -177,6 +205,32 @@ static void log_emit(int level, const char *msg, size_t len, bool cut) {
   }
   in_log = false;
   pthread_mutex_unlock(&logger.lock);
+}
+
+void gc_log_urgent(int level, const char *msg) {
+  char line[LINE_MAX_BYTES];
+  size_t total = log_format(line, level, msg, strnlen(msg, GC_LOG_MSG_MAX + 1),
+                            false);
+  /* The lock only briefly: its holder may be the thread that is stuck. */
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_nsec += 200 * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  bool locked = pthread_mutex_timedlock(&logger.lock, &until) == 0;
+  int fd = logger.fd;
+  bool to_stderr = logger.to_stderr;
+  if (fd >= 0)
+    (void)log_write_all(fd, line, total);
+  /* Not into a full pipe: nobody may be reading it, and this must not
+   * block. */
+  struct pollfd p = {.fd = STDERR_FILENO, .events = POLLOUT};
+  if (to_stderr && poll(&p, 1, 0) == 1 && (p.revents & POLLOUT))
+    (void)log_write_all(STDERR_FILENO, line, total);
+  if (locked)
+    pthread_mutex_unlock(&logger.lock);
 }
 
 void gc_log_write(int level, const char *msg) {

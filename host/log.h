@@ -31,13 +31,20 @@ void gc_log_set_level(int level_mask);
 int gc_log_enabled(int level);
 
 /* Turns the stderr copy on (default) or off (gc.testing keeps its output
- * clean); the file and the hook still get every line. */
+ * clean); the file and the hook still get every line. A write to stderr
+ * that fails with EPIPE turns it off by itself, and says so once in the
+ * file (gcs ignores SIGPIPE; an embedding keeps its own disposition). */
 void gc_log_set_stderr(int on);
 
 /* Formats and writes one message at 'level' (one GCL_* flag). Trailing
  * newlines are dropped; the line gets exactly one. */
 void gc_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Writes 'msg' as the last words of a process about to _exit: whatever the
+ * mask, to the file and to stderr, never waiting long for the log's lock
+ * (its holder may be stuck) nor blocking on a full stderr pipe; no hook. */
+void gc_log_urgent(int level, const char *msg);
 
 /* Writes 'msg' at 'level' as gc_log does; what core_api.logMessage calls.
  * NULL is ignored. */

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -366,6 +367,54 @@ static void test_rate_limit(void **state) {
 #define THREADS 8
 #define LINES 400
 
+/* stderr's reader is gone (gcs | head, a closed terminal): the write meets
+ * EPIPE (SIGPIPE ignored, as gcs does); the log file keeps every line and
+ * says once, in order, that stderr is gone; stderr is not tried again. */
+static void test_stderr_epipe(void **state) {
+  (void)state;
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  close(p[0]);
+  int saved = dup(STDERR_FILENO);
+  assert_true(saved >= 0);
+  void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+  assert_int_equal(dup2(p[1], STDERR_FILENO), STDERR_FILENO);
+  close(p[1]);
+  assert_int_equal(gc_log_open(tmp_path, GCL_NORMAL), 0);
+  gc_log_set_stderr(1);
+  gc_log(GCL_ERR, "first");
+  gc_log(GCL_ERR, "second");
+  gc_log(GCL_NOTICE, "third");
+  assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+  close(saved);
+  signal(SIGPIPE, old);
+  gc_log_close();
+  char *text = slurp(tmp_path);
+  assert_int_equal(count_lines(text), 4);
+  assert_matches(text, PREFIX_RE "E: first\n"
+                       "\\[[^]]*\\] W: stderr is gone [^\n]*\n"
+                       "\\[[^]]*\\] E: second\n"
+                       "\\[[^]]*\\] N: third\n");
+  free(text);
+}
+
+/* Last words before _exit: written whatever the mask, without the hook. */
+static void test_urgent(void **state) {
+  (void)state;
+  assert_int_equal(gc_log_open(tmp_path, 0), 0);
+  hooked_count = 0;
+  gc_log_set_hook(hook, NULL);
+  gc_log(GCL_ERR, "masked");
+  gc_log_urgent(GCL_ERR, "going down");
+  gc_log_set_hook(NULL, NULL);
+  assert_int_equal(hooked_count, 0);
+  gc_log_close();
+  char *text = slurp(tmp_path);
+  assert_int_equal(count_lines(text), 1);
+  assert_matches(text, PREFIX_RE "E: going down$");
+  free(text);
+}
+
 static void *writer(void *arg) {
   int t = (int)(intptr_t)arg;
   char pad[201];
@@ -414,6 +463,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_truncation, reset, cleanup),
       cmocka_unit_test_setup_teardown(test_hook, reset, cleanup),
       cmocka_unit_test(test_rate_limit),
+      cmocka_unit_test_setup_teardown(test_stderr_epipe, reset, cleanup),
+      cmocka_unit_test_setup_teardown(test_urgent, reset, cleanup),
       cmocka_unit_test_setup_teardown(test_threads_write_whole_lines, reset, cleanup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
