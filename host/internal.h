@@ -132,6 +132,7 @@ struct gc_conn {
 
 struct gc_loop {
   uv_loop_t uv;
+  int uv_ready; /* uv_loop_init done, uv_loop_close not yet */
   struct gc_server *server;
   struct gc_handle_table conns; /* accepted connections by handle */
   size_t conn_count;            /* every gc_conn alive, handshakes included */
@@ -156,6 +157,8 @@ struct gc_loop {
   int trim_pending; /* connections went away: give freed memory back */
   int64_t ka_timeout_ms, ka_interval_ms;
   int ka_retries;
+  uint64_t fd_limit; /* soft RLIMIT_NOFILE at listen; 0 = none known */
+  int fd_base;       /* descriptors in use at listen, roughly */
   struct gc_log_limit conn_log;   /* lines about single connections */
   uint32_t conn_log_per_second;   /* logging.conn_lines_per_second */
 };
@@ -164,14 +167,26 @@ struct gc_loop {
  * context argument. */
 extern _Thread_local struct gc_loop *gc__loop_current;
 
+/* gcs's exit statuses besides 0 (clean), 1 (start-up error), 2 (usage). */
+#define GC_EXIT_FORCED 3 /* the shutdown dropped connections */
+#define GC_EXIT_STUCK 4  /* a second signal the loop did not take: _exit */
+
 /* loop.c */
+/* On failure nothing is left to undo; gc_loop_close is then harmless. */
 int gc_loop_init(struct gc_loop *loop, struct gc_server *server) GC_WUR;
 /* Creates the listeners of the config's vhosts; 'bind_sockets' 0 makes
  * them virtual (gc.testing connects in memory). */
 int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
                    size_t errlen) GC_WUR;
+/* Serves until the shutdown is over; the exit status (0, GC_EXIT_FORCED).
+ * Handles SIGINT/SIGTERM: the first stops gracefully, the second drops the
+ * stragglers, and a second one the loop does not take in time _exits. */
 int gc_loop_run(struct gc_loop *loop);
 void gc_loop_stop(struct gc_loop *loop);
+/* A connection is dropped at its close deadline: during the shutdown that
+ * is a forced one (exit status GC_EXIT_FORCED). Returns the level to log
+ * it at: GCL_NOTICE during the shutdown, else GCL_INFO. */
+int gc__loop_forced_drop(struct gc_loop *loop);
 /* Closes what gc_loop_init opened; returns uv_loop_close's result. */
 int gc_loop_close(struct gc_loop *loop);
 int64_t gc_loop_now(const struct gc_loop *loop);

@@ -1,9 +1,18 @@
 /* loop.c - one event loop: listeners, the corked flush, the timer heap,
  * signals and the ordered shutdown. */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "internal.h"
@@ -103,6 +112,7 @@ static void close_listener(uv_handle_t *h) { (void)h; }
 void gc_loop_stop(struct gc_loop *loop) {
   if (loop->stopping) {
     gc_log(GCL_WARN, "second stop request: dropping every connection");
+    loop->exit_code = GC_EXIT_FORCED;
     gc__conn_close_all(loop, GC_CLOSE_REASON_DROP);
     return;
   }
@@ -117,8 +127,130 @@ void gc_loop_stop(struct gc_loop *loop) {
   gc__loop_conn_gone(loop);
 }
 
+int gc__loop_forced_drop(struct gc_loop *loop) {
+  if (!loop->stopping)
+    return GCL_INFO;
+  loop->exit_code = GC_EXIT_FORCED;
+  return GCL_NOTICE;
+}
+
+/* ---- signals ------------------------------------------------------------- */
+
+/* libuv delivers SIGINT/SIGTERM through its own handler and a pipe that the
+ * loop reads when it turns: a loop stuck in native code (an adapter's
+ * endless on_message) never sees them. So a handler of ours sits in front
+ * of libuv's: it counts each signal, passes it on, and wakes a watcher
+ * thread. When a second signal is not taken by the loop within
+ * GC_SIGNAL_GRACE_MS, the watcher writes one line and _exits. A loop that
+ * answers gets the second signal as before (drop the stragglers). Signals
+ * are per process, so this is one process-wide guard, used by gcs only
+ * (gc_loop_run); gc.testing's embedding keeps its own dispositions. */
+#define GC_SIGNAL_GRACE_MS 1000
+
+static struct {
+  atomic_uint received; /* SIGINT/SIGTERM caught by guard_handler */
+  atomic_uint taken;    /* 'received' as on_signal last saw it */
+  atomic_int last;      /* the latest signal number */
+  atomic_bool quit;
+  struct sigaction uv_int, uv_term; /* libuv's, passed every signal */
+  sem_t wake;
+  pthread_t thread;
+  bool running;
+} guard;
+
+static void guard_handler(int signum, siginfo_t *info, void *uctx) {
+  int saved = errno;
+  atomic_fetch_add(&guard.received, 1);
+  atomic_store(&guard.last, signum);
+  const struct sigaction *uv = signum == SIGINT ? &guard.uv_int : &guard.uv_term;
+  if (uv->sa_flags & SA_SIGINFO)
+    uv->sa_sigaction(signum, info, uctx);
+  else if (uv->sa_handler != SIG_DFL && uv->sa_handler != SIG_IGN)
+    uv->sa_handler(signum);
+  (void)sem_post(&guard.wake); /* async-signal-safe */
+  errno = saved;
+}
+
+static void *guard_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    while (sem_wait(&guard.wake) != 0 && errno == EINTR)
+      ;
+    if (atomic_load(&guard.quit))
+      return NULL;
+    unsigned got = atomic_load(&guard.received);
+    if (got < 2)
+      continue; /* the first is the loop's: a graceful shutdown */
+    for (int ms = 0; ms < GC_SIGNAL_GRACE_MS && atomic_load(&guard.taken) < got &&
+                     !atomic_load(&guard.quit);
+         ms += 10)
+      nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    if (atomic_load(&guard.quit))
+      return NULL;
+    if (atomic_load(&guard.taken) < got) {
+      char msg[256];
+      snprintf(msg, sizeof msg,
+               "signal %d received again, and the event loop has not taken "
+               "a signal for %d ms (stuck in an adapter?): exiting at once, "
+               "without shutdown",
+               atomic_load(&guard.last), GC_SIGNAL_GRACE_MS);
+      gc_log_urgent(GCL_ERR, msg);
+      _exit(GC_EXIT_STUCK);
+    }
+  }
+}
+
+/* After uv_signal_start, which installs libuv's handlers. 0 or an errno;
+ * on failure nothing changed (gcs runs without the guard). */
+static int guard_start(void) {
+  if (guard.running)
+    return 0;
+  atomic_store(&guard.received, 0);
+  atomic_store(&guard.taken, 0);
+  atomic_store(&guard.quit, false);
+  if (sem_init(&guard.wake, 0, 0) != 0)
+    return errno;
+  /* The watcher takes no signals itself. */
+  sigset_t all, old;
+  sigfillset(&all);
+  int rc = pthread_sigmask(SIG_SETMASK, &all, &old);
+  if (rc == 0) {
+    rc = pthread_create(&guard.thread, NULL, guard_main, NULL);
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  if (rc != 0) {
+    sem_destroy(&guard.wake);
+    return rc;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = guard_handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  (void)sigaction(SIGINT, NULL, &guard.uv_int);
+  (void)sigaction(SIGTERM, NULL, &guard.uv_term);
+  (void)sigaction(SIGINT, &sa, NULL);
+  (void)sigaction(SIGTERM, &sa, NULL);
+  guard.running = true;
+  return 0;
+}
+
+/* Gives libuv its handlers back (before its uv_signal handles close). */
+static void guard_stop(void) {
+  if (!guard.running)
+    return;
+  (void)sigaction(SIGINT, &guard.uv_int, NULL);
+  (void)sigaction(SIGTERM, &guard.uv_term, NULL);
+  atomic_store(&guard.quit, true);
+  (void)sem_post(&guard.wake);
+  (void)pthread_join(guard.thread, NULL);
+  sem_destroy(&guard.wake);
+  guard.running = false;
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   struct gc_loop *loop = s->data;
+  atomic_store(&guard.taken, atomic_load(&guard.received));
   gc_log(GCL_NOTICE, "signal %d received", signum);
   gc_loop_stop(loop);
 }
@@ -127,13 +259,62 @@ static int loop_housekeeping_start(struct gc_loop *loop);
 
 /* ---- listeners ----------------------------------------------------------- */
 
+/* Descriptors kept free for the host (a log file reopened, an adapter's
+ * files, libuv): a client that would leave fewer is refused. */
+#define GC_FD_RESERVE 8
+
+/* The lowest free descriptor, as the next open() or accept() would get
+ * it; -1 when there is none (EMFILE). */
+static int lowest_free_fd(void) {
+  int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+  if (fd >= 0)
+    close(fd);
+  return fd;
+}
+
+/* At the open-file limit libuv accepts and closes clients itself (its
+ * uv__emfile_trick, a spare descriptor freed for the purpose), without a
+ * word to us, so gcs refuses them first, while it still has a few
+ * descriptors left, and says so. Checked only near the limit: one fcntl
+ * per accept there, nothing on the usual path. */
+static bool fd_limit_near(struct gc_loop *loop) {
+  if (!loop->fd_limit ||
+      (uint64_t)loop->conn_count + (uint64_t)loop->fd_base + 64 < loop->fd_limit)
+    return false;
+  int fd = lowest_free_fd();
+  return fd < 0 || (uint64_t)fd + GC_FD_RESERVE >= loop->fd_limit;
+}
+
+/* Takes the client off the backlog and closes it (or accept spins). */
+static void refuse_client(struct gc_listener *l) {
+  struct gc_loop *loop = l->loop;
+  uv_tcp_t *tmp = gc_malloc(sizeof *tmp);
+  if (tmp && uv_tcp_init(&loop->uv, tmp) == 0) {
+    (void)uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)tmp);
+    uv_close((uv_handle_t *)tmp, (uv_close_cb)gc_free);
+  } else {
+    gc_free(tmp);
+  }
+  if (gc__loop_conn_log_take(loop, GCL_WARN))
+    gc_log(GCL_WARN,
+           "refused a client on %s:%d: the open-file limit (%llu) is reached "
+           "with %zu connections; raise it (ulimit -n, systemd LimitNOFILE=)",
+           l->ip, l->port, (unsigned long long)loop->fd_limit,
+           loop->conn_count);
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   struct gc_listener *l = server->data;
   if (status < 0) {
-    /* EMFILE under a connection storm: one line per attempt otherwise. */
+    /* EMFILE without libuv's spare descriptor, ENOBUFS, ...: one line per
+     * attempt otherwise. */
     if (gc__loop_conn_log_take(l->loop, GCL_WARN))
       gc_log(GCL_WARN, "accept on %s:%d: %s", l->ip, l->port,
              uv_strerror(status));
+    return;
+  }
+  if (fd_limit_near(l->loop)) {
+    refuse_client(l);
     return;
   }
   gc__conn_accept(l);
@@ -220,6 +401,12 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
     snprintf(err, errlen, "out of memory");
     return ENOMEM;
   }
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    loop->fd_limit = (uint64_t)rl.rlim_cur;
+    int fd = lowest_free_fd();
+    loop->fd_base = fd < 0 ? (int)rl.rlim_cur : fd;
+  }
   return 0;
 }
 
@@ -286,6 +473,12 @@ static int loop_housekeeping_start(struct gc_loop *loop) {
 
 /* ---- init / run / close -------------------------------------------------- */
 
+/* A libuv error (negative errno) as the positive errno callers expect. */
+static int loop_errno(int uv_rc) { return uv_rc < 0 ? -uv_rc : uv_rc ? uv_rc : EIO; }
+
+/* On failure everything done so far is undone here, and the loop is left
+ * so that gc_loop_close on it does nothing: main and gc.testing may call
+ * it either way. */
 int gc_loop_init(struct gc_loop *loop, struct gc_server *server) {
   memset(loop, 0, sizeof *loop);
   loop->server = server;
@@ -293,31 +486,49 @@ int gc_loop_init(struct gc_loop *loop, struct gc_server *server) {
   gc_timers_init(&loop->timers);
   if (!(loop->rbuf = gc_malloc(65536)))
     return ENOMEM;
-  if (uv_loop_init(&loop->uv) != 0)
-    return ENOMEM;
-  uv_timer_init(&loop->uv, &loop->timer);
-  uv_prepare_init(&loop->uv, &loop->prepare);
-  uv_check_init(&loop->uv, &loop->check);
-  uv_signal_init(&loop->uv, &loop->sigint);
-  uv_signal_init(&loop->uv, &loop->sigterm);
+  int rc = uv_loop_init(&loop->uv);
+  if (rc != 0) {
+    gc_free(loop->rbuf);
+    loop->rbuf = NULL;
+    return loop_errno(rc);
+  }
+  loop->uv_ready = 1;
+  /* None of these allocates in libuv 1.44, but a version that does may
+   * fail: every handle initialised so far is closed by gc_loop_close. */
+  if ((rc = uv_timer_init(&loop->uv, &loop->timer)) != 0 ||
+      (rc = uv_prepare_init(&loop->uv, &loop->prepare)) != 0 ||
+      (rc = uv_check_init(&loop->uv, &loop->check)) != 0 ||
+      (rc = uv_signal_init(&loop->uv, &loop->sigint)) != 0 ||
+      (rc = uv_signal_init(&loop->uv, &loop->sigterm)) != 0)
+    goto fail;
   loop->timer.data = loop->prepare.data = loop->check.data = loop;
   loop->sigint.data = loop->sigterm.data = loop;
-  uv_prepare_start(&loop->prepare, on_prepare);
-  uv_check_start(&loop->check, on_check);
+  if ((rc = uv_prepare_start(&loop->prepare, on_prepare)) != 0 ||
+      (rc = uv_check_start(&loop->check, on_check)) != 0)
+    goto fail;
   uv_unref((uv_handle_t *)&loop->prepare);
   uv_unref((uv_handle_t *)&loop->check);
   gc__loop_current = loop;
   return 0;
+fail:
+  (void)gc_loop_close(loop);
+  memset(loop, 0, sizeof *loop);
+  return loop_errno(rc);
 }
 
 int gc_loop_run(struct gc_loop *loop) {
-  uv_signal_start(&loop->sigint, on_signal, SIGINT);
-  uv_signal_start(&loop->sigterm, on_signal, SIGTERM);
+  int rc;
+  if ((rc = uv_signal_start(&loop->sigint, on_signal, SIGINT)) != 0 ||
+      (rc = uv_signal_start(&loop->sigterm, on_signal, SIGTERM)) != 0)
+    gc_log(GCL_WARN, "cannot handle SIGINT/SIGTERM: %s", uv_strerror(rc));
+  else if ((rc = guard_start()) != 0)
+    gc_log(GCL_WARN, "cannot start the signal watcher (%s): a second signal "
+           "cannot end a stuck loop", strerror(rc));
   gc__loop_current = loop;
   while (!loop->finished)
     if (uv_run(&loop->uv, UV_RUN_DEFAULT) == 0 && !loop->finished)
       break; /* nothing left to wait for */
-  return 0;
+  return loop->exit_code;
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {
@@ -327,18 +538,31 @@ static void close_walk(uv_handle_t *h, void *arg) {
 }
 
 int gc_loop_close(struct gc_loop *loop) {
-  /* Every connection is gone by now; close the loop's own handles. */
-  uv_walk(&loop->uv, close_walk, NULL);
-  uv_run(&loop->uv, UV_RUN_DEFAULT);
-  int rc = uv_loop_close(&loop->uv);
+  /* Every connection is gone by now; close the loop's own handles. A loop
+   * whose gc_loop_init failed has none (and a zeroed uv_loop_t must not be
+   * walked). */
+  guard_stop();
+  int rc = 0;
+  if (loop->uv_ready) {
+    uv_walk(&loop->uv, close_walk, NULL);
+    /* A uv_stop not yet consumed (the loop finished before it ran) makes
+     * the first uv_run return at once: run until the closes are done. */
+    for (int i = 0; i < 3 && uv_run(&loop->uv, UV_RUN_DEFAULT) != 0; i++)
+      ;
+    rc = uv_loop_close(&loop->uv);
+    loop->uv_ready = 0;
+  }
   for (size_t i = 0; i < loop->listener_count; i++) {
     gc_free(loop->listeners[i]->apps);
     gc_free(loop->listeners[i]);
   }
   gc_free(loop->listeners);
+  loop->listeners = NULL;
+  loop->listener_count = 0;
   gc_timers_free(&loop->timers);
   gc_handle_table_free(&loop->conns);
   gc_free(loop->rbuf);
+  loop->rbuf = NULL;
   gc_ws_pool_free(&loop->ws_pool);
   if (gc__loop_current == loop)
     gc__loop_current = NULL;

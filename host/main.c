@@ -2,10 +2,17 @@
  *
  *   gcs [-C FILE]                  serve a Game Carrier JSON config
  *   gcs SCRIPT.lua [-p PORT] [-a ADDR]   serve one Lua script, no config
+ *
+ * Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a
+ * bad command line, 3 (GC_EXIT_FORCED) when the shutdown dropped
+ * connections (a second signal, or clients that did not close within
+ * close_drain_ms), 4 (GC_EXIT_STUCK) when a second signal found the loop
+ * stuck and gcs ended at once.
  */
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +112,10 @@ static void fd_limit_check(uint64_t max_connections) {
 }
 
 int main(int argc, char **argv) {
+  /* A write to a socket or to stderr whose reader is gone must be an EPIPE
+   * error, not death by signal 13 (log.c then stops writing to stderr).
+   * Here, not in the host: gc.testing leaves its embedding's disposition. */
+  signal(SIGPIPE, SIG_IGN);
   const char *config_path = NULL, *script = NULL, *addr = "0.0.0.0";
   int port = 7681;
   for (int i = 1; i < argc; i++) {
@@ -182,8 +193,8 @@ int main(int argc, char **argv) {
 
   struct gc_loop loop;
   int status = 0;
-  if (gc_loop_init(&loop, &server) != 0) {
-    gc_log(GCL_ERR, "cannot create the event loop");
+  if ((rc = gc_loop_init(&loop, &server)) != 0) {
+    gc_log(GCL_ERR, "cannot create the event loop: %s", strerror(rc));
     status = 1;
   } else if (gc_server_load(&server, err, sizeof err) != 0 ||
              gc_loop_listen(&loop, 1, err, sizeof err) != 0) {
@@ -191,16 +202,21 @@ int main(int argc, char **argv) {
     status = 1;
   } else {
     gc_server_start_apps(&server);
-    gc_loop_run(&loop);
+    status = gc_loop_run(&loop);
   }
-  /* On a failed start, apps that initialised still get their shutdown. */
+  /* On a failed start, apps that initialised still get their shutdown.
+   * gc_loop_close is harmless after a failed gc_loop_init. */
   gc_server_unload(&server);
   int lrc = gc_loop_close(&loop);
   if (lrc != 0) {
     gc_log(GCL_WARN, "event loop closed with handles still open (%s)",
            uv_strerror(lrc));
   }
-  gc_log(GCL_NOTICE, "gcs stopped");
+  if (status == GC_EXIT_FORCED)
+    gc_log(GCL_NOTICE, "gcs stopped (shutdown forced: connections were "
+           "dropped; exit status %d)", status);
+  else
+    gc_log(GCL_NOTICE, "gcs stopped");
   gc_free(server.lua_adapter_path);
   gc_config_free(server.cfg);
   gc_log_close();

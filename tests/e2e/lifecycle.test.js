@@ -28,7 +28,7 @@ test('SIGTERM with 3 clients: stop, close frames, disconnects, shutdown, finaliz
   ]);
 });
 
-test('a second signal drops the stragglers at once', async () => {
+test('a second signal drops the stragglers at once, exit status 3', async () => {
   const port = await h.freePort();
   const r = h.recorderConfig(port, tmp(), { close_drain_ms: 60000 });
   const gcs = await h.startGcs(r.cfg, { port });
@@ -41,7 +41,8 @@ test('a second signal drops the stragglers at once', async () => {
   gcs.kill('SIGTERM');
   await h.sleep(300);
   assert.strictEqual(gcs.exitCode, null, 'still draining the mute client');
-  assert.strictEqual(await h.stopGcs(gcs, 'SIGINT'), 0, gcs.stderrText);
+  // A forced shutdown: exit status 3 (connections were dropped).
+  assert.strictEqual(await h.stopGcs(gcs, 'SIGINT'), 3, gcs.stderrText);
   const kinds = h.events(r.log).map((l) => l.split(' ')[0]);
   assert.deepStrictEqual(kinds.slice(-3), ['disconnect', 'application_shutdown', 'adapter_finalize']);
   s.destroy();
