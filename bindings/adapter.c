@@ -148,11 +148,21 @@ GC_ADAPTER_EVENT GCT_INTPTR on_connect(GCT_INT app_id, GCT_INTPTR conn_handle,
     return GC_DROP_CONNECTION;
   struct gc_lua_conn *c = gc_lua_conn_connect(app, conn_handle, pid, rip,
                                               rport, lip, lport, udata);
-  return c ? (GCT_INTPTR)c : GC_DROP_CONNECTION;
+  if (c == NULL)
+    return GC_DROP_CONNECTION;
+  if (app->conn_count > app->conn_peak) /* for the quiet collection */
+    app->conn_peak = app->conn_count;
+  return (GCT_INTPTR)c;
 }
 
 GC_ADAPTER_EVENT void on_disconnect(GCT_INTPTR conn_user) {
-  gc_lua_conn_disconnect((struct gc_lua_conn *)conn_user);
+  struct gc_lua_conn *c = (struct gc_lua_conn *)conn_user;
+  /* Read first: once released, the record is Lua's to free. */
+  struct gc_lua_app *app =
+      c && c->magic == GC_LUA_CONN_MAGIC ? c->app : NULL;
+  gc_lua_conn_disconnect(c);
+  if (app)
+    gc_lua_app_conn_closed(app);
 }
 
 GC_ADAPTER_EVENT void on_message(GCT_INTPTR conn_user, GCT_PTR data,

@@ -171,9 +171,9 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 /* ---- the instruction budget --------------------------------------------- */
 
 struct gc_lua_app *gc_lua_app_of(lua_State *L) {
-  struct gc_lua_app *app;
-  memcpy(&app, lua_getextraspace(L), sizeof app);
-  return app;
+  uintptr_t p; /* bit 0 tags a coroutine killed by the stop (watchdog.c) */
+  memcpy(&p, lua_getextraspace(L), sizeof p);
+  return (struct gc_lua_app *)(p & ~(uintptr_t)1);
 }
 
 /* The hooks a thread has outside stop mode. */
@@ -187,6 +187,10 @@ static void set_normal_hook(struct gc_lua_app *app, lua_State *L) {
 static int timed_out(const struct gc_lua_app *app) {
   atomic_signal_fence(memory_order_acquire);
   return atomic_load_explicit(&app->wd.fired, memory_order_relaxed);
+}
+
+int gc_lua_stopped(const struct gc_lua_app *app) {
+  return app->depth > 0 && (app->expired || timed_out(app));
 }
 
 void gc_lua_budget_hook(lua_State *L, lua_Debug *ar) {
@@ -654,6 +658,8 @@ static int do_setup(lua_State *L) {
   struct gc_lua_app *app = lua_touserdata(L, 1);
   luaL_checkversion(L);
   luaL_openlibs(L);
+  gc_lua_loaders_open(L);
+  gc_lua_guards_open(L, app);
   if (app->wd.slot >= 0)
     gc_lua_watchdog_open(L);
   set_paths(L, app);
@@ -763,10 +769,72 @@ void gc_lua_app_event(struct gc_lua_app *app, const char *event) {
   (void)gc_lua_pcall(app, event, do_event, (void *)(uintptr_t)event);
 }
 
+/* ---- the quiet collection ---------------------------------------------- */
+
+/* When many connections have closed, their garbage (userdata, tables,
+ * strings of the script) would wait for the collector's next cycle, which
+ * starts only when the memory has doubled; an app that went quiet would
+ * keep it for good. So once QUIET_DROP connections have closed since the
+ * peak, a host timer waits QUIET_MS without events, then one full
+ * collection runs. Nothing is added to the event paths: the activity is
+ * the watchdog's entry count (and the memory in use, which moves when
+ * there is no watchdog). */
+#define QUIET_DROP 1000 /* connections closed since the peak */
+#define QUIET_MS 2000   /* without events */
+#define QUIET_WAITS 5   /* postponed at most this often: then it collects */
+
+static void quiet_fired(GCT_INTPTR user);
+
+static void quiet_arm(struct gc_lua_app *app) {
+  app->quiet_seq = atomic_load_explicit(&app->wd.seq, memory_order_relaxed);
+  app->quiet_mem = app->mem_used;
+  /* 0 when the host has no timer for us: the next close tries again. */
+  app->quiet_timer = app->api->timerStart
+                         ? app->api->timerStart(app->app_id, QUIET_MS, 0,
+                                                quiet_fired,
+                                                (GCT_INTPTR)app->app_id)
+                         : 0;
+}
+
+static int do_collect(lua_State *L) {
+  lua_gc(L, LUA_GCCOLLECT);
+  return 0;
+}
+
+/* The host's callback ('user' is the app id; the timer is stopped when
+ * the app closes, so it finds its own app). */
+static void quiet_fired(GCT_INTPTR user) {
+  struct gc_lua_app *app = gc_lua_app_find((GCT_INT)user);
+  if (app == NULL || app->quiet_timer == 0 || app->L == NULL || app->closing)
+    return;
+  app->quiet_timer = 0;
+  int busy = atomic_load_explicit(&app->wd.seq, memory_order_relaxed) !=
+                 app->quiet_seq ||
+             app->mem_used != app->quiet_mem;
+  if (busy && ++app->quiet_waits < QUIET_WAITS) {
+    quiet_arm(app);
+    return;
+  }
+  (void)gc_lua_pcall(app, "collect", do_collect, NULL);
+  app->conn_peak = app->conn_count;
+  mem_publish(app, app->mem_used);
+}
+
+void gc_lua_app_conn_closed(struct gc_lua_app *app) {
+  if (app->L == NULL || app->closing || app->quiet_timer != 0 ||
+      app->conn_peak < app->conn_count + QUIET_DROP)
+    return;
+  app->quiet_waits = 0;
+  quiet_arm(app);
+}
+
 void gc_lua_app_close(struct gc_lua_app *app) {
   lua_State *L = app->L;
   if (L == NULL)
     return;
+  if (app->quiet_timer != 0 && app->api->timerStop)
+    (void)app->api->timerStop(app->quiet_timer);
+  app->quiet_timer = 0;
   gc_lua_timers_stop_all(app);
   /* Open connections (only if the host broke its promise of an
    * on_disconnect for each) are forgotten: their memory goes with L. */

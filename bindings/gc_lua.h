@@ -103,6 +103,15 @@ struct gc_lua_app {
    * use moved by GC_LUA_MEM_COUNTER_STEP since the last report. */
   GCT_INT mem_counter;
   size_t mem_reported;
+  /* debug.traceback's C function: an xpcall handler that needs no guard. */
+  lua_CFunction traceback;
+  /* The quiet collection (app.c): the most connections open since the
+   * last one, the host timer waiting for quiet (0: none), the activity
+   * seen when it was armed and how often it was postponed. */
+  size_t conn_peak;
+  GCT_INTPTR quiet_timer;
+  unsigned quiet_seq, quiet_waits;
+  size_t quiet_mem;
   /* Pieces of a lua_warning message being assembled. */
   char warn_buf[256];
   size_t warn_len;
@@ -178,6 +187,11 @@ void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt, ...)
     ;
 /* The app owning state 'L' (any thread of it). */
 struct gc_lua_app *gc_lua_app_of(lua_State *L);
+/* 1 inside an entry that passed one of its limits (stop mode). */
+int gc_lua_stopped(const struct gc_lua_app *app);
+/* After a connection closed (app->conn_count already down): arms the
+ * quiet collection when many have closed since the peak. */
+void gc_lua_app_conn_closed(struct gc_lua_app *app);
 /* The hook of both limits: counts instructions for the budget, and in
  * stop mode raises on every line until the entry has left the script. */
 void gc_lua_budget_hook(lua_State *L, lua_Debug *ar);
@@ -193,6 +207,13 @@ void gc_lua_watchdog_stop(struct gc_lua_app *app);
 /* Wraps coroutine.resume, wrap and close so that the watchdog knows which
  * Lua thread runs (protected context, after the libraries are open). */
 void gc_lua_watchdog_open(lua_State *L);
+/* Keeps scripts out of the places where Lua runs them with hooks off, so
+ * no stop could reach them: xpcall's handler after a stop, debug.sethook,
+ * __gc metamethods (protected context, after the libraries are open). */
+void gc_lua_guards_open(lua_State *L, struct gc_lua_app *app);
+/* Coroutine 'co' died of the stop: Lua left its hooks off. */
+void gc_lua_thread_mark_stopped(lua_State *co);
+int gc_lua_thread_stopped(lua_State *co);
 
 /* ---- conn.c: connection userdata and connection events ------------------ */
 
@@ -229,6 +250,9 @@ int gc_lua_push_error(lua_State *L, int rc);
 void gc_lua_module_open(lua_State *L, struct gc_lua_app *app);
 /* Disarms every timer of the app at the host (before closing the state). */
 void gc_lua_timers_stop_all(struct gc_lua_app *app);
+/* load, loadfile, dofile and require's Lua searcher, for text chunks only
+ * (a bad binary chunk can crash Lua); protected, after the libraries. */
+void gc_lua_loaders_open(lua_State *L);
 
 /* ---- provided by the driver (adapter.c) --------------------------------- */
 

@@ -23,6 +23,11 @@
  * too, and the stop is passed on to the resumer when the coroutine dies
  * of it.
  *
+ * Lua runs some script code with its hooks off, where no stop reaches it:
+ * xpcall's message handler when the error came from a hook, hooks set by
+ * the script, finalizers, and the to-be-closed variables of a coroutine
+ * that died in a hook. The guards at the end keep scripts out of each.
+ *
  * The signal handler finds the app through a slot number (the timer's
  * sigev_value), never a pointer: a tick still pending when an app goes
  * away finds an empty slot. Signal handler and loop share only lock-free
@@ -224,6 +229,8 @@ static int resume_in(lua_State *L, lua_State *co, int narg) {
   set_running(w, co);
   int st = lua_resume(co, L, narg, &nres);
   back_in(w, L);
+  if (st != LUA_OK && st != LUA_YIELD && gc_lua_stopped(gc_lua_app_of(L)))
+    gc_lua_thread_mark_stopped(co);
   if (st == LUA_OK || st == LUA_YIELD) {
     if (!lua_checkstack(L, nres + 1)) {
       lua_pop(co, nres);
@@ -261,7 +268,9 @@ static int co_wrapped(lua_State *L) {
   if (r >= 0)
     return r;
   int st = lua_status(co);
-  if (st != LUA_OK && st != LUA_YIELD) { /* the coroutine raised */
+  /* A coroutine the stop killed keeps Lua's hooks off: its to-be-closed
+   * variables would run where no stop reaches them, so they are not run. */
+  if (st != LUA_OK && st != LUA_YIELD && !gc_lua_thread_stopped(co)) {
     struct gc_lua_watchdog *w = &gc_lua_app_of(L)->wd;
     set_running(w, co); /* its to-be-closed variables run now */
 #if LUA_VERSION_RELEASE_NUM >= 50406
@@ -296,6 +305,11 @@ static int co_wrap(lua_State *L) {
 static int co_close(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTHREAD);
   struct gc_lua_watchdog *w = &gc_lua_app_of(L)->wd;
+  if (gc_lua_thread_stopped(lua_tothread(L, 1))) { /* see co_wrapped */
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "cannot close a coroutine stopped by the time limit");
+    return 2;
+  }
   int n = lua_gettop(L);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
@@ -321,6 +335,125 @@ void gc_lua_watchdog_open(lua_State *L) {
     lua_setfield(L, -2, "close");
   } else {
     lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* ---- guards: no script code where hooks are off ---------------------------- */
+
+/* A coroutine killed by the stop: a tag in the low bit of its extra space
+ * (the app's address, so the bit is free; see gc_lua_app_of). */
+void gc_lua_thread_mark_stopped(lua_State *co) {
+  uintptr_t p;
+  memcpy(&p, lua_getextraspace(co), sizeof p);
+  p |= 1u;
+  memcpy(lua_getextraspace(co), &p, sizeof p);
+}
+
+int gc_lua_thread_stopped(lua_State *co) {
+  uintptr_t p;
+  memcpy(&p, lua_getextraspace(co), sizeof p);
+  return (int)(p & 1u);
+}
+
+/* xpcall's message handler as the script gave it (upvalue 1). Lua calls
+ * it with hooks off when the error was raised by a hook, so after the stop
+ * the error passes untouched and the script's handler never runs. */
+static int guarded_msgh(lua_State *L) {
+  if (gc_lua_stopped(gc_lua_app_of(L))) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+/* lbaselib's 'finishpcall'. */
+static int finish_xpcall(lua_State *L, int status, lua_KContext extra) {
+  if (status != LUA_OK && status != LUA_YIELD) {
+    lua_pushboolean(L, 0);
+    lua_pushvalue(L, -2);
+    return 2;
+  }
+  return lua_gettop(L) - (int)extra;
+}
+
+/* xpcall(f, msgh, ...): lbaselib's, with 'msgh' behind guarded_msgh. It
+ * does not call Lua's own: that one would be reachable through
+ * debug.getinfo(level, "f") from 'f'. debug.traceback (C, calls no Lua)
+ * is given as is, so its traceback has no extra level. */
+static int guarded_xpcall(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (lua_tocfunction(L, 2) != gc_lua_app_of(L)->traceback) {
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, guarded_msgh, 1);
+    lua_replace(L, 2);
+  }
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, 1);
+  lua_rotate(L, 3, 2);
+  int st = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finish_xpcall);
+  return finish_xpcall(L, st, 2);
+}
+
+/* A hook of the script would run with hooks off, and could remove the
+ * stop: scripts get none (debug.gethook shows the host's). */
+static int no_sethook(lua_State *L) {
+  return luaL_error(L, "debug.sethook is not available to gcs scripts (the "
+                       "time limit needs the hook)");
+}
+
+/* Finalizers run with hooks off, so no object of the script may get one.
+ * Lua marks an object for finalization only if its metatable has a __gc
+ * field when it is set, so refusing that here is enough. */
+static void check_no_gc(lua_State *L) {
+  if (lua_type(L, 2) != LUA_TTABLE)
+    return;
+  lua_pushliteral(L, "__gc");
+  if (lua_rawget(L, 2) != LUA_TNIL) /* raw, as Lua's own check */
+    luaL_argerror(L, 2, "__gc metamethods are not available to gcs scripts");
+  lua_pop(L, 1);
+}
+
+/* setmetatable(t, mt): lbaselib's, without __gc. */
+static int guarded_setmetatable(lua_State *L) {
+  int t = lua_type(L, 2);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+    return luaL_error(L, "cannot change a protected metatable");
+  lua_settop(L, 2);
+  check_no_gc(L);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+/* debug.setmetatable(v, mt): ldblib's, without __gc. */
+static int guarded_dbsetmetatable(lua_State *L) {
+  int t = lua_type(L, 2);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  lua_settop(L, 2);
+  check_no_gc(L);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+void gc_lua_guards_open(lua_State *L, struct gc_lua_app *app) {
+  lua_pushcfunction(L, guarded_xpcall);
+  lua_setglobal(L, "xpcall");
+  lua_pushcfunction(L, guarded_setmetatable);
+  lua_setglobal(L, "setmetatable");
+  if (lua_getglobal(L, "debug") == LUA_TTABLE) {
+    if (lua_getfield(L, -1, "traceback") == LUA_TFUNCTION)
+      app->traceback = lua_tocfunction(L, -1);
+    lua_pop(L, 1);
+    lua_pushcfunction(L, no_sethook);
+    lua_setfield(L, -2, "sethook");
+    lua_pushcfunction(L, guarded_dbsetmetatable);
+    lua_setfield(L, -2, "setmetatable");
   }
   lua_pop(L, 1);
 }

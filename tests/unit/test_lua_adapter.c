@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -81,6 +82,8 @@ static struct {
   GCT_COUNTER_VALUE limit_value;
   int64_t now;
   const struct opt *opts;
+  GCT_COUNTER_VALUE counters[8];
+  int ncounters, mem_counter;
 } F;
 
 static struct fake_conn *conn_by_handle(GCT_INTPTR h) {
@@ -201,6 +204,22 @@ static GCT_INT fake_timer_stop(GCT_INTPTR id) {
 
 static int64_t fake_now(void) { return F.now; }
 
+/* Counters: the app's "lua.<name>.memory" is the one the tests read. */
+static GCT_INT fake_counter_create(GCT_CSTR name) {
+  if (F.ncounters == (int)(sizeof F.counters / sizeof *F.counters))
+    return -1;
+  if (strstr(name, ".memory"))
+    F.mem_counter = F.ncounters;
+  return F.ncounters++;
+}
+
+static GCT_INT fake_counter_set(GCT_INT id, GCT_COUNTER_VALUE value) {
+  if (id < 0 || id >= F.ncounters)
+    return EINVAL;
+  F.counters[id] = value;
+  return 0;
+}
+
 /* The host shares one payload; the fake records one message per taker. */
 static GCT_INT fake_broadcast(const GCT_INTPTR *handles, GCT_SIZE count,
                               GCT_PTR data, GCT_SIZE len, GCT_INTPTR cookie,
@@ -226,6 +245,8 @@ static struct core_api fake_api = {
     .timerStop = fake_timer_stop,
     .nowMs = fake_now,
     .connectionsBroadcast = fake_broadcast,
+    .counterCreate = fake_counter_create,
+    .counterSet = fake_counter_set,
 };
 
 /* Fires timer 'id' as the host would (a one-shot dies). */
@@ -726,13 +747,9 @@ static void test_time_limit(void **state) {
   assert_eval(c, "return debug.gethook()", "nil");
   assert_eval(c, "local n = 0 for i = 1, 100000 do n = n + i end return n",
               "5000050000");
-  /* A hook the script sets itself stays until a stop replaces it. */
-  assert_eval(c, "state.lines = 0 debug.sethook(function() "
-                 "state.lines = state.lines + 1 end, 'l') return 1",
-              "1");
-  assert_eval(c, "local n, h = state.lines, debug.gethook() "
-                 "debug.sethook() return n > 0, type(h), (debug.gethook())",
-              "true function nil");
+  /* A script sets no hook (see test_time_limit_escapes). */
+  assert_eval(c, "return pcall(debug.sethook) == false, debug.gethook()",
+              "true nil");
   /* The wrapped coroutine functions behave as Lua's own. */
   assert_eval(c, "local g = coroutine.wrap(function(a) local b = "
                  "coroutine.yield(a + 1) coroutine.yield(b * 2) end) "
@@ -1063,6 +1080,211 @@ static void test_no_growth(void **state) {
               "1");
 }
 
+/* Script code that spins for a second of CPU, then leaves 'flag' set: it
+ * ran where no stop could reach it (hooks off) if the flag is set. */
+#define SPIN(flag)                                                             \
+  "local t0 = os.clock() while os.clock() - t0 < 1 do end state." flag        \
+  " = true "
+
+/* Once the stop has fired, no code of the script runs with Lua's hooks off
+ * (where no stop can reach it): not xpcall's message handler, not the
+ * to-be-closed variables of a coroutine the stop killed. Nor can a script
+ * set a hook (it would run with hooks off, and could remove the stop) or a
+ * __gc metamethod (finalizers run with hooks off). */
+static void test_time_limit_escapes(void **state) {
+  (void)state;
+  struct fake_conn *c = start_app("tl");
+  /* Lua calls xpcall's handler from the stop hook, with hooks off. */
+  assert_null(eval(c, "xpcall(function() while true do end end, "
+                      "function(e) " SPIN("h1") "return e end)"));
+  assert_null(eval(c, "xpcall(function() while true do end end, "
+                      "function(e) for i = 1, 1e6 do debug.sethook() end "
+                      SPIN("h2") "return e end)"));
+  /* A handler stopped in its own loop is not called again for the stop. */
+  assert_null(eval(c, "state.n = 0 xpcall(error, function(e) "
+                      "state.n = state.n + 1 " SPIN("h3") "return e end)"));
+  /* A coroutine the stop killed is left with hooks off: its to-be-closed
+   * variables are not run, neither by wrap nor by a later close. */
+  assert_null(eval(c, "local g = coroutine.wrap(function() local x <close> = "
+                      "setmetatable({}, {__close = function() " SPIN("c1")
+                      "end}) while true do end end) g()"));
+  assert_null(eval(c, "state.co = coroutine.create(function() local x "
+                      "<close> = setmetatable({}, {__close = function() "
+                      SPIN("c2") "end}) while true do end end) "
+                      "coroutine.resume(state.co)"));
+  assert_eval(c, "local ok, e = coroutine.close(state.co) "
+                 "return ok, e, state.c2",
+              "false cannot close a coroutine stopped by the time limit nil");
+  assert_eval(c, "return state.h1, state.h2, state.n, state.h3, state.c1",
+              "nil nil 1 nil nil");
+  assert_int_equal(log_count("time limit exceeded"), 5);
+  /* Outside a stop, xpcall and its handler are Lua's own. */
+  assert_eval(c, "return xpcall(error, function(e) return 'h:' .. e end, 'x')",
+              "false h:x");
+  assert_eval(c, "return xpcall(function(a, b) return a + b end, print, 1, 2)",
+              "true 3");
+  assert_eval(c, "local ok, e = xpcall(error, debug.traceback, 'tb') "
+                 "return ok, e:match('^tb\\nstack traceback:\\n\\t%[C%]: in "
+                 "function \\'error\\'') ~= nil",
+              "false true");
+  assert_eval(c, "return select(2, pcall(xpcall, print))",
+              "bad argument #2 to 'xpcall' (function expected, got no value)");
+  assert_eval(c, "local co = coroutine.wrap(function() return xpcall("
+                 "function() coroutine.yield(1) error('y') end, "
+                 "function(e) return 'h:' .. e end) end) "
+                 "return co(), co()",
+              "1 false h:eval:1: y");
+  /* No hook from scripts (it would run with hooks off), no finalizer. */
+  assert_eval(c, "return pcall(debug.sethook, print, 'l')",
+              "false debug.sethook is not available to gcs scripts (the time "
+              "limit needs the hook)");
+  assert_eval(c, "return debug.gethook()", "nil");
+  assert_eval(c, "return pcall(setmetatable, {}, {__gc = function() end})",
+              "false bad argument #2 to 'setmetatable' (__gc metamethods are "
+              "not available to gcs scripts)");
+  assert_eval(c, "return pcall(debug.setmetatable, {}, {__gc = print})",
+              "false bad argument #2 to 'debug.setmetatable' (__gc metamethods are "
+              "not available to gcs scripts)");
+  assert_eval(c, "local t = setmetatable({}, {__index = {a = 1}}) "
+                 "return t.a, getmetatable(debug.setmetatable(t, nil))",
+              "1 nil");
+  assert_eval(c, "return select(2, pcall(setmetatable, setmetatable({}, "
+                 "{__metatable = 1}), {}))",
+              "cannot change a protected metatable");
+  disconnect(c);
+  A.application_shutdown(0);
+}
+
+/* Loops reached through C functions (string.gsub, table.sort, a __close
+ * after the stop) are stopped like any other. */
+static void test_time_limit_callbacks(void **state) {
+  (void)state;
+  struct fake_conn *c = start_app("tl");
+  static const char *const loops[] = {
+      "string.gsub(('x'):rep(1e6), '.', function() "
+      "pcall(function() while true do end end) end) conn:send('survived')",
+      "local t = {} for i = 1, 1000 do t[i] = -i end table.sort(t, "
+      "function(a, b) pcall(function() while true do end end) return a < b "
+      "end) conn:send('survived')",
+      "do local x <close> = setmetatable({}, {__close = function() while "
+      "true do end end}) while true do end end",
+      "pcall(function() local x <close> = setmetatable({}, {__close = "
+      "function() while true do end end}) while true do end end) "
+      "conn:send('survived')"};
+  for (size_t i = 0; i < sizeof loops / sizeof *loops; i++)
+    assert_null(eval(c, loops[i]));
+  assert_int_equal(log_count("time limit exceeded"),
+                   (int)(sizeof loops / sizeof *loops));
+  disconnect(c);
+  A.application_shutdown(0);
+}
+
+/* Scripts load text only: a binary chunk (a corrupted one can crash Lua)
+ * is a normal error, from load, loadfile, dofile and require alike. */
+static void test_text_chunks_only(void **state) {
+  (void)state;
+  struct fake_conn *c;
+  connect_to("/", &c);
+  const char *bin = "attempt to load a binary chunk (mode is 't')";
+  assert_eval(c, "return load(string.dump(function() return 1 end))",
+              "nil attempt to load a binary chunk (mode is 't')");
+  assert_eval(c, "return load(string.dump(function() return 1 end), 'b', "
+                 "'b')",
+              "nil attempt to load a binary chunk (mode is 't')");
+  assert_eval(c, "local parts = {string.dump(function() end)} "
+                 "return load(function() return table.remove(parts) end, "
+                 "'=r')",
+              "nil attempt to load a binary chunk (mode is 't')");
+  /* Text still loads, with its chunk name and environment. */
+  assert_eval(c, "return load('return x', '=n', 't', {x = 5})()", "5");
+  assert_eval(c, "return load(coroutine.wrap(function() "
+                 "coroutine.yield('return ') coroutine.yield('7') end))()",
+              "7");
+  assert_eval(c, "return select(2, load('x ='))",
+              "[string \"x =\"]:1: unexpected symbol near <eof>");
+  /* Files: a module, a loadfile and a dofile of bytecode. */
+  char dir[] = "/tmp/gcs_bin_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char code[1024];
+  snprintf(code, sizeof code,
+           "local f = assert(io.open('%s/binmod.lua', 'wb')) "
+           "f:write(string.dump(function() return {x = 1} end)) f:close() "
+           "f = assert(io.open('%s/txtmod.lua', 'w')) "
+           "f:write('return {y = 2}') f:close() "
+           "package.path = '%s/?.lua;' .. package.path return 1",
+           dir, dir, dir);
+  assert_eval(c, code, "1");
+  snprintf(code, sizeof code,
+           "local ok, e = pcall(require, 'binmod') "
+           "return ok, e:find(\"%s\", 1, true) ~= nil, require('txtmod').y",
+           bin);
+  assert_eval(c, code, "false true 2");
+  snprintf(code, sizeof code,
+           "local f, e = loadfile('%s/binmod.lua') local f2 = loadfile("
+           "'%s/txtmod.lua', 'bt') return f, e:find(\"%s\", 1, true) ~= nil, "
+           "f2().y",
+           dir, dir, bin);
+  assert_eval(c, code, "nil true 2");
+  snprintf(code, sizeof code,
+           "local ok, e = pcall(dofile, '%s/binmod.lua') return ok, "
+           "e:find(\"%s\", 1, true) ~= nil, dofile('%s/txtmod.lua').y",
+           dir, bin, dir);
+  assert_eval(c, code, "false true 2");
+  snprintf(code, sizeof code, "%s/binmod.lua", dir);
+  unlink(code);
+  snprintf(code, sizeof code, "%s/txtmod.lua", dir);
+  unlink(code);
+  rmdir(dir);
+}
+
+/* After many connections have closed and the app is quiet, a full
+ * collection gives their garbage back (the collector would otherwise wait
+ * until the memory doubled): a timer of the adapter, postponed while
+ * events come. The state's memory is read from its counter, which runs no
+ * Lua (an event would postpone the collection). */
+static void test_quiet_collect(void **state) {
+  (void)state;
+  enum { N = 3000 };
+  struct fake_conn *probe;
+  connect_to("/?quiet=1", &probe);
+  eval(probe, "state.quiet_sent = true");
+  GCT_INTPTR *users = calloc(N, sizeof *users);
+  assert_non_null(users);
+  const char *code = "conn.tag = {('y'):rep(200) .. conn.id}";
+  for (int i = 0; i < N; i++) {
+    users[i] = A.on_connect(0, next_handle += 3, GC_PROTOCOL_WS, "10.0.0.1",
+                            5555, "127.0.0.1", 7681, "/?quiet=1");
+    assert_true(users[i] != GC_DROP_CONNECTION);
+    A.on_message(users[i], (GCT_PTR)code, strlen(code));
+  }
+  int timers = F.ntimers;
+  for (int i = 0; i < N; i++)
+    A.on_disconnect(users[i]);
+  free(users);
+  /* One timer of the adapter's own, armed by the drop. */
+  assert_int_equal(F.ntimers, timers + 1);
+  struct fake_timer *t = &F.timers[F.ntimers - 1];
+  assert_true(t->active && t->repeat_ms == 0 && t->ms >= 1000 &&
+              t->ms <= 5000);
+  GCT_COUNTER_VALUE busy = F.counters[F.mem_counter];
+  /* Disconnects came after it was armed: it waits once more. */
+  fire_timer(F.ntimers);
+  assert_int_equal(F.ntimers, timers + 2);
+  assert_true(F.counters[F.mem_counter] >= busy - (64 << 10));
+  /* Quiet now: collected. */
+  fire_timer(F.ntimers);
+  assert_int_equal(F.ntimers, timers + 2);
+  GCT_COUNTER_VALUE quiet = F.counters[F.mem_counter];
+  print_message("Lua memory after %d connections closed: %lld -> %lld bytes "
+                "at the quiet collection\n",
+                N, (long long)busy, (long long)quiet);
+  assert_true(quiet < busy - (busy >> 2));
+  /* The state is intact. */
+  assert_eval(probe, "local n = 0 for c in gc.connections() do n = n + 1 end "
+                     "return n",
+              "1");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_load_and_connect, setup_harness,
@@ -1101,6 +1323,14 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_per_app_config, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_growth, setup_harness, teardown),
+      cmocka_unit_test_setup_teardown(test_time_limit_escapes, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_time_limit_callbacks, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_text_chunks_only, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_quiet_collect, setup_harness,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
