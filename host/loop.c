@@ -2,6 +2,7 @@
  * signals and the ordered shutdown. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -264,12 +265,13 @@ static int loop_housekeeping_start(struct gc_loop *loop);
 #define GC_FD_RESERVE 8
 
 /* The lowest free descriptor, as the next open() or accept() would get
- * it; -1 when there is none (EMFILE). */
-static int lowest_free_fd(void) {
-  int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+ * it (found by duplicating 'open_fd'); -1 when there is none (EMFILE),
+ * INT_MAX when it cannot be told. */
+static int lowest_free_fd(int open_fd) {
+  int fd = fcntl(open_fd, F_DUPFD_CLOEXEC, 0);
   if (fd >= 0)
     close(fd);
-  return fd;
+  return fd >= 0 ? fd : errno == EMFILE ? -1 : INT_MAX;
 }
 
 /* At the open-file limit libuv accepts and closes clients itself (its
@@ -277,12 +279,15 @@ static int lowest_free_fd(void) {
  * word to us, so gcs refuses them first, while it still has a few
  * descriptors left, and says so. Checked only near the limit: one fcntl
  * per accept there, nothing on the usual path. */
-static bool fd_limit_near(struct gc_loop *loop) {
+static bool fd_limit_near(struct gc_listener *l) {
+  struct gc_loop *loop = l->loop;
+  uv_os_fd_t lfd;
   if (!loop->fd_limit ||
-      (uint64_t)loop->conn_count + (uint64_t)loop->fd_base + 64 < loop->fd_limit)
+      (uint64_t)loop->conn_count + (uint64_t)loop->fd_base + 64 < loop->fd_limit ||
+      uv_fileno((uv_handle_t *)&l->tcp, &lfd) != 0)
     return false;
-  int fd = lowest_free_fd();
-  return fd < 0 || (uint64_t)fd + GC_FD_RESERVE >= loop->fd_limit;
+  int fd = lowest_free_fd(lfd);
+  return fd < 0 || (fd != INT_MAX && (uint64_t)fd + GC_FD_RESERVE >= loop->fd_limit);
 }
 
 /* Takes the client off the backlog and closes it (or accept spins). */
@@ -313,7 +318,7 @@ static void on_connection(uv_stream_t *server, int status) {
              uv_strerror(status));
     return;
   }
-  if (fd_limit_near(l->loop)) {
+  if (fd_limit_near(l)) {
     refuse_client(l);
     return;
   }
@@ -401,11 +406,17 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
     snprintf(err, errlen, "out of memory");
     return ENOMEM;
   }
+  /* What the descriptor check on accept needs (real sockets only). */
   struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-    loop->fd_limit = (uint64_t)rl.rlim_cur;
-    int fd = lowest_free_fd();
-    loop->fd_base = fd < 0 ? (int)rl.rlim_cur : fd;
+  uv_os_fd_t lfd;
+  if (loop->listener_count && loop->listeners[0]->tcp.loop &&
+      uv_fileno((uv_handle_t *)&loop->listeners[0]->tcp, &lfd) == 0 &&
+      getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    int fd = lowest_free_fd(lfd);
+    if (fd != INT_MAX) {
+      loop->fd_limit = (uint64_t)rl.rlim_cur;
+      loop->fd_base = fd < 0 ? (int)rl.rlim_cur : fd;
+    }
   }
   return 0;
 }
