@@ -66,6 +66,7 @@ int gc_lua_push_error(lua_State *L, int rc) {
   switch (rc) {
   case EINVAL: lua_pushliteral(L, "closed"); break;
   case ENOBUFS: lua_pushliteral(L, "output queue full"); break;
+  case EMSGSIZE: lua_pushliteral(L, "message too large"); break;
   case ENOMEM: lua_pushliteral(L, "not enough memory"); break;
   case ENOSYS: lua_pushliteral(L, "not supported by this host"); break;
   default: lua_pushstring(L, strerror(rc)); break;
@@ -162,7 +163,8 @@ static int conn_send(lua_State *L) {
       lua_pushnil(L);
       lua_rawseti(L, 4, key); /* an existing slot: no allocation */
     }
-    if (rc == EINVAL)
+    /* EINVAL: gone; ENOBUFS: the host dropped it for not reading. */
+    if (rc == EINVAL || rc == ENOBUFS)
       c->closing = 1;
   }
   return push_result(L, rc);

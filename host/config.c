@@ -28,6 +28,7 @@
 #include <game-carrier/server.h>
 
 #include "alloc.h"
+#include "conn_limits.h"
 #include "log.h"
 
 /* A config is a few KiB; anything this big is a mistake, not a config. */
@@ -455,6 +456,10 @@ static const struct key_spec root_keys[] = {
     S_OBJ("conn_critical", limits_keys),
     S_RANGE("close_drain_ms", 0, 0, UINT32_MAX),
     S_RANGE("handshake_timeout_ms", 0, 0, UINT32_MAX),
+    S_RANGE("max_output_msg_size", 0, 1, UINT32_MAX),
+    S_RANGE("message_timeout_ms", 0, 0, UINT32_MAX),
+    S_RANGE("send_timeout_ms", 0, 0, UINT32_MAX),
+    S_UINT("max_buffered_bytes"),
     S_OBJ("lua", lua_keys),
     S_END};
 
@@ -827,6 +832,12 @@ static int config_extract(struct gc_config *cfg) {
   }
   cfg->max_connections = uint_member(root, "max_connections", 0);
   cfg->close_drain_ms = (uint32_t)uint_member(root, "close_drain_ms", 5000);
+  cfg->max_output_msg_size =
+      uint_member(root, "max_output_msg_size", GC_DEFAULT_MAX_MSG_SIZE);
+  cfg->message_timeout_ms =
+      (uint32_t)uint_member(root, "message_timeout_ms", 30000);
+  cfg->send_timeout_ms = (uint32_t)uint_member(root, "send_timeout_ms", 30000);
+  cfg->max_buffered_bytes = uint_member(root, "max_buffered_bytes", UINT64_MAX);
   cfg->worker_count = (uint32_t)uint_member(
       json_object_get(root, "threading"), "worker_count", 1);
   return dup_member(root, "working_dir", &cfg->working_dir);

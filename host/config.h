@@ -44,6 +44,13 @@ struct gc_config {
   int log_level;            /* GCL_* mask, default GCL_NORMAL */
   uint64_t max_connections; /* 0 = unlimited (default) */
   uint32_t close_drain_ms;  /* bound of a NORMAL close, default 5000 */
+  /* Largest message the app may queue (default: the inbound maximum). */
+  uint64_t max_output_msg_size;
+  uint32_t message_timeout_ms; /* an unfinished inbound message; 0 = none */
+  uint32_t send_timeout_ms;    /* an output queue that never empties; 0 = none */
+  /* Output queued and partial input over all connections; UINT64_MAX when
+   * absent (the loop then takes a quarter of the memory), 0 = no limit. */
+  uint64_t max_buffered_bytes;
   uint32_t worker_count;    /* threading.worker_count 1..64, default 1 */
   char *working_dir;        /* NULL when absent; stored, never chdir'ed to */
 };

@@ -28,6 +28,9 @@
 static void conn_step(struct gc_conn *c);
 static void conn_teardown(struct gc_conn *c);
 static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len);
+static int conn_queue_room(struct gc_conn *c, size_t len);
+static void conn_read_start(struct gc_conn *c);
+static void conn_budget_enforce(struct gc_loop *loop, int64_t more);
 
 /* ---- lifetime ------------------------------------------------------------ */
 
@@ -80,6 +83,13 @@ static void uncount_queued(void *ctx, const struct gc_msg *m) {
 
 static void conn_free(struct gc_conn *c) {
   struct gc_loop *loop = c->loop;
+  loop->buffered -= (int64_t)c->in_held;
+  if (c->read_paused) {
+    struct gc_conn **pp = &loop->resume;
+    while (*pp != c)
+      pp = &(*pp)->resume_next;
+    *pp = c->resume_next;
+  }
   if (c->ws)
     gc_ws_pool_give(&loop->ws_pool, c->ws, gc_ws_clean(c->ws));
   gc_free(c->mem_pending);
@@ -137,7 +147,7 @@ static void deadline_fired(void *ctx, intptr_t handle) {
   if (c->state == GC_CONN_HANDSHAKE && !c->close_after_flush)
     conn_log(c, GCL_INFO, "no complete upgrade request in time, closed");
   else
-    conn_log(c, GCL_INFO, "close not completed in %u ms, dropped",
+    conn_log(c, gc__loop_forced_drop(loop), "close not completed in %u ms, dropped",
              loop->server->cfg->close_drain_ms);
   conn_teardown(c);
 }
@@ -187,6 +197,32 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
+  /* A full buffer means more is waiting: libuv would read it again (up to
+   * 32 times) before any other connection is served. One buffer per turn
+   * each, so a flooder cannot take the loop from the others. */
+  if ((size_t)nread == buf->len && c->reading && c->state != GC_CONN_DEAD) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+    c->read_paused = 1;
+    c->resume_next = c->loop->resume;
+    c->loop->resume = c;
+  }
+}
+
+void gc__conn_resume_reads(struct gc_loop *loop) {
+  struct gc_conn *c = loop->resume;
+  loop->resume = NULL;
+  while (c) {
+    struct gc_conn *next = c->resume_next;
+    c->resume_next = NULL;
+    c->read_paused = 0;
+    /* Unless reading was meant to stop meanwhile (a NORMAL close drains
+     * without reading, an HTTP answer or a failed frame closes). */
+    if ((c->state == GC_CONN_OPEN || c->state == GC_CONN_CLOSING) &&
+        !c->close_after_flush)
+      conn_read_start(c);
+    c = next;
+  }
 }
 
 static void conn_read_start(struct gc_conn *c) {
@@ -297,7 +333,6 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
   memcpy(buf, c->in, len);
   c->in += len;
   c->in_len -= len;
-  gc_ws_note_fed(c->ws, len);
   return (ssize_t)len;
 }
 
@@ -329,8 +364,19 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
       conn_log(c, GCL_INFO, "peer closed with %u", arg->status_code);
     return;
   }
+  if (arg->opcode == WSLAY_PING || arg->opcode == WSLAY_PONG) {
+    /* Control frames count in the message rate. wslay has queued a pong
+     * for a ping: while the kernel still takes our bytes the pongs go out
+     * this turn, once it does not, a peer that keeps pinging is a client
+     * that does not read. */
+    if (c->state != GC_CONN_OPEN || conn_count_input(c, arg->msg_length))
+      return;
+    if (arg->opcode == WSLAY_PING && c->write_in_flight)
+      (void)conn_queue_room(c, 0); /* the kernel is full: it does not read */
+    return;
+  }
   if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
-    return; /* ping and pong: wslay answers pings itself */
+    return;
   if (c->state != GC_CONN_OPEN)
     return; /* the app asked to close: no more input for it */
   if (arg->opcode == WSLAY_TEXT_FRAME &&
@@ -347,17 +393,9 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
     a->on_message(c->user, (GCT_PTR)arg->msg, arg->msg_length);
 }
 
-static void ws_on_frame_start(wslay_event_context_ptr ctx,
-                              const struct wslay_event_on_frame_recv_start_arg *arg,
-                              void *ud) {
-  (void)ctx;
-  gc_ws_note_frame(ud, arg);
-}
-
 static const struct wslay_event_callbacks ws_callbacks = {
     .recv_callback = ws_recv,
     .send_callback = ws_send,
-    .on_frame_recv_start_callback = ws_on_frame_start,
     .on_msg_recv_callback = ws_on_msg,
 };
 
@@ -508,6 +546,48 @@ static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
 
 /* ---- input --------------------------------------------------------------- */
 
+/* Follows the frame headers in 'data' before wslay sees it: a data frame
+ * that takes its message (announced payload, and a chunk per fragment)
+ * past RED max_msg_size is refused at its header, before wslay buffers
+ * any of it. Returns the bytes to give wslay (up to the end of a refused
+ * header: wslay then holds no payload of it), '*why' set when refused.
+ * Accounts what the message in progress holds against the loop budget. */
+static size_t conn_scan(struct gc_conn *c, const uint8_t *data, size_t len,
+                        const char **why) {
+  struct gc_ws_scan *s = &c->ws->scan;
+  uint64_t max = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE);
+  if (!max)
+    max = (1u << 31) - 1;
+  size_t off = 0;
+  while (off < len) {
+    struct gc_ws_hdr h;
+    int got;
+    off += gc_ws_scan_feed(s, data + off, len - off, &h, &got);
+    if (!got || h.opcode > 2)
+      continue;
+    if (s->msg_bytes > max) {
+      *why = "message over max_msg_size announced";
+      break;
+    }
+    if (gc_ws_scan_held(s) > max) {
+      *why = "fragmented message holding more than max_msg_size";
+      break;
+    }
+  }
+  /* A refused frame's payload is never buffered: what is held stays under
+   * the limit. */
+  uint64_t held = gc_ws_scan_held(s);
+  if (held > max)
+    held = max;
+  c->loop->buffered += (int64_t)held - (int64_t)c->in_held;
+  c->in_held = held;
+  if (gc_ws_scan_idle(s))
+    c->in_since = 0;
+  else if (!c->in_since)
+    c->in_since = gc_loop_now(c->loop);
+  return off;
+}
+
 static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   if (c->state == GC_CONN_DEAD)
     return;
@@ -534,11 +614,21 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
     return;
   c->last_input = gc_loop_now(c->loop);
   c->pings_sent = 0;
+  const char *refused = NULL;
+  size_t take = conn_scan(c, data, len, &refused);
   c->in = data;
-  c->in_len = len;
+  c->in_len = take;
   int rc = wslay_event_recv(c->ws->ctx);
   c->in = NULL;
   c->in_len = 0;
+  if (c->state == GC_CONN_DEAD)
+    return;
+  if (refused && rc == 0 && wslay_event_want_read(c->ws->ctx)) {
+    ws_fail(c, 1009, refused);
+    conn_budget_enforce(c->loop, 0);
+  } else if (rc == 0) {
+    conn_budget_enforce(c->loop, 0);
+  }
   if (c->state == GC_CONN_DEAD)
     return;
   if (rc != 0) {
@@ -675,6 +765,8 @@ void gc__conn_flush(struct gc_conn *c) {
     }
   }
   conn_queue_check(c);
+  if (!c->q.head)
+    c->out_since = 0;
   if (c->state != GC_CONN_DEAD)
     conn_step(c);
 }
@@ -734,6 +826,7 @@ static struct gc_conn *conn_new(struct gc_listener *l) {
   }
   gc_http_req_init(c->req);
   gc_send_queue_init(&c->q);
+  c->q.acct = &loop->buffered;
   c->loop = loop;
   c->listener = l;
   c->state = GC_CONN_HANDSHAKE;
@@ -827,6 +920,13 @@ void gc__conn_accept(struct gc_listener *l) {
     }
   }
   conn_arm_deadline_ms(c, handshake_timeout_ms(loop));
+  /* Connections in their handshake count: a crowd that never finishes
+   * its upgrade must not get past max_connections either. */
+  uint64_t max = loop->server->cfg->max_connections;
+  if (max && loop->conn_count > max) {
+    conn_http_reject(c, 503, "too many connections");
+    return;
+  }
   conn_read_start(c);
 }
 
@@ -836,26 +936,105 @@ static struct gc_conn *conn_get(struct gc_loop *loop, intptr_t h) {
   return loop ? gc_handle_table_get(&loop->conns, h) : NULL;
 }
 
-/* A client that does not read must not grow our memory without bound:
- * past RED output_queue_size, or the byte bound, it is dropped. */
+/* Room for one more message of 'len' bytes. A message over
+ * max_output_msg_size is refused and changes nothing (EMSGSIZE). A client
+ * that does not read must not grow our memory without bound: past RED
+ * output_queue_size, or the byte bound (one message of the largest size and
+ * GC_OUTPUT_QUEUE_MAX_BYTES more), counting the control frames wslay holds
+ * for it (pongs, close), it is dropped (ENOBUFS). So is the largest holder
+ * when the server-wide budget is reached. */
 static int conn_queue_room(struct gc_conn *c, size_t len) {
+  const struct gc_config *cfg = c->loop->server->cfg;
+  if (len > cfg->max_output_msg_size)
+    return EMSGSIZE;
+  size_t count = c->q.count, bytes = c->q.bytes;
+  if (c->ws) {
+    count += wslay_event_get_queued_msg_count(c->ws->ctx);
+    bytes += wslay_event_get_queued_msg_length(c->ws->ctx);
+  }
   uint64_t red = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
-  if ((red && c->q.count + 1 > red) ||
-      c->q.bytes + len > GC_OUTPUT_QUEUE_MAX_BYTES) {
+  if ((red && count + 1 > red) ||
+      bytes + len > cfg->max_output_msg_size + GC_OUTPUT_QUEUE_MAX_BYTES) {
     conn_log(c, GCL_NOTICE,
              "output queue full (%zu messages, %zu "
              "bytes): the client does not read, dropped",
-             c->q.count, c->q.bytes);
+             count, bytes);
     conn_teardown(c);
     return ENOBUFS;
   }
-  return 0;
+  conn_budget_enforce(c->loop, (int64_t)len);
+  return c->state == GC_CONN_DEAD ? ENOBUFS : 0;
 }
 
 static void conn_queued(struct gc_conn *c, size_t len) {
   gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES,
                    (int64_t)(len + gc_ws_header_size(len)));
+  if (!c->out_since)
+    c->out_since = gc_loop_now(c->loop);
   gc__loop_mark_dirty(c->loop, c);
+}
+
+/* ---- the server-wide budget (max_buffered_bytes) -------------------------- */
+
+static uint64_t loop_budget(struct gc_loop *loop) {
+  if (!loop->buffer_budget_set) {
+    uint64_t b = loop->server->cfg->max_buffered_bytes;
+    if (b == UINT64_MAX) {
+      /* Default: a quarter of the memory we may use (a cgroup's limit when
+       * one is set). */
+      uint64_t mem = uv_get_total_memory();
+      uint64_t lim = uv_get_constrained_memory();
+      if (lim && lim < mem)
+        mem = lim;
+      b = mem / 4;
+    }
+    loop->buffer_budget = b;
+    loop->buffer_budget_set = 1;
+  }
+  return loop->buffer_budget;
+}
+
+static uint64_t conn_holds(const struct gc_conn *c) {
+  return c->q.bytes + c->in_held;
+}
+
+/* Past the budget, with 'more' bytes about to be queued, drops the largest
+ * holders first (Redis's maxmemory-clients) until a tenth of the budget is
+ * free again, so that the next message does not search again. */
+static void conn_budget_enforce(struct gc_loop *loop, int64_t more) {
+  uint64_t budget = loop_budget(loop);
+  if (!budget || loop->buffered + more <= (int64_t)budget)
+    return;
+  /* What dying connections still hold goes with their close callback. */
+  int64_t live = more;
+  struct gc_handle_table *t = &loop->conns;
+  for (uint32_t i = 0; i < t->cap; i++) {
+    struct gc_conn *c = t->slots[i].ptr;
+    if (c && c->state != GC_CONN_DEAD)
+      live += (int64_t)conn_holds(c);
+  }
+  while (live > (int64_t)(budget - budget / 10)) {
+    struct gc_conn *big = NULL;
+    for (uint32_t i = 0; i < t->cap; i++) {
+      struct gc_conn *c = t->slots[i].ptr;
+      if (c && c->state != GC_CONN_DEAD && conn_holds(c) &&
+          (!big || conn_holds(c) > conn_holds(big)))
+        big = c;
+    }
+    if (!big)
+      return;
+    live -= (int64_t)conn_holds(big);
+    if (gc_log_enabled(GCL_NOTICE)) {
+      char line[160];
+      snprintf(line, sizeof line,
+               "holds %llu bytes, the largest share of max_buffered_bytes "
+               "(%llu): dropped",
+               (unsigned long long)conn_holds(big), (unsigned long long)budget);
+      /* Each eviction is a line: they are few, and the operator needs them. */
+      gc_log(GCL_NOTICE, "connection %s:%d: %s", big->rip, big->rport, line);
+    }
+    conn_teardown(big);
+  }
 }
 
 int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
@@ -880,6 +1059,8 @@ int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t coun
     *queued = 0;
   if (!loop || (!handles && count) || (!data && len))
     return EINVAL;
+  if (len > loop->server->cfg->max_output_msg_size)
+    return EMSGSIZE;
   /* Serialized once; each queue holds a reference. */
   struct gc_shared *sh = gc_shared_new(data, len);
   if (!sh)
@@ -1019,10 +1200,41 @@ static void keepalive_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) 
   }
 }
 
-void gc__conn_keepalive_sweep(struct gc_loop *loop) {
+/* A peer that stalls mid-message, or stops reading for good, holds memory
+ * while it keeps keep-alive happy: both get a time bound. */
+static void stall_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) {
+  const struct gc_config *cfg = loop->server->cfg;
+  if (c->state == GC_CONN_DEAD || c->state == GC_CONN_HANDSHAKE)
+    return;
+  if (c->in_since && cfg->message_timeout_ms &&
+      now - c->in_since > (int64_t)cfg->message_timeout_ms) {
+    conn_log(c, GCL_NOTICE,
+             "message not completed within message_timeout_ms (%u ms, "
+             "%llu bytes held), dropped",
+             cfg->message_timeout_ms, (unsigned long long)c->in_held);
+    conn_teardown(c);
+    return;
+  }
+  if (c->out_since && c->q.head && cfg->send_timeout_ms &&
+      now - c->out_since > (int64_t)cfg->send_timeout_ms) {
+    conn_log(c, GCL_NOTICE,
+             "output queue not emptied within send_timeout_ms (%u ms, %zu "
+             "bytes): the client does not read, dropped",
+             cfg->send_timeout_ms, c->q.bytes);
+    conn_teardown(c);
+  }
+}
+
+void gc__conn_sweep(struct gc_loop *loop) {
   int64_t now = gc_loop_now(loop);
   struct gc_handle_table *t = &loop->conns;
-  for (uint32_t i = 0; i < t->cap; i++)
-    if (t->slots[i].ptr)
-      keepalive_one(loop, t->slots[i].ptr, now);
+  for (uint32_t i = 0; i < t->cap; i++) {
+    struct gc_conn *c = t->slots[i].ptr;
+    if (!c)
+      continue;
+    stall_one(loop, c, now);
+    if (loop->ka_timeout_ms)
+      keepalive_one(loop, c, now);
+  }
+  conn_budget_enforce(loop, 0);
 }

@@ -123,6 +123,12 @@ struct gc_conn {
   uint8_t issued;      /* stats reported by on_issue in this episode */
   uint8_t pings_sent;  /* keep-alive pings without any input since */
   int64_t last_input;
+  /* Bounds on what a peer makes us hold (conn.c's sweep and budget). */
+  uint64_t in_held;   /* wslay's memory for the message in progress */
+  int64_t in_since;   /* input mid-frame or mid-message since, or 0 */
+  int64_t out_since;  /* output queue non-empty since, or 0 */
+  unsigned read_paused : 1; /* read its share this turn: on loop->resume */
+  struct gc_conn *resume_next;
   /* In-memory transport (gc.testing): the socket replaced, nothing else. */
   const struct gc_mem_ops *mem;
   void *mem_ud;
@@ -143,6 +149,10 @@ struct gc_loop {
   uv_check_t check;
   uv_signal_t sigint, sigterm;
   struct gc_conn *dirty; /* connections with output or a pending step */
+  struct gc_conn *resume; /* connections that read their share this turn */
+  int64_t buffered;       /* output queued + partial input, every connection */
+  uint64_t buffer_budget; /* max_buffered_bytes resolved; 0 = no limit */
+  int buffer_budget_set;
   char *rbuf;            /* one read buffer for every connection */
   struct gc_ws_pool ws_pool; /* spare wslay contexts */
   struct gc_listener **listeners;
@@ -219,9 +229,12 @@ int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
 int gc__loop_conn_log_take(struct gc_loop *loop, int level);
 /* Reports the lines the limit dropped in the second that ended, if any. */
 void gc__loop_conn_log_roll(struct gc_loop *loop);
-/* Keep-alive sweep: pings silent connections, drops unanswering ones. */
-void gc__conn_keepalive_sweep(struct gc_loop *loop);
+/* Once a second: keep-alive pings and drops, input and output that stall
+ * past their time bounds, the server-wide buffer budget. */
+void gc__conn_sweep(struct gc_loop *loop);
 void gc__conn_close_all(struct gc_loop *loop, int reason);
+/* Lets the connections that read their share last turn read again. */
+void gc__conn_resume_reads(struct gc_loop *loop);
 
 /* adapter_loader.c */
 int gc_server_load(struct gc_server *s, char *err, size_t errlen) GC_WUR;

@@ -77,6 +77,7 @@ static void loop_on_timer(uv_timer_t *t) {
 
 static void on_prepare(uv_prepare_t *p) {
   struct gc_loop *loop = p->data;
+  gc__conn_resume_reads(loop);
   gc__loop_flush(loop);
   /* Timers started by anything this turn are armed before the loop blocks:
    * one uv timer for the earliest deadline of the heap. */
@@ -430,8 +431,7 @@ static void housekeeping_fired(void *ctx, intptr_t arg) {
   struct gc_loop *loop = ctx;
   (void)arg;
   gc__loop_conn_log_roll(loop);
-  if (loop->ka_timeout_ms)
-    gc__conn_keepalive_sweep(loop);
+  gc__conn_sweep(loop);
   if (++loop->housekeeping_ticks % 5 == 0 && loop->trim_pending) {
     loop->trim_pending = 0;
     malloc_trim(0);

@@ -35,6 +35,8 @@ static void queue_append(struct gc_send_queue *q, struct gc_msg *m) {
   q->tail = m;
   q->count++;
   q->bytes += m->hdr_len + m->len;
+  if (q->acct)
+    *q->acct += (int64_t)(m->hdr_len + m->len);
 }
 
 static void msg_free(struct gc_msg *m) {
@@ -163,6 +165,8 @@ static struct gc_msg *queue_pop(struct gc_send_queue *q) {
 void gc_send_queue_consume(struct gc_send_queue *q, size_t n, gc_msg_done_cb done,
                            void *ctx) {
   q->bytes -= n;
+  if (q->acct)
+    *q->acct -= (int64_t)n;
   while (n && q->head) {
     struct gc_msg *m = q->head;
     size_t left = m->hdr_len + m->len - q->head_off;
@@ -186,5 +190,7 @@ void gc_send_queue_clear(struct gc_send_queue *q, gc_msg_done_cb done, void *ctx
       done(ctx, m);
     msg_free(m);
   }
+  if (q->acct)
+    *q->acct -= (int64_t)q->bytes;
   q->bytes = 0;
 }

@@ -36,6 +36,7 @@ struct gc_send_queue {
   size_t count;    /* messages, internal ones included */
   size_t bytes;    /* bytes not yet written, headers included */
   size_t head_off; /* bytes of 'head' already written */
+  int64_t *acct;   /* NULL, or a total that follows 'bytes' (many queues) */
 };
 
 /* Called once per adapter message leaving the queue. */

@@ -24,8 +24,7 @@ int gc_ws_pool_take(struct gc_ws_pool *p, const struct wslay_event_callbacks *cb
     }
   }
   ws->conn = conn;
-  ws->fed = ws->framed = 0;
-  ws->msg_open = 0;
+  gc_ws_scan_init(&ws->scan);
   *out = ws;
   return 0;
 }
@@ -48,21 +47,7 @@ void gc_ws_pool_free(struct gc_ws_pool *p) {
 
 int gc_ws_clean(const struct gc_ws *ws) {
   wslay_event_context_ptr x = ws->ctx;
-  return ws->fed == ws->framed && !ws->msg_open && wslay_event_want_read(x) &&
+  return gc_ws_scan_idle(&ws->scan) && wslay_event_want_read(x) &&
          !wslay_event_want_write(x) && !wslay_event_get_close_sent(x) &&
          !wslay_event_get_close_received(x);
-}
-
-void gc_ws_note_fed(struct gc_ws *ws, size_t n) { ws->fed += n; }
-
-void gc_ws_note_frame(struct gc_ws *ws,
-                      const struct wslay_event_on_frame_recv_start_arg *f) {
-  /* A client frame: 2 header bytes, the length's extension (wslay refuses
-   * a longer one than needed, so it follows from the length), 4 of mask
-   * (wslay closes on an unmasked client frame). */
-  uint64_t len = f->payload_length;
-  ws->framed += 2 + (len < 126 ? 0 : len < 65536 ? 2 : 8) + 4 + len;
-  if (f->opcode == WSLAY_TEXT_FRAME || f->opcode == WSLAY_BINARY_FRAME ||
-      f->opcode == WSLAY_CONTINUATION_FRAME)
-    ws->msg_open = !f->fin;
 }

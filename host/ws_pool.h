@@ -13,16 +13,16 @@
 #include <stdint.h>
 #include <wslay/wslay.h>
 
+#include "ws_scan.h"
+
 struct gc_conn;
 
 /* A wslay context and what is needed to tell when it is clean again. The
  * wslay user data is this struct, so a context can change borrowers. */
 struct gc_ws {
   wslay_event_context_ptr ctx;
-  struct gc_conn *conn; /* the borrower */
-  uint64_t fed;         /* bytes given to wslay since borrowed */
-  uint64_t framed;      /* header + payload of every frame wslay started */
-  unsigned msg_open : 1; /* inside a fragmented data message */
+  struct gc_conn *conn;  /* the borrower */
+  struct gc_ws_scan scan; /* frame boundaries of the bytes given to wslay */
 };
 
 #define GC_WS_POOL_SPARE 32
@@ -46,10 +46,5 @@ void gc_ws_pool_free(struct gc_ws_pool *p);
 /* Non-zero when 'ws' holds no partial frame or message, nothing to send
  * and no close: it may serve another connection. */
 int gc_ws_clean(const struct gc_ws *ws);
-
-/* Bookkeeping for gc_ws_clean, from the wslay callbacks. */
-void gc_ws_note_fed(struct gc_ws *ws, size_t n);
-void gc_ws_note_frame(struct gc_ws *ws,
-                      const struct wslay_event_on_frame_recv_start_arg *f);
 
 #endif

@@ -12,6 +12,8 @@
  *                     calls on the handle of the last disconnected client
  *   "timer MS"        connectionSetTimer(h, MS); on_timer replies "timer"
  *   "timer-close MS"  arm a timer, then close NORMAL (on_timer must not come)
+ *   "big N"           queue one message of N bytes; log "big_rc <id> <rc>"
+ * An echo the host refuses is logged as "echo_rc <id> <rc>".
  * A client whose request target contains "refuse" is refused. */
 #include <errno.h>
 #include <game-carrier/server.h>
@@ -116,6 +118,7 @@ GC_ADAPTER_EVENT void on_message(GCT_INTPTR user, GCT_PTR data, GCT_SIZE len) {
   cmd[n] = '\0';
   rec("message %d %zu", c->id, (size_t)len);
   int count, ms;
+  long big;
   char mode[16];
   char buf[128];
   if (sscanf(cmd, "queue %d %15s", &count, mode) == 2) {
@@ -136,8 +139,15 @@ GC_ADAPTER_EVENT void on_message(GCT_INTPTR user, GCT_PTR data, GCT_SIZE len) {
   } else if (sscanf(cmd, "timer %d", &ms) == 1) {
     snprintf(buf, sizeof buf, "timer-rc %d", (int)api.connectionSetTimer(c->handle, ms));
     reply(c, buf);
+  } else if (sscanf(cmd, "big %ld", &big) == 1 && big >= 0) {
+    char *p = calloc(1, (size_t)big + 1);
+    rec("big_rc %d %d", c->id,
+        p ? (int)api.connectionAddMessage(c->handle, p, (GCT_SIZE)big, 0) : ENOMEM);
+    free(p);
   } else {
-    api.connectionAddMessage(c->handle, data, len, 0);
+    int rc = api.connectionAddMessage(c->handle, data, len, 0);
+    if (rc)
+      rec("echo_rc %d %d", c->id, rc);
   }
 }
 

@@ -53,11 +53,7 @@ test('a second SIGTERM ends gcs with one line when an adapter never returns', as
   ws.terminate();
 });
 
-// todo until host/conn.c's deadline_fired logs its drop at the level
-// gc__loop_forced_drop(loop) returns (which also sets the exit status).
-test('clients that do not close within close_drain_ms at shutdown: exit status 3, a NOTICE line', {
-  todo: 'host/conn.c deadline_fired: conn_log(c, gc__loop_forced_drop(loop), ...)',
-}, async () => {
+test('clients that do not close within close_drain_ms at shutdown: exit status 3, a NOTICE line', async () => {
   const port = await h.freePort();
   const r = h.recorderConfig(port, tmp(), { close_drain_ms: 300 });
   const gcs = await h.startGcs(r.cfg, { port });
