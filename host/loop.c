@@ -257,6 +257,18 @@ static void on_signal(uv_signal_t *s, int signum) {
   gc_loop_stop(loop);
 }
 
+/* SIGHUP, whose default action ends the process without a word (a closed
+ * terminal, "systemctl reload", a habit from other daemons): until scripts
+ * can be reloaded it is logged and ignored. Like the guard, one handle for
+ * the process, started by gcs only (gc_loop_run); gc_loop_close's walk
+ * closes it with the loop's other handles. */
+static uv_signal_t sighup;
+
+static void on_sighup(uv_signal_t *s, int signum) {
+  (void)s, (void)signum;
+  gc_log(GCL_NOTICE, "SIGHUP received: reloading is not supported yet; ignored");
+}
+
 static int loop_housekeeping_start(struct gc_loop *loop);
 
 /* ---- listeners ----------------------------------------------------------- */
@@ -535,6 +547,9 @@ int gc_loop_run(struct gc_loop *loop) {
   else if ((rc = guard_start()) != 0)
     gc_log(GCL_WARN, "cannot start the signal watcher (%s): a second signal "
            "cannot end a stuck loop", strerror(rc));
+  if ((rc = uv_signal_init(&loop->uv, &sighup)) != 0 ||
+      (rc = uv_signal_start(&sighup, on_sighup, SIGHUP)) != 0)
+    gc_log(GCL_WARN, "cannot handle SIGHUP (%s): it ends gcs", uv_strerror(rc));
   gc__loop_current = loop;
   while (!loop->finished)
     if (uv_run(&loop->uv, UV_RUN_DEFAULT) == 0 && !loop->finished)

@@ -137,3 +137,22 @@ test('clients past the open-file limit are refused with a log line', async () =>
   }
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });
+
+test('SIGHUP is logged and ignored: gcs goes on serving, then SIGTERM exits 0', async () => {
+  const port = await h.freePort();
+  const gcs = await h.startGcs({
+    adapters: [{ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'e' }] }],
+    vhosts: [{ ip: '127.0.0.1', port, app: 'e' }],
+  }, { port });
+  gcs.kill('SIGHUP');
+  await until(() => /SIGHUP/.test(gcs.stderrText) || gcs.exitCode !== null ||
+                    gcs.signalCode !== null, 'the SIGHUP line');
+  assert.strictEqual(gcs.signalCode, null, 'gcs died of SIGHUP');
+  assert.strictEqual(gcs.exitCode, null, gcs.stderrText);
+  assert.match(gcs.stderrText, /N: SIGHUP received: reloading is not supported yet; ignored/);
+  const ws = await h.connect(port, '/');
+  ws.send('after hup');
+  assert.deepStrictEqual(await h.received(ws, 1), ['after hup']);
+  ws.close();
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
