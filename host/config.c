@@ -422,7 +422,7 @@ static const struct key_spec adapter_keys[] = {
     S_CHOICE("type", F_REQUIRED, adapter_types), S_STR("dir", 0),
     S_STR("name", F_NONEMPTY), S_ARR("apps", F_REQUIRED, app_keys), S_END};
 static const struct key_spec vhost_keys[] = {
-    S_IP("ip", F_REQUIRED), S_RANGE("port", F_REQUIRED, 1, 65535),
+    S_IP("ip", F_REQUIRED), S_RANGE("port", F_REQUIRED, 0, 65535),
     S_CHOICE("protocol", 0, protocols), S_STR("app", F_REQUIRED | F_NONEMPTY),
     S_END};
 static const struct key_spec logging_keys[] = {

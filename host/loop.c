@@ -346,6 +346,16 @@ static struct gc_listener *listener_find(struct gc_loop *loop, const char *ip,
   return NULL;
 }
 
+/* The port a bound listener got (vhost port 0: the kernel's choice), or 0. */
+static int bound_port(uv_tcp_t *t) {
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &sl) != 0)
+    return 0;
+  return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                  : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
 int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
                    size_t errlen) {
   struct gc_config *cfg = loop->server->cfg;
@@ -398,7 +408,17 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
                  uv_strerror(rc));
         return EADDRINUSE;
       }
-      gc_log(GCL_NOTICE, "listening on ws://%s:%d", v->ip, v->port);
+      if (v->port || gc_log_enabled(GCL_NOTICE)) {
+        gc_log(GCL_NOTICE, "listening on ws://%s:%d", v->ip,
+               v->port ? v->port : bound_port(&l->tcp));
+      } else {
+        /* Port 0: this line is the only way to learn the port, whatever
+         * the level mask says. */
+        char line[128];
+        snprintf(line, sizeof line, "listening on ws://%s:%d", v->ip,
+                 bound_port(&l->tcp));
+        gc_log_urgent(GCL_NOTICE, line);
+      }
     }
   add_app:
     for (size_t k = 0; k < l->app_count; k++)
@@ -415,6 +435,12 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
     l->apps = apps;
     apps[l->app_count++] = app;
   }
+  /* Port 0: the kernel chose one per ip, which every port-0 vhost on that
+   * ip shares (as vhosts naming one port do); from now on the listener goes
+   * by the port it got. */
+  for (size_t i = 0; bind_sockets && i < loop->listener_count; i++)
+    if (loop->listeners[i]->port == 0)
+      loop->listeners[i]->port = bound_port(&loop->listeners[i]->tcp);
   if (loop_housekeeping_start(loop) != 0) {
     snprintf(err, errlen, "out of memory");
     return ENOMEM;

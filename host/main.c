@@ -30,7 +30,7 @@ static void usage(FILE *f) {
           "\n"
           "  -C FILE     Game Carrier JSON config (default: gcs.json)\n"
           "  -c N        accepted for Game Carrier compatibility, ignored\n"
-          "  -p PORT     port for a script (default 7681)\n"
+          "  -p PORT     port for a script (default 7681; 0: any free one, logged)\n"
           "  -a ADDRESS  address for a script (default 0.0.0.0)\n"
           "  --help      this text\n"
           "  --version   print the version\n");
@@ -145,8 +145,8 @@ int main(int argc, char **argv) {
       else {
         char *end;
         long p = strtol(v, &end, 10);
-        if (*end || p < 1 || p > 65535) {
-          fprintf(stderr, "gcs: -p: bad port \"%s\" (1..65535)\n", v);
+        if (*end || !*v || p < 0 || p > 65535) {
+          fprintf(stderr, "gcs: -p: bad port \"%s\" (0..65535)\n", v);
           return 2;
         }
         port = (int)p;

@@ -10,15 +10,15 @@ const h = require('./lib/harness');
 
 let port, gcs, log;
 before(async () => {
-  port = await h.freePort();
-  const r = h.recorderConfig(port, fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-hostile-')), {
+  const r = h.recorderConfig(0, fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-hostile-')), {
     handshake_timeout_ms: 500,
     max_connections: 50,
     keep_alive: { timeout: 1, interval: 1, retries: 1 },
     conn_critical: { max_msg_size: 65536, msg_per_second: 200, output_queue_size: 500 },
   });
   log = r.log;
-  gcs = await h.startGcs(r.cfg, { port });
+  gcs = await h.startGcs(r.cfg);
+  port = gcs.port;
 });
 after(async () => {
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
@@ -43,9 +43,9 @@ function frame(opcode, payload, { fin = true, mask = true, rsv = 0 } = {}) {
 }
 
 // Opens a raw upgraded connection; resolves with helpers once the 101 is in.
-function raw(pathName = '/') {
+function raw(pathName = '/', toPort = port) {
   return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write(h.upgradeRequest(pathName)));
+    const s = net.connect(toPort, '127.0.0.1', () => s.write(h.upgradeRequest(pathName)));
     let buf = Buffer.alloc(0);
     let upgraded = false;
     s.closedP = new Promise((r) => s.on('close', () => r(buf)));
@@ -170,18 +170,55 @@ test('a flood over msg_per_second RED is dropped; a calm client is not', async (
   calm.close();
 });
 
+// Its own server: keep-alive and send_timeout_ms off, so the output queue
+// limit is the one thing that can end a client that does not read. 1 MB
+// messages ("big", the recorder's command) fill the loopback buffers (a few
+// MB) within a few of them, then the queue (byte bound: max_output_msg_size
+// + 4 MiB) within a few more.
 test('a client that never reads is dropped at the output queue limit', async () => {
-  const s = await raw('/mute');
-  s.pause(); // never read again: the kernel buffers fill, then our queue
-  // 600 x 64 KiB of echoes would be 37 MiB; the queue stops at 500 messages.
-  for (let i = 0; i < 40; i++) s.write(frame(2, Buffer.alloc(60000, i)));
-  const ev = await h.waitEvents(log, (e) => {
-    const l = e.find((x) => x.includes(' /mute '));
-    return l && e.includes('disconnect ' + l.split(' ')[1]);
-  }, 'the mute client to be dropped', 400);
-  assert.ok(ev.length > 0);
-  assert.match(gcs.stderrText, /output queue full \(\d+ messages, \d+ bytes\): the client does not read, dropped|connection .*dropped/);
-  s.destroy();
+  const r = h.recorderConfig(0, fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-mute-')), {
+    keep_alive: { timeout: 0 },
+    send_timeout_ms: 0,
+    max_output_msg_size: 1048576,
+    conn_critical: { output_queue_size: 100 },
+  });
+  const mute = await h.startGcs(r.cfg);
+  try {
+    const calm = await h.connect(mute.port, '/calm');
+    const s = await raw('/mute', mute.port);
+    const local = s.localPort; // the server names the client by it
+    s.pause(); // never read again: the kernel buffers fill, then the queue
+    const id = h.events(r.log).find((l) => l.includes(' /mute ')).split(' ')[1];
+    const refused = (e) => e.some((l) => l.startsWith(`big_rc ${id} `) && l !== `big_rc ${id} 0`);
+    let asked = 0;
+    for (; asked < 200 && !refused(h.events(r.log)); asked++) {
+      s.write(frame(1, 'big 1000000'));
+      await h.sleep(asked < 5 ? 20 : 5);
+    }
+    const ev = await h.waitEvents(r.log, (e) => refused(e) && e.includes(`disconnect ${id}`),
+      'the mute client to be dropped', 400);
+    // Queued until the kernel and the queue were full, then ENOBUFS (105)
+    // for the one that did not fit, and nothing after it.
+    const rcs = ev.filter((l) => l.startsWith(`big_rc ${id} `)).map((l) => Number(l.split(' ')[2]));
+    assert.ok(rcs.length > 3, `${rcs.length} messages before the drop: the kernel took them all?`);
+    assert.deepStrictEqual(rcs.slice(0, -1), rcs.slice(0, -1).map(() => 0), rcs.join(' '));
+    assert.strictEqual(rcs[rcs.length - 1], 105 /* ENOBUFS */, rcs.join(' '));
+    // Exactly one line, for this very connection, saying why.
+    const line = new RegExp(`N: connection 127\\.0\\.0\\.1:${local}: output queue full ` +
+      '\\((\\d+) messages, (\\d+) bytes\\): the client does not read, dropped\n', 'g');
+    const lines = [...mute.stderrText.matchAll(line)];
+    assert.strictEqual(lines.length, 1, mute.stderrText);
+    assert.ok(Number(lines[0][2]) > 1048576 * 3, `dropped holding ${lines[0][2]} bytes`);
+    assert.doesNotMatch(mute.stderrText, new RegExp(`connection 127\\.0\\.0\\.1:${local}: (?!output queue full)`));
+    // The other client was not touched.
+    calm.send('still here');
+    assert.deepStrictEqual(await h.received(calm, 1), ['still here']);
+    calm.close();
+    s.destroy();
+  } finally {
+    mute.code = await h.stopGcs(mute);
+  }
+  assert.strictEqual(mute.code, 0, mute.stderrText);
 });
 
 test('a silent peer is pinged, then dropped (keep_alive)', async () => {

@@ -1,5 +1,7 @@
-// Shared helpers of the end-to-end tests: start gcs on a free port with a
-// config, wait for it, stop it, read the recorder's event log, talk raw TCP.
+// Shared helpers of the end-to-end tests: start gcs with a config on a port
+// the kernel chooses (vhost port 0; the port is read back from gcs's
+// "listening on ws://IP:PORT" lines), wait for it, stop it, read the
+// recorder's event log, talk raw TCP.
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
@@ -13,6 +15,9 @@ const SRC = process.env.GC_SOURCE_DIR || path.resolve(__dirname, '../../..');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// A port that was free a moment ago. Racy: another process (a parallel
+// ctest) may bind it before gcs does. Prefer port 0 and proc.port; this is
+// kept for a test that needs a fixed port number (a port in use, -p N).
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -22,6 +27,24 @@ function freePort() {
     });
     s.on('error', reject);
   });
+}
+
+// The "listening on ws://IP:PORT" lines gcs logged so far, in order.
+function listening(text) {
+  return [...text.matchAll(/listening on ws:\/\/(.*):(\d+)\n/g)]
+    .map((m) => ({ ip: m[1], port: Number(m[2]) }));
+}
+
+// Waits (bounded) for 'n' listening lines; gcs binds before it logs them,
+// so a client may connect as soon as they are there.
+async function waitListening(proc, n) {
+  for (let i = 0; i < 400; i++) {
+    const l = listening(proc.stderrText);
+    if (l.length >= n) return l;
+    if (proc.exitCode !== null) break;
+    await sleep(25);
+  }
+  throw new Error(`gcs did not log ${n} listening line(s):\n` + proc.stderrText);
 }
 
 async function waitForPort(port, proc) {
@@ -42,13 +65,22 @@ const running = new Set();
 // Starts gcs. 'cfg' is a config object (written to a temp file) or
 // { args: [...] } for a command line of its own; 'ulimit' (e.g. '-Sn 256')
 // is applied by a shell that then execs gcs (same pid).
+// Waits until gcs listens: with a vhost port 0 in the config (or "-p 0"),
+// from its listening lines: proc.port is the first listener's port,
+// proc.listeners every { ip, port } in config order (vhosts with port 0 on
+// one ip share one port). With { port } (a fixed port), by connecting to it.
 async function startGcs(cfg, { port, wait = true, ulimit } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-e2e-'));
   let args = cfg.args;
+  let listeners = 0; // how many listening lines to wait for
   if (!args) {
     const file = path.join(dir, 'gcs.json');
     fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
     args = ['-C', file];
+    const vh = cfg.vhosts || [];
+    if (vh.some((v) => v.port === 0)) listeners = new Set(vh.map((v) => `${v.ip} ${v.port}`)).size;
+  } else if (args.some((a, i) => a === '-p' && args[i + 1] === '0')) {
+    listeners = 1;
   }
   const proc = ulimit
     ? spawn('sh', ['-c', `ulimit ${ulimit} && exec "$0" "$@"`, GCS, ...args], { cwd: SRC })
@@ -59,7 +91,13 @@ async function startGcs(cfg, { port, wait = true, ulimit } = {}) {
   proc.exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve(code === null ? sig : code)));
   proc.dir = dir;
   running.add(proc);
-  if (wait && port) await waitForPort(port, proc);
+  if (wait && port) {
+    await waitForPort(port, proc);
+    proc.port = port;
+  } else if (wait && listeners) {
+    proc.listeners = await waitListening(proc, listeners);
+    proc.port = proc.listeners[0].port;
+  }
   return proc;
 }
 
@@ -78,7 +116,8 @@ function killAll() {
   running.clear();
 }
 
-// A config serving the recorder adapter, writing events to <dir>/events.log.
+// A config serving the recorder adapter, writing events to <dir>/events.log;
+// port 0 (startGcs then sets proc.port) unless a test needs a fixed one.
 function recorderConfig(port, dir, extra = {}) {
   const log = path.join(dir, 'events.log');
   return {
@@ -149,6 +188,6 @@ function upgradeRequest(pathName = '/', extra = '') {
 }
 
 module.exports = {
-  GCS, BUILD, SRC, sleep, freePort, startGcs, stopGcs, killAll, recorderConfig,
+  GCS, BUILD, SRC, sleep, freePort, listening, startGcs, stopGcs, killAll, recorderConfig,
   events, waitEvents, connect, received, rawExchange, upgradeRequest, WebSocket,
 };
