@@ -1,7 +1,7 @@
 # gcs: two commands on a fresh Debian machine.
 #   make run    installs what is missing, builds, starts gcs on scripts/chat.lua
 #   make test   installs what is missing, builds with ASan+UBSan, runs every test (ctest)
-# Also: make (build), make bench, make clean.
+# Also: make (build), make tsan (the tests under ThreadSanitizer), make bench, make clean.
 
 BUILD      ?= build
 TEST_BUILD ?= build-test
@@ -27,7 +27,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: all build run run-echo test deps test-deps npm-deps bench fuzz soak clean
+.PHONY: all build run run-echo test tsan deps test-deps npm-deps bench fuzz soak clean
 
 all: build
 
@@ -59,6 +59,14 @@ test: test-deps npm-deps
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The same tests under ThreadSanitizer (the host has threads: the signal
+# watcher; adapters may call the API from their own).
+TSAN_BUILD ?= build-tsan
+tsan: test-deps npm-deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGC_TSAN=ON -DGC_BUILD_TESTS=ON >/dev/null
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
 # Side-by-side throughput, latency, memory and broadcast figures (bench/RESULTS.md).
 bench: build
 	QUICK=$(QUICK) BUILD=$(BUILD) bench/run.sh
@@ -88,4 +96,4 @@ soak: build npm-deps
 	GCS=$(BUILD)/gcs GC_BUILD_DIR=$(CURDIR)/$(BUILD) SOAK_SECONDS=$(SOAK_SECONDS) node tests/soak/soak.js
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) build-fuzz
+	rm -rf $(BUILD) $(TEST_BUILD) $(TSAN_BUILD) build-fuzz

@@ -13,6 +13,11 @@ if(GC_SANITIZE)
        "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1"
        "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/lsan.supp")
 endif()
+if(GC_TSAN)
+  execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libtsan.so
+                  OUTPUT_VARIABLE GC_LIBTSAN OUTPUT_STRIP_TRAILING_WHITESPACE)
+  list(APPEND GC_BUSTED_ENV "LD_PRELOAD=${GC_LIBTSAN}" "TSAN_OPTIONS=halt_on_error=1")
+endif()
 add_test(NAME busted.scripts
          COMMAND ${BUSTED} --cpath=${CMAKE_BINARY_DIR}/lua/?.so --output=TAP
                  tests/scripts
