@@ -30,12 +30,12 @@ after(async () => {
 
 test('headless Chromium echoes through gcs', async () => {
   assert.ok(fs.existsSync(CHROMIUM), 'chromium is missing: make test installs it');
-  const port = await h.freePort();
-  const r = h.recorderConfig(port, tmp);
+  const r = h.recorderConfig(0, tmp);
   r.cfg.adapters.push({ type: 'native', dir: h.BUILD, name: 'echo',
                         apps: [{ name: 'echo', type_name: 'echo', file_name: 'echo' }] });
-  r.cfg.vhosts.push({ ip: '127.0.0.1', port, protocol: 'ws', app: 'echo' });
-  const gcs = await h.startGcs(r.cfg, { port });
+  r.cfg.vhosts.push({ ip: '127.0.0.1', port: 0, protocol: 'ws', app: 'echo' }); // the same port
+  const gcs = await h.startGcs(r.cfg);
+  const port = gcs.port;
 
   const page = 'file://' + path.join(h.SRC, 'tests/e2e/pages/echo.html') + '?port=' + port;
   browser = spawn(CHROMIUM, [

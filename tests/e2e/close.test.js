@@ -7,11 +7,11 @@ const h = require('./lib/harness');
 
 let port, gcs, log;
 before(async () => {
-  port = await h.freePort();
   const dir = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'gcs-close-'));
-  const r = h.recorderConfig(port, dir);
+  const r = h.recorderConfig(0, dir);
   log = r.log;
-  gcs = await h.startGcs(r.cfg, { port });
+  gcs = await h.startGcs(r.cfg);
+  port = gcs.port;
 });
 after(async () => {
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);

@@ -8,14 +8,15 @@ const h = require('./lib/harness');
 
 let port, gcs, log;
 before(async () => {
-  port = await h.freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-connect-'));
-  const r = h.recorderConfig(port, dir);
+  const r = h.recorderConfig(0, dir);
   log = r.log;
   // A second app on the same port: the first path segment chooses.
   r.cfg.adapters.push({ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'echo' }] });
-  r.cfg.vhosts.push({ ip: '127.0.0.1', port, protocol: 'ws', app: 'echo' });
-  gcs = await h.startGcs(r.cfg, { port });
+  r.cfg.vhosts.push({ ip: '127.0.0.1', port: 0, protocol: 'ws', app: 'echo' }); // port 0 on one ip: one port
+  gcs = await h.startGcs(r.cfg);
+  assert.strictEqual(gcs.listeners.length, 1);
+  port = gcs.port;
 });
 after(async () => {
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);

@@ -6,12 +6,12 @@ const h = require('./lib/harness');
 
 let port, gcs;
 before(async () => {
-  port = await h.freePort();
   gcs = await h.startGcs({
     adapters: [{ type: 'native', dir: h.BUILD, name: 'echo',
                  apps: [{ name: 'echo', type_name: 'echo', file_name: 'echo' }] }],
-    vhosts: [{ ip: '127.0.0.1', port, protocol: 'ws', app: 'echo' }],
-  }, { port });
+    vhosts: [{ ip: '127.0.0.1', port: 0, protocol: 'ws', app: 'echo' }],
+  });
+  port = gcs.port;
 });
 after(async () => {
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);

@@ -10,9 +10,9 @@ after(() => h.killAll());
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-life-'));
 
 test('SIGTERM with 3 clients: stop, close frames, disconnects, shutdown, finalize, exit 0', async () => {
-  const port = await h.freePort();
-  const r = h.recorderConfig(port, tmp());
-  const gcs = await h.startGcs(r.cfg, { port });
+  const r = h.recorderConfig(0, tmp());
+  const gcs = await h.startGcs(r.cfg);
+  const port = gcs.port;
   const clients = await Promise.all([1, 2, 3].map((i) => h.connect(port, '/c' + i)));
   for (const ws of clients) ws.send('hello');
   await Promise.all(clients.map((ws) => h.received(ws, 1)));
@@ -29,9 +29,9 @@ test('SIGTERM with 3 clients: stop, close frames, disconnects, shutdown, finaliz
 });
 
 test('a second signal drops the stragglers at once, exit status 3', async () => {
-  const port = await h.freePort();
-  const r = h.recorderConfig(port, tmp(), { close_drain_ms: 60000 });
-  const gcs = await h.startGcs(r.cfg, { port });
+  const r = h.recorderConfig(0, tmp(), { close_drain_ms: 60000 });
+  const gcs = await h.startGcs(r.cfg);
+  const port = gcs.port;
   // A raw client that completes the upgrade and then never reads or answers.
   const net = require('node:net');
   const s = net.connect(port, '127.0.0.1', () => s.write(h.upgradeRequest('/mute')));
@@ -49,10 +49,9 @@ test('a second signal drops the stragglers at once, exit status 3', async () => 
 });
 
 async function failingStart(name) {
-  const port = await h.freePort();
   const gcs = await h.startGcs({
     adapters: [{ type: 'native', dir: h.BUILD, name, apps: [{ name: 'x' }] }],
-    vhosts: [{ ip: '127.0.0.1', port, app: 'x' }],
+    vhosts: [{ ip: '127.0.0.1', port: 0, app: 'x' }],
   }, { wait: false });
   const code = await gcs.exited;
   return { code, err: gcs.stderrText };
@@ -93,10 +92,10 @@ test('a bad config names the key, line and column; exit status 1', async () => {
 });
 
 test('a port in use is a clear start-up error', async () => {
-  const port = await h.freePort();
   const net = require('node:net');
-  const blocker = net.createServer().listen(port, '127.0.0.1');
+  const blocker = net.createServer().listen(0, '127.0.0.1'); // holds the port: no race
   await new Promise((r) => blocker.on('listening', r));
+  const port = blocker.address().port;
   const gcs = await h.startGcs({
     adapters: [{ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'e' }] }],
     vhosts: [{ ip: '127.0.0.1', port, app: 'e' }],
@@ -113,12 +112,11 @@ function fileLimits(pid) {
 }
 
 test('the soft open-file limit is raised to the hard one at start', async () => {
-  const port = await h.freePort();
   const cfg = {
     adapters: [{ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'e' }] }],
-    vhosts: [{ ip: '127.0.0.1', port, app: 'e' }],
+    vhosts: [{ ip: '127.0.0.1', port: 0, app: 'e' }],
   };
-  const gcs = await h.startGcs(cfg, { port, ulimit: '-Sn 256' });
+  const gcs = await h.startGcs(cfg, { ulimit: '-Sn 256' });
   const [soft, hard] = fileLimits(gcs.pid);
   assert.notStrictEqual(hard, '256', 'the test needs a hard limit above 256');
   assert.strictEqual(soft, hard);
@@ -126,12 +124,11 @@ test('the soft open-file limit is raised to the hard one at start', async () => 
 });
 
 test('max_connections above the open-file limit is a start-up warning', async () => {
-  const port = await h.freePort();
   const gcs = await h.startGcs({
     adapters: [{ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'e' }] }],
-    vhosts: [{ ip: '127.0.0.1', port, app: 'e' }],
+    vhosts: [{ ip: '127.0.0.1', port: 0, app: 'e' }],
     max_connections: 1000,
-  }, { port, ulimit: '-n 300' });
+  }, { ulimit: '-n 300' });
   for (let i = 0; i < 40 && !/W: max_connections/.test(gcs.stderrText); i++) await h.sleep(25);
   assert.match(gcs.stderrText, /W: max_connections is 1000 but the open-file limit is 300/);
   assert.strictEqual(await h.stopGcs(gcs), 0);

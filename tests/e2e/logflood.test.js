@@ -8,12 +8,12 @@ const h = require('./lib/harness');
 after(() => h.killAll());
 
 test('40 clients sending invalid frames: 5 lines a second, the rest counted', async () => {
-  const port = await h.freePort();
   const gcs = await h.startGcs({
     adapters: [{ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'echo' }] }],
-    vhosts: [{ ip: '127.0.0.1', port, app: 'echo' }],
+    vhosts: [{ ip: '127.0.0.1', port: 0, app: 'echo' }],
     logging: { level: 'NORMAL', conn_lines_per_second: 5 },
-  }, { port });
+  });
+  const port = gcs.port;
   // An unmasked client frame: wslay refuses it and closes with 1002.
   const bad = Buffer.concat([Buffer.from(h.upgradeRequest('/')), Buffer.from([0x81, 0x02, 0x68, 0x69])]);
   await Promise.all(Array.from({ length: 40 }, () => h.rawExchange(port, bad)));

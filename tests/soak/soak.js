@@ -36,20 +36,20 @@ function rawClient(port, onUp) {
 }
 
 (async () => {
-  const port = await h.freePort();
   const gcs = await h.startGcs({
     // SOAK_ADAPTER=lua: the same traffic against scripts/echo.lua.
     adapters: [process.env.SOAK_ADAPTER === 'lua'
       ? { type: 'lua', apps: [{ name: 'echo', file_name: path.join(h.SRC, 'scripts', 'echo.lua') }] }
       : { type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'echo' }] }],
-    vhosts: [{ ip: '127.0.0.1', port, app: 'echo' }],
+    vhosts: [{ ip: '127.0.0.1', port: 0, app: 'echo' }],
     logging: { level: 'ERR' },
     conn_critical: { msg_per_second: 2000, output_queue_size: 2000 },
     // SOAK_LUA_TIME_LIMIT_MS=16: the Lua watchdog ticks every 2 ms of CPU,
     // so its signal lands all over the host's code under load.
     ...(process.env.SOAK_LUA_TIME_LIMIT_MS
       ? { lua: { time_limit_ms: Number(process.env.SOAK_LUA_TIME_LIMIT_MS) } } : {}),
-  }, { port });
+  });
+  const port = gcs.port;
   await h.sleep(300);
   const baseline = rss(gcs.pid);
   const end = Date.now() + SECONDS * 1000;
