@@ -27,6 +27,22 @@ static int initialized;
 static struct gc_lua_app **apps; /* indexed by app_id */
 static size_t apps_len;
 
+/* Where script errors go besides the log (gc.testing raises them in the
+ * spec): set through the exported gc_lua_set_error_sink, NULL in gcs. */
+static gc_lua_error_sink_fn error_sink;
+static void *error_sink_ud;
+
+GC_ADAPTER_EXPORT void gc_lua_set_error_sink(gc_lua_error_sink_fn sink,
+                                             void *ud) {
+  error_sink = sink;
+  error_sink_ud = ud;
+}
+
+void gc_lua_report_error(const char *line) {
+  if (error_sink)
+    error_sink(line, error_sink_ud);
+}
+
 struct gc_lua_app *gc_lua_app_find(GCT_INT app_id) {
   if (app_id < 0 || (size_t)app_id >= apps_len)
     return NULL;

@@ -44,17 +44,20 @@
 /* ---- logging ------------------------------------------------------------- */
 
 /* Logs 'line' in one-line form: each newline (and the tab after it, as
- * in a traceback) becomes " | ". */
-static void log_flat(const struct gc_lua_app *app, int level, char *line) {
-  if (!app->api->logMessage)
-    return;
+ * in a traceback) becomes " | ". A script error goes to the error sink
+ * too, in the same form. */
+static void log_flat(const struct gc_lua_app *app, int level, int script_error,
+                     char *line) {
   size_t len = strlen(line);
   char *out = strchr(line, '\n') ? malloc(3 * len + 1) : NULL;
   if (out == NULL) {
     for (char *p = line; *p; p++)
       if (*p == '\n' || *p == '\t')
         *p = ' ';
-    app->api->logMessage(level, line);
+    if (app->api->logMessage)
+      app->api->logMessage(level, line);
+    if (script_error)
+      gc_lua_report_error(line);
     return;
   }
   char *w = out;
@@ -69,12 +72,15 @@ static void log_flat(const struct gc_lua_app *app, int level, char *line) {
     }
   }
   *w = '\0';
-  app->api->logMessage(level, out);
+  if (app->api->logMessage)
+    app->api->logMessage(level, out);
+  if (script_error)
+    gc_lua_report_error(out);
   free(out);
 }
 
-void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt,
-                ...) {
+static void log_v(const struct gc_lua_app *app, int level, int script_error,
+                  const char *fmt, va_list args) {
   char stack[512];
   char *line = stack;
   size_t off = (size_t)snprintf(stack, sizeof stack, "lua app %s: ",
@@ -82,22 +88,37 @@ void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt,
   if (off >= sizeof stack)
     off = sizeof stack - 1;
   va_list ap;
-  va_start(ap, fmt);
+  va_copy(ap, args);
   int n = vsnprintf(stack + off, sizeof stack - off, fmt, ap);
   va_end(ap);
   if (n > 0 && off + (size_t)n >= sizeof stack) {
     char *big = malloc(off + (size_t)n + 1);
     if (big) {
       memcpy(big, stack, off);
-      va_start(ap, fmt);
+      va_copy(ap, args);
       vsnprintf(big + off, (size_t)n + 1, fmt, ap);
       va_end(ap);
       line = big;
     }
   }
-  log_flat(app, level, line);
+  log_flat(app, level, script_error, line);
   if (line != stack)
     free(line);
+}
+
+void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt,
+                ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  log_v(app, level, 0, fmt, ap);
+  va_end(ap);
+}
+
+void gc_lua_log_error(const struct gc_lua_app *app, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  log_v(app, GCL_ERR, 1, fmt, ap);
+  va_end(ap);
 }
 
 /* lua_WarnFunction: warnings (errors in __gc finalizers, "warn()" of the
@@ -300,18 +321,18 @@ static void log_failure_msg(struct gc_lua_app *app, const char *event, int st,
   switch (st) {
   case LUA_ERRMEM:
     if (app->mem_limit)
-      gc_lua_log(app, GCL_ERR,
-                 "error in %s: not enough memory (%zu bytes in use, limit %zu)",
-                 event, app->mem_used, app->mem_limit);
+      gc_lua_log_error(app,
+                       "error in %s: not enough memory (%zu bytes in use, "
+                       "limit %zu)", event, app->mem_used, app->mem_limit);
     else
-      gc_lua_log(app, GCL_ERR, "error in %s: not enough memory", event);
+      gc_lua_log_error(app, "error in %s: not enough memory", event);
     break;
   case LUA_ERRERR:
-    gc_lua_log(app, GCL_ERR, "error in %s: error in the error handler: %s",
-               event, msg ? msg : "?");
+    gc_lua_log_error(app, "error in %s: error in the error handler: %s",
+                     event, msg ? msg : "?");
     break;
   default:
-    gc_lua_log(app, GCL_ERR, "error in %s: %s", event, msg ? msg : "?");
+    gc_lua_log_error(app, "error in %s: %s", event, msg ? msg : "?");
     break;
   }
 }
@@ -340,7 +361,7 @@ int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
   if (L == NULL || app->closing)
     return -1;
   if (!lua_checkstack(L, 4)) {
-    gc_lua_log(app, GCL_ERR, "error in %s: no Lua stack space", event);
+    gc_lua_log_error(app, "error in %s: no Lua stack space", event);
     return LUA_ERRMEM;
   }
   app->sent_known = 0; /* the script may change its handlers */
@@ -536,16 +557,18 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
   lim->time_limit_ms = GC_LUA_DEFAULT_TIME_LIMIT_MS;
   lim->memory_limit = GC_LUA_DEFAULT_MEMORY;
   lim->path = NULL;
+  lim->unsafe = 0;
   if (api->getOpt == NULL)
     return;
   const char *s = NULL;
   if (api->getOpt("lua.path", GC_OPT_TYPE_STRING, &s) == 0)
     lim->path = s;
-  uint64_t budget = 0, mem = 0, time_ms = 0;
-  int has_budget = 0, has_mem = 0, has_time = 0;
+  uint64_t budget = 0, mem = 0, time_ms = 0, unsafe = 0;
+  int has_budget = 0, has_mem = 0, has_time = 0, has_unsafe = 0;
   read_u64(api, "lua.instruction_budget", &budget, &has_budget);
   read_u64(api, "lua.time_limit_ms", &time_ms, &has_time);
   read_u64(api, "lua.memory_limit", &mem, &has_mem);
+  read_u64(api, "lua.unsafe", &unsafe, &has_unsafe); /* a boolean reads 1/0 */
   char prefix[96], path[160];
   if (name && find_app_entry(api, name, prefix, sizeof prefix) == 0) {
     snprintf(path, sizeof path, "%s.lua.instruction_budget", prefix);
@@ -554,6 +577,8 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
     read_u64(api, path, &time_ms, &has_time);
     snprintf(path, sizeof path, "%s.lua.memory_limit", prefix);
     read_u64(api, path, &mem, &has_mem);
+    snprintf(path, sizeof path, "%s.lua.unsafe", prefix);
+    read_u64(api, path, &unsafe, &has_unsafe);
     snprintf(path, sizeof path, "%s.lua.path", prefix);
     if (api->getOpt(path, GC_OPT_TYPE_STRING, &s) == 0)
       lim->path = s;
@@ -564,6 +589,7 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
     lim->time_limit_ms = time_ms;
   if (has_mem)
     lim->memory_limit = mem;
+  lim->unsafe = has_unsafe && unsafe != 0;
 }
 
 /* ---- life of an application ----------------------------------------------- */
@@ -612,6 +638,7 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
   app->next_timer_serial = 1;
   app->wd.slot = -1;
   app->time_limit_ms = lim->time_limit_ms;
+  app->unsafe = lim->unsafe;
   set_budget(app, lim->instruction_budget);
   app->mem_limit = lim->memory_limit > SIZE_MAX ? SIZE_MAX
                                                 : (size_t)lim->memory_limit;
@@ -658,6 +685,7 @@ static int do_setup(lua_State *L) {
   struct gc_lua_app *app = lua_touserdata(L, 1);
   luaL_checkversion(L);
   luaL_openlibs(L);
+  gc_lua_sandbox_open(L, app);
   gc_lua_loaders_open(L);
   gc_lua_guards_open(L, app);
   if (app->wd.slot >= 0)
@@ -695,6 +723,7 @@ static int do_load(lua_State *L) {
   if (!lua_istable(L, -1))
     return luaL_error(L, "%s must return a table of handlers (it returned %s)",
                       app->script, luaL_typename(L, -1));
+  gc_lua_handlers_check(L, app, -1);
   app->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushliteral(L, "on_message_sent"); /* anchored: see gc_lua_may_handle_sent */
   app->sent_name_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -740,15 +769,15 @@ int gc_lua_app_load(struct gc_lua_app *app) {
   if (st != LUA_OK)
     return st == LUA_ERRMEM ? ENOMEM : ECANCELED;
   if (ev.load_status == LUA_ERRFILE) {
-    gc_lua_log(app, GCL_ERR, "%s", ev.msg);
+    gc_lua_log_error(app, "%s", ev.msg);
     return ENOENT;
   }
   if (ev.load_status != LUA_OK) {
-    gc_lua_log(app, GCL_ERR, "cannot load script: %s", ev.msg);
+    gc_lua_log_error(app, "cannot load script: %s", ev.msg);
     return ev.load_status == LUA_ERRMEM ? ENOMEM : EINVAL;
   }
   if (ev.refused) {
-    gc_lua_log(app, GCL_ERR, "application_initialize returned false");
+    gc_lua_log_error(app, "application_initialize returned false");
     return ECANCELED;
   }
   gc_lua_log(app, GCL_INFO, "loaded %s (%s, %zu KiB)", app->script, LUA_RELEASE,

@@ -50,6 +50,7 @@ struct gc_lua_limits {
   uint64_t time_limit_ms;
   uint64_t memory_limit;
   const char *path;
+  int unsafe; /* "lua.unsafe": io.popen, os.execute, package.loadlib on */
 };
 
 struct gc_lua_conn;
@@ -74,6 +75,7 @@ struct gc_lua_app {
   char *extra_path; /* "lua.path" of the config, or NULL */
   lua_State *L; /* NULL once closed */
   int closing;  /* never enter the state again */
+  int unsafe;   /* "lua.unsafe" (sandbox.c) */
   int handlers_ref; /* registry ref of the table the script returned */
   int sent_name_ref; /* registry ref of the string "on_message_sent" */
   int msg_name_ref;  /* registry ref of the string "on_message" */
@@ -185,6 +187,14 @@ void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* A script error (a handler raised, the script does not load): logged at
+ * GCL_ERR as gc_lua_log does, and handed to gc_lua_report_error too. Its
+ * own path, because a log line at GCL_ERR may be the script's gc.log. */
+void gc_lua_log_error(const struct gc_lua_app *app, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* The app owning state 'L' (any thread of it). */
 struct gc_lua_app *gc_lua_app_of(lua_State *L);
 /* 1 inside an entry that passed one of its limits (stop mode). */
@@ -214,6 +224,19 @@ void gc_lua_guards_open(lua_State *L, struct gc_lua_app *app);
 /* Coroutine 'co' died of the stop: Lua left its hooks off. */
 void gc_lua_thread_mark_stopped(lua_State *co);
 int gc_lua_thread_stopped(lua_State *co);
+
+/* ---- handlers.c: the names of the handlers ------------------------------- */
+
+/* Warns (GCL_WARN) for each string key of the handler table at 'idx' that
+ * looks like a handler and is not one: "on_..." or "application_...", or a
+ * few edits from a handler's name (protected context, raw accesses). */
+void gc_lua_handlers_check(lua_State *L, struct gc_lua_app *app, int idx);
+
+/* ---- sandbox.c: what a script may not reach ------------------------------ */
+
+/* os.exit raises; io.popen, os.execute and package.loadlib raise unless
+ * app->unsafe (protected context, after the libraries are open). */
+void gc_lua_sandbox_open(lua_State *L, const struct gc_lua_app *app);
 
 /* ---- conn.c: connection userdata and connection events ------------------ */
 
@@ -258,5 +281,15 @@ void gc_lua_loaders_open(lua_State *L);
 
 /* The live application with this id, or NULL. Timers find their app here. */
 struct gc_lua_app *gc_lua_app_find(GCT_INT app_id);
+/* Hands the line of a script error to the driver's error sink, if one is
+ * set (gc.testing raises these in the spec); the log has it already. */
+void gc_lua_report_error(const char *line);
+/* Exported by libgc_lua.so (dlsym "gc_lua_set_error_sink"): a driver that
+ * must tell script errors from log lines (a script's gc.log(gc.ERR, ...)
+ * is one) gets each script error's line here, on the loop thread, as it is
+ * logged. NULL turns it off. */
+typedef void (*gc_lua_error_sink_fn)(const char *line, void *ud);
+GC_ADAPTER_EXPORT void gc_lua_set_error_sink(gc_lua_error_sink_fn sink,
+                                             void *ud);
 
 #endif /* GC_LUA_H */

@@ -412,7 +412,7 @@ static const struct key_spec limits_keys[] = {
     S_UINT("max_msg_size"), S_UINT("output_queue_size"), S_END};
 static const struct key_spec lua_keys[] = {
     S_UINT("instruction_budget"), S_UINT("time_limit_ms"), S_UINT("memory_limit"),
-    S_STR("path", 0),
+    S_STR("path", 0), S_BOOL("unsafe"),
     S_END};
 static const struct key_spec app_keys[] = {
     S_STR("name", F_REQUIRED | F_NONEMPTY), S_STR("type_name", 0),

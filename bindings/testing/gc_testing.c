@@ -8,9 +8,12 @@
  * clock are replaced; the connection table, queues, close semantics and
  * limits are the production ones. Time moves only by host:advance(ms).
  *
- * Script errors reach the host log at GCL_ERR; a host call that produced
- * one raises it in the spec (unless the host was made with
- * raise_errors = false; host:errors() then returns them). */
+ * Script errors (a handler raised, a script that does not load) come from
+ * the Lua adapter's error sink, not from the log, where a script's own
+ * gc.log(gc.ERR, ...) looks the same; a host call that produced one raises
+ * it in the spec (unless the host was made with raise_errors = false;
+ * host:errors() then returns them). */
+#include <dlfcn.h>
 #include <errno.h>
 #include <jansson.h>
 #include <lauxlib.h>
@@ -78,11 +81,7 @@ static struct thost *log_target; /* the host being driven right now */
 static struct thost *live_host;
 static void host_free(struct thost *t);
 
-static void log_hook(int level, const char *line, void *ud) {
-  (void)ud;
-  struct thost *t = log_target;
-  if (!t || !(level & GCL_ERR))
-    return;
+static void errors_add(struct thost *t, const char *line) {
   size_t n = strlen(line);
   char *p = realloc(t->errors, t->errors_len + n + 2);
   if (!p)
@@ -92,6 +91,37 @@ static void log_hook(int level, const char *line, void *ud) {
   p[t->errors_len++] = ERR_SEP;
   p[t->errors_len] = '\0';
   t->errors = p;
+}
+
+/* The adapter's script errors (gc_lua_set_error_sink). */
+static void error_sink(const char *line, void *ud) {
+  (void)ud;
+  if (log_target)
+    errors_add(log_target, line);
+}
+
+static int have_sink; /* else ERR lines stand for script errors (old adapter) */
+static void *sink_dl;  /* our reference to the adapter */
+
+/* Sets the sink in the adapter at 'path' before the host loads it: our
+ * handle makes the host's dlopen find the same, already loaded copy. */
+static void error_sink_install(const char *path) {
+  if (sink_dl)
+    dlclose(sink_dl); /* one reference of ours at a time */
+  void *dl = sink_dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  void (*set)(void (*)(const char *, void *), void *) = NULL;
+  if (dl)
+    *(void **)&set = dlsym(dl, "gc_lua_set_error_sink");
+  if (set)
+    set(error_sink, NULL);
+  have_sink = set != NULL;
+}
+
+static void log_hook(int level, const char *line, void *ud) {
+  (void)ud;
+  struct thost *t = log_target;
+  if (t && !have_sink && (level & GCL_ERR))
+    errors_add(t, line);
 }
 
 /* ---- buffers ------------------------------------------------------------- */
@@ -407,6 +437,7 @@ static int l_host(lua_State *L) {
    * would fail for that one). */
   if (live_host && live_host != t)
     host_free(live_host);
+  error_sink_install(lua_adapter ? lua_adapter : GC_LUA_ADAPTER_PATH);
   int rc = gc_host_create(text, script ? script : "gc.testing", lua_adapter ? lua_adapter
                                                          : GC_LUA_ADAPTER_PATH,
                           &t->h, err, sizeof err);

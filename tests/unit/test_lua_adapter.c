@@ -1237,6 +1237,123 @@ static void test_text_chunks_only(void **state) {
   rmdir(dir);
 }
 
+/* Writes 'code' to a new file under /tmp; its path in 'path' (unlink it). */
+static void write_script(char *path, size_t len, const char *code) {
+  snprintf(path, len, "/tmp/gcs_script_XXXXXX.lua");
+  int fd = mkstemps(path, 4);
+  assert_true(fd >= 0);
+  size_t n = strlen(code);
+  assert_int_equal(write(fd, code, n), (ssize_t)n);
+  close(fd);
+}
+
+/* A handler under a misspelt name would never be called: each key of the
+ * handler table that looks like one but is not gets a WARN line with the
+ * closest name. Plain fields and helpers of the script do not. */
+static void test_unknown_handlers(void **state) {
+  (void)state;
+  char path[64];
+  write_script(path, sizeof path,
+               "local app = { players = {}, count = 0, state = {} }\n"
+               "function app.on_connect() end\n"
+               "function app.on_message_sent() end\n"
+               "function app.on_mesage() end\n"
+               "function app.application_strat() end\n"
+               "function app.onDisconnect() end\n"
+               "function app.on_tick() end\n"
+               "function app.broadcast() end\n"
+               "function app.helper() end\n"
+               "function app.timer() end\n"
+               "app[1] = function() end\n"
+               "return app\n");
+  int rc = A.application_initialize(0, "typo", "lua", path);
+  if (rc != 0)
+    log_dump();
+  assert_int_equal(rc, 0);
+  char line[256];
+  static const char *const warned[][2] = {
+      {"on_mesage", "on_message"},
+      {"application_strat", "application_start"},
+      {"onDisconnect", "on_disconnect"},
+      {"on_tick", "on_timer"}};
+  for (size_t i = 0; i < sizeof warned / sizeof *warned; i++) {
+    snprintf(line, sizeof line,
+             "lua app typo: %s: unknown handler \"%s\" (did you mean \"%s\"?)",
+             path, warned[i][0], warned[i][1]);
+    assert_logged(line);
+    for (int j = 0; j < F.nlog; j++)
+      if (strcmp(F.log[j], line) == 0)
+        assert_int_equal(F.log_level[j], GCL_WARN);
+  }
+  if (log_count("unknown handler") != 4) {
+    log_dump();
+    fail_msg("expected 4 unknown-handler lines");
+  }
+  A.application_shutdown(0);
+  /* The harness script (fields, helpers, every real handler): no line. */
+  assert_int_equal(
+      A.application_initialize(0, "t", "lua", LUA_DIR "harness.lua"), 0);
+  assert_int_equal(log_count("unknown handler"), 4);
+  unlink(path);
+}
+
+/* Scripts cannot end or escape the process: os.exit raises always, and
+ * io.popen, os.execute and package.loadlib raise unless "lua.unsafe".
+ * Installed C modules still load (require's C searcher does not go
+ * through package.loadlib). */
+static void test_unsafe_functions(void **state) {
+  (void)state;
+  struct fake_conn *c;
+  connect_to("/", &c);
+  /* Before the guard this ended the test binary with status 7. */
+  assert_eval(c, "return pcall(os.exit, 7)",
+              "false os.exit is not available to gcs scripts");
+  assert_eval(c, "return pcall(os.exit)",
+              "false os.exit is not available to gcs scripts");
+  assert_eval(c, "return pcall(io.popen, 'echo hi')",
+              "false io.popen is off in gcs scripts (\"lua\": { \"unsafe\": "
+              "true } in the config turns it on)");
+  assert_eval(c, "return pcall(os.execute)",
+              "false os.execute is off in gcs scripts (\"lua\": { \"unsafe\": "
+              "true } in the config turns it on)");
+  assert_eval(c, "return pcall(package.loadlib, 'libc.so.6', '*')",
+              "false package.loadlib is off in gcs scripts (\"lua\": { "
+              "\"unsafe\": true } in the config turns it on)");
+  assert_eval(c, "return select('#', os.getenv('PATH')), io.open ~= nil",
+              "1 true");
+  assert_eval(c, "if not package.searchpath('lfs', package.cpath) then "
+                 "return 'function' end "
+                 "return type(require('lfs').currentdir)",
+              "function");
+}
+
+static const struct opt unsafe_opts[] = {
+    {"lua.unsafe", NULL, 1},
+    {"adapters.len", NULL, 1},
+    {"adapters[0].apps.len", NULL, 2},
+    {"adapters[0].apps[0].name", "locked", 0},
+    {"adapters[0].apps[0].lua.unsafe", NULL, 0},
+    {"adapters[0].apps[1].name", "open", 0},
+    {NULL, NULL, 0}};
+
+/* "lua.unsafe" at the root, and the application's own value winning. */
+static void test_unsafe_setting(void **state) {
+  (void)state;
+  F.opts = unsafe_opts;
+  struct fake_conn *c = start_app("open");
+  assert_eval(c, "local f = io.popen('echo hi') local s = f:read('l') "
+                 "f:close() return s",
+              "hi");
+  assert_eval(c, "return (os.execute('true'))", "true");
+  assert_eval(c, "return type(package.loadlib)", "function");
+  assert_eval(c, "return pcall(os.exit, 7)",
+              "false os.exit is not available to gcs scripts");
+  disconnect(c);
+  A.application_shutdown(0);
+  c = start_app("locked");
+  assert_eval(c, "return (pcall(io.popen, 'echo hi'))", "false");
+}
+
 /* After many connections have closed and the app is quiet, a full
  * collection gives their garbage back (the collector would otherwise wait
  * until the memory doubled): a timer of the adapter, postponed while
@@ -1329,6 +1446,10 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_text_chunks_only, setup_harness,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_unknown_handlers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unsafe_functions, setup_harness,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_unsafe_setting, setup, teardown),
       cmocka_unit_test_setup_teardown(test_quiet_collect, setup_harness,
                                       teardown),
   };
