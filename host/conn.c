@@ -1054,28 +1054,51 @@ int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
 int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t count,
                       const void *data, size_t len, intptr_t cookie,
                       size_t *queued) {
-  size_t n = 0;
   if (queued)
     *queued = 0;
   if (!loop || (!handles && count) || (!data && len))
     return EINVAL;
   if (len > loop->server->cfg->max_output_msg_size)
     return EMSGSIZE;
-  /* Serialized once; each queue holds a reference. */
+  /* Serialized once; each queue holds a reference. All or nothing: every
+   * receiver's entry is allocated before any is queued, so ENOMEM leaves
+   * no receiver with the message and the others without it. */
   struct gc_shared *sh = gc_shared_new(data, len);
-  if (!sh)
+  struct gc_msg **msgs = count ? gc_malloc(count * sizeof *msgs) : NULL;
+  if (!sh || (count && !msgs)) {
+    gc_free(sh);
+    gc_free(msgs);
     return ENOMEM;
+  }
   sh->refs = 1; /* ours, until the loop is done */
   int rc = 0;
-  for (size_t i = 0; i < count; i++) {
+  size_t i;
+  for (i = 0; i < count; i++) {
     struct gc_conn *c = conn_get(loop, handles[i]);
+    msgs[i] = NULL;
     if (!c || c->state != GC_CONN_OPEN || conn_queue_room(c, len))
       continue;
-    if ((rc = gc_send_queue_push_shared(&c->q, sh, cookie)) != 0)
+    if (!(msgs[i] = gc_send_queue_msg_shared(sh, cookie))) {
+      rc = ENOMEM;
       break;
+    }
+  }
+  size_t n = 0;
+  for (size_t k = 0; k < i; k++) {
+    if (!msgs[k])
+      continue;
+    struct gc_conn *c = conn_get(loop, handles[k]);
+    /* A later receiver's room check may have dropped an earlier one (the
+     * server-wide budget), or a handle may repeat: queue to live ones. */
+    if (rc || !c || c->state != GC_CONN_OPEN) {
+      gc_send_queue_msg_free(msgs[k]);
+      continue;
+    }
+    gc_send_queue_append(&c->q, msgs[k]);
     conn_queued(c, len);
     n++;
   }
+  gc_free(msgs);
   gc_shared_release(sh);
   if (queued)
     *queued = n;

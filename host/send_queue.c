@@ -93,11 +93,10 @@ int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
   return 0;
 }
 
-int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
-                              intptr_t cookie) {
+struct gc_msg *gc_send_queue_msg_shared(struct gc_shared *sh, intptr_t cookie) {
   struct gc_msg *m = gc_malloc(sizeof *m);
   if (!m)
-    return ENOMEM;
+    return NULL;
   memset(m, 0, sizeof *m);
   m->cookie = cookie;
   m->data = sh->data;
@@ -105,6 +104,20 @@ int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
   m->shared = sh;
   sh->refs++;
   frame_header(m, sh->len);
+  return m;
+}
+
+void gc_send_queue_append(struct gc_send_queue *q, struct gc_msg *m) {
+  queue_append(q, m);
+}
+
+void gc_send_queue_msg_free(struct gc_msg *m) { msg_free(m); }
+
+int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
+                              intptr_t cookie) {
+  struct gc_msg *m = gc_send_queue_msg_shared(sh, cookie);
+  if (!m)
+    return ENOMEM;
   queue_append(q, m);
   return 0;
 }

@@ -55,6 +55,13 @@ void gc_shared_release(struct gc_shared *sh);
 /* Appends one binary frame whose payload is 'sh' (one more reference). */
 int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
                               intptr_t cookie) __attribute__((warn_unused_result));
+/* The two halves of gc_send_queue_push_shared, so that a broadcast can
+ * allocate every receiver's entry before it queues any: a message holding
+ * one more reference to 'sh' (NULL: no memory), appended later with
+ * gc_send_queue_append or freed unqueued with gc_send_queue_msg_free. */
+struct gc_msg *gc_send_queue_msg_shared(struct gc_shared *sh, intptr_t cookie);
+void gc_send_queue_append(struct gc_send_queue *q, struct gc_msg *m);
+void gc_send_queue_msg_free(struct gc_msg *m);
 /* Appends host bytes written verbatim. 0 or ENOMEM. */
 int gc_send_queue_push_raw(struct gc_send_queue *q, const void *data,
                            size_t len) __attribute__((warn_unused_result));

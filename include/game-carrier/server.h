@@ -63,7 +63,9 @@ typedef GCT_INT(GC_CORE_API *GetOpt)(GCT_CSTR name, GCT_INT type,
  * is copied before return. 'cookie' comes back in on_message_sent, which
  * fires exactly once per accepted message: status 0 when handed to the
  * OS, non-zero (ECANCELED) when discarded. EINVAL: stale handle, connection
- * closing, NULL data with len > 0. ENOBUFS: output queue limit reached. */
+ * closing, NULL data with len > 0. EMSGSIZE: 'len' is over the host's
+ * max_output_msg_size; nothing changed. ENOBUFS: the output queue limit was
+ * reached: the client does not read and was dropped. */
 typedef GCT_INT(GC_CORE_API *ConnectionAddMessage)(GCT_INTPTR conn_handle,
                                                    GCT_PTR data, GCT_SIZE len,
                                                    GCT_INTPTR cookie);
@@ -162,9 +164,10 @@ typedef int64_t(GC_CORE_API *NowMs)(void);
 /* Queues one message to many connections: the payload is copied once and
  * shared by every queue (a room broadcast), each connection reports its
  * own on_message_sent with 'cookie'. Handles that are stale or closing are
- * skipped. Writes how many connections took it to '*queued' (may be NULL).
- * 0, or EINVAL (NULL handles with count > 0, NULL data with len > 0) or
- * ENOMEM. */
+ * skipped, and so are clients dropped for not reading. Writes how many
+ * connections took it to '*queued' (may be NULL). 0, or EINVAL (NULL
+ * handles with count > 0, NULL data with len > 0), EMSGSIZE (over
+ * max_output_msg_size) or ENOMEM; on an error no connection took it. */
 typedef GCT_INT(GC_CORE_API *ConnectionsBroadcast)(const GCT_INTPTR *handles,
                                                    GCT_SIZE count, GCT_PTR data,
                                                    GCT_SIZE len,
