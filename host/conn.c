@@ -887,18 +887,23 @@ void gc__conn_mem_eof(struct gc_conn *c) {
   conn_teardown(c);
 }
 
+static void free_on_close(uv_handle_t *h) { gc_free(h); }
+
+void gc__conn_refuse_pending(struct gc_listener *l) {
+  uv_tcp_t *tmp = gc_malloc(sizeof *tmp);
+  if (tmp && uv_tcp_init(&l->loop->uv, tmp) == 0) {
+    (void)uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)tmp);
+    uv_close((uv_handle_t *)tmp, free_on_close);
+  } else {
+    gc_free(tmp);
+  }
+}
+
 void gc__conn_accept(struct gc_listener *l) {
   struct gc_loop *loop = l->loop;
   struct gc_conn *c = conn_new(l);
   if (!c) {
-    /* Take the connection off the backlog anyway, or accept spins. */
-    uv_tcp_t *tmp = gc_malloc(sizeof *tmp);
-    if (tmp && uv_tcp_init(&loop->uv, tmp) == 0) {
-      (void)uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)tmp);
-      uv_close((uv_handle_t *)tmp, (uv_close_cb)gc_free);
-    } else {
-      gc_free(tmp);
-    }
+    gc__conn_refuse_pending(l);
     gc_log(GCL_ERR, "accept: out of memory");
     return;
   }

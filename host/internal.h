@@ -208,6 +208,9 @@ void gc__loop_conn_gone(struct gc_loop *loop);
 
 /* conn.c */
 void gc__conn_accept(struct gc_listener *l);
+/* Takes a client off the listener's backlog and closes it unserved (else
+ * libuv reports it again at once and accept spins). */
+void gc__conn_refuse_pending(struct gc_listener *l);
 struct gc_conn *gc__conn_accept_mem(struct gc_listener *l, const char *rip,
                                     int rport, const struct gc_mem_ops *ops,
                                     void *ud);

@@ -306,13 +306,7 @@ static bool fd_limit_near(struct gc_listener *l) {
 /* Takes the client off the backlog and closes it (or accept spins). */
 static void refuse_client(struct gc_listener *l) {
   struct gc_loop *loop = l->loop;
-  uv_tcp_t *tmp = gc_malloc(sizeof *tmp);
-  if (tmp && uv_tcp_init(&loop->uv, tmp) == 0) {
-    (void)uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)tmp);
-    uv_close((uv_handle_t *)tmp, (uv_close_cb)gc_free);
-  } else {
-    gc_free(tmp);
-  }
+  gc__conn_refuse_pending(l);
   if (gc__loop_conn_log_take(loop, GCL_WARN))
     gc_log(GCL_WARN,
            "refused a client on %s:%d: the open-file limit (%llu) is reached "
