@@ -205,6 +205,12 @@ void gc__loop_unmark_dirty(struct gc_loop *loop, struct gc_conn *c);
 /* Writes every connection dirty now (once per loop phase). */
 void gc__loop_flush(struct gc_loop *loop);
 void gc__loop_conn_gone(struct gc_loop *loop);
+/* Asks the loop's rate limit for one line about connections (or accepting
+ * them) at 'level': 1 to write it, 0 when masked or over the limit (then
+ * counted, and reported once a second). */
+int gc__loop_conn_log_take(struct gc_loop *loop, int level);
+/* Reports the lines the limit dropped in the second that ended, if any. */
+void gc__loop_conn_log_roll(struct gc_loop *loop);
 
 /* conn.c */
 void gc__conn_accept(struct gc_listener *l);
@@ -226,12 +232,6 @@ int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t coun
 int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms);
 int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
                       int64_t value);
-/* Asks the loop's rate limit for one line about connections (or accepting
- * them) at 'level': 1 to write it, 0 when masked or over the limit (then
- * counted, and reported once a second). */
-int gc__loop_conn_log_take(struct gc_loop *loop, int level);
-/* Reports the lines the limit dropped in the second that ended, if any. */
-void gc__loop_conn_log_roll(struct gc_loop *loop);
 /* Once a second: keep-alive pings and drops, input and output that stall
  * past their time bounds, the server-wide buffer budget. */
 void gc__conn_sweep(struct gc_loop *loop);
