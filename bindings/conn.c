@@ -23,10 +23,11 @@
  * likes (methods answer nil, "closed") and the GC frees it. The record's
  * address is the 'conn_user' the host hands back: userdata never move.
  *
- * Errors follow house style rule 8: a wrong argument type raises the
+ * A wrong argument type raises the
  * usual "bad argument"; a closed connection is an ordinary condition, so
  * send/close/set_timer return nil, "closed". Every argument is checked
- * before anything is acquired or the host is called (rule 10). */
+ * before anything is acquired or the host is called, so a raise leaks
+ * nothing. */
 #include <errno.h>
 #include <string.h>
 

@@ -3,7 +3,7 @@
  * A count hook makes the Lua VM trap on every instruction, which halves
  * the speed of game logic (bench/NOTES.md). So nothing is hooked while a
  * script runs normally; a watchdog arms the stop only once an entry has run
- * too long (house style 12; Lua's 'laction', skynet's 'signal_hook'):
+ * too long (as Lua's 'laction' and skynet's 'signal_hook' do):
  *
  *  - each application has a POSIX timer on the CPU clock of the thread that
  *    loaded it. It ticks for every 'tick' of CPU that thread uses (never

@@ -25,7 +25,7 @@ extern "C" {
    GC_SERVER_API_VERSION_PATCH)
 
 /* Type aliases. The vendor never published them; these are our choices
- * (see DESIGN.md) and what every signature below uses. */
+ * (README, "The server API") and what every signature below uses. */
 typedef int32_t GCT_INT;
 typedef intptr_t GCT_INTPTR;
 typedef void *GCT_PTR;
