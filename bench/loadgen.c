@@ -20,6 +20,22 @@
  *              (?room=bench&name=...); the sender keeps W messages in flight
  *              (a message is done when every receiver has it); counts
  *              deliveries/s. Join notices ("* ...") are skipped.
+ * Flood (echo mode, --flood-conns F --flood-size S [--flood-window W]): F
+ * more connections send S-byte masked binary messages (raw: S-byte chunks)
+ * as fast as the socket takes them, never waiting for a particular echo,
+ * and read and discard what comes back (frames are counted, not checked).
+ * Only the --conns connections are measured (messages/s, latency); the
+ * flooders' rates are reported beside (flood_*). A flooder keeps up to W
+ * messages unechoed (default: 3,000, or 2 MiB of payload if less, at least
+ * one): far more than a server reads from one socket in a loop turn, so its
+ * socket stays full, but under what gcs lets a client hold in its output
+ * queue before dropping it as one that does not read (output_queue_size,
+ * 4,096 messages; 4 MiB + a message): a flooder that sent without any
+ * bound would be dropped as soon as this process fell a few milliseconds
+ * behind in reading. It writes copies of one prebuilt buffer of frames
+ * (~16 KiB; the masking keys repeat from one copy to the next), one write
+ * in flight, and reads at most 128 KiB per loop turn, so that its own
+ * traffic does not hold this loop from the measured connections.
  * --proto raw replaces WebSocket by a raw TCP byte echo (echo, idle,
  * handshake = TCP connects). With --pid the server's CPU use during the
  * measurement is reported too (from /proc/PID/stat).
@@ -58,6 +74,7 @@ static struct {
   uint64_t messages;
   int text;
   int pid;
+  int flood_conns, flood_size, flood_window;
 } opt = {.mode = M_ECHO,
          .host = "127.0.0.1",
          .port = 7681,
@@ -70,7 +87,8 @@ static struct {
          .concurrency = 64,
          .duration = 5.0,
          .warmup = 1.0,
-         .setup_timeout = 60.0};
+         .setup_timeout = 60.0,
+         .flood_size = 32};
 
 /* ---- latency histogram (HdrHistogram-style, fixed memory) ---------------- */
 
@@ -149,6 +167,16 @@ struct conn {
   uint64_t t_start;     /* connect started (handshake latency) */
   char key[32];         /* Sec-WebSocket-Key */
   uint64_t *ts;         /* send time of message k at ts[k % window] */
+  /* flood */
+  int flood;            /* a flooder: writes without waiting, discards input */
+  uv_write_t fwreq;     /* its write of copies of flood_buf */
+  int fbusy;            /* fwreq in flight, of fcopies copies */
+  int fcopies;
+  uint8_t fhdr[14];     /* a frame header being read */
+  int fhdr_len;
+  uint64_t fskip;       /* payload bytes of the current frame still to skip */
+  int read_paused;      /* a full read: reading again next loop turn */
+  struct conn *resume_next;
 };
 
 static uv_loop_t *loop;
@@ -177,6 +205,17 @@ static struct {
   long rss_before_kb, rss_after_kb;
   char first_error[160];
 } st;
+
+/* flood */
+static uint8_t *flood_buf; /* prebuilt frames, written again and again */
+static size_t flood_len;
+static uint64_t flood_frames; /* messages in flood_buf */
+static uv_prepare_t t_resume;  /* restarts the flooders' paused reads */
+static struct conn *resume_head;
+static struct {
+  uint64_t out_bytes, out_msgs, in_bytes, in_msgs; /* in the window */
+  uint64_t closed;
+} fl;
 
 /* broadcast */
 static uint64_t b_sent, b_done;
@@ -635,6 +674,176 @@ static long parse_raw(struct conn *c, const uint8_t *p, size_t len) {
   return c->state == C_OPEN ? (long)off : -1;
 }
 
+/* ---- flood --------------------------------------------------------------- */
+
+/* Builds flood_buf: as many S-byte messages as fit in 16 KiB (at least
+ * one), each masked with its own key (keys repeat from copy to copy). */
+static int flood_build(void) {
+  size_t frame = (size_t)opt.flood_size + (opt.raw ? 0 : 14);
+  size_t n = ((size_t)16 << 10) / frame;
+  if (n < 1)
+    n = 1;
+  if (n > (size_t)opt.flood_window)
+    n = (size_t)opt.flood_window;
+  struct conn tmp;
+  memset(&tmp, 0, sizeof tmp);
+  uint8_t *fpat = payload_pattern((size_t)opt.flood_size);
+  if (!fpat)
+    return -1;
+  for (size_t k = 0; k < n; k++) {
+    const uint8_t *data = fpat + payload_offset(k, 0);
+    if (opt.raw)
+      ob_append(&tmp.out[0], data, (size_t)opt.flood_size);
+    else
+      append_frame(&tmp, 2, data, (size_t)opt.flood_size);
+  }
+  free(fpat);
+  flood_buf = tmp.out[0].p;
+  flood_len = tmp.out[0].len;
+  flood_frames = n;
+  return 0;
+}
+
+static void flood_write(struct conn *c);
+
+static void on_flood_write(uv_write_t *req, int status) {
+  struct conn *c = req->data;
+  c->fbusy = 0;
+  if (status < 0) {
+    if (status != UV_ECANCELED && !stopping) {
+      st.conn_errors++;
+      error_at(c, "flood write: %s", uv_strerror(status));
+    }
+    return;
+  }
+  if (measuring) {
+    fl.out_bytes += flood_len * (uint64_t)c->fcopies;
+    fl.out_msgs += flood_frames * (uint64_t)c->fcopies;
+  }
+  flood_write(c);
+}
+
+/* One write in flight per flooder, of as many copies of flood_buf (up to
+ * 64) as the window has room for: libuv writes it as the socket takes it,
+ * the next starts when it is done or when echoes made room. */
+static void flood_write(struct conn *c) {
+  if (stopping || c->state != C_OPEN || c->fbusy)
+    return;
+  uint64_t unechoed = c->sent - c->recvd;
+  if (unechoed >= (uint64_t)opt.flood_window)
+    return;
+  uint64_t k = ((uint64_t)opt.flood_window - unechoed) / flood_frames;
+  if (k < 1)
+    return;
+  if (k > 64)
+    k = 64;
+  uv_buf_t bufs[64];
+  for (uint64_t i = 0; i < k; i++)
+    bufs[i] = uv_buf_init((char *)flood_buf, (unsigned)flood_len);
+  c->fwreq.data = c;
+  if (uv_write(&c->fwreq, (uv_stream_t *)&c->tcp, bufs, (unsigned)k,
+               on_flood_write) != 0) {
+    st.conn_errors++;
+    error_at(c, "flood: uv_write failed");
+    conn_close(c, 1);
+    return;
+  }
+  c->fbusy = 1;
+  c->fcopies = (int)k;
+  c->sent += k * flood_frames;
+}
+
+/* What a flooder gets back: skipped, frames counted; a close ends it. */
+static long flood_discard(struct conn *c, const uint8_t *p, size_t len) {
+  if (measuring)
+    fl.in_bytes += len;
+  if (opt.raw) {
+    if (measuring)
+      fl.in_msgs += len; /* bytes; divided by the size when printed */
+    c->raw_off += len;
+    c->recvd += c->raw_off / (size_t)opt.flood_size;
+    c->raw_off %= (size_t)opt.flood_size;
+    flood_write(c);
+    return (long)len;
+  }
+  size_t off = 0;
+  while (off < len) {
+    if (c->fskip) {
+      uint64_t n = len - off < c->fskip ? len - off : c->fskip;
+      off += (size_t)n;
+      c->fskip -= n;
+      continue;
+    }
+    c->fhdr[c->fhdr_len++] = p[off++];
+    if (c->fhdr_len < 2)
+      continue;
+    int l7 = c->fhdr[1] & 0x7f;
+    int need = 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0);
+    if (c->fhdr[1] & 0x80) {
+      error_at(c, "masked frame from server (flooder)");
+      conn_close(c, 1);
+      return -1;
+    }
+    if (c->fhdr_len < need)
+      continue;
+    uint64_t plen = (uint64_t)l7;
+    if (l7 >= 126) {
+      plen = 0;
+      for (int i = 2; i < need; i++)
+        plen = (plen << 8) | c->fhdr[i];
+    }
+    int op = c->fhdr[0] & 0x0f;
+    c->fhdr_len = 0;
+    c->fskip = plen;
+    if (op == 8) {
+      if (!stopping) {
+        st.closed++;
+        fl.closed++;
+        error_at(c, "flooder closed by the server");
+      }
+      conn_close(c, 1);
+      return -1;
+    }
+    if ((op == 1 || op == 2 || op == 0) && (c->fhdr[0] & 0x80)) {
+      c->recvd++;
+      if (measuring)
+        fl.in_msgs++;
+    }
+  }
+  flood_write(c);
+  return (long)len;
+}
+
+/* A flooder that filled its read buffer reads again next loop turn. */
+static void on_resume(uv_prepare_t *h);
+
+static void flood_pause(struct conn *c) {
+  if (c->read_paused || stopping)
+    return;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->read_paused = 1;
+  c->resume_next = resume_head;
+  resume_head = c;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static void on_resume(uv_prepare_t *h) {
+  (void)h;
+  struct conn *c = resume_head;
+  resume_head = NULL;
+  while (c) {
+    struct conn *next = c->resume_next;
+    c->resume_next = NULL;
+    c->read_paused = 0;
+    if (c->state == C_OPEN && !stopping &&
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+      conn_close(c, 1);
+    c = next;
+  }
+}
+
 static long consume(struct conn *c, const uint8_t *p, size_t len) {
   size_t off = 0;
   if (c->state == C_HANDSHAKE) {
@@ -653,16 +862,19 @@ static long consume(struct conn *c, const uint8_t *p, size_t len) {
   }
   if (c->state != C_OPEN)
     return -1;
-  long n = opt.raw ? parse_raw(c, p + off, len - off)
-                   : parse_frames(c, p + off, len - off);
+  long n = c->flood  ? flood_discard(c, p + off, len - off)
+           : opt.raw ? parse_raw(c, p + off, len - off)
+                     : parse_frames(c, p + off, len - off);
   if (n < 0)
     return -1;
   return (long)off + n;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h, (void)suggested;
-  *buf = uv_buf_init((char *)rbuf, sizeof rbuf);
+  (void)suggested;
+  struct conn *c = h->data;
+  /* A flooder: 128 KiB per read, one read per loop turn (flood_pause). */
+  *buf = uv_buf_init((char *)rbuf, c->flood ? 131072u : (unsigned)sizeof rbuf);
 }
 
 static void keep_input(struct conn *c, const uint8_t *p, size_t n) {
@@ -683,7 +895,6 @@ static void keep_input(struct conn *c, const uint8_t *p, size_t n) {
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct conn *c = s->data;
-  (void)buf;
   if (nread == 0)
     return;
   now_ns = uv_hrtime();
@@ -698,6 +909,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   const uint8_t *data = rbuf;
   size_t len = (size_t)nread;
+  if (c->flood && c->state == C_OPEN) {
+    long used = flood_discard(c, rbuf, len);
+    if (used >= 0 && c->state == C_OPEN && (size_t)nread == buf->len)
+      flood_pause(c);
+    return;
+  }
   if (c->in_len) {
     keep_input(c, rbuf, len);
     data = c->in;
@@ -827,7 +1044,8 @@ static void conn_start(struct conn *c) {
 }
 
 static int setup_total(void) {
-  return opt.mode == M_BROADCAST ? opt.receivers + 1 : opt.conns;
+  return opt.mode == M_BROADCAST ? opt.receivers + 1
+                                 : opt.conns + opt.flood_conns;
 }
 
 /* Connects the next slots, at most --concurrency at a time. The broadcast
@@ -929,6 +1147,10 @@ static void start_traffic(void) {
       struct conn *c = &conns[i];
       if (c->state != C_OPEN)
         continue;
+      if (c->flood) {
+        flood_write(c);
+        continue;
+      }
       for (int w = 0; w < opt.window && may_send(); w++)
         send_message(c);
       flush(c);
@@ -1019,6 +1241,18 @@ static void print_json(void) {
            "\"lat_max_us\":%.1f",
            h_percentile_us(50), h_percentile_us(99), h_percentile_us(99.9),
            h_percentile_us(100));
+  if (opt.flood_conns) {
+    double fmsgs = opt.raw ? (double)fl.in_msgs / opt.flood_size : (double)fl.in_msgs;
+    printf(",\"flood_conns\":%d,\"flood_size\":%d,\"flood_window\":%d,"
+           "\"flood_msgs_per_s\":%.0f,"
+           "\"flood_mb_per_s\":%.2f,\"flood_echo_msgs_per_s\":%.0f,"
+           "\"flood_echo_mb_per_s\":%.2f,\"flood_closed\":%" PRIu64,
+           opt.flood_conns, opt.flood_size, opt.flood_window,
+           secs > 0 ? (double)fl.out_msgs / secs : 0,
+           secs > 0 ? (double)fl.out_bytes / secs / 1e6 : 0,
+           secs > 0 ? fmsgs / secs : 0,
+           secs > 0 ? (double)fl.in_bytes / secs / 1e6 : 0, fl.closed);
+  }
   if (opt.mode == M_IDLE) {
     printf(",\"open\":%d,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld", idle_ready,
            st.rss_before_kb, st.rss_after_kb);
@@ -1065,6 +1299,8 @@ static void finish(void) {
     conn_close(&conns[i], 1);
   uv_close((uv_handle_t *)&t_phase, NULL);
   uv_close((uv_handle_t *)&t_guard, NULL);
+  if (opt.flood_conns)
+    uv_close((uv_handle_t *)&t_resume, NULL);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -1077,7 +1313,9 @@ static void usage(void) {
           "[--size S]\n"
           "  [--duration T] [--warmup T] [--messages M] [--receivers R]\n"
           "  [--concurrency C] [--hold T] [--text] [--pid SERVER_PID] "
-          "[--label L]\n");
+          "[--label L]\n"
+          "  [--flood-conns F] [--flood-size S] [--flood-window W]   (echo "
+          "mode)\n");
   exit(1);
 }
 
@@ -1092,6 +1330,8 @@ int main(int argc, char **argv) {
       {"concurrency", 1, 0, 'C'}, {"hold", 1, 0, 'H'},
       {"text", 0, 0, 't'},     {"pid", 1, 0, 'i'},
       {"label", 1, 0, 'l'},    {"setup-timeout", 1, 0, 'T'},
+      {"flood-conns", 1, 0, 'F'}, {"flood-size", 1, 0, 'S'},
+      {"flood-window", 1, 0, 'X'},
       {"help", 0, 0, '?'},     {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -1127,13 +1367,25 @@ int main(int argc, char **argv) {
     case 'i': opt.pid = atoi(optarg); break;
     case 'l': opt.label = optarg; break;
     case 'T': opt.setup_timeout = atof(optarg); break;
+    case 'F': opt.flood_conns = atoi(optarg); break;
+    case 'S': opt.flood_size = atoi(optarg); break;
+    case 'X': opt.flood_window = atoi(optarg); break;
     default: usage();
     }
   }
   if (opt.conns < 1 || opt.window < 1 || opt.size < 1 || opt.size > (1 << 20) ||
       opt.receivers < 1 || opt.concurrency < 1 || opt.duration <= 0 ||
-      opt.warmup < 0 || (opt.raw && opt.mode == M_BROADCAST))
+      opt.warmup < 0 || (opt.raw && opt.mode == M_BROADCAST) ||
+      opt.flood_conns < 0 || (opt.flood_conns && opt.mode != M_ECHO) ||
+      opt.flood_size < 1 || opt.flood_size > (1 << 20) || opt.flood_window < 0)
     usage();
+  if (!opt.flood_window) {
+    opt.flood_window = (2 << 20) / opt.flood_size;
+    if (opt.flood_window > 3000)
+      opt.flood_window = 3000;
+    if (opt.flood_window < 1)
+      opt.flood_window = 1;
+  }
   if (opt.mode == M_BROADCAST)
     opt.text = 1;
 
@@ -1151,7 +1403,7 @@ int main(int argc, char **argv) {
 
   nconns = opt.mode == M_BROADCAST  ? opt.receivers + 1
            : opt.mode == M_HANDSHAKE ? opt.concurrency
-                                     : opt.conns;
+                                     : opt.conns + opt.flood_conns;
   conns = calloc((size_t)nconns, sizeof *conns);
   uint64_t *ts = calloc((size_t)nconns * (size_t)opt.window, sizeof *ts);
   if (!conns || !ts || !pat) {
@@ -1161,6 +1413,11 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nconns; i++) {
     conns[i].id = i;
     conns[i].ts = ts + (size_t)i * (size_t)opt.window;
+    conns[i].flood = opt.mode == M_ECHO && i >= opt.conns;
+  }
+  if (opt.flood_conns && flood_build() != 0) {
+    fprintf(stderr, "loadgen: out of memory\n");
+    return 1;
   }
   if (opt.mode == M_BROADCAST) {
     conns[opt.receivers].is_sender = 1;
@@ -1171,6 +1428,11 @@ int main(int argc, char **argv) {
   loop = uv_default_loop();
   uv_timer_init(loop, &t_phase);
   uv_timer_init(loop, &t_guard);
+  if (opt.flood_conns) {
+    uv_prepare_init(loop, &t_resume);
+    uv_prepare_start(&t_resume, on_resume);
+    uv_unref((uv_handle_t *)&t_resume);
+  }
 
   if (opt.mode == M_HANDSHAKE) {
     measure_begin();

@@ -185,6 +185,51 @@ if (EVICTS.length) {
     cost[e].lua ? cost[e].lua.n : '–']));
 }
 
+// ---- fairness (issue 13.12) -------------------------------------------------------
+// 50 echo clients alone and beside one flooder; per label the run of median
+// p50, and per round the ratio of the flooded run's p50 to the run alone.
+const FAIR = [['fair alone', 'alone'], ['fair flood 32B', 'beside a 32 B flooder'], ['fair flood 64KiB', 'beside a 64 KiB flooder']];
+const fairOk = (l) => samples('gcs-native', l).filter((r) => !bad(r) && r.lat_p50_us !== undefined);
+const fairRatios = (l) => {
+  const a = samples('gcs-native', 'fair alone'), f = samples('gcs-native', l);
+  return f.map((r, i) => (a[i] && !bad(r) && !bad(a[i]) && a[i].lat_p50_us ? r.lat_p50_us / a[i].lat_p50_us : undefined))
+    .filter((x) => x !== undefined).sort((x, y) => x - y);
+};
+const fairTargets = [];
+if (fairOk('fair alone').length) {
+  const medOf = (xs, k) => mid(xs.map((r) => r[k]).sort((a, b) => a - b));
+  const n = samples('gcs-native', 'fair alone').length;
+  const base = fairOk('fair alone');
+  p('## Fairness: 50 echo clients beside one flooder (gcs + native echo)');
+  p();
+  p('50 connections, 32 B, 16 in flight each (measured: their echoes, messages/s and latency), alone and beside');
+  p('one more connection that sends 32 B or 64 KiB masked binary messages as fast as its socket takes them,');
+  p('never waiting for an echo (up to 3,000 messages or 2 MiB unechoed, under what gcs lets a client hold');
+  p('queued), and reads and discards the echoes (`bench/loadgen --flood-conns 1 --flood-size S`). Issue 13.12');
+  p('target: the 50 clients\' p50 with the flooder within 2× of their p50 alone. The three runs alternate');
+  p(`(every other round in reverse order); ${n > 1 ? `medians of ${n} rounds (each column on its own), ` : ''}the p50 ratio is`);
+  p('taken per round (flooded run / run alone of the same round).');
+  p();
+  table(['50 echo clients', 'messages/s', 'p50 (µs)', 'p99 (µs)', 'p50 ratio to alone', 'p99 ratio', 'flooder sent (msgs/s, MB/s)', 'server CPU'],
+    FAIR.map(([l, name]) => {
+      const xs = fairOk(l);
+      const errs = samples('gcs-native', l).filter(bad);
+      const note = errs.length ? ` (${errs.length} run${errs.length > 1 ? 's' : ''} with errors)` : '';
+      if (!xs.length) return [name, `–${errNote(samples('gcs-native', l)[0])}`, '–', '–', '–', '–', '–', '–'];
+      const rs = l === 'fair alone' ? [] : fairRatios(l);
+      const p99 = medOf(xs, 'lat_p99_us'), bp99 = medOf(base, 'lat_p99_us');
+      const rr = rs.length ? `${mid(rs).toFixed(2)}×${rs.length > 1 ? ` (${rs[0].toFixed(2)}–${rs[rs.length - 1].toFixed(2)})` : ''}` : '–';
+      if (l !== 'fair alone' && rs.length) {
+        const r = mid(rs);
+        fairTargets.push([`fairness: 50 clients' p50 beside a ${name.replace('beside a ', '')} ≤ 2× alone`, rr, r <= 2]);
+      }
+      return [name + note, fmt(medOf(xs, 'msgs_per_s')), fmt1(medOf(xs, 'lat_p50_us')), fmt1(p99), rr,
+        l === 'fair alone' ? '–' : ratio(p99, bp99),
+        l === 'fair alone' ? '–' : `${fmt(medOf(xs, 'flood_msgs_per_s'))}, ${medOf(xs, 'flood_mb_per_s').toFixed(1)}`,
+        xs[0].server_cpu_pct !== undefined ? `${fmt(medOf(xs, 'server_cpu_pct'))}%` : '–'];
+    }));
+}
+
 // ---- targets ------------------------------------------------------------------
 const TL = '32B x100 w16';
 const tl = labels.find((l) => l.includes(TL)) || labels[0];
@@ -237,7 +282,8 @@ const luaShared = /gc\.broadcast\s*\(/.test(chatSrc);
 tgt('room broadcast serialized once and shared: chat_native.c', 'connectionsBroadcast (one frame, refcounted)', true);
 tgt('room broadcast serialized once and shared: scripts/chat.lua',
   luaShared ? 'gc.broadcast' : 'conn:send per member (one copy per receiver)', luaShared);
-p('## Targets (issue 5)');
+for (const t of fairTargets) tgt(...t);
+p('## Targets (issue 5; fairness: issue 13.12)');
 p();
 table(['target', 'measured', ''], targets);
 
@@ -274,7 +320,9 @@ try {
 fs.writeFileSync(path.join(out, 'RESULTS.md'), L.join('\n'));
 
 // ---- chart -------------------------------------------------------------------------
-try {
+if (!labels.length) {
+  console.error('report: no echo rows (BENCH_FAIR_ONLY?), no chart');
+} else try {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-plot-'));
   const q = (s) => `"${s.replace(/"/g, '')}"`;
   const dat1 = [['workload', ...present.map((s) => q(NAMES[s]))].join(' ')];

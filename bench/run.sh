@@ -7,12 +7,15 @@
 #                             -DGC_BUILD_BENCH=ON; gcs is measured from it)
 #   BENCH_PORT=19100          first of the 9 ports used (127.0.0.1 only)
 #   BENCH_ONLY="gcs-native lws"   a subset of the servers (default: all)
+#   BENCH_FAIR_ONLY=1         only the fairness rows (gcs-native, issue 13.12);
+#                             the report goes to $BUILD/bench/RESULTS.md
 #
 # Servers: gcs + the native echo adapter, gcs + scripts/echo.lua, an lws
 # echo, a Node 'ws' echo and a bare libuv raw-TCP echo; for the room
 # broadcast gcs + bench/chat_native.c and gcs + scripts/chat.lua; for Lua
 # game logic gcs + bench/logic.lua under the default time limit and under
-# an instruction budget (the count hook's cost). Every
+# an instruction budget (the count hook's cost); for fairness gcs + the
+# native echo with 50 echo clients alone and beside one flooder. Every
 # server runs pinned to CPU 0 (taskset -c 0), the load generator to CPU 1.
 # Workloads run server after server for each workload, so that the ratios
 # compare figures taken seconds apart.
@@ -28,6 +31,9 @@ QUICK=${QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
 PORT0=${BENCH_PORT:-19100}
 ONLY=${BENCH_ONLY:-}
+FAIR_ONLY=${BENCH_FAIR_ONLY:-}
+[ "$FAIR_ONLY" = 0 ] && FAIR_ONLY=
+[ -n "$FAIR_ONLY" ] && ONLY=gcs-native
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 T_START=$(date +%s)
 
@@ -72,10 +78,17 @@ done
 if [ -n "$QUICK" ]; then
   WARM=0.3 DUR=1 HS_DUR=1 IDLE_CONNS=10000 BC_DUR=1 REPEAT_ALL=1 REPEAT_PAIR=3 COST_REPS=3 COST_SEC=0.3
   ECHO_ROWS="32:100:16 1024:100:16 32:1000:16"
+  REPEAT_FAIR=1 FAIR_DUR=1
 else
   WARM=1 DUR=4 HS_DUR=3 IDLE_CONNS=10000 BC_DUR=4 REPEAT_ALL=3 REPEAT_PAIR=15 COST_REPS=11 COST_SEC=0.5
   ECHO_ROWS="32:1:16 32:100:16 32:1000:16 1024:1:16 1024:100:16 1024:1000:16 32:100:1 1024:100:1"
+  REPEAT_FAIR=5 FAIR_DUR=3
 fi
+[ -n "$FAIR_ONLY" ] && ECHO_ROWS=""
+# Fairness (issue 13.12): 50 echo clients, 32 B, 16 in flight, alone and
+# beside one flooder (32 B and 64 KiB messages, sent without waiting).
+FAIR_FLOODS="0 32 65536"
+
 BC_RECEIVERS=1000 BC_WINDOW=8
 
 # Descriptors: every connection is a descriptor in the server and another in
@@ -182,7 +195,8 @@ run() {
 
 summary() {
   local l=$1 v
-  for k in msgs_per_s deliveries_per_s handshakes_per_s rss_per_conn_b lat_p99_us server_cpu_pct errors error; do
+  for k in msgs_per_s deliveries_per_s handshakes_per_s rss_per_conn_b lat_p50_us lat_p99_us \
+    flood_mb_per_s server_cpu_pct errors error; do
     v=$(printf '%s' "$l" | grep -o "\"$k\":[^,}]*" | head -1) || true
     [ -n "$v" ] && printf '%s ' "$v"
   done
@@ -198,6 +212,7 @@ ECHO_LIST="" CHAT_LIST="" LOGIC_LIST=""
 for s in $SERVERS_ECHO; do wanted "$s" && ECHO_LIST="$ECHO_LIST $s"; done
 for s in $SERVERS_CHAT; do wanted "$s" && CHAT_LIST="$CHAT_LIST $s"; done
 for s in $SERVERS_LOGIC; do wanted "$s" && LOGIC_LIST="$LOGIC_LIST $s"; done
+[ -n "$FAIR_ONLY" ] && CHAT_LIST="" LOGIC_LIST=""
 for s in $ECHO_LIST $CHAT_LIST $LOGIC_LIST; do start_server "$s"; done
 log "servers up:$ECHO_LIST$CHAT_LIST$LOGIC_LIST ($PINNING)"
 
@@ -226,6 +241,27 @@ for row in $ECHO_ROWS; do
   done
 done
 
+# Fairness: one client flooding at full speed must not take the server from
+# the others. gcs + native echo, 50 echo connections measured as above,
+# alone and beside one flooder (bench/loadgen --flood-conns: messages sent
+# without waiting for echoes, the echoes read and discarded); the three runs
+# alternate, every other round in reverse order, and the report compares
+# each flooded run's p50 with the run alone of the same round.
+fair_label() { case $1 in 0) echo "fair alone" ;; 65536) echo "fair flood 64KiB" ;; *) echo "fair flood ${1}B" ;; esac; }
+if wanted gcs-native; then
+  for rep in $(seq "$REPEAT_FAIR"); do
+    log "fairness: 32 B x50 w16 alone, beside a 32 B and a 64 KiB flooder (run $rep of $REPEAT_FAIR)"
+    order=$FAIR_FLOODS
+    [ $((rep % 2)) -eq 0 ] && order=$(printf '%s\n' $FAIR_FLOODS | tac | tr '\n' ' ')
+    for f in $order; do
+      flood=()
+      [ "$f" != 0 ] && flood=(--flood-conns 1 --flood-size "$f")
+      run "$(fair_label "$f")" gcs-native --mode echo --size 32 --conns 50 --window 16 \
+        --warmup "$WARM" --duration "$FAIR_DUR" --concurrency 128 "${flood[@]}"
+    done
+  done
+fi
+
 # The adapters alone, no sockets (bench/adapter_cost.c): what the Lua path
 # costs per message, free of the kernel's share and of most of the noise,
 # with hot caches and with 64 KiB of other memory touched before each read
@@ -240,7 +276,7 @@ cost_run() { # server evict-KiB library type file
   printf '  %-12s evict %3s KiB %s\n' "$1" "$2" \
     "$(printf '%s' "$line" | grep -o '"ns_per_msg":[^,}]*\|"error":[^}]*')" >&2
 }
-if wanted gcs-native || wanted gcs-lua; then
+if [ -z "$FAIR_ONLY" ] && { wanted gcs-native || wanted gcs-lua; }; then
   for rep in $(seq "$COST_REPS"); do
     log "adapter cost, no sockets: 32 B, 100 connections x 16 (run $rep of $COST_REPS)"
     for ev in 0 64; do
@@ -250,23 +286,24 @@ if wanted gcs-native || wanted gcs-lua; then
   done
 fi
 
-log "handshakes (32 at a time, reset after the 101; uv-raw: TCP connects)"
+[ -n "$FAIR_ONLY" ] && ECHO_LIST=""
+[ -n "$ECHO_LIST" ] && log "handshakes (32 at a time, reset after the 101; uv-raw: TCP connects)"
 for s in $ECHO_LIST; do
   run "handshake" "$s" --mode handshake --concurrency 32 --duration "$HS_DUR"
 done
 
-log "idle: $IDLE_CONNS connections, one echo each, then held"
+[ -n "$ECHO_LIST" ] && log "idle: $IDLE_CONNS connections, one echo each, then held"
 for s in $ECHO_LIST; do
   run "idle" "$s" --mode idle --conns "$IDLE_CONNS" --concurrency 128 --size 32
 done
 
-log "room broadcast: 1 sender -> $BC_RECEIVERS receivers, 32 B, $BC_WINDOW in flight"
+[ -n "$CHAT_LIST" ] && log "room broadcast: 1 sender -> $BC_RECEIVERS receivers, 32 B, $BC_WINDOW in flight"
 for s in $CHAT_LIST; do
   run "broadcast" "$s" --mode broadcast --receivers "$BC_RECEIVERS" --window "$BC_WINDOW" \
     --size 32 --warmup "$WARM" --duration "$BC_DUR" --concurrency 128
 done
 
-log "Lua game logic (bench/logic.lua): 32 B x100 w16, time limit vs instruction budget"
+[ -n "$LOGIC_LIST" ] && log "Lua game logic (bench/logic.lua): 32 B x100 w16, time limit vs instruction budget"
 for s in $LOGIC_LIST; do
   run "logic" "$s" --mode echo --size 32 --conns 100 --window 16 \
     --warmup "$WARM" --duration "$DUR" --concurrency 128
@@ -275,11 +312,15 @@ done
 # ---- report --------------------------------------------------------------------
 T_END=$(date +%s)
 CMDLINE="make bench${QUICK:+ QUICK=1}"
-node bench/report.js --results "$RESULTS" --out bench \
+OUT=bench
+if [ -n "$FAIR_ONLY" ]; then
+  OUT=$B/bench CMDLINE="BENCH_FAIR_ONLY=1 $CMDLINE"
+fi
+node bench/report.js --results "$RESULTS" --out "$OUT" \
   --cmd "$CMDLINE" --build-type "${BT:-?}" --pinning "$PINNING" \
   --load-before "$LOAD_BEFORE" --busy "${BUSY:-none}" \
   --elapsed "$((T_END - T_START))" --quick "${QUICK:+1}" \
   --idle-conns "$IDLE_CONNS" --lws "$(pkg-config --modversion libwebsockets 2>/dev/null || echo '?')" \
   --ws "$(node -p "require('$ROOT/bench/node_modules/ws/package.json').version")" \
   --node "$(node --version)" --uv "$(pkg-config --modversion libuv 2>/dev/null || echo '?')"
-log "done in $((T_END - T_START)) s: bench/RESULTS.md, bench/results.png"
+log "done in $((T_END - T_START)) s: $OUT/RESULTS.md, $OUT/results.png"
