@@ -78,14 +78,57 @@ static void promote_lua_symbols(void) {
     (void)dlerror(); /* then only pure-Lua modules load: not fatal */
 }
 
+/* Compiles the script of every app of this adapter (adapters[id] of the
+ * config) in a scratch state, without running it: the host initializes
+ * every adapter before any application, so a script that is missing or
+ * does not compile stops start-up before any script has run. The line is
+ * the one gc_lua_app_load would log. 0, or the first failure's errno. */
+static int check_scripts(GCT_INT adapter_id) {
+  char key[96];
+  GCT_INT n = 0;
+  snprintf(key, sizeof key, "adapters[%d].apps.len", (int)adapter_id);
+  if (api.getOpt == NULL || api.getOpt(key, GC_OPT_TYPE_INT, &n) != 0)
+    return 0; /* a host without a config: application_initialize checks */
+  lua_State *L = luaL_newstate();
+  if (L == NULL)
+    return ENOMEM;
+  int rc = 0;
+  for (GCT_INT k = 0; k < n && rc == 0; k++) {
+    const char *name = NULL, *file = NULL;
+    snprintf(key, sizeof key, "adapters[%d].apps[%d].file_name",
+             (int)adapter_id, (int)k);
+    if (api.getOpt(key, GC_OPT_TYPE_STRING, &file) != 0 || !file || !*file)
+      continue; /* application_initialize says so */
+    int st = luaL_loadfilex(L, file, "t");
+    if (st == LUA_OK) {
+      lua_settop(L, 0);
+      continue;
+    }
+    snprintf(key, sizeof key, "adapters[%d].apps[%d].name", (int)adapter_id,
+             (int)k);
+    if (api.getOpt(key, GC_OPT_TYPE_STRING, &name) != 0 || !name)
+      name = "lua";
+    struct gc_lua_app as_app = {.api = &api, .name = (char *)name};
+    gc_lua_log_error(&as_app, "%s%s",
+                     st == LUA_ERRFILE ? "" : "cannot load script: ",
+                     lua_tostring(L, -1));
+    rc = st == LUA_ERRFILE ? ENOENT : st == LUA_ERRMEM ? ENOMEM : EINVAL;
+  }
+  lua_close(L);
+  return rc;
+}
+
 GC_ADAPTER_EVENT GCT_INT adapter_initialize(GCT_INT adapter_id,
                                             struct core_api *core,
                                             GCT_CPTR load_path) {
-  (void)adapter_id, (void)load_path;
+  (void)load_path;
   if (core == NULL || core->logMessage == NULL ||
       core->connectionAddMessage == NULL || core->connectionClose == NULL)
     return EINVAL;
   api = *core; /* valid only during this call */
+  int rc = check_scripts(adapter_id);
+  if (rc != 0)
+    return rc;
   promote_lua_symbols();
   initialized = 1;
   return 0;

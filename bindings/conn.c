@@ -208,7 +208,8 @@ static int conn_set_timer(lua_State *L) {
 }
 
 /* conn:set_limit(level, stat, value): level gc.STATUS_YELLOW/RED or
- * "yellow"/"red"; stat gc.STAT_* or its lower-case name. */
+ * "yellow"/"red"; stat gc.STAT_* or its lower-case name; value in the API's
+ * unit (bytes per second for "bytes_per_second", not the config's KiB). */
 static int conn_set_limit(lua_State *L) {
   static const char *const levels[] = {"yellow", "red", NULL};
   static const lua_Integer level_values[] = {GC_STAT_STATUS_YELLOW,

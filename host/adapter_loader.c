@@ -7,6 +7,8 @@
  * closed in reverse load order. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +33,40 @@ static char *adapter_path(struct gc_server *s, const struct gc_adapter_conf *ac)
     snprintf(p, n, "%s%slib%s.so", dir,
              *dir && dir[strlen(dir) - 1] == '/' ? "" : "/", ac->name);
   return p;
+}
+
+/* One line per failure, the useful one. An initializer that fails has
+ * often logged why already (the Lua adapter logs the script's error); the
+ * host's "returned 22" then says nothing more. So adapters get a
+ * logMessage that counts their GCL_ERR lines: when an initializer fails
+ * after logging an error, the host's line goes at DEBUG; when it logged
+ * none, the host's line is the only explanation and is an error. */
+static LogMessage host_log_message;
+static atomic_ulong adapter_err_lines;
+
+static void GC_CORE_API adapter_log_message(GCT_INT level, GCT_CPTR msg) {
+  if (level & GCL_ERR)
+    atomic_fetch_add_explicit(&adapter_err_lines, 1, memory_order_relaxed);
+  host_log_message(level, msg);
+}
+
+static unsigned long err_lines(void) {
+  return atomic_load_explicit(&adapter_err_lines, memory_order_relaxed);
+}
+
+/* Writes the host's line about a failed initializer into 'err' and logs it,
+ * at DEBUG when the adapter logged an error since 'before'. Returns
+ * ECANCELED: the caller must not log 'err' again. */
+static int init_failed(unsigned long before, char *err, size_t errlen,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int init_failed(unsigned long before, char *err, size_t errlen,
+                       const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+  gc_log(err_lines() != before ? GCL_DEBUG : GCL_ERR, "%s", err);
+  return ECANCELED;
 }
 
 /* POSIX lets dlsym's object pointer become a function pointer. */
@@ -127,13 +163,16 @@ int gc_server_load(struct gc_server *s, char *err, size_t errlen) {
       return rc;
     struct core_api api;
     gc__core_api_fill(&api);
+    host_log_message = api.logMessage;
+    api.logMessage = adapter_log_message;
     const char *dir = a->conf->dir ? a->conf->dir : "";
+    unsigned long before = err_lines();
     rc = a->adapter_initialize(a->id, &api, dir);
-    if (rc != 0) {
-      snprintf(err, errlen, "adapter %s (%s): adapter_initialize returned %d",
-               a->conf->name ? a->conf->name : a->conf->type, a->path, rc);
-      return ECANCELED;
-    }
+    if (rc != 0)
+      return init_failed(before, err, errlen,
+                         "adapter %s (%s): adapter_initialize returned %d",
+                         a->conf->name ? a->conf->name : a->conf->type,
+                         a->path, rc);
     a->initialized = 1;
     gc_log(GCL_NOTICE, "adapter %d loaded: %s (server API %d.%d)", a->id,
            a->path, GC_SERVER_API_VERSION_MAJOR, GC_SERVER_API_VERSION_MINOR);
@@ -145,15 +184,15 @@ int gc_server_load(struct gc_server *s, char *err, size_t errlen) {
     struct gc_adapter *a = app->adapter;
     const struct gc_app_conf *c = app->conf;
     if (a->application_initialize) {
+      unsigned long before = err_lines();
       int rc = a->application_initialize(app->id, c->name,
                                          c->type_name ? c->type_name : "",
                                          c->file_name ? c->file_name : "");
-      if (rc != 0) {
-        snprintf(err, errlen,
-                 "application %s (%s): application_initialize returned %d",
-                 c->name, a->path, rc);
-        return ECANCELED;
-      }
+      if (rc != 0)
+        return init_failed(before, err, errlen,
+                           "application %s (%s): application_initialize "
+                           "returned %d",
+                           c->name, a->path, rc);
     }
     app->initialized = 1;
   }

@@ -390,26 +390,32 @@ struct key_spec {
   uint64_t min, max;
   const char *const *choices; /* NULL-terminated */
   const struct key_spec *sub;
+  /* K_UINT with min 1: why 0 is refused, said after "got 0". The rule for
+   * every number: 0 is "no limit" where a limit can be off, and refused
+   * where off makes no sense (README "Config"). */
+  const char *zero_hint;
 };
 
 #define JSON_UINT_MAX ((uint64_t)INT64_MAX) /* the most jansson reads */
-#define S_STR(k, f) {k, K_STRING, f, 0, 0, NULL, NULL}
-#define S_UINT(k) {k, K_UINT, 0, 0, JSON_UINT_MAX, NULL, NULL}
-#define S_RANGE(k, f, lo, hi) {k, K_UINT, f, lo, hi, NULL, NULL}
-#define S_BOOL(k) {k, K_BOOL, 0, 0, 0, NULL, NULL}
-#define S_LEVEL(k) {k, K_LEVEL, 0, 0, 0, NULL, NULL}
-#define S_CHOICE(k, f, c) {k, K_CHOICE, f, 0, 0, c, NULL}
-#define S_IP(k, f) {k, K_IP, f, 0, 0, NULL, NULL}
-#define S_OBJ(k, sub) {k, K_OBJECT, 0, 0, 0, NULL, sub}
-#define S_ARR(k, f, sub) {k, K_ARRAY, f, 0, 0, NULL, sub}
-#define S_END {NULL, K_STRING, 0, 0, 0, NULL, NULL}
+#define S_STR(k, f) {k, K_STRING, f, 0, 0, NULL, NULL, NULL}
+#define S_UINT(k) {k, K_UINT, 0, 0, JSON_UINT_MAX, NULL, NULL, NULL}
+#define S_RANGE(k, f, lo, hi) {k, K_UINT, f, lo, hi, NULL, NULL, NULL}
+#define S_BOOL(k) {k, K_BOOL, 0, 0, 0, NULL, NULL, NULL}
+#define S_LEVEL(k) {k, K_LEVEL, 0, 0, 0, NULL, NULL, NULL}
+#define S_CHOICE(k, f, c) {k, K_CHOICE, f, 0, 0, c, NULL, NULL}
+#define S_IP(k, f) {k, K_IP, f, 0, 0, NULL, NULL, NULL}
+#define S_OBJ(k, sub) {k, K_OBJECT, 0, 0, 0, NULL, sub, NULL}
+#define S_ARR(k, f, sub) {k, K_ARRAY, f, 0, 0, NULL, sub, NULL}
+#define S_NONZERO(k, hi, why) {k, K_UINT, 0, 1, hi, NULL, NULL, why}
+#define S_END {NULL, K_STRING, 0, 0, 0, NULL, NULL, NULL}
 
 static const char *const adapter_types[] = {"native", "lua", NULL};
 static const char *const protocols[] = {"ws", "wss", NULL};
 
 static const struct key_spec limits_keys[] = {
     S_UINT("msg_per_second"), S_UINT("kbytes_per_second"),
-    S_UINT("max_msg_size"), S_UINT("output_queue_size"), S_END};
+    S_RANGE("max_msg_size", 0, 0, GC_MSG_SIZE_HARD_MAX),
+    S_UINT("output_queue_size"), S_END};
 static const struct key_spec lua_keys[] = {
     S_UINT("instruction_budget"), S_UINT("time_limit_ms"), S_UINT("memory_limit"),
     S_STR("path", 0), S_BOOL("unsafe"),
@@ -428,10 +434,12 @@ static const struct key_spec vhost_keys[] = {
 static const struct key_spec logging_keys[] = {
     S_STR("log_file", 0), S_LEVEL("level"),
     S_RANGE("conn_lines_per_second", 0, 0, UINT32_MAX), S_END};
-/* Seconds; the host multiplies them by 1000 in 64 bits. */
+/* Seconds; the host multiplies them by 1000 in 64 bits. A ping interval or
+ * a number of pings cannot be "off": timeout 0 turns keep-alive off. */
+#define KA_OFF "keep-alive is turned off with \"timeout\": 0"
 static const struct key_spec keep_alive_keys[] = {
-    S_RANGE("timeout", 0, 0, UINT32_MAX), S_RANGE("retries", 0, 0, UINT32_MAX),
-    S_RANGE("interval", 0, 0, UINT32_MAX), S_END};
+    S_RANGE("timeout", 0, 0, UINT32_MAX), S_NONZERO("retries", UINT32_MAX, KA_OFF),
+    S_NONZERO("interval", UINT32_MAX, KA_OFF), S_END};
 static const struct key_spec threading_keys[] = {
     S_RANGE("worker_count", 0, 1, 64), S_BOOL("use_libuv"), S_END};
 static const struct key_spec counters_keys[] = {
@@ -456,7 +464,7 @@ static const struct key_spec root_keys[] = {
     S_OBJ("conn_critical", limits_keys),
     S_RANGE("close_drain_ms", 0, 0, UINT32_MAX),
     S_RANGE("handshake_timeout_ms", 0, 0, UINT32_MAX),
-    S_RANGE("max_output_msg_size", 0, 1, UINT32_MAX),
+    S_RANGE("max_output_msg_size", 0, 0, GC_MSG_SIZE_HARD_MAX),
     S_RANGE("message_timeout_ms", 0, 0, UINT32_MAX),
     S_RANGE("send_timeout_ms", 0, 0, UINT32_MAX),
     S_UINT("max_buffered_bytes"),
@@ -507,6 +515,9 @@ static int check_value(struct vctx *v, const json_t *val,
       return fail_got(v, val, "a non-negative integer");
     snprintf(what, sizeof what, "an integer %llu..%llu",
              (unsigned long long)ks->min, (unsigned long long)ks->max);
+    if (ks->zero_hint && json_is_integer(val) && json_integer_value(val) == 0)
+      return config_fail(v, v->depth, false, "expected %s, got 0 (%s)", what,
+                         ks->zero_hint);
     return fail_got(v, val, what);
   case K_BOOL:
     return json_is_boolean(val) ? 0 : fail_got(v, val, "true or false");
@@ -832,8 +843,13 @@ static int config_extract(struct gc_config *cfg) {
   }
   cfg->max_connections = uint_member(root, "max_connections", 0);
   cfg->close_drain_ms = (uint32_t)uint_member(root, "close_drain_ms", 5000);
+  /* libwebsockets allows 5 s per handshake step, 10 s with TLS. */
+  cfg->handshake_timeout_ms =
+      (uint32_t)uint_member(root, "handshake_timeout_ms", 10000);
   cfg->max_output_msg_size =
       uint_member(root, "max_output_msg_size", GC_DEFAULT_MAX_MSG_SIZE);
+  if (cfg->max_output_msg_size == 0) /* no limit of its own */
+    cfg->max_output_msg_size = GC_MSG_SIZE_HARD_MAX;
   cfg->message_timeout_ms =
       (uint32_t)uint_member(root, "message_timeout_ms", 30000);
   cfg->send_timeout_ms = (uint32_t)uint_member(root, "send_timeout_ms", 30000);
@@ -844,6 +860,22 @@ static int config_extract(struct gc_config *cfg) {
 }
 
 /* ---- entry points -------------------------------------------------------- */
+
+int gc_config_check_serve(const struct gc_config *cfg, char *err,
+                          size_t errlen) {
+  for (size_t i = 0; i < cfg->vhost_count; i++) {
+    const struct gc_vhost_conf *v = &cfg->vhosts[i];
+    if (v->protocol != GC_PROTOCOL_WSS)
+      continue;
+    bool v6 = strchr(v->ip, ':') != NULL;
+    snprintf(err, errlen,
+             "vhosts[%zu] (%s%s%s:%d): protocol \"wss\" is not supported yet; "
+             "use \"ws\" behind a TLS proxy",
+             i, v6 ? "[" : "", v->ip, v6 ? "]" : "", v->port);
+    return ENOTSUP;
+  }
+  return 0;
+}
 
 void gc_config_free(struct gc_config *cfg) {
   if (!cfg)

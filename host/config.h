@@ -42,9 +42,13 @@ struct gc_config {
   size_t vhost_count;       /* >= 1 */
   char *log_file;           /* NULL = stderr only; "%p" expanded to the PID */
   int log_level;            /* GCL_* mask, default GCL_NORMAL */
+  /* Every number: 0 is "no limit" where a limit can be off; where off
+   * makes no sense, the loader refuses 0 (README "Config"). */
   uint64_t max_connections; /* 0 = unlimited (default) */
-  uint32_t close_drain_ms;  /* bound of a NORMAL close, default 5000 */
-  /* Largest message the app may queue (default: the inbound maximum). */
+  uint32_t close_drain_ms;  /* bound of a NORMAL close, default 5000; 0 = none */
+  uint32_t handshake_timeout_ms; /* the upgrade, default 10000; 0 = none */
+  /* Largest message the app may queue (default: the inbound maximum; 0 in
+   * the config: GC_MSG_SIZE_HARD_MAX). */
   uint64_t max_output_msg_size;
   uint32_t message_timeout_ms; /* an unfinished inbound message; 0 = none */
   uint32_t send_timeout_ms;    /* an output queue that never empties; 0 = none */
@@ -68,6 +72,12 @@ int gc_config_load_file(const char *path, struct gc_config **out, char *err,
 int gc_config_load_string(const char *json, const char *source_name,
                           struct gc_config **out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* What a valid config may hold but this host cannot serve: a "wss" vhost
+ * (ENOTSUP, explained in 'err'). Checked before any adapter is loaded, so
+ * no application code runs for a config that cannot start. 0 or ENOTSUP. */
+int gc_config_check_serve(const struct gc_config *cfg, char *err,
+                          size_t errlen) __attribute__((warn_unused_result));
 
 /* Frees everything the config owns, the JSON included; NULL is fine.
  * Pointers handed out by gc_config_getopt die with it. */

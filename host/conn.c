@@ -152,10 +152,11 @@ static void deadline_fired(void *ctx, intptr_t handle) {
   conn_teardown(c);
 }
 
-/* Bounds what the peer makes us wait for: the handshake, or a close. */
+/* Bounds what the peer makes us wait for: the handshake, or a close.
+ * 'ms' 0 is no bound (the config's "0 = no limit"). */
 static void conn_arm_deadline_ms(struct gc_conn *c, uint64_t ms) {
   struct gc_loop *loop = c->loop;
-  if (c->deadline_id || c->state == GC_CONN_DEAD)
+  if (c->deadline_id || c->state == GC_CONN_DEAD || ms == 0)
     return;
   if (gc_timers_start(&loop->timers, gc_loop_now(loop), (int64_t)ms, 0,
                       deadline_fired, loop, c->handle, &c->deadline_id) != 0) {
@@ -168,11 +169,7 @@ static void conn_arm_deadline(struct gc_conn *c) {
 }
 
 static uint64_t handshake_timeout_ms(const struct gc_loop *loop) {
-  uint64_t ms = 0;
-  if (gc_config_getopt(loop->server->cfg, "handshake_timeout_ms",
-                       GC_OPT_TYPE_UINT64, &ms) != 0 || ms == 0)
-    ms = 10000; /* libwebsockets allows 5 s per step, 10 s with TLS */
-  return ms;
+  return loop->server->cfg->handshake_timeout_ms; /* 0: no bound */
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -315,7 +312,7 @@ static int conn_count_input(struct gc_conn *c, size_t len) {
   c->win_bytes += len;
   return conn_stat_check(c, GC_CONN_STAT_MAX_MSG_SIZE, len) ||
          conn_stat_check(c, GC_CONN_STAT_MSG_PER_SECOND, c->win_msgs) ||
-         conn_stat_check(c, GC_CONN_STAT_BYTES_PER_SECOND, c->win_bytes / 1024);
+         conn_stat_check(c, GC_CONN_STAT_BYTES_PER_SECOND, c->win_bytes);
 }
 
 /* ---- wslay callbacks ----------------------------------------------------- */
@@ -433,8 +430,7 @@ static struct gc_app *conn_route(struct gc_conn *c, const char *target) {
 /* RED max_msg_size is enforced by wslay before it buffers: close 1009. */
 static void conn_ws_max_msg(struct gc_conn *c) {
   uint64_t max = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE);
-  wslay_event_config_set_max_recv_msg_length(c->ws->ctx,
-                                             max ? max : (1u << 31) - 1);
+  wslay_event_config_set_max_recv_msg_length(c->ws->ctx, gc_msg_size_limit(max));
 }
 
 /* Borrows a wslay context (ws_pool.h) unless the connection holds one. */
@@ -555,9 +551,8 @@ static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
 static size_t conn_scan(struct gc_conn *c, const uint8_t *data, size_t len,
                         const char **why) {
   struct gc_ws_scan *s = &c->ws->scan;
-  uint64_t max = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE);
-  if (!max)
-    max = (1u << 31) - 1;
+  uint64_t max = gc_msg_size_limit(
+      conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE));
   size_t off = 0;
   while (off < len) {
     struct gc_ws_hdr h;

@@ -5,12 +5,18 @@
 
 #include <game-carrier/server.h>
 
+/* The config's keys: Game Carrier's names, and its unit (KiB) for the rate
+ * of bytes. */
 static const char *const stat_keys[GC_STAT_MAX + 1] = {
     NULL, "msg_per_second", "kbytes_per_second", "max_msg_size",
     "output_queue_size"};
+/* The API's names (Lua's set_limit), in the unit the host counts. */
+static const char *const stat_names[GC_STAT_MAX + 1] = {
+    NULL, "msg_per_second", "bytes_per_second", "max_msg_size",
+    "output_queue_size"};
 
 const char *gc_stat_name(int stat) {
-  return stat >= 1 && stat <= GC_STAT_MAX ? stat_keys[stat] : NULL;
+  return stat >= 1 && stat <= GC_STAT_MAX ? stat_names[stat] : NULL;
 }
 
 static void limits_read(struct gc_limits *out, const json_t *obj) {
@@ -23,8 +29,12 @@ static void limits_read(struct gc_limits *out, const json_t *obj) {
       continue;
     for (int s = 1; s <= GC_STAT_MAX; s++) {
       const json_t *v = json_object_get(sec, stat_keys[s]);
-      if (json_is_integer(v) && json_integer_value(v) >= 0)
-        out->v[level][s] = (uint64_t)json_integer_value(v);
+      if (!json_is_integer(v) || json_integer_value(v) < 0)
+        continue;
+      uint64_t n = (uint64_t)json_integer_value(v);
+      if (s == GC_CONN_STAT_BYTES_PER_SECOND) /* KiB, saturating */
+        n = n > UINT64_MAX / 1024 ? UINT64_MAX : n * 1024;
+      out->v[level][s] = n;
     }
   }
 }

@@ -4,7 +4,11 @@
  * threshold, where the app is asked through on_issue, and a RED one, where
  * the host drops the connection without asking. Defaults come from the
  * config's "conn_notice" (YELLOW) and "conn_critical" (RED), at the root and
- * overridden per app entry; connectionSetLimit changes one connection. */
+ * overridden per app entry; connectionSetLimit changes one connection.
+ *
+ * Units: every value here is in the API's unit (messages, bytes, bytes per
+ * second). Only the config's "kbytes_per_second" (Game Carrier's name) is
+ * in KiB per second; it is converted when loaded. */
 #ifndef GC_CONN_LIMITS_H
 #define GC_CONN_LIMITS_H
 
@@ -18,6 +22,11 @@ struct gc_limits {
   uint64_t v[3][GC_STAT_MAX + 1];
 };
 
+/* The most one message may hold, in and out, whatever a limit says; a
+ * message size of 0 ("no limit") means this. The host holds a message whole,
+ * and Game Carrier's adapters may keep a length in an int. */
+#define GC_MSG_SIZE_HARD_MAX ((uint64_t)INT32_MAX)
+
 /* Defaults that protect a public server when the config says nothing. */
 #define GC_DEFAULT_MAX_MSG_SIZE (16u << 20)       /* RED max_msg_size */
 #define GC_DEFAULT_OUTPUT_QUEUE 4096              /* RED output_queue_size */
@@ -29,7 +38,14 @@ struct gc_limits {
  * conn_critical ('app' may be NULL). */
 void gc_limits_from_config(struct gc_limits *out, const json_t *root,
                            const json_t *app);
-/* The config key of a statistic, or NULL. */
+/* The API's name of a statistic ("bytes_per_second", as in Lua's
+ * conn:set_limit), in whose unit logs give its values; NULL if none. */
 const char *gc_stat_name(int stat);
+
+/* The message size bound a RED max_msg_size 'limit' gives: 0 (no limit)
+ * and anything above the hard maximum are the hard maximum. */
+static inline uint64_t gc_msg_size_limit(uint64_t limit) {
+  return limit && limit < GC_MSG_SIZE_HARD_MAX ? limit : GC_MSG_SIZE_HARD_MAX;
+}
 
 #endif

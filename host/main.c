@@ -9,9 +9,11 @@
  * close_drain_ms), 4 (GC_EXIT_STUCK) when a second signal found the loop
  * stuck and gcs ended at once.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,43 @@ static char *lua_adapter_path(void) {
   if (p)
     snprintf(p, len, "%slibgc_lua.so", exe);
   return p;
+}
+
+/* The address of '-a NAME' into 'out': a numeric IPv4 or IPv6 address as it
+ * is (the listener's rule: a ':' means IPv6), else a host name resolved
+ * once, here, to its first IPv4 address (its first IPv6 one if it has
+ * none): "localhost" is 127.0.0.1. 0, or 2 (a bad command line) after one
+ * line naming -a. */
+static int resolve_address(const char *name, char *out, size_t outlen) {
+  unsigned char bin[sizeof(struct in6_addr)];
+  if (inet_pton(strchr(name, ':') ? AF_INET6 : AF_INET, name, bin) == 1) {
+    snprintf(out, outlen, "%s", name);
+    return 0;
+  }
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+  int rc = *name ? getaddrinfo(name, NULL, &hints, &res) : EAI_NONAME;
+  const struct addrinfo *pick = NULL;
+  for (int pass = 0; rc == 0 && pass < 2 && !pick; pass++)
+    for (const struct addrinfo *p = res; p && !pick; p = p->ai_next)
+      if (p->ai_family == (pass ? AF_INET6 : AF_INET))
+        pick = p;
+  if (pick) {
+    const void *addr =
+        pick->ai_family == AF_INET
+            ? (const void *)&((const struct sockaddr_in *)pick->ai_addr)->sin_addr
+            : (const void *)&((const struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
+    if (!inet_ntop(pick->ai_family, addr, out, (socklen_t)outlen))
+      pick = NULL;
+  }
+  if (res)
+    freeaddrinfo(res);
+  if (pick)
+    return 0;
+  fprintf(stderr,
+          "gcs: -a %s: expected a numeric IPv4 or IPv6 address or a host "
+          "name (%s)\n",
+          name, rc ? gai_strerror(rc) : "no IPv4 or IPv6 address");
+  return 2;
 }
 
 /* A one-app config for 'gcs script.lua': the app is named after the file. */
@@ -166,11 +205,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "gcs: give either a config (-C) or a script, not both\n");
     return 2;
   }
+  /* The config built for a script must be valid: -a is checked here, so its
+   * error names -a, not a place in a config the user never wrote. */
+  char address[INET6_ADDRSTRLEN];
+  if (script && resolve_address(addr, address, sizeof address) != 0)
+    return 2;
 
   char err[1024] = "";
   struct gc_server server;
   memset(&server, 0, sizeof server);
-  int rc = script ? script_config(script, addr, port, &server.cfg, err, sizeof err)
+  int rc = script ? script_config(script, address, port, &server.cfg, err, sizeof err)
                   : gc_config_load_file(config_path ? config_path : "gcs.json",
                                         &server.cfg, err, sizeof err);
   if (rc) {
@@ -181,6 +225,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "gcs: cannot open log file %s: %s\n", server.cfg->log_file,
             strerror(rc));
     gc_config_free(server.cfg);
+    return 1;
+  }
+  /* What a config holds but this host cannot serve is refused before any
+   * adapter is loaded, so no application code runs for a failed start. */
+  if ((rc = gc_config_check_serve(server.cfg, err, sizeof err)) != 0) {
+    gc_log(GCL_ERR, "%s", err);
+    gc_config_free(server.cfg);
+    gc_log_close();
     return 1;
   }
   server.lua_adapter_path = lua_adapter_path();
@@ -196,8 +248,11 @@ int main(int argc, char **argv) {
   if ((rc = gc_loop_init(&loop, &server)) != 0) {
     gc_log(GCL_ERR, "cannot create the event loop: %s", strerror(rc));
     status = 1;
-  } else if (gc_server_load(&server, err, sizeof err) != 0 ||
-             gc_loop_listen(&loop, 1, err, sizeof err) != 0) {
+  } else if ((rc = gc_server_load(&server, err, sizeof err)) != 0) {
+    if (rc != ECANCELED) /* ECANCELED: the loader logged the failure */
+      gc_log(GCL_ERR, "%s", err);
+    status = 1;
+  } else if (gc_loop_listen(&loop, 1, err, sizeof err) != 0) {
     gc_log(GCL_ERR, "%s", err);
     status = 1;
   } else {

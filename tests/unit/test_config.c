@@ -17,6 +17,7 @@
 
 #include "alloc.h"
 #include "config.h"
+#include "conn_limits.h"
 
 /* One native adapter serving "echo", one vhost on it: the smallest config. */
 #define ADAPTERS                                                               \
@@ -470,6 +471,106 @@ static void test_arguments(void **state) {
   gc_config_free(NULL);
 }
 
+
+/* ---- one meaning for 0 (README "Config": 0 = no limit, or refused) ------- */
+
+static void test_zero_is_no_limit(void **state) {
+  (void)state;
+  struct gc_config *cfg = load_ok("{" ADAPTERS "," VHOSTS "}");
+  assert_int_equal(cfg->handshake_timeout_ms, 10000);
+  assert_true(cfg->max_output_msg_size == GC_DEFAULT_MAX_MSG_SIZE);
+  gc_config_free(cfg);
+  cfg = load_ok("{" ADAPTERS "," VHOSTS ",\n"
+                " \"close_drain_ms\": 0, \"handshake_timeout_ms\": 0,\n"
+                " \"message_timeout_ms\": 0, \"send_timeout_ms\": 0,\n"
+                " \"max_buffered_bytes\": 0, \"max_connections\": 0,\n"
+                " \"max_output_msg_size\": 0,\n"
+                " \"logging\": {\"conn_lines_per_second\": 0},\n"
+                " \"keep_alive\": {\"timeout\": 0, \"interval\": 1, \"retries\": 1},\n"
+                " \"lua\": {\"time_limit_ms\": 0, \"instruction_budget\": 0, \"memory_limit\": 0},\n"
+                " \"conn_notice\": {\"msg_per_second\": 0, \"kbytes_per_second\": 0,\n"
+                "                 \"max_msg_size\": 0, \"output_queue_size\": 0},\n"
+                " \"conn_critical\": {\"msg_per_second\": 0, \"kbytes_per_second\": 0,\n"
+                "                   \"max_msg_size\": 0, \"output_queue_size\": 0}}");
+  /* A NORMAL close and the upgrade are waited for without a bound. */
+  assert_int_equal(cfg->close_drain_ms, 0);
+  assert_int_equal(cfg->handshake_timeout_ms, 0);
+  assert_int_equal(cfg->message_timeout_ms, 0);
+  assert_int_equal(cfg->send_timeout_ms, 0);
+  assert_true(cfg->max_buffered_bytes == 0);
+  assert_true(cfg->max_connections == 0);
+  /* A message size without a limit of its own: the host's hard maximum. */
+  assert_true(cfg->max_output_msg_size == GC_MSG_SIZE_HARD_MAX);
+  struct gc_limits l;
+  gc_limits_from_config(&l, cfg->root, NULL);
+  for (int level = GC_STAT_STATUS_YELLOW; level <= GC_STAT_STATUS_RED; level++)
+    for (int stat = 1; stat <= GC_STAT_MAX; stat++)
+      assert_true(l.v[level][stat] == 0);
+  assert_true(gc_msg_size_limit(0) == GC_MSG_SIZE_HARD_MAX);
+  assert_true(gc_msg_size_limit(65536) == 65536);
+  assert_true(gc_msg_size_limit(UINT64_MAX) == GC_MSG_SIZE_HARD_MAX);
+  gc_config_free(cfg);
+}
+
+static void test_zero_refused_where_off_makes_no_sense(void **state) {
+  (void)state;
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"keep_alive\": {\"timeout\": 30, \"interval\": 0}}",
+               "t.json:2:44: keep_alive.interval: expected an integer "
+               "1..4294967295, got 0 (keep-alive is turned off with "
+               "\"timeout\": 0)");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"keep_alive\": {\"retries\": 0}}",
+               "t.json:2:28: keep_alive.retries: expected an integer "
+               "1..4294967295, got 0 (keep-alive is turned off with "
+               "\"timeout\": 0)");
+  /* A message size has a hard maximum: the host holds a message whole and
+   * hands its length to adapters that may keep it in an int. */
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"max_output_msg_size\": 2147483648}",
+               "t.json:2:25: max_output_msg_size: expected an integer "
+               "0..2147483647, got 2147483648");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"conn_critical\": {\"max_msg_size\": 4294967296}}",
+               "t.json:2:36: conn_critical.max_msg_size: expected an integer "
+               "0..2147483647, got 4294967296");
+}
+
+/* kbytes_per_second keeps Game Carrier's name and unit (KiB) in the config;
+ * the host and the API count bytes. */
+static void test_kbytes_per_second_is_kib(void **state) {
+  (void)state;
+  struct gc_config *cfg = load_ok(
+      "{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"echo\",\n"
+      "   \"apps\": [{\"name\": \"echo\", \"conn_critical\": {\"kbytes_per_second\": 64}}]}],\n"
+      " \"vhosts\": [{\"ip\": \"127.0.0.1\", \"port\": 7681, \"app\": \"echo\"}],\n"
+      " \"conn_notice\": {\"kbytes_per_second\": 8},\n"
+      " \"conn_critical\": {\"kbytes_per_second\": 9223372036854775807}}");
+  struct gc_limits l;
+  gc_limits_from_config(&l, cfg->root, NULL);
+  assert_true(l.v[GC_STAT_STATUS_YELLOW][GC_CONN_STAT_BYTES_PER_SECOND] == 8192);
+  assert_true(l.v[GC_STAT_STATUS_RED][GC_CONN_STAT_BYTES_PER_SECOND] == UINT64_MAX);
+  gc_limits_from_config(&l, cfg->root, cfg->adapters[0].apps[0].json);
+  assert_true(l.v[GC_STAT_STATUS_YELLOW][GC_CONN_STAT_BYTES_PER_SECOND] == 8192);
+  assert_true(l.v[GC_STAT_STATUS_RED][GC_CONN_STAT_BYTES_PER_SECOND] == 65536);
+  /* Logs name the statistic as the API does, in its unit. */
+  assert_string_equal(gc_stat_name(GC_CONN_STAT_BYTES_PER_SECOND), "bytes_per_second");
+  gc_config_free(cfg);
+}
+
+/* What a config can hold but this host cannot serve, before any adapter
+ * is loaded. */
+static void test_check_serve(void **state) {
+  (void)state;
+  char err[512] = "";
+  struct gc_config *cfg = load_ok(
+      "{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"127.0.0.1\", \"port\": 7681, \"app\": \"echo\"},\n"
+      "  {\"ip\": \"::\", \"port\": 7682, \"protocol\": \"wss\", \"app\": \"echo\"}]}");
+  assert_int_equal(gc_config_check_serve(cfg, err, sizeof err), ENOTSUP);
+  assert_string_equal(err, "vhosts[1] ([::]:7682): protocol \"wss\" is not "
+                           "supported yet; use \"ws\" behind a TLS proxy");
+  gc_config_free(cfg);
+  cfg = load_ok("{" ADAPTERS "," VHOSTS "}");
+  assert_int_equal(gc_config_check_serve(cfg, err, sizeof err), 0);
+  gc_config_free(cfg);
+}
+
 /* ---- allocation failures ------------------------------------------------- */
 
 static long alloc_budget; /* allocations left before failing; <0: no limit */
@@ -546,6 +647,10 @@ int main(void) {
       cmocka_unit_test(test_syntax_errors),
       cmocka_unit_test(test_load_file),
       cmocka_unit_test(test_arguments),
+      cmocka_unit_test(test_zero_is_no_limit),
+      cmocka_unit_test(test_zero_refused_where_off_makes_no_sense),
+      cmocka_unit_test(test_kbytes_per_second_is_kib),
+      cmocka_unit_test(test_check_serve),
       cmocka_unit_test(test_allocation_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
