@@ -260,13 +260,23 @@ static void on_signal(uv_signal_t *s, int signum) {
 /* SIGHUP, whose default action ends the process without a word (a closed
  * terminal, "systemctl reload", a habit from other daemons): until scripts
  * can be reloaded it is logged and ignored. Like the guard, one handle for
- * the process, started by gcs only (gc_loop_run); gc_loop_close's walk
- * closes it with the loop's other handles. */
+ * the process, for gcs only: started when gc_loop_listen binds real
+ * sockets, before clients can come (gc.testing's embedding keeps its
+ * dispositions); gc_loop_close's walk closes it with the other handles. */
 static uv_signal_t sighup;
 
 static void on_sighup(uv_signal_t *s, int signum) {
   (void)s, (void)signum;
   gc_log(GCL_NOTICE, "SIGHUP received: reloading is not supported yet; ignored");
+}
+
+static void sighup_start(struct gc_loop *loop) {
+  if (uv_is_active((uv_handle_t *)&sighup))
+    return;
+  int rc;
+  if ((rc = uv_signal_init(&loop->uv, &sighup)) != 0 ||
+      (rc = uv_signal_start(&sighup, on_sighup, SIGHUP)) != 0)
+    gc_log(GCL_WARN, "cannot handle SIGHUP (%s): it ends gcs", uv_strerror(rc));
 }
 
 static int loop_housekeeping_start(struct gc_loop *loop);
@@ -353,6 +363,8 @@ static int bound_port(uv_tcp_t *t) {
 int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
                    size_t errlen) {
   struct gc_config *cfg = loop->server->cfg;
+  if (bind_sockets)
+    sighup_start(loop);
   for (size_t i = 0; i < cfg->vhost_count; i++) {
     const struct gc_vhost_conf *v = &cfg->vhosts[i];
     if (v->protocol == GC_PROTOCOL_WSS && bind_sockets) {
@@ -567,9 +579,6 @@ int gc_loop_run(struct gc_loop *loop) {
   else if ((rc = guard_start()) != 0)
     gc_log(GCL_WARN, "cannot start the signal watcher (%s): a second signal "
            "cannot end a stuck loop", strerror(rc));
-  if ((rc = uv_signal_init(&loop->uv, &sighup)) != 0 ||
-      (rc = uv_signal_start(&sighup, on_sighup, SIGHUP)) != 0)
-    gc_log(GCL_WARN, "cannot handle SIGHUP (%s): it ends gcs", uv_strerror(rc));
   gc__loop_current = loop;
   while (!loop->finished)
     if (uv_run(&loop->uv, UV_RUN_DEFAULT) == 0 && !loop->finished)
