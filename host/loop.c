@@ -509,7 +509,8 @@ static int loop_housekeeping_start(struct gc_loop *loop) {
   loop->conn_log_per_second = (uint32_t)per_second;
   uint64_t timeout = 30, interval = 10, retries = 3;
   if (gc_config_getopt(cfg, "keep_alive", GC_OPT_TYPE_NULL, NULL) == 0) {
-    timeout = interval = retries = 0;
+    /* A key left out keeps its default: only "timeout": 0 turns it off. */
+    interval = 0;
     (void)gc_config_getopt(cfg, "keep_alive.timeout", GC_OPT_TYPE_UINT64, &timeout);
     if (gc_config_getopt(cfg, "keep_alive.interval", GC_OPT_TYPE_UINT64, &interval) ||
         !interval)

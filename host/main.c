@@ -155,6 +155,9 @@ int main(int argc, char **argv) {
    * error, not death by signal 13 (log.c then stops writing to stderr).
    * Here, not in the host: gc.testing leaves its embedding's disposition. */
   signal(SIGPIPE, SIG_IGN);
+  /* Until the loop's SIGHUP handler is in place (at listen): a SIGHUP while
+   * scripts load must not end the process either. */
+  signal(SIGHUP, SIG_IGN);
   const char *config_path = NULL, *script = NULL, *addr = "0.0.0.0";
   int port = 7681;
   for (int i = 1; i < argc; i++) {
