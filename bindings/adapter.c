@@ -66,7 +66,16 @@ static int apps_put(GCT_INT app_id, struct gc_lua_app *app) {
 /* Debian's Lua C modules (lpeg.so, lfs.so...) are not linked with liblua:
  * they expect the Lua API in the global symbol scope, as the lua
  * interpreter provides it. We are loaded RTLD_LOCAL, so the liblua we
- * brought is not global: promote it (RTLD_NOLOAD only raises its scope). */
+ * brought is not global: promote it (RTLD_NOLOAD only raises its scope).
+ *
+ * The cost: a native adapter loaded after us that embeds another Lua
+ * (5.3, LuaJIT) through a shared liblua would bind its lua_* calls to ours,
+ * since the global scope is searched first. Loading this adapter in a
+ * namespace of its own (dlmopen) would spare it, but the C modules would
+ * then find no Lua at all in theirs, and the sanitizers the tests run under
+ * do not support a second namespace (nor RTLD_DEEPBIND for the native
+ * adapters). Such an adapter links its Lua statically (or with
+ * -Bsymbolic), as the README says. */
 static void promote_lua_symbols(void) {
   union {
     lua_State *(*fn)(void);
