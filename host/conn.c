@@ -701,8 +701,14 @@ static void on_write(uv_write_t *req, int status) {
 /* Writes what is queued: called by the loop once per turn for every dirty
  * connection, and again when a uv_write completes. */
 void gc__conn_flush(struct gc_conn *c) {
-  if (c->state == GC_CONN_DEAD || c->write_in_flight)
+  if (c->state == GC_CONN_DEAD)
     return;
+  if (c->write_in_flight) {
+    /* The peer takes nothing now: what is queued meanwhile still counts
+     * for YELLOW (a client that stopped reading never completes a write). */
+    conn_queue_check(c);
+    return;
+  }
   if (c->ws && wslay_event_want_write(c->ws->ctx) &&
       wslay_event_send(c->ws->ctx) != 0) {
     conn_teardown(c);
@@ -719,14 +725,21 @@ void gc__conn_flush(struct gc_conn *c) {
   if (n) {
     int w;
     if (c->mem) {
-      /* An in-memory peer takes everything, batch after batch. */
-      while (n) {
+      /* An in-memory peer takes everything, batch after batch; a paused
+       * one nothing: the queue waits as behind a full kernel buffer, until
+       * gc_host_resume. */
+      while (n && !(c->mem->paused && c->mem->paused(c->mem_ud))) {
         for (size_t i = 0; i < n; i++)
           c->mem->on_data(c->mem_ud, (const uint8_t *)iov[i].base, iov[i].len);
         conn_consume(c, total);
         if (c->state == GC_CONN_DEAD)
           return;
         n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
+      }
+      if (n) {
+        c->write_in_flight = 1;
+        conn_queue_check(c);
+        return;
       }
       w = 0;
     } else {

@@ -171,3 +171,14 @@ void gc_host_eof(struct gc_host *h, struct gc_conn *c) {
   gc__conn_mem_eof(c);
   gc_host_pump(h);
 }
+
+void gc_host_resume(struct gc_host *h, struct gc_conn *c) {
+  host_enter(h);
+  /* A paused peer left the queue "in flight" (gc__conn_flush): what a
+   * socket's write callback does, without bytes to account for. */
+  if (c->mem && c->state != GC_CONN_DEAD && c->write_in_flight) {
+    c->write_in_flight = 0;
+    gc__conn_flush(c);
+  }
+  gc_host_pump(h);
+}

@@ -19,6 +19,11 @@ struct gc_mem_ops {
   void (*on_data)(void *ud, const uint8_t *data, size_t len);
   /* The connection is gone; its gc_conn pointer is dead after this. */
   void (*on_close)(void *ud);
+  /* Optional: non-zero while the peer takes no bytes (a client that does
+   * not read). The host then keeps its output queued, as behind a full
+   * kernel buffer (limits, YELLOW issues, close_drain_ms and
+   * send_timeout_ms apply), until gc_host_resume. */
+  int (*paused)(void *ud);
 };
 
 /* Loads a JSON config, its adapters ('lua_adapter' = path of
@@ -57,5 +62,8 @@ struct gc_conn *gc_host_connect(struct gc_host *h, int port, const char *rip,
 void gc_host_input(struct gc_host *h, struct gc_conn *c, const void *data,
                    size_t len);
 void gc_host_eof(struct gc_host *h, struct gc_conn *c);
+/* The peer takes bytes again (ops->paused now says 0): what waited is
+ * written, as when a socket becomes writable. Pumps afterwards. */
+void gc_host_resume(struct gc_host *h, struct gc_conn *c);
 
 #endif

@@ -56,6 +56,8 @@ struct tclient {
   int finished;         /* close_reason decided */
   int gone;             /* the host closed the connection */
   int got_close;        /* a close frame arrived */
+  int paused;           /* takes no bytes from the host (client:pause) */
+  int ignore_close;     /* never answers a close frame (client:ignore_close) */
   int close_code;
   int http_status;
   const char *close_reason;
@@ -160,7 +162,9 @@ static void mem_on_close(void *ud) {
   c->gone = 1;
 }
 
-static const struct gc_mem_ops mem_ops = {mem_on_data, mem_on_close};
+static int mem_paused(void *ud) { return ((struct tclient *)ud)->paused; }
+
+static const struct gc_mem_ops mem_ops = {mem_on_data, mem_on_close, mem_paused};
 
 /* ---- the client's WebSocket side (wslay client context) ----------------- */
 
@@ -255,7 +259,8 @@ static int client_process(struct tclient *c) {
   }
   if (c->ws && c->in.len && wslay_event_want_read(c->ws))
     (void)wslay_event_recv(c->ws);
-  if (c->ws && wslay_event_want_write(c->ws))
+  /* Ignoring a close: its reply (and anything after it) stays unsent. */
+  if (c->ws && wslay_event_want_write(c->ws) && !(c->ignore_close && c->got_close))
     (void)wslay_event_send(c->ws);
 done:
   if (c->gone && !c->finished) {
@@ -679,6 +684,37 @@ static int client_drop(lua_State *L) {
   return 0;
 }
 
+/* client:pause(): the client stops reading. The host's output queue grows
+ * as for a real client that does not read (its kernel buffer full): queue
+ * limits, YELLOW issues, send_timeout_ms and close_drain_ms apply. */
+static int client_pause(lua_State *L) {
+  struct tclient *c = check_client(L);
+  c->paused = 1;
+  return 0;
+}
+
+/* client:resume(): it reads again; what waited arrives. */
+static int client_resume(lua_State *L) {
+  struct tclient *c = check_client(L);
+  c->paused = 0;
+  if (c->conn && c->host && c->host->h) {
+    gc_host_resume(c->host->h, c->conn);
+    host_settle(L, c->host);
+  }
+  return 0;
+}
+
+/* client:ignore_close(on): while on, a close frame from the host gets no
+ * answer (the host drops the client after close_drain_ms). */
+static int client_ignore_close(lua_State *L) {
+  struct tclient *c = check_client(L);
+  luaL_checkany(L, 2);
+  c->ignore_close = lua_toboolean(L, 2);
+  if (!c->ignore_close && c->host && c->host->h)
+    host_settle(L, c->host); /* the reply held back goes out now */
+  return 0;
+}
+
 /* client:received(): the messages since the last call, in order. */
 static int client_received(lua_State *L) {
   struct tclient *c = check_client(L);
@@ -749,6 +785,8 @@ static const luaL_Reg client_methods[] = {
     {"send", client_send},         {"send_raw", client_send_raw},
     {"close", client_close},       {"drop", client_drop},
     {"received", client_received}, {"is_open", client_is_open},
+    {"pause", client_pause},       {"resume", client_resume},
+    {"ignore_close", client_ignore_close},
     {NULL, NULL}};
 
 int luaopen_gc_testing(lua_State *L);

@@ -9,7 +9,21 @@ const path = require('node:path');
 const h = require('./lib/harness');
 
 let port, gcs, log;
+// A second server where nothing but the mechanism under test can end a
+// client: keep-alive and send_timeout_ms off.
+let quiet;
 before(async () => {
+  const q = h.recorderConfig(0, fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-quiet-')), {
+    keep_alive: { timeout: 0 },
+    send_timeout_ms: 0,
+    close_drain_ms: 700,
+    max_output_msg_size: 1048576,
+    conn_critical: { output_queue_size: 100 },
+    conn_notice: { output_queue_size: 3 }, // the recorder has no on_issue: logged
+    logging: { level: 'NORMAL|INFO' },
+  });
+  quiet = await h.startGcs(q.cfg);
+  quiet.log = q.log;
   const r = h.recorderConfig(0, fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-hostile-')), {
     handshake_timeout_ms: 500,
     max_connections: 50,
@@ -22,6 +36,7 @@ before(async () => {
 });
 after(async () => {
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+  assert.strictEqual(await h.stopGcs(quiet), 0, quiet.stderrText);
   h.killAll();
 });
 
@@ -49,6 +64,7 @@ function raw(pathName = '/', toPort = port) {
     let buf = Buffer.alloc(0);
     let upgraded = false;
     s.closedP = new Promise((r) => s.on('close', () => r(buf)));
+    s.buf = () => buf;
     s.on('error', () => {});
     s.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
@@ -170,55 +186,63 @@ test('a flood over msg_per_second RED is dropped; a calm client is not', async (
   calm.close();
 });
 
-// Its own server: keep-alive and send_timeout_ms off, so the output queue
-// limit is the one thing that can end a client that does not read. 1 MB
-// messages ("big", the recorder's command) fill the loopback buffers (a few
-// MB) within a few of them, then the queue (byte bound: max_output_msg_size
-// + 4 MiB) within a few more.
+// On the quiet server, so the output queue limit is the one thing that can
+// end a client that does not read. 1 MB messages ("big", the recorder's
+// command) fill the loopback buffers (a few MB) within a few of them, then
+// the queue (byte bound: max_output_msg_size + 4 MiB) within a few more.
 test('a client that never reads is dropped at the output queue limit', async () => {
-  const r = h.recorderConfig(0, fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-mute-')), {
-    keep_alive: { timeout: 0 },
-    send_timeout_ms: 0,
-    max_output_msg_size: 1048576,
-    conn_critical: { output_queue_size: 100 },
-  });
-  const mute = await h.startGcs(r.cfg);
-  try {
-    const calm = await h.connect(mute.port, '/calm');
-    const s = await raw('/mute', mute.port);
-    const local = s.localPort; // the server names the client by it
-    s.pause(); // never read again: the kernel buffers fill, then the queue
-    const id = h.events(r.log).find((l) => l.includes(' /mute ')).split(' ')[1];
-    const refused = (e) => e.some((l) => l.startsWith(`big_rc ${id} `) && l !== `big_rc ${id} 0`);
-    let asked = 0;
-    for (; asked < 200 && !refused(h.events(r.log)); asked++) {
-      s.write(frame(1, 'big 1000000'));
-      await h.sleep(asked < 5 ? 20 : 5);
-    }
-    const ev = await h.waitEvents(r.log, (e) => refused(e) && e.includes(`disconnect ${id}`),
-      'the mute client to be dropped', 400);
-    // Queued until the kernel and the queue were full, then ENOBUFS (105)
-    // for the one that did not fit, and nothing after it.
-    const rcs = ev.filter((l) => l.startsWith(`big_rc ${id} `)).map((l) => Number(l.split(' ')[2]));
-    assert.ok(rcs.length > 3, `${rcs.length} messages before the drop: the kernel took them all?`);
-    assert.deepStrictEqual(rcs.slice(0, -1), rcs.slice(0, -1).map(() => 0), rcs.join(' '));
-    assert.strictEqual(rcs[rcs.length - 1], 105 /* ENOBUFS */, rcs.join(' '));
-    // Exactly one line, for this very connection, saying why.
-    const line = new RegExp(`N: connection 127\\.0\\.0\\.1:${local}: output queue full ` +
-      '\\((\\d+) messages, (\\d+) bytes\\): the client does not read, dropped\n', 'g');
-    const lines = [...mute.stderrText.matchAll(line)];
-    assert.strictEqual(lines.length, 1, mute.stderrText);
-    assert.ok(Number(lines[0][2]) > 1048576 * 3, `dropped holding ${lines[0][2]} bytes`);
-    assert.doesNotMatch(mute.stderrText, new RegExp(`connection 127\\.0\\.0\\.1:${local}: (?!output queue full)`));
-    // The other client was not touched.
-    calm.send('still here');
-    assert.deepStrictEqual(await h.received(calm, 1), ['still here']);
-    calm.close();
-    s.destroy();
-  } finally {
-    mute.code = await h.stopGcs(mute);
+  const calm = await h.connect(quiet.port, '/calm');
+  const s = await raw('/mute', quiet.port);
+  const local = s.localPort; // the server names the client by it
+  s.pause(); // never read again: the kernel buffers fill, then the queue
+  const id = h.events(quiet.log).find((l) => l.includes(' /mute ')).split(' ')[1];
+  const refused = (e) => e.some((l) => l.startsWith(`big_rc ${id} `) && l !== `big_rc ${id} 0`);
+  for (let asked = 0; asked < 200 && !refused(h.events(quiet.log)); asked++) {
+    s.write(frame(1, 'big 1000000'));
+    await h.sleep(asked < 5 ? 20 : 5);
   }
-  assert.strictEqual(mute.code, 0, mute.stderrText);
+  const ev = await h.waitEvents(quiet.log, (e) => refused(e) && e.includes(`disconnect ${id}`),
+    'the mute client to be dropped', 400);
+  // Queued until the kernel and the queue were full, then ENOBUFS (105)
+  // for the one that did not fit, and nothing after it.
+  const rcs = ev.filter((l) => l.startsWith(`big_rc ${id} `)).map((l) => Number(l.split(' ')[2]));
+  assert.ok(rcs.length > 3, `${rcs.length} messages before the drop: the kernel took them all?`);
+  assert.deepStrictEqual(rcs.slice(0, -1), rcs.slice(0, -1).map(() => 0), rcs.join(' '));
+  assert.strictEqual(rcs[rcs.length - 1], 105 /* ENOBUFS */, rcs.join(' '));
+  // Exactly one line, for this very connection, saying why.
+  const line = new RegExp(`N: connection 127\\.0\\.0\\.1:${local}: output queue full ` +
+    '\\((\\d+) messages, (\\d+) bytes\\): the client does not read, dropped\n', 'g');
+  const lines = [...quiet.stderrText.matchAll(line)];
+  assert.strictEqual(lines.length, 1, quiet.stderrText);
+  assert.ok(Number(lines[0][2]) > 1048576 * 3, `dropped holding ${lines[0][2]} bytes`);
+  // Before it, once, the YELLOW limit: reported while the write waited.
+  const yellow = new RegExp(`I: connection 127\\.0\\.0\\.1:${local}: output_queue_size \\d+ over the YELLOW limit 3\n`, 'g');
+  assert.strictEqual((quiet.stderrText.match(yellow) || []).length, 1, quiet.stderrText);
+  assert.ok(quiet.stderrText.search(yellow) < quiet.stderrText.search(line), 'YELLOW first');
+  assert.doesNotMatch(quiet.stderrText,
+    new RegExp(`connection 127\\.0\\.0\\.1:${local}: (?!output queue full|output_queue_size \\d+ over the YELLOW)`));
+  // The other client was not touched.
+  calm.send('still here');
+  assert.deepStrictEqual(await h.received(calm, 1), ['still here']);
+  calm.close();
+  s.destroy();
+});
+
+test('a NORMAL close the client never answers is dropped after close_drain_ms', async () => {
+  const s = await raw('/no-answer', quiet.port);
+  const local = s.localPort;
+  const id = h.events(quiet.log).find((l) => l.includes(' /no-answer ')).split(' ')[1];
+  let closeAt = 0;
+  s.on('data', () => { if (!closeAt && closeCode(s.buf()) === 1000) closeAt = Date.now(); });
+  s.write(frame(1, 'queue 3 normal')); // 3 messages, then a NORMAL close
+  // It reads, but never sends its close frame.
+  const buf = await Promise.race([s.closedP, h.sleep(5000).then(() => { throw new Error('not dropped in 5 s'); })]);
+  const waited = Date.now() - closeAt;
+  assert.strictEqual(closeCode(buf), 1000);
+  assert.ok(closeAt && waited >= 600 && waited < 5000, `dropped ${waited} ms after the close frame`);
+  await h.waitEvents(quiet.log, (e) => e.includes(`disconnect ${id}`), 'its on_disconnect');
+  const line = new RegExp(`I: connection 127\\.0\\.0\\.1:${local}: close not completed in 700 ms, dropped\n`, 'g');
+  assert.strictEqual((quiet.stderrText.match(line) || []).length, 1, quiet.stderrText);
 });
 
 test('a silent peer is pinged, then dropped (keep_alive)', async () => {

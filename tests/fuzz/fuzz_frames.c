@@ -21,7 +21,7 @@ static int gone;
 
 static void on_data(void *ud, const uint8_t *d, size_t n) { (void)ud, (void)d, (void)n; }
 static void on_close(void *ud) { (void)ud; gone = 1; }
-static const struct gc_mem_ops ops = {on_data, on_close};
+static const struct gc_mem_ops ops = {on_data, on_close, NULL};
 
 static void host_start(void) {
   char cfg[1024], err[512];
