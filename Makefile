@@ -74,8 +74,14 @@ bench: build
 # libFuzzer (clang) on the upgrade parser, a connection's frame input and the
 # config loader: FUZZ_SECONDS each (default 60). New inputs go to
 # build-fuzz/corpus/; crashes to build-fuzz/ (add them to tests/fuzz/corpus/
-# to keep them as regression tests: ctest replays that corpus).
+# to keep them as regression tests: ctest replays that corpus; a frames input
+# also needs its expected close code in tests/fuzz/corpus/frames.expect).
+# -max_len: inputs long enough for 8 KiB headers (431) and, for the frames
+# target, for fragment and control-frame floods past the limits its config
+# sets (libFuzzer's default grows inputs from short ones and stays far below).
 FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN ?= 16384
+FUZZ_FRAMES_MAX_LEN ?= 131072
 fuzz: test-deps
 	@command -v clang >/dev/null || { echo "make: installing clang"; $(SUDO) apt-get install -y -qq clang; }
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGC_FUZZ=ON -DGC_BUILD_TESTS=ON >/dev/null
@@ -83,7 +89,8 @@ fuzz: test-deps
 	@for t in http_upgrade frames config; do \
 	  mkdir -p build-fuzz/corpus/$$t; \
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
-	  (cd build-fuzz && GC_BUILD_DIR=$$PWD ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	  ml=$(FUZZ_MAX_LEN); [ $$t = frames ] && ml=$(FUZZ_FRAMES_MAX_LEN); \
+	  (cd build-fuzz && GC_BUILD_DIR=$$PWD ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$$ml \
 	    -print_final_stats=1 corpus/$$t ../tests/fuzz/corpus/$$t > fuzz_$$t.log 2>&1); st=$$?; \
 	  grep -E "^(stat::number_of_executed_units|stat::peak_rss|#[0-9]+ +DONE|SUMMARY|artifact)" build-fuzz/fuzz_$$t.log; \
 	  [ $$st = 0 ] || { echo "fuzz_$$t failed: see build-fuzz/fuzz_$$t.log"; exit 1; }; \
