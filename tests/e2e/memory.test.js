@@ -33,11 +33,10 @@ function frame(opcode, payload, { fin = true, announce } = {}) {
 
 // gcs with the recorder adapter and 'extra' config keys.
 async function server(extra) {
-  const port = await h.freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-memory-'));
-  const r = h.recorderConfig(port, dir, { keep_alive: { timeout: 0 }, ...extra });
-  const gcs = await h.startGcs(r.cfg, { port });
-  return { port, gcs, log: r.log };
+  const r = h.recorderConfig(0, dir, { keep_alive: { timeout: 0 }, ...extra });
+  const gcs = await h.startGcs(r.cfg);
+  return { port: gcs.port, gcs, log: r.log };
 }
 
 // A raw upgraded connection; s.buf collects what the server sends once
