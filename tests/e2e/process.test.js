@@ -29,11 +29,12 @@ async function until(pred, what, tries = 200) {
 }
 
 test('a second SIGTERM ends gcs with one line when an adapter never returns', async () => {
-  const port = await h.freePort();
+  let port = 0;
   const gcs = await h.startGcs({
     adapters: [{ type: 'native', dir: h.BUILD, name: 'stuck', apps: [{ name: 's' }] }],
     vhosts: [{ ip: '127.0.0.1', port, app: 's' }],
-  }, { port });
+  }, {});
+  port = gcs.port;
   const ws = await h.connect(port, '/');
   ws.on('error', () => {});
   ws.send('spin');
@@ -54,9 +55,10 @@ test('a second SIGTERM ends gcs with one line when an adapter never returns', as
 });
 
 test('clients that do not close within close_drain_ms at shutdown: exit status 3, a NOTICE line', async () => {
-  const port = await h.freePort();
+  let port = 0;
   const r = h.recorderConfig(port, tmp(), { close_drain_ms: 300 });
-  const gcs = await h.startGcs(r.cfg, { port });
+  const gcs = await h.startGcs(r.cfg, {});
+  port = gcs.port;
   // Completes the upgrade, then never reads nor answers the close.
   const s = net.connect(port, '127.0.0.1', () => s.write(h.upgradeRequest('/mute')));
   s.on('error', () => {});
@@ -69,23 +71,25 @@ test('clients that do not close within close_drain_ms at shutdown: exit status 3
 });
 
 test('a clean shutdown still exits 0', async () => {
-  const port = await h.freePort();
+  let port = 0;
   const r = h.recorderConfig(port, tmp());
-  const gcs = await h.startGcs(r.cfg, { port });
+  const gcs = await h.startGcs(r.cfg, {});
+  port = gcs.port;
   const ws = await h.connect(port, '/a');
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
   assert.strictEqual((await ws.closed).code, 1000);
 });
 
 test('stderr closed by its reader: gcs lives on, logs to its file, says so once', async () => {
-  const port = await h.freePort();
+  let port = 0;
   const dir = tmp();
   const logFile = path.join(dir, 'gcs.log');
   const gcs = await h.startGcs({
     adapters: [{ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'e' }] }],
     vhosts: [{ ip: '127.0.0.1', port, app: 'e' }],
     logging: { level: 'NORMAL|INFO', log_file: logFile },
-  }, { port });
+  }, {});
+  port = gcs.port;
   gcs.stderr.destroy(); // the reader goes away, as "gcs | head" would
   await h.sleep(100);
   // Each bad request is an INFO line: the first write to stderr meets EPIPE.
@@ -106,11 +110,12 @@ test('stderr closed by its reader: gcs lives on, logs to its file, says so once'
 });
 
 test('clients past the open-file limit are refused with a log line', async () => {
-  const port = await h.freePort();
+  let port = 0;
   const gcs = await h.startGcs({
     adapters: [{ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'e' }] }],
     vhosts: [{ ip: '127.0.0.1', port, app: 'e' }],
-  }, { port, ulimit: '-n 64' });
+  }, { ulimit: '-n 64' });
+  port = gcs.port;
   const socks = [];
   let refused = 0;
   try {
@@ -139,11 +144,12 @@ test('clients past the open-file limit are refused with a log line', async () =>
 });
 
 test('SIGHUP is logged and ignored: gcs goes on serving, then SIGTERM exits 0', async () => {
-  const port = await h.freePort();
+  let port = 0;
   const gcs = await h.startGcs({
     adapters: [{ type: 'native', dir: h.BUILD, name: 'echo', apps: [{ name: 'e' }] }],
     vhosts: [{ ip: '127.0.0.1', port, app: 'e' }],
-  }, { port });
+  }, {});
+  port = gcs.port;
   gcs.kill('SIGHUP');
   await until(() => /SIGHUP/.test(gcs.stderrText) || gcs.exitCode !== null ||
                     gcs.signalCode !== null, 'the SIGHUP line');

@@ -15,20 +15,6 @@ const SRC = process.env.GC_SOURCE_DIR || path.resolve(__dirname, '../../..');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// A port that was free a moment ago. Racy: another process (a parallel
-// ctest) may bind it before gcs does. Prefer port 0 and proc.port; this is
-// kept for a test that needs a fixed port number (a port in use, -p N).
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
-
 // The "listening on ws://IP:PORT" lines gcs logged so far, in order.
 function listening(text) {
   return [...text.matchAll(/listening on ws:\/\/(.*):(\d+)\n/g)]
@@ -188,6 +174,6 @@ function upgradeRequest(pathName = '/', extra = '') {
 }
 
 module.exports = {
-  GCS, BUILD, SRC, sleep, freePort, listening, startGcs, stopGcs, killAll, recorderConfig,
+  GCS, BUILD, SRC, sleep, listening, startGcs, stopGcs, killAll, recorderConfig,
   events, waitEvents, connect, received, rawExchange, upgradeRequest, WebSocket,
 };
