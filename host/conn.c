@@ -1,7 +1,7 @@
 /* conn.c - a client connection from accept to on_disconnect.
  *
  * States (enum gc_conn_state): HANDSHAKE -> OPEN -> [DRAINING] -> CLOSING ->
- * DEAD. Everything that ends a connection funnels into conn_teardown(),
+ * DEAD. Everything that ends a connection funnels into gc__conn_teardown(),
  * which only calls uv_close(); the adapter hears on_disconnect from the
  * close callback, on a later loop turn, never inside an API call. The slot
  * and its generation are released after on_disconnect returns.
@@ -26,19 +26,12 @@
 #define GC_IOV_MAX 64
 
 static void conn_step(struct gc_conn *c);
-static void conn_teardown(struct gc_conn *c);
-static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len);
-static int conn_queue_room(struct gc_conn *c, size_t len);
-static void conn_read_start(struct gc_conn *c);
-static void conn_budget_enforce(struct gc_loop *loop, int64_t more);
 
 /* ---- lifetime ------------------------------------------------------------ */
 
 /* One line about 'c', "connection IP:PORT: ...", through the loop's rate
  * limit (formatted only when it passes). */
-static void conn_log(struct gc_conn *c, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void conn_log(struct gc_conn *c, int level, const char *fmt, ...) {
+void gc__conn_log(struct gc_conn *c, int level, const char *fmt, ...) {
   if (!gc__loop_conn_log_take(c->loop, level))
     return;
   /* The prefix and the message formatted once, into one byte more than a
@@ -76,7 +69,7 @@ static void report_discarded(void *ctx, const struct gc_msg *m) {
 }
 
 /* Refused in on_connect: what it queued vanishes unreported. */
-static void uncount_queued(void *ctx, const struct gc_msg *m) {
+void gc__conn_uncount_queued(void *ctx, const struct gc_msg *m) {
   struct gc_conn *c = ctx;
   gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
 }
@@ -120,7 +113,7 @@ static void on_close(uv_handle_t *h) {
   conn_free(c);
 }
 
-static void conn_stop_timers(struct gc_conn *c) {
+void gc__conn_stop_timers(struct gc_conn *c) {
   if (c->timer_id)
     (void)gc_timers_stop(&c->loop->timers, c->timer_id);
   if (c->deadline_id)
@@ -129,11 +122,11 @@ static void conn_stop_timers(struct gc_conn *c) {
 }
 
 /* Ends the connection now. Idempotent; the rest happens in on_close. */
-static void conn_teardown(struct gc_conn *c) {
+void gc__conn_teardown(struct gc_conn *c) {
   if (c->state == GC_CONN_DEAD)
     return;
   c->state = GC_CONN_DEAD;
-  conn_stop_timers(c);
+  gc__conn_stop_timers(c);
   gc__loop_unmark_dirty(c->loop, c);
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
@@ -145,11 +138,11 @@ static void deadline_fired(void *ctx, intptr_t handle) {
     return;
   c->deadline_id = 0;
   if (c->state == GC_CONN_HANDSHAKE && !c->close_after_flush)
-    conn_log(c, GCL_INFO, "no complete upgrade request in time, closed");
+    gc__conn_log(c, GCL_INFO, "no complete upgrade request in time, closed");
   else
-    conn_log(c, gc__loop_forced_drop(loop), "close not completed in %u ms, dropped",
+    gc__conn_log(c, gc__loop_forced_drop(loop), "close not completed in %u ms, dropped",
              loop->server->cfg->close_drain_ms);
-  conn_teardown(c);
+  gc__conn_teardown(c);
 }
 
 /* Bounds what the peer makes us wait for: the handshake, or a close.
@@ -160,11 +153,11 @@ static void conn_arm_deadline_ms(struct gc_conn *c, uint64_t ms) {
     return;
   if (gc_timers_start(&loop->timers, gc_loop_now(loop), (int64_t)ms, 0,
                       deadline_fired, loop, c->handle, &c->deadline_id) != 0) {
-    conn_teardown(c); /* cannot bound it: end it now */
+    gc__conn_teardown(c); /* cannot bound it: end it now */
   }
 }
 
-static void conn_arm_deadline(struct gc_conn *c) {
+void gc__conn_arm_deadline(struct gc_conn *c) {
   conn_arm_deadline_ms(c, c->loop->server->cfg->close_drain_ms);
 }
 
@@ -189,11 +182,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     c->peer_eof = 1;
     if (nread != UV_EOF && c->state != GC_CONN_HANDSHAKE)
-      conn_log(c, GCL_INFO, "%s", uv_strerror((int)nread));
-    conn_teardown(c);
+      gc__conn_log(c, GCL_INFO, "%s", uv_strerror((int)nread));
+    gc__conn_teardown(c);
     return;
   }
-  conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
+  gc__conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
   /* A full buffer means more is waiting: libuv would read it again (up to
    * 32 times) before any other connection is served. One buffer per turn
    * each, so a flooder cannot take the loop from the others. */
@@ -217,12 +210,12 @@ void gc__conn_resume_reads(struct gc_loop *loop) {
      * without reading, an HTTP answer or a failed frame closes). */
     if ((c->state == GC_CONN_OPEN || c->state == GC_CONN_CLOSING) &&
         !c->close_after_flush)
-      conn_read_start(c);
+      gc__conn_read_start(c);
     c = next;
   }
 }
 
-static void conn_read_start(struct gc_conn *c) {
+void gc__conn_read_start(struct gc_conn *c) {
   if (c->reading || c->state == GC_CONN_DEAD)
     return;
   if (c->mem) {
@@ -233,7 +226,7 @@ static void conn_read_start(struct gc_conn *c) {
       size_t n = c->mem_pending_len;
       c->mem_pending = NULL;
       c->mem_pending_len = 0;
-      conn_input(c, p, n);
+      gc__conn_input(c, p, n);
       gc_free(p);
     }
     return;
@@ -241,10 +234,10 @@ static void conn_read_start(struct gc_conn *c) {
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
     c->reading = 1;
   else
-    conn_teardown(c);
+    gc__conn_teardown(c);
 }
 
-static void conn_read_stop(struct gc_conn *c) {
+void gc__conn_read_stop(struct gc_conn *c) {
   if (!c->reading)
     return;
   if (c->mem) {
@@ -253,66 +246,6 @@ static void conn_read_stop(struct gc_conn *c) {
   }
   uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
-}
-
-/* ---- statistics and limits ---------------------------------------------- */
-
-static uint64_t conn_limit(const struct gc_conn *c, int level, int stat) {
-  const struct gc_limits *l = c->limits ? c->limits : &c->app->limits;
-  return l->v[level][stat];
-}
-
-/* Checks one statistic against the connection's thresholds. RED drops the
- * connection; YELLOW asks the app once per episode (on_issue) and obeys
- * its reaction. Returns 1 when the connection no longer takes input. */
-static int conn_stat_check(struct gc_conn *c, int stat, uint64_t value) {
-  uint64_t red = conn_limit(c, GC_STAT_STATUS_RED, stat);
-  if (red && value > red) {
-    conn_log(c, GCL_NOTICE, "%s %llu over the RED limit %llu, dropped",
-             gc_stat_name(stat), (unsigned long long)value,
-             (unsigned long long)red);
-    conn_teardown(c);
-    return 1;
-  }
-  uint64_t yellow = conn_limit(c, GC_STAT_STATUS_YELLOW, stat);
-  uint8_t bit = (uint8_t)(1u << stat);
-  if (!yellow || value <= yellow || (c->issued & bit))
-    return 0;
-  c->issued |= bit;
-  struct gc_adapter *a = c->app->adapter;
-  int reaction = a->on_issue ? a->on_issue(c->user, stat, (GCT_COUNTER_VALUE)value)
-                             : GC_STAT_REACTION_DEFAULT;
-  if (c->state != GC_CONN_OPEN)
-    return 1; /* the app closed it meanwhile */
-  if (reaction == GC_STAT_REACTION_CLOSE) {
-    conn_log(c, GCL_INFO,
-             "%s %llu over the YELLOW limit, closed "
-             "by the application",
-             gc_stat_name(stat), (unsigned long long)value);
-    (void)gc_conn_close(c->loop, c->handle, GC_CLOSE_REASON_NORMAL);
-    return 1;
-  }
-  if (reaction == GC_STAT_REACTION_DEFAULT)
-    conn_log(c, GCL_INFO, "%s %llu over the YELLOW limit %llu",
-             gc_stat_name(stat), (unsigned long long)value,
-             (unsigned long long)yellow);
-  return 0;
-}
-
-/* Counts one inbound message; 1 when it must not be delivered. */
-static int conn_count_input(struct gc_conn *c, size_t len) {
-  int64_t now = gc_loop_now(c->loop);
-  if (now - c->win_start >= 1000) {
-    c->win_start = now;
-    c->win_msgs = c->win_bytes = 0;
-    /* A new window: rate and size issues may be reported again. */
-    c->issued &= (uint8_t)(1u << GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
-  }
-  c->win_msgs++;
-  c->win_bytes += len;
-  return conn_stat_check(c, GC_CONN_STAT_MAX_MSG_SIZE, len) ||
-         conn_stat_check(c, GC_CONN_STAT_MSG_PER_SECOND, c->win_msgs) ||
-         conn_stat_check(c, GC_CONN_STAT_BYTES_PER_SECOND, c->win_bytes);
 }
 
 /* ---- wslay callbacks ----------------------------------------------------- */
@@ -345,7 +278,7 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data,
 }
 
 static void ws_fail(struct gc_conn *c, uint16_t code, const char *why) {
-  conn_log(c, GCL_NOTICE, "%s, closing with %u", why, code);
+  gc__conn_log(c, GCL_NOTICE, "%s, closing with %u", why, code);
   c->close_logged = 1;
   (void)wslay_event_queue_close(c->ws->ctx, code, NULL, 0);
   wslay_event_shutdown_read(c->ws->ctx);
@@ -358,7 +291,7 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
   if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
     if (arg->status_code != 1000 && arg->status_code != 1001 &&
         arg->status_code != 1005 && arg->status_code != 0)
-      conn_log(c, GCL_INFO, "peer closed with %u", arg->status_code);
+      gc__conn_log(c, GCL_INFO, "peer closed with %u", arg->status_code);
     return;
   }
   if (arg->opcode == WSLAY_PING || arg->opcode == WSLAY_PONG) {
@@ -366,10 +299,10 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
      * for a ping: while the kernel still takes our bytes the pongs go out
      * this turn, once it does not, a peer that keeps pinging is a client
      * that does not read. */
-    if (c->state != GC_CONN_OPEN || conn_count_input(c, arg->msg_length))
+    if (c->state != GC_CONN_OPEN || gc__conn_count_input(c, arg->msg_length))
       return;
     if (arg->opcode == WSLAY_PING && c->write_in_flight)
-      (void)conn_queue_room(c, 0); /* the kernel is full: it does not read */
+      (void)gc__conn_queue_room(c, 0); /* the kernel is full: it does not read */
     return;
   }
   if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
@@ -383,7 +316,7 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
   }
   gc_counters_bump(CTR(c), GC_CTR_MESSAGES_IN, 1);
   gc_counters_bump(CTR(c), GC_CTR_BYTES_IN, (int64_t)arg->msg_length);
-  if (conn_count_input(c, arg->msg_length))
+  if (gc__conn_count_input(c, arg->msg_length))
     return;
   struct gc_adapter *a = c->app->adapter;
   if (a->on_message)
@@ -398,48 +331,19 @@ static const struct wslay_event_callbacks ws_callbacks = {
 
 /* ---- handshake ----------------------------------------------------------- */
 
-/* Answers an HTTP error with a one-line body, then closes. */
-static void conn_http_reject(struct gc_conn *c, int status, const char *body) {
-  char buf[512];
-  int n = gc_http_response(buf, sizeof buf, status, body);
-  conn_log(c, GCL_INFO, "HTTP %d: %s", status, body);
-  conn_read_stop(c);
-  if (n < 0 || gc_send_queue_push_raw(&c->q, buf, (size_t)n) != 0) {
-    conn_teardown(c);
-    return;
-  }
-  c->close_after_flush = 1;
-  gc__loop_mark_dirty(c->loop, c);
-}
-
-static struct gc_app *conn_route(struct gc_conn *c, const char *target) {
-  struct gc_listener *l = c->listener;
-  if (l->app_count == 1)
-    return l->apps[0];
-  /* Several apps on one address: the first path segment names one. */
-  const char *seg = target + 1;
-  size_t n = strcspn(seg, "/?#");
-  for (size_t i = 0; i < l->app_count; i++) {
-    const char *name = l->apps[i]->conf->name;
-    if (strlen(name) == n && strncmp(seg, name, n) == 0)
-      return l->apps[i];
-  }
-  return NULL;
-}
-
 /* RED max_msg_size is enforced by wslay before it buffers: close 1009. */
-static void conn_ws_max_msg(struct gc_conn *c) {
-  uint64_t max = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE);
+void gc__conn_ws_max_msg(struct gc_conn *c) {
+  uint64_t max = gc__conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE);
   wslay_event_config_set_max_recv_msg_length(c->ws->ctx, gc_msg_size_limit(max));
 }
 
 /* Borrows a wslay context (ws_pool.h) unless the connection holds one. */
-static int conn_ws_bind(struct gc_conn *c) {
+int gc__conn_ws_bind(struct gc_conn *c) {
   if (c->ws)
     return 0;
   if (gc_ws_pool_take(&c->loop->ws_pool, &ws_callbacks, c, &c->ws) != 0)
     return ENOMEM;
-  conn_ws_max_msg(c);
+  gc__conn_ws_max_msg(c);
   return 0;
 }
 
@@ -450,94 +354,6 @@ static void conn_ws_park(struct gc_conn *c) {
     gc_ws_pool_give(&c->loop->ws_pool, c->ws, 1);
     c->ws = NULL;
   }
-}
-
-static void conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
-                                size_t rest_len) {
-  struct gc_loop *loop = c->loop;
-  struct gc_server *srv = loop->server;
-  const char *why = NULL;
-  int status = gc_http_req_check(c->req, &why);
-  if (status) {
-    conn_http_reject(c, status, why);
-    return;
-  }
-  const char *target = c->req->target;
-  struct gc_app *app = conn_route(c, target);
-  if (!app) {
-    conn_http_reject(c, 404, "unknown application");
-    return;
-  }
-  c->app = app;
-  if (loop->stopping) {
-    conn_http_reject(c, 503, "server shutting down");
-    return;
-  }
-  if (srv->cfg->max_connections && loop->open_count >= srv->cfg->max_connections) {
-    conn_http_reject(c, 503, "too many connections");
-    return;
-  }
-  char accept[29];
-  char resp[256];
-  int n;
-  if (gc_ws_accept_key(c->req->key, accept) != 0 ||
-      (n = snprintf(resp, sizeof resp,
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                    accept)) < 0 ||
-      (size_t)n >= sizeof resp || conn_ws_bind(c) != 0 ||
-      gc_send_queue_push_raw(&c->q, resp, (size_t)n) != 0) {
-    conn_http_reject(c, 500, "out of memory");
-    return;
-  }
-  /* OPEN before on_connect, so the app may already send from it. */
-  if (c->deadline_id) {
-    (void)gc_timers_stop(&loop->timers, c->deadline_id);
-    c->deadline_id = 0;
-  }
-  c->state = GC_CONN_OPEN;
-  struct gc_adapter *a = app->adapter;
-  intptr_t user = 0;
-  if (a->on_connect) {
-    char lip[46] = "";
-    int lport = c->listener->port;
-    struct sockaddr_storage ss;
-    int sl = sizeof ss;
-    if (c->mem) {
-      snprintf(lip, sizeof lip, "127.0.0.1");
-    } else if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-      if (ss.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *)&ss, lip, sizeof lip);
-        lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-      } else {
-        uv_ip4_name((struct sockaddr_in *)&ss, lip, sizeof lip);
-        lport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-      }
-    }
-    user = a->on_connect(app->id, c->handle, GC_PROTOCOL_WS, c->rip, c->rport,
-                         lip, lport, target);
-  }
-  if (user == GC_DROP_CONNECTION) {
-    /* Refused: nothing the app did for it is reported, no event follows. */
-    conn_stop_timers(c);
-    gc_send_queue_clear(&c->q, uncount_queued, c);
-    if (c->state != GC_CONN_DEAD) {
-      c->state = GC_CONN_HANDSHAKE;
-      conn_http_reject(c, 403, "connection refused by the application");
-    }
-    return;
-  }
-  c->user = user;
-  c->accepted = 1;
-  gc_counters_bump(CTR(c), GC_CTR_CONNECTIONS, 1);
-  gc_counters_bump(CTR(c), GC_CTR_ACCEPTED, 1);
-  c->win_start = c->last_input = gc_loop_now(loop);
-  loop->open_count++;
-  gc_free(c->req);
-  c->req = NULL;
-  gc__loop_mark_dirty(loop, c);
-  if (rest_len && c->state == GC_CONN_OPEN)
-    conn_input(c, rest, rest_len);
 }
 
 /* ---- input --------------------------------------------------------------- */
@@ -552,7 +368,7 @@ static size_t conn_scan(struct gc_conn *c, const uint8_t *data, size_t len,
                         const char **why) {
   struct gc_ws_scan *s = &c->ws->scan;
   uint64_t max = gc_msg_size_limit(
-      conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE));
+      gc__conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE));
   size_t off = 0;
   while (off < len) {
     struct gc_ws_hdr h;
@@ -583,7 +399,7 @@ static size_t conn_scan(struct gc_conn *c, const uint8_t *data, size_t len,
   return off;
 }
 
-static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
+void gc__conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   if (c->state == GC_CONN_DEAD)
     return;
   if (c->state == GC_CONN_HANDSHAKE) {
@@ -592,17 +408,17 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
     size_t used = 0;
     int status = gc_http_req_feed(c->req, (const char *)data, len, &used);
     if (status) {
-      conn_http_reject(c, status, status == 431 ? "request headers too large"
+      gc__conn_http_reject(c, status, status == 431 ? "request headers too large"
                                                 : "malformed HTTP request");
       return;
     }
     if (c->req->headers_done)
-      conn_handshake_done(c, data + used, len - used);
+      gc__conn_handshake_done(c, data + used, len - used);
     return;
   }
-  if (conn_ws_bind(c) != 0) {
-    conn_log(c, GCL_ERR, "out of memory for its input, dropped");
-    conn_teardown(c);
+  if (gc__conn_ws_bind(c) != 0) {
+    gc__conn_log(c, GCL_ERR, "out of memory for its input, dropped");
+    gc__conn_teardown(c);
     return;
   }
   if (!wslay_event_want_read(c->ws->ctx))
@@ -620,9 +436,9 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
     return;
   if (refused && rc == 0 && wslay_event_want_read(c->ws->ctx)) {
     ws_fail(c, 1009, refused);
-    conn_budget_enforce(c->loop, 0);
+    gc__conn_budget_enforce(c->loop, 0);
   } else if (rc == 0) {
-    conn_budget_enforce(c->loop, 0);
+    gc__conn_budget_enforce(c->loop, 0);
   }
   if (c->state == GC_CONN_DEAD)
     return;
@@ -631,21 +447,21 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
      * control frame) with a negative code and no close frame queued: fail
      * the connection as RFC 6455 7.1.7 says, with 1002, unless we are out
      * of memory. */
-    conn_log(c, GCL_NOTICE,
+    gc__conn_log(c, GCL_NOTICE,
              "protocol error in a frame (wslay %d), "
              "closing with 1002",
              rc);
     static const uint8_t close_1002[] = {0x88, 0x02, 0x03, 0xea};
     if (rc == WSLAY_ERR_NOMEM || wslay_event_get_close_sent(c->ws->ctx) ||
         gc_send_queue_push_raw(&c->q, close_1002, sizeof close_1002) != 0) {
-      conn_teardown(c);
+      gc__conn_teardown(c);
       return;
     }
     if (c->state == GC_CONN_OPEN)
       c->state = GC_CONN_CLOSING;
     c->close_after_flush = 1;
-    conn_read_stop(c);
-    conn_arm_deadline(c);
+    gc__conn_read_stop(c);
+    gc__conn_arm_deadline(c);
     gc__loop_mark_dirty(c->loop, c);
     return;
   }
@@ -656,26 +472,12 @@ static void conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
     if (!c->close_logged && !wslay_event_get_close_received(c->ws->ctx))
       c->close_log_pending = 1;
     c->state = GC_CONN_CLOSING;
-    conn_arm_deadline(c);
+    gc__conn_arm_deadline(c);
   }
   conn_step(c);
 }
 
 /* ---- output -------------------------------------------------------------- */
-
-/* YELLOW output queue: asked from the flush, never inside the API call
- * that queued; the report re-arms once the queue is back under it. */
-static void conn_queue_check(struct gc_conn *c) {
-  if (c->state != GC_CONN_OPEN || !c->accepted)
-    return;
-  uint8_t bit = (uint8_t)(1u << GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
-  uint64_t yellow =
-      conn_limit(c, GC_STAT_STATUS_YELLOW, GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
-  if (yellow && c->q.count <= yellow)
-    c->issued &= (uint8_t)~bit;
-  else if (yellow)
-    (void)conn_stat_check(c, GC_CONN_STAT_OUTPUT_QUEUE_SIZE, c->q.count);
-}
 
 static void conn_consume(struct gc_conn *c, size_t n) {
   gc_send_queue_consume(&c->q, n, report_sent, c);
@@ -687,8 +489,8 @@ static void on_write(uv_write_t *req, int status) {
   if (c->state == GC_CONN_DEAD)
     return; /* cancelled by uv_close: on_close reports the rest */
   if (status < 0) {
-    conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(status));
-    conn_teardown(c);
+    gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(status));
+    gc__conn_teardown(c);
     return;
   }
   size_t n = c->in_flight;
@@ -706,17 +508,17 @@ void gc__conn_flush(struct gc_conn *c) {
   if (c->write_in_flight) {
     /* The peer takes nothing now: what is queued meanwhile still counts
      * for YELLOW (a client that stopped reading never completes a write). */
-    conn_queue_check(c);
+    gc__conn_queue_check(c);
     return;
   }
   if (c->ws && wslay_event_want_write(c->ws->ctx) &&
       wslay_event_send(c->ws->ctx) != 0) {
-    conn_teardown(c);
+    gc__conn_teardown(c);
     return;
   }
   if (c->close_log_pending && c->ws && wslay_event_get_close_sent(c->ws->ctx)) {
     c->close_log_pending = 0;
-    conn_log(c, GCL_NOTICE, "invalid frame, closing with %u",
+    gc__conn_log(c, GCL_NOTICE, "invalid frame, closing with %u",
              wslay_event_get_status_code_sent(c->ws->ctx));
   }
   uv_buf_t iov[GC_IOV_MAX];
@@ -738,7 +540,7 @@ void gc__conn_flush(struct gc_conn *c) {
       }
       if (n) {
         c->write_in_flight = 1;
-        conn_queue_check(c);
+        gc__conn_queue_check(c);
         return;
       }
       w = 0;
@@ -748,8 +550,8 @@ void gc__conn_flush(struct gc_conn *c) {
     if (w == UV_EAGAIN || w == UV_ENOSYS)
       w = 0;
     if (w < 0) {
-      conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(w));
-      conn_teardown(c);
+      gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(w));
+      gc__conn_teardown(c);
       return;
     }
     if (w > 0) {
@@ -763,16 +565,16 @@ void gc__conn_flush(struct gc_conn *c) {
       c->wreq.data = c;
       if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n,
                    on_write) != 0) {
-        conn_teardown(c);
+        gc__conn_teardown(c);
         return;
       }
       c->write_in_flight = 1;
       c->in_flight = total;
-      conn_queue_check(c);
+      gc__conn_queue_check(c);
       return;
     }
   }
-  conn_queue_check(c);
+  gc__conn_queue_check(c);
   if (!c->q.head)
     c->out_since = 0;
   if (c->state != GC_CONN_DEAD)
@@ -793,7 +595,7 @@ static void conn_step(struct gc_conn *c) {
     return;
   }
   if (c->close_after_flush) {
-    conn_teardown(c);
+    gc__conn_teardown(c);
     return;
   }
   if (c->state == GC_CONN_HANDSHAKE)
@@ -801,10 +603,10 @@ static void conn_step(struct gc_conn *c) {
   if (c->state == GC_CONN_OPEN && !c->ws)
     return; /* parked above: nothing in progress */
   if (c->state == GC_CONN_DRAINING &&
-      (conn_ws_bind(c) != 0 || !wslay_event_get_close_sent(c->ws->ctx))) {
+      (gc__conn_ws_bind(c) != 0 || !wslay_event_get_close_sent(c->ws->ctx))) {
     /* Everything queued is out: now the close frame. */
     if (!c->ws || wslay_event_queue_close(c->ws->ctx, 1000, NULL, 0) != 0) {
-      conn_teardown(c);
+      gc__conn_teardown(c);
       return;
     }
     gc__loop_mark_dirty(c->loop, c);
@@ -812,13 +614,13 @@ static void conn_step(struct gc_conn *c) {
   }
   if (c->ws && wslay_event_get_close_sent(c->ws->ctx)) {
     if (!wslay_event_want_read(c->ws->ctx) || c->peer_eof) {
-      conn_teardown(c); /* both close frames exchanged, or reading is over */
+      gc__conn_teardown(c); /* both close frames exchanged, or reading is over */
       return;
     }
     /* Wait, bounded, for the peer's close frame. */
     c->state = GC_CONN_CLOSING;
-    conn_arm_deadline(c);
-    conn_read_start(c);
+    gc__conn_arm_deadline(c);
+    gc__conn_read_start(c);
   }
 }
 
@@ -879,7 +681,7 @@ void gc__conn_mem_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   if (!c->reading) {
     uint8_t *p = gc_realloc(c->mem_pending, c->mem_pending_len + len);
     if (!p) {
-      conn_teardown(c);
+      gc__conn_teardown(c);
       return;
     }
     memcpy(p + c->mem_pending_len, data, len);
@@ -887,12 +689,12 @@ void gc__conn_mem_input(struct gc_conn *c, const uint8_t *data, size_t len) {
     c->mem_pending_len += len;
     return;
   }
-  conn_input(c, data, len);
+  gc__conn_input(c, data, len);
 }
 
 void gc__conn_mem_eof(struct gc_conn *c) {
   c->peer_eof = 1;
-  conn_teardown(c);
+  gc__conn_teardown(c);
 }
 
 static void free_on_close(uv_handle_t *h) { gc_free(h); }
@@ -937,340 +739,9 @@ void gc__conn_accept(struct gc_listener *l) {
    * its upgrade must not get past max_connections either. */
   uint64_t max = loop->server->cfg->max_connections;
   if (max && loop->conn_count > max) {
-    conn_http_reject(c, 503, "too many connections");
+    gc__conn_http_reject(c, 503, "too many connections");
     return;
   }
-  conn_read_start(c);
+  gc__conn_read_start(c);
 }
 
-/* ---- the API ------------------------------------------------------------- */
-
-static struct gc_conn *conn_get(struct gc_loop *loop, intptr_t h) {
-  return loop ? gc_handle_table_get(&loop->conns, h) : NULL;
-}
-
-/* Room for one more message of 'len' bytes. A message over
- * max_output_msg_size is refused and changes nothing (EMSGSIZE). A client
- * that does not read must not grow our memory without bound: past RED
- * output_queue_size, or the byte bound (one message of the largest size and
- * GC_OUTPUT_QUEUE_MAX_BYTES more), counting the control frames wslay holds
- * for it (pongs, close), it is dropped (ENOBUFS). So is the largest holder
- * when the server-wide budget is reached. */
-static int conn_queue_room(struct gc_conn *c, size_t len) {
-  const struct gc_config *cfg = c->loop->server->cfg;
-  if (len > cfg->max_output_msg_size)
-    return EMSGSIZE;
-  size_t count = c->q.count, bytes = c->q.bytes;
-  if (c->ws) {
-    count += wslay_event_get_queued_msg_count(c->ws->ctx);
-    bytes += wslay_event_get_queued_msg_length(c->ws->ctx);
-  }
-  uint64_t red = conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
-  if ((red && count + 1 > red) ||
-      bytes + len > cfg->max_output_msg_size + GC_OUTPUT_QUEUE_MAX_BYTES) {
-    conn_log(c, GCL_NOTICE,
-             "output queue full (%zu messages, %zu "
-             "bytes): the client does not read, dropped",
-             count, bytes);
-    conn_teardown(c);
-    return ENOBUFS;
-  }
-  conn_budget_enforce(c->loop, (int64_t)len);
-  return c->state == GC_CONN_DEAD ? ENOBUFS : 0;
-}
-
-static void conn_queued(struct gc_conn *c, size_t len) {
-  gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES,
-                   (int64_t)(len + gc_ws_header_size(len)));
-  if (!c->out_since)
-    c->out_since = gc_loop_now(c->loop);
-  gc__loop_mark_dirty(c->loop, c);
-}
-
-/* ---- the server-wide budget (max_buffered_bytes) -------------------------- */
-
-static uint64_t loop_budget(struct gc_loop *loop) {
-  if (!loop->buffer_budget_set) {
-    uint64_t b = loop->server->cfg->max_buffered_bytes;
-    if (b == UINT64_MAX) {
-      /* Default: a quarter of the memory we may use (a cgroup's limit when
-       * one is set). */
-      uint64_t mem = uv_get_total_memory();
-      uint64_t lim = uv_get_constrained_memory();
-      if (lim && lim < mem)
-        mem = lim;
-      b = mem / 4;
-    }
-    loop->buffer_budget = b;
-    loop->buffer_budget_set = 1;
-  }
-  return loop->buffer_budget;
-}
-
-static uint64_t conn_holds(const struct gc_conn *c) {
-  return c->q.bytes + c->in_held;
-}
-
-/* Past the budget, with 'more' bytes about to be queued, drops the largest
- * holders first (Redis's maxmemory-clients) until a tenth of the budget is
- * free again, so that the next message does not search again. */
-static void conn_budget_enforce(struct gc_loop *loop, int64_t more) {
-  uint64_t budget = loop_budget(loop);
-  if (!budget || loop->buffered + more <= (int64_t)budget)
-    return;
-  /* What dying connections still hold goes with their close callback. */
-  int64_t live = more;
-  struct gc_handle_table *t = &loop->conns;
-  for (uint32_t i = 0; i < t->cap; i++) {
-    struct gc_conn *c = t->slots[i].ptr;
-    if (c && c->state != GC_CONN_DEAD)
-      live += (int64_t)conn_holds(c);
-  }
-  while (live > (int64_t)(budget - budget / 10)) {
-    struct gc_conn *big = NULL;
-    for (uint32_t i = 0; i < t->cap; i++) {
-      struct gc_conn *c = t->slots[i].ptr;
-      if (c && c->state != GC_CONN_DEAD && conn_holds(c) &&
-          (!big || conn_holds(c) > conn_holds(big)))
-        big = c;
-    }
-    if (!big)
-      return;
-    live -= (int64_t)conn_holds(big);
-    if (gc_log_enabled(GCL_NOTICE)) {
-      char line[160];
-      snprintf(line, sizeof line,
-               "holds %llu bytes, the largest share of max_buffered_bytes "
-               "(%llu): dropped",
-               (unsigned long long)conn_holds(big), (unsigned long long)budget);
-      /* Each eviction is a line: they are few, and the operator needs them. */
-      gc_log(GCL_NOTICE, "connection %s:%d: %s", big->rip, big->rport, line);
-    }
-    conn_teardown(big);
-  }
-}
-
-int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
-                 intptr_t cookie) {
-  struct gc_conn *c = conn_get(loop, h);
-  if (!c || c->state != GC_CONN_OPEN || (!data && len))
-    return EINVAL;
-  int rc = conn_queue_room(c, len);
-  if (!rc)
-    rc = gc_send_queue_push_frame(&c->q, data, len, cookie);
-  if (rc)
-    return rc;
-  conn_queued(c, len);
-  return 0;
-}
-
-int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t count,
-                      const void *data, size_t len, intptr_t cookie,
-                      size_t *queued) {
-  if (queued)
-    *queued = 0;
-  if (!loop || (!handles && count) || (!data && len))
-    return EINVAL;
-  if (len > loop->server->cfg->max_output_msg_size)
-    return EMSGSIZE;
-  /* Serialized once; each queue holds a reference. All or nothing: every
-   * receiver's entry is allocated before any is queued, so ENOMEM leaves
-   * no receiver with the message and the others without it. */
-  struct gc_shared *sh = gc_shared_new(data, len);
-  struct gc_msg **msgs = count ? gc_malloc(count * sizeof *msgs) : NULL;
-  if (!sh || (count && !msgs)) {
-    gc_free(sh);
-    gc_free(msgs);
-    return ENOMEM;
-  }
-  sh->refs = 1; /* ours, until the loop is done */
-  int rc = 0;
-  size_t i;
-  for (i = 0; i < count; i++) {
-    struct gc_conn *c = conn_get(loop, handles[i]);
-    msgs[i] = NULL;
-    if (!c || c->state != GC_CONN_OPEN || conn_queue_room(c, len))
-      continue;
-    if (!(msgs[i] = gc_send_queue_msg_shared(sh, cookie))) {
-      rc = ENOMEM;
-      break;
-    }
-  }
-  size_t n = 0;
-  for (size_t k = 0; k < i; k++) {
-    if (!msgs[k])
-      continue;
-    struct gc_conn *c = conn_get(loop, handles[k]);
-    /* A later receiver's room check may have dropped an earlier one (the
-     * server-wide budget), or a handle may repeat: queue to live ones. */
-    if (rc || !c || c->state != GC_CONN_OPEN) {
-      gc_send_queue_msg_free(msgs[k]);
-      continue;
-    }
-    gc_send_queue_append(&c->q, msgs[k]);
-    conn_queued(c, len);
-    n++;
-  }
-  gc_free(msgs);
-  gc_shared_release(sh);
-  if (queued)
-    *queued = n;
-  return rc;
-}
-
-int gc_conn_close(struct gc_loop *loop, intptr_t h, int reason) {
-  struct gc_conn *c = conn_get(loop, h);
-  if (!c || c->state != GC_CONN_OPEN)
-    return EINVAL;
-  if (reason == GC_CLOSE_REASON_DROP) {
-    conn_teardown(c);
-    return 0;
-  }
-  if (reason != GC_CLOSE_REASON_NORMAL)
-    return EINVAL;
-  c->state = GC_CONN_DRAINING;
-  if (c->timer_id) {
-    (void)gc_timers_stop(&loop->timers, c->timer_id);
-    c->timer_id = 0;
-  }
-  conn_read_stop(c);
-  conn_arm_deadline(c);
-  gc__loop_mark_dirty(loop, c);
-  return 0;
-}
-
-static void conn_timer_fired(void *ctx, intptr_t handle) {
-  struct gc_loop *loop = ctx;
-  struct gc_conn *c = gc_handle_table_get(&loop->conns, handle);
-  if (!c)
-    return;
-  c->timer_id = 0;
-  if (c->state != GC_CONN_OPEN || !c->accepted)
-    return;
-  struct gc_adapter *a = c->app->adapter;
-  if (a->on_timer)
-    a->on_timer(c->user);
-}
-
-int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms) {
-  struct gc_conn *c = conn_get(loop, h);
-  if (!c || c->state != GC_CONN_OPEN)
-    return EINVAL;
-  if (c->timer_id) {
-    (void)gc_timers_stop(&loop->timers, c->timer_id);
-    c->timer_id = 0;
-  }
-  if (ms <= 0)
-    return 0;
-  return gc_timers_start(&loop->timers, gc_loop_now(loop), ms, 0,
-                         conn_timer_fired, loop, h, &c->timer_id);
-}
-
-/* Shutdown: every accepted connection closes with 'reason', handshakes
- * are cut. */
-struct close_all {
-  struct gc_loop *loop;
-  int reason;
-};
-
-static void close_one(uv_handle_t *h, void *arg) {
-  struct close_all *ca = arg;
-  struct gc_loop *loop = ca->loop;
-  if (h->type != UV_TCP || uv_is_closing(h))
-    return;
-  for (size_t i = 0; i < loop->listener_count; i++)
-    if (h == (uv_handle_t *)&loop->listeners[i]->tcp)
-      return;
-  struct gc_conn *c = h->data;
-  if (c->state == GC_CONN_OPEN && ca->reason == GC_CLOSE_REASON_NORMAL)
-    (void)gc_conn_close(loop, c->handle, GC_CLOSE_REASON_NORMAL);
-  else if (c->state == GC_CONN_HANDSHAKE || ca->reason == GC_CLOSE_REASON_DROP)
-    conn_teardown(c); /* no app has seen it, or we are in a hurry */
-}
-
-void gc__conn_close_all(struct gc_loop *loop, int reason) {
-  struct close_all ca = {loop, reason};
-  uv_walk(&loop->uv, close_one, &ca);
-}
-
-int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
-                      int64_t value) {
-  struct gc_conn *c = conn_get(loop, h);
-  if (!c || c->state != GC_CONN_OPEN || value < 0 ||
-      (level != GC_STAT_STATUS_YELLOW && level != GC_STAT_STATUS_RED) ||
-      stat < 1 || stat > GC_STAT_MAX)
-    return EINVAL;
-  if (!c->limits) {
-    /* Copy on first write: most connections share their app's limits. */
-    c->limits = gc_malloc(sizeof *c->limits);
-    if (!c->limits)
-      return ENOMEM;
-    *c->limits = c->app->limits;
-  }
-  c->limits->v[level][stat] = (uint64_t)value;
-  if (level == GC_STAT_STATUS_RED && stat == GC_CONN_STAT_MAX_MSG_SIZE && c->ws)
-    conn_ws_max_msg(c); /* a parked connection gets it when it binds */
-  c->issued &= (uint8_t)~(1u << stat);
-  return 0;
-}
-
-static void keepalive_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) {
-  if (c->state != GC_CONN_OPEN || !c->accepted)
-    return;
-  int64_t idle = now - c->last_input;
-  if (idle < loop->ka_timeout_ms)
-    return;
-  int64_t due = 1 + (idle - loop->ka_timeout_ms) /
-                        (loop->ka_interval_ms ? loop->ka_interval_ms : 1);
-  if (c->pings_sent >= loop->ka_retries && c->pings_sent < due) {
-    conn_log(c, GCL_INFO, "no answer to %d pings, dropped", c->pings_sent);
-    conn_teardown(c);
-    return;
-  }
-  if (c->pings_sent >= due)
-    return;
-  struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
-  if (conn_ws_bind(c) == 0 && wslay_event_queue_msg(c->ws->ctx, &ping) == 0) {
-    c->pings_sent++;
-    gc__loop_mark_dirty(loop, c);
-  }
-}
-
-/* A peer that stalls mid-message, or stops reading for good, holds memory
- * while it keeps keep-alive happy: both get a time bound. */
-static void stall_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) {
-  const struct gc_config *cfg = loop->server->cfg;
-  if (c->state == GC_CONN_DEAD || c->state == GC_CONN_HANDSHAKE)
-    return;
-  if (c->in_since && cfg->message_timeout_ms &&
-      now - c->in_since > (int64_t)cfg->message_timeout_ms) {
-    conn_log(c, GCL_NOTICE,
-             "message not completed within message_timeout_ms (%u ms, "
-             "%llu bytes held), dropped",
-             cfg->message_timeout_ms, (unsigned long long)c->in_held);
-    conn_teardown(c);
-    return;
-  }
-  if (c->out_since && c->q.head && cfg->send_timeout_ms &&
-      now - c->out_since > (int64_t)cfg->send_timeout_ms) {
-    conn_log(c, GCL_NOTICE,
-             "output queue not emptied within send_timeout_ms (%u ms, %zu "
-             "bytes): the client does not read, dropped",
-             cfg->send_timeout_ms, c->q.bytes);
-    conn_teardown(c);
-  }
-}
-
-void gc__conn_sweep(struct gc_loop *loop) {
-  int64_t now = gc_loop_now(loop);
-  struct gc_handle_table *t = &loop->conns;
-  for (uint32_t i = 0; i < t->cap; i++) {
-    struct gc_conn *c = t->slots[i].ptr;
-    if (!c)
-      continue;
-    stall_one(loop, c, now);
-    if (loop->ka_timeout_ms)
-      keepalive_one(loop, c, now);
-  }
-  conn_budget_enforce(loop, 0);
-}

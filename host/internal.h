@@ -212,7 +212,7 @@ int gc__loop_conn_log_take(struct gc_loop *loop, int level);
 /* Reports the lines the limit dropped in the second that ended, if any. */
 void gc__loop_conn_log_roll(struct gc_loop *loop);
 
-/* conn.c */
+/* conn.c: a connection's life, reading, its frames, writing */
 void gc__conn_accept(struct gc_listener *l);
 /* Takes a client off the listener's backlog and closes it unserved (else
  * libuv reports it again at once and accept spins). */
@@ -222,7 +222,63 @@ struct gc_conn *gc__conn_accept_mem(struct gc_listener *l, const char *rip,
                                     void *ud);
 void gc__conn_mem_input(struct gc_conn *c, const uint8_t *data, size_t len);
 void gc__conn_mem_eof(struct gc_conn *c);
+/* Writes what is queued: once per loop turn for every dirty connection,
+ * and again when a write completes. */
 void gc__conn_flush(struct gc_conn *c);
+/* Lets the connections that read their share last turn read again. */
+void gc__conn_resume_reads(struct gc_loop *loop);
+/* One line about 'c', "connection IP:PORT: ...", through the loop's rate
+ * limit (formatted only when it passes). */
+void gc__conn_log(struct gc_conn *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Ends the connection now. Idempotent; on_disconnect follows from the
+ * close callback. */
+void gc__conn_teardown(struct gc_conn *c);
+void gc__conn_stop_timers(struct gc_conn *c);
+/* Bounds a close in progress by close_drain_ms. */
+void gc__conn_arm_deadline(struct gc_conn *c);
+void gc__conn_read_start(struct gc_conn *c);
+void gc__conn_read_stop(struct gc_conn *c);
+/* Borrows a wslay context unless the connection holds one: 0 or ENOMEM. */
+int gc__conn_ws_bind(struct gc_conn *c);
+/* Gives the bound context the connection's RED max_msg_size. */
+void gc__conn_ws_max_msg(struct gc_conn *c);
+/* Bytes that arrived from the peer, in any state. */
+void gc__conn_input(struct gc_conn *c, const uint8_t *data, size_t len);
+/* Uncounts a message of a refused connection (gc_send_queue_clear). */
+void gc__conn_uncount_queued(void *ctx, const struct gc_msg *m);
+
+/* conn_handshake.c */
+/* Answers an HTTP error with a one-line body, then closes. */
+void gc__conn_http_reject(struct gc_conn *c, int status, const char *body);
+/* The upgrade request is complete; 'rest' is what followed it. */
+void gc__conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
+                             size_t rest_len);
+
+/* conn_bounds.c */
+/* The connection's threshold of 'stat' at 'level' (0 = none). */
+uint64_t gc__conn_limit(const struct gc_conn *c, int level, int stat);
+/* Counts one inbound message; 1 when it must not be delivered. */
+int gc__conn_count_input(struct gc_conn *c, size_t len);
+/* YELLOW output queue, asked from the flush. */
+void gc__conn_queue_check(struct gc_conn *c);
+/* Room for one more message of 'len' bytes: 0, EMSGSIZE (nothing
+ * changed) or ENOBUFS (the client was dropped). */
+int gc__conn_queue_room(struct gc_conn *c, size_t len);
+/* A message of 'len' bytes was queued. */
+void gc__conn_queued(struct gc_conn *c, size_t len);
+/* Drops the largest holders while the server-wide budget is exceeded,
+ * with 'more' bytes about to be queued. */
+void gc__conn_budget_enforce(struct gc_loop *loop, int64_t more);
+/* Once a second: keep-alive pings and drops, input and output that stall
+ * past their time bounds, the server-wide buffer budget. */
+void gc__conn_sweep(struct gc_loop *loop);
+int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
+                      int64_t value);
+
+/* conn_api.c */
+/* The connection behind a handle, or NULL for a stale one. */
+struct gc_conn *gc__conn_get(struct gc_loop *loop, intptr_t h);
 int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
                  intptr_t cookie);
 int gc_conn_close(struct gc_loop *loop, intptr_t h, int reason);
@@ -230,14 +286,7 @@ int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t coun
                       const void *data, size_t len, intptr_t cookie,
                       size_t *queued);
 int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms);
-int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
-                      int64_t value);
-/* Once a second: keep-alive pings and drops, input and output that stall
- * past their time bounds, the server-wide buffer budget. */
-void gc__conn_sweep(struct gc_loop *loop);
 void gc__conn_close_all(struct gc_loop *loop, int reason);
-/* Lets the connections that read their share last turn read again. */
-void gc__conn_resume_reads(struct gc_loop *loop);
 
 /* adapter_loader.c */
 int gc_server_load(struct gc_server *s, char *err, size_t errlen) GC_WUR;

@@ -1,0 +1,270 @@
+/* conn_bounds.c - what one connection may make the host hold or do: its
+ * statistics against YELLOW / RED limits, its output queue, the server-wide
+ * buffer budget, and the once-a-second sweep (keep-alive, stalled input or
+ * output). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "internal.h"
+#include "log.h"
+
+#define CTR(c) (&(c)->loop->server->counters)
+
+/* ---- statistics and limits ---------------------------------------------- */
+
+uint64_t gc__conn_limit(const struct gc_conn *c, int level, int stat) {
+  const struct gc_limits *l = c->limits ? c->limits : &c->app->limits;
+  return l->v[level][stat];
+}
+
+/* Checks one statistic against the connection's thresholds. RED drops the
+ * connection; YELLOW asks the app once per episode (on_issue) and obeys
+ * its reaction. Returns 1 when the connection no longer takes input. */
+static int conn_stat_check(struct gc_conn *c, int stat, uint64_t value) {
+  uint64_t red = gc__conn_limit(c, GC_STAT_STATUS_RED, stat);
+  if (red && value > red) {
+    gc__conn_log(c, GCL_NOTICE, "%s %llu over the RED limit %llu, dropped",
+             gc_stat_name(stat), (unsigned long long)value,
+             (unsigned long long)red);
+    gc__conn_teardown(c);
+    return 1;
+  }
+  uint64_t yellow = gc__conn_limit(c, GC_STAT_STATUS_YELLOW, stat);
+  uint8_t bit = (uint8_t)(1u << stat);
+  if (!yellow || value <= yellow || (c->issued & bit))
+    return 0;
+  c->issued |= bit;
+  struct gc_adapter *a = c->app->adapter;
+  int reaction = a->on_issue ? a->on_issue(c->user, stat, (GCT_COUNTER_VALUE)value)
+                             : GC_STAT_REACTION_DEFAULT;
+  if (c->state != GC_CONN_OPEN)
+    return 1; /* the app closed it meanwhile */
+  if (reaction == GC_STAT_REACTION_CLOSE) {
+    gc__conn_log(c, GCL_INFO,
+             "%s %llu over the YELLOW limit, closed "
+             "by the application",
+             gc_stat_name(stat), (unsigned long long)value);
+    (void)gc_conn_close(c->loop, c->handle, GC_CLOSE_REASON_NORMAL);
+    return 1;
+  }
+  if (reaction == GC_STAT_REACTION_DEFAULT)
+    gc__conn_log(c, GCL_INFO, "%s %llu over the YELLOW limit %llu",
+             gc_stat_name(stat), (unsigned long long)value,
+             (unsigned long long)yellow);
+  return 0;
+}
+
+/* Counts one inbound message; 1 when it must not be delivered. */
+int gc__conn_count_input(struct gc_conn *c, size_t len) {
+  int64_t now = gc_loop_now(c->loop);
+  if (now - c->win_start >= 1000) {
+    c->win_start = now;
+    c->win_msgs = c->win_bytes = 0;
+    /* A new window: rate and size issues may be reported again. */
+    c->issued &= (uint8_t)(1u << GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
+  }
+  c->win_msgs++;
+  c->win_bytes += len;
+  return conn_stat_check(c, GC_CONN_STAT_MAX_MSG_SIZE, len) ||
+         conn_stat_check(c, GC_CONN_STAT_MSG_PER_SECOND, c->win_msgs) ||
+         conn_stat_check(c, GC_CONN_STAT_BYTES_PER_SECOND, c->win_bytes);
+}
+
+/* YELLOW output queue: asked from the flush, never inside the API call
+ * that queued; the report re-arms once the queue is back under it. */
+void gc__conn_queue_check(struct gc_conn *c) {
+  if (c->state != GC_CONN_OPEN || !c->accepted)
+    return;
+  uint8_t bit = (uint8_t)(1u << GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
+  uint64_t yellow =
+      gc__conn_limit(c, GC_STAT_STATUS_YELLOW, GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
+  if (yellow && c->q.count <= yellow)
+    c->issued &= (uint8_t)~bit;
+  else if (yellow)
+    (void)conn_stat_check(c, GC_CONN_STAT_OUTPUT_QUEUE_SIZE, c->q.count);
+}
+
+/* Room for one more message of 'len' bytes. A message over
+ * max_output_msg_size is refused and changes nothing (EMSGSIZE). A client
+ * that does not read must not grow our memory without bound: past RED
+ * output_queue_size, or the byte bound (one message of the largest size and
+ * GC_OUTPUT_QUEUE_MAX_BYTES more), counting the control frames wslay holds
+ * for it (pongs, close), it is dropped (ENOBUFS). So is the largest holder
+ * when the server-wide budget is reached. */
+int gc__conn_queue_room(struct gc_conn *c, size_t len) {
+  const struct gc_config *cfg = c->loop->server->cfg;
+  if (len > cfg->max_output_msg_size)
+    return EMSGSIZE;
+  size_t count = c->q.count, bytes = c->q.bytes;
+  if (c->ws) {
+    count += wslay_event_get_queued_msg_count(c->ws->ctx);
+    bytes += wslay_event_get_queued_msg_length(c->ws->ctx);
+  }
+  uint64_t red = gc__conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_OUTPUT_QUEUE_SIZE);
+  if ((red && count + 1 > red) ||
+      bytes + len > cfg->max_output_msg_size + GC_OUTPUT_QUEUE_MAX_BYTES) {
+    gc__conn_log(c, GCL_NOTICE,
+             "output queue full (%zu messages, %zu "
+             "bytes): the client does not read, dropped",
+             count, bytes);
+    gc__conn_teardown(c);
+    return ENOBUFS;
+  }
+  gc__conn_budget_enforce(c->loop, (int64_t)len);
+  return c->state == GC_CONN_DEAD ? ENOBUFS : 0;
+}
+
+void gc__conn_queued(struct gc_conn *c, size_t len) {
+  gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES,
+                   (int64_t)(len + gc_ws_header_size(len)));
+  if (!c->out_since)
+    c->out_since = gc_loop_now(c->loop);
+  gc__loop_mark_dirty(c->loop, c);
+}
+
+/* ---- the server-wide budget (max_buffered_bytes) -------------------------- */
+
+static uint64_t loop_budget(struct gc_loop *loop) {
+  if (!loop->buffer_budget_set) {
+    uint64_t b = loop->server->cfg->max_buffered_bytes;
+    if (b == UINT64_MAX) {
+      /* Default: a quarter of the memory we may use (a cgroup's limit when
+       * one is set). */
+      uint64_t mem = uv_get_total_memory();
+      uint64_t lim = uv_get_constrained_memory();
+      if (lim && lim < mem)
+        mem = lim;
+      b = mem / 4;
+    }
+    loop->buffer_budget = b;
+    loop->buffer_budget_set = 1;
+  }
+  return loop->buffer_budget;
+}
+
+static uint64_t conn_holds(const struct gc_conn *c) {
+  return c->q.bytes + c->in_held;
+}
+
+/* Past the budget, with 'more' bytes about to be queued, drops the largest
+ * holders first (Redis's maxmemory-clients) until a tenth of the budget is
+ * free again, so that the next message does not search again. */
+void gc__conn_budget_enforce(struct gc_loop *loop, int64_t more) {
+  uint64_t budget = loop_budget(loop);
+  if (!budget || loop->buffered + more <= (int64_t)budget)
+    return;
+  /* What dying connections still hold goes with their close callback. */
+  int64_t live = more;
+  struct gc_handle_table *t = &loop->conns;
+  for (uint32_t i = 0; i < t->cap; i++) {
+    struct gc_conn *c = t->slots[i].ptr;
+    if (c && c->state != GC_CONN_DEAD)
+      live += (int64_t)conn_holds(c);
+  }
+  while (live > (int64_t)(budget - budget / 10)) {
+    struct gc_conn *big = NULL;
+    for (uint32_t i = 0; i < t->cap; i++) {
+      struct gc_conn *c = t->slots[i].ptr;
+      if (c && c->state != GC_CONN_DEAD && conn_holds(c) &&
+          (!big || conn_holds(c) > conn_holds(big)))
+        big = c;
+    }
+    if (!big)
+      return;
+    live -= (int64_t)conn_holds(big);
+    if (gc_log_enabled(GCL_NOTICE)) {
+      char line[160];
+      snprintf(line, sizeof line,
+               "holds %llu bytes, the largest share of max_buffered_bytes "
+               "(%llu): dropped",
+               (unsigned long long)conn_holds(big), (unsigned long long)budget);
+      /* Each eviction is a line: they are few, and the operator needs them. */
+      gc_log(GCL_NOTICE, "connection %s:%d: %s", big->rip, big->rport, line);
+    }
+    gc__conn_teardown(big);
+  }
+}
+
+int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
+                      int64_t value) {
+  struct gc_conn *c = gc__conn_get(loop, h);
+  if (!c || c->state != GC_CONN_OPEN || value < 0 ||
+      (level != GC_STAT_STATUS_YELLOW && level != GC_STAT_STATUS_RED) ||
+      stat < 1 || stat > GC_STAT_MAX)
+    return EINVAL;
+  if (!c->limits) {
+    /* Copy on first write: most connections share their app's limits. */
+    c->limits = gc_malloc(sizeof *c->limits);
+    if (!c->limits)
+      return ENOMEM;
+    *c->limits = c->app->limits;
+  }
+  c->limits->v[level][stat] = (uint64_t)value;
+  if (level == GC_STAT_STATUS_RED && stat == GC_CONN_STAT_MAX_MSG_SIZE && c->ws)
+    gc__conn_ws_max_msg(c); /* a parked connection gets it when it binds */
+  c->issued &= (uint8_t)~(1u << stat);
+  return 0;
+}
+
+static void keepalive_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) {
+  if (c->state != GC_CONN_OPEN || !c->accepted)
+    return;
+  int64_t idle = now - c->last_input;
+  if (idle < loop->ka_timeout_ms)
+    return;
+  int64_t due = 1 + (idle - loop->ka_timeout_ms) /
+                        (loop->ka_interval_ms ? loop->ka_interval_ms : 1);
+  if (c->pings_sent >= loop->ka_retries && c->pings_sent < due) {
+    gc__conn_log(c, GCL_INFO, "no answer to %d pings, dropped", c->pings_sent);
+    gc__conn_teardown(c);
+    return;
+  }
+  if (c->pings_sent >= due)
+    return;
+  struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
+  if (gc__conn_ws_bind(c) == 0 && wslay_event_queue_msg(c->ws->ctx, &ping) == 0) {
+    c->pings_sent++;
+    gc__loop_mark_dirty(loop, c);
+  }
+}
+
+/* A peer that stalls mid-message, or stops reading for good, holds memory
+ * while it keeps keep-alive happy: both get a time bound. */
+static void stall_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) {
+  const struct gc_config *cfg = loop->server->cfg;
+  if (c->state == GC_CONN_DEAD || c->state == GC_CONN_HANDSHAKE)
+    return;
+  if (c->in_since && cfg->message_timeout_ms &&
+      now - c->in_since > (int64_t)cfg->message_timeout_ms) {
+    gc__conn_log(c, GCL_NOTICE,
+             "message not completed within message_timeout_ms (%u ms, "
+             "%llu bytes held), dropped",
+             cfg->message_timeout_ms, (unsigned long long)c->in_held);
+    gc__conn_teardown(c);
+    return;
+  }
+  if (c->out_since && c->q.head && cfg->send_timeout_ms &&
+      now - c->out_since > (int64_t)cfg->send_timeout_ms) {
+    gc__conn_log(c, GCL_NOTICE,
+             "output queue not emptied within send_timeout_ms (%u ms, %zu "
+             "bytes): the client does not read, dropped",
+             cfg->send_timeout_ms, c->q.bytes);
+    gc__conn_teardown(c);
+  }
+}
+
+void gc__conn_sweep(struct gc_loop *loop) {
+  int64_t now = gc_loop_now(loop);
+  struct gc_handle_table *t = &loop->conns;
+  for (uint32_t i = 0; i < t->cap; i++) {
+    struct gc_conn *c = t->slots[i].ptr;
+    if (!c)
+      continue;
+    stall_one(loop, c, now);
+    if (loop->ka_timeout_ms)
+      keepalive_one(loop, c, now);
+  }
+  gc__conn_budget_enforce(loop, 0);
+}
