@@ -8,6 +8,8 @@ const os = require('node:os');
 const path = require('node:path');
 const h = require('./lib/harness');
 
+const { frame, closeCode } = h;
+
 let port, gcs, log;
 // A second server where nothing but the mechanism under test can end a
 // client: keep-alive and send_timeout_ms off.
@@ -40,23 +42,6 @@ after(async () => {
   h.killAll();
 });
 
-// A client frame: FIN/opcode byte, masked payload (unless mask === false).
-function frame(opcode, payload, { fin = true, mask = true, rsv = 0 } = {}) {
-  const data = Buffer.from(payload);
-  const head = [(fin ? 0x80 : 0) | rsv | opcode];
-  const m = mask ? 0x80 : 0;
-  if (data.length < 126) head.push(m | data.length);
-  else if (data.length < 65536) head.push(m | 126, data.length >> 8, data.length & 0xff);
-  else {
-    head.push(m | 127, 0, 0, 0, 0);
-    head.push((data.length >>> 24) & 0xff, (data.length >>> 16) & 0xff, (data.length >>> 8) & 0xff, data.length & 0xff);
-  }
-  if (!mask) return Buffer.concat([Buffer.from(head), data]);
-  const key = Buffer.from([0x12, 0x34, 0x56, 0x78]);
-  const masked = Buffer.from(data.map((b, i) => b ^ key[i % 4]));
-  return Buffer.concat([Buffer.from(head), key, masked]);
-}
-
 // Opens a raw upgraded connection; resolves with helpers once the 101 is in.
 function raw(pathName = '/', toPort = port) {
   return new Promise((resolve, reject) => {
@@ -78,20 +63,6 @@ function raw(pathName = '/', toPort = port) {
       }
     });
   });
-}
-
-// The close code in the first close frame the server sent, or null.
-function closeCode(buf) {
-  let i = 0;
-  while (i + 2 <= buf.length) {
-    const op = buf[i] & 0x0f;
-    let len = buf[i + 1] & 0x7f;
-    let off = i + 2;
-    if (len === 126) { len = buf.readUInt16BE(off); off += 2; } else if (len === 127) { len = Number(buf.readBigUInt64BE(off)); off += 8; }
-    if (op === 8) return len >= 2 ? buf.readUInt16BE(off) : 1005;
-    i = off + len;
-  }
-  return null;
 }
 
 async function expectClose(bytes, code, what) {

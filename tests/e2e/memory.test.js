@@ -11,25 +11,9 @@ const os = require('node:os');
 const path = require('node:path');
 const h = require('./lib/harness');
 
-after(() => h.killAll());
+const { frame, closeCode } = h;
 
-// A client frame (masked), with a 64-bit length when asked.
-function frame(opcode, payload, { fin = true, announce } = {}) {
-  const data = Buffer.from(payload);
-  const len = announce === undefined ? data.length : announce;
-  const head = [(fin ? 0x80 : 0) | opcode];
-  if (len < 126) head.push(0x80 | len);
-  else if (len < 65536) head.push(0x80 | 126, len >> 8, len & 0xff);
-  else {
-    head.push(0x80 | 127);
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64BE(BigInt(len));
-    head.push(...b);
-  }
-  const key = Buffer.from([0x12, 0x34, 0x56, 0x78]);
-  const masked = Buffer.from(data.map((x, i) => x ^ key[i % 4]));
-  return Buffer.concat([Buffer.from(head), key, masked]);
-}
+after(() => h.killAll());
 
 // gcs with the recorder adapter and 'extra' config keys.
 async function server(extra) {
@@ -60,20 +44,6 @@ function raw(port) {
       resolve(s);
     });
   });
-}
-
-// The code of the first close frame in 'buf', or null.
-function closeCode(buf) {
-  let i = 0;
-  while (i + 2 <= buf.length) {
-    const op = buf[i] & 0x0f;
-    let len = buf[i + 1] & 0x7f;
-    let off = i + 2;
-    if (len === 126) { len = buf.readUInt16BE(off); off += 2; } else if (len === 127) { len = Number(buf.readBigUInt64BE(off)); off += 8; }
-    if (op === 8) return len >= 2 ? buf.readUInt16BE(off) : 1005;
-    i = off + len;
-  }
-  return null;
 }
 
 // Waits (bounded) until gcs has logged a line matching 're'.

@@ -173,6 +173,40 @@ function upgradeRequest(pathName = '/', extra = '') {
     `Sec-WebSocket-Version: 13\r\n${extra}\r\n`;
 }
 
+// A client frame: FIN/opcode byte, the payload masked (unless mask is
+// false); 'announce' writes another payload length than the payload's.
+function frame(opcode, payload, { fin = true, mask = true, rsv = 0, announce } = {}) {
+  const data = Buffer.from(payload);
+  const len = announce === undefined ? data.length : announce;
+  const m = mask ? 0x80 : 0;
+  const head = [(fin ? 0x80 : 0) | rsv | opcode];
+  if (len < 126) head.push(m | len);
+  else if (len < 65536) head.push(m | 126, len >> 8, len & 0xff);
+  else {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(len));
+    head.push(m | 127, ...b);
+  }
+  if (!mask) return Buffer.concat([Buffer.from(head), data]);
+  const key = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  const masked = Buffer.from(data.map((x, i) => x ^ key[i % 4]));
+  return Buffer.concat([Buffer.from(head), key, masked]);
+}
+
+// The close code in the first close frame of what the server sent, or null.
+function closeCode(buf) {
+  let i = 0;
+  while (i + 2 <= buf.length) {
+    const op = buf[i] & 0x0f;
+    let len = buf[i + 1] & 0x7f;
+    let off = i + 2;
+    if (len === 126) { len = buf.readUInt16BE(off); off += 2; } else if (len === 127) { len = Number(buf.readBigUInt64BE(off)); off += 8; }
+    if (op === 8) return len >= 2 ? buf.readUInt16BE(off) : 1005;
+    i = off + len;
+  }
+  return null;
+}
+
 // Under ThreadSanitizer (make tsan) a signal reaches a thread only when it
 // calls into the runtime, so a loop spinning in an adapter or in Lua never
 // sees it: tests of what such a signal stops are skipped there.
@@ -180,7 +214,7 @@ const NO_ASYNC_SIGNALS = process.env.GC_TSAN === '1'
   ? 'ThreadSanitizer holds signals back from a thread that spins' : false;
 
 module.exports = {
-  NO_ASYNC_SIGNALS,
+  NO_ASYNC_SIGNALS, frame, closeCode,
   GCS, BUILD, SRC, sleep, listening, startGcs, stopGcs, killAll, recorderConfig,
   events, waitEvents, connect, received, rawExchange, upgradeRequest, WebSocket,
 };
