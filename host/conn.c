@@ -172,8 +172,15 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   /* One buffer per loop: input is consumed before the callback returns
    * (wslay copies partial frames), so idle connections own none. */
-  *buf = uv_buf_init(c->loop->rbuf, 65536);
+  *buf = uv_buf_init(c->loop->rbuf, c->read_max ? c->read_max : 65536);
 }
+
+/* The share of one connection per loop turn once it keeps the read buffer
+ * full: about GC_TURN_FRAMES frames (what a client that waits for its
+ * answers sends in a turn) and at most GC_TURN_BYTES (bench/NOTES.md,
+ * fairness). */
+#define GC_TURN_FRAMES 16
+#define GC_TURN_BYTES 16384
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct gc_conn *c = s->data;
@@ -186,7 +193,23 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     gc__conn_teardown(c);
     return;
   }
+  c->read_frames = 0;
   gc__conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
+  if ((size_t)nread < buf->len) {
+    c->read_max = 0; /* not flooding: a full buffer next time */
+  } else {
+    /* Flooding: the next read takes about GC_TURN_FRAMES frames of the
+     * size just seen, and no more than GC_TURN_BYTES; the kernel keeps the
+     * rest (and TCP slows the sender). */
+    uint64_t want = GC_TURN_BYTES;
+    if (c->read_frames > GC_TURN_FRAMES)
+      want = (uint64_t)nread * GC_TURN_FRAMES / c->read_frames;
+    if (want < 512)
+      want = 512;
+    if (want > GC_TURN_BYTES)
+      want = GC_TURN_BYTES;
+    c->read_max = (uint32_t)want;
+  }
   /* A full buffer means more is waiting: libuv would read it again (up to
    * 32 times) before any other connection is served. One buffer per turn
    * each, so a flooder cannot take the loop from the others. */
@@ -288,6 +311,7 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
                       const struct wslay_event_on_msg_recv_arg *arg, void *ud) {
   struct gc_conn *c = ((struct gc_ws *)ud)->conn;
   (void)ctx;
+  c->read_frames++;
   if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
     if (arg->status_code != 1000 && arg->status_code != 1001 &&
         arg->status_code != 1005 && arg->status_code != 0)

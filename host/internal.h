@@ -129,6 +129,8 @@ struct gc_conn {
   int64_t out_since;  /* output queue non-empty since, or 0 */
   unsigned read_paused : 1; /* read its share this turn: on loop->resume */
   struct gc_conn *resume_next;
+  uint32_t read_max;   /* bytes of the next read (0: 64 KiB): the per-turn share */
+  uint32_t read_frames; /* frames handled in the current read */
   /* In-memory transport (gc.testing): the socket replaced, nothing else. */
   const struct gc_mem_ops *mem;
   void *mem_ud;
