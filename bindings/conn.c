@@ -312,6 +312,8 @@ void gc_lua_conn_open(lua_State *L) {
   luaL_newmetatable(L, CONN_FIELDS_MT);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, "__index");
+  lua_pushliteral(L, CONN_FIELDS_MT); /* kept from scripts, see watchdog.c */
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   luaL_newmetatable(L, GC_LUA_CONN_MT); /* sets __name */
   lua_pushvalue(L, -2);

@@ -107,6 +107,9 @@ struct gc_lua_app {
   size_t mem_reported;
   /* debug.traceback's C function: an xpcall handler that needs no guard. */
   lua_CFunction traceback;
+  /* Lua's own functions behind the guards (watchdog.c), kept here and not
+   * as upvalues, where debug.getupvalue would hand them to scripts. */
+  lua_CFunction co_close, db_getlocal, db_setlocal, db_setupvalue;
   /* The quiet collection (app.c): the most connections open since the
    * last one, the host timer waiting for quiet (0: none), the activity
    * seen when it was armed and how often it was postponed. */
@@ -219,7 +222,8 @@ void gc_lua_watchdog_stop(struct gc_lua_app *app);
 void gc_lua_watchdog_open(lua_State *L);
 /* Keeps scripts out of the places where Lua runs them with hooks off, so
  * no stop could reach them: xpcall's handler after a stop, debug.sethook,
- * __gc metamethods (protected context, after the libraries are open). */
+ * __gc metamethods, C-made metatables and what the guards hold (protected
+ * context, after the libraries are open). */
 void gc_lua_guards_open(lua_State *L, struct gc_lua_app *app);
 /* Coroutine 'co' died of the stop: Lua left its hooks off. */
 void gc_lua_thread_mark_stopped(lua_State *co);

@@ -33,6 +33,7 @@
  * away finds an empty slot. Signal handler and loop share only lock-free
  * atomics, ordered with atomic_signal_fence (same thread). */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -299,19 +300,22 @@ static int co_wrap(lua_State *L) {
   return 1;
 }
 
-/* coroutine.close(co): Lua's own (upvalue 1), with 'co' recorded as
- * running while its to-be-closed variables run. It raises for a running
- * coroutine, hence the pcall that gives 'running' back in any case. */
+/* coroutine.close(co): Lua's own (app->co_close: as an upvalue it would
+ * be debug.getupvalue's, and close a stopped coroutine), with 'co'
+ * recorded as running while its to-be-closed variables run. It raises for
+ * a running coroutine, hence the pcall that gives 'running' back in any
+ * case. */
 static int co_close(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTHREAD);
-  struct gc_lua_watchdog *w = &gc_lua_app_of(L)->wd;
+  struct gc_lua_app *app = gc_lua_app_of(L);
+  struct gc_lua_watchdog *w = &app->wd;
   if (gc_lua_thread_stopped(lua_tothread(L, 1))) { /* see co_wrapped */
     lua_pushboolean(L, 0);
     lua_pushliteral(L, "cannot close a coroutine stopped by the time limit");
     return 2;
   }
   int n = lua_gettop(L);
-  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushcfunction(L, app->co_close);
   lua_insert(L, 1);
   set_running(w, lua_tothread(L, 2));
   int st = lua_pcall(L, n, LUA_MULTRET, 0);
@@ -330,11 +334,13 @@ void gc_lua_watchdog_open(lua_State *L) {
   lua_setfield(L, -2, "resume");
   lua_pushcfunction(L, co_wrap);
   lua_setfield(L, -2, "wrap");
-  if (lua_getfield(L, -1, "close") == LUA_TFUNCTION) {
-    lua_pushcclosure(L, co_close, 1);
+  lua_getfield(L, -1, "close");
+  lua_CFunction close = lua_tocfunction(L, -1);
+  lua_pop(L, 1);
+  if (close != NULL) {
+    gc_lua_app_of(L)->co_close = close;
+    lua_pushcfunction(L, co_close);
     lua_setfield(L, -2, "close");
-  } else {
-    lua_pop(L, 1);
   }
   lua_pop(L, 1);
 }
@@ -441,11 +447,121 @@ static int guarded_dbsetmetatable(lua_State *L) {
   return 1;
 }
 
+/* setmetatable refuses __gc, but a metatable that C code made with __gc
+ * keeps marking the objects C code gives it: its __gc rewritten, each new
+ * one would run script code with hooks off. Scripts reach none of them:
+ *  - getmetatable honours __metatable, which ours have ("gc.conn",
+ *    "gc.timer") and liolib's "FILE*" gets here (the string its handles'
+ *    getmetatable returns);
+ *  - debug.getmetatable honours it too, as getmetatable (libraries such as
+ *    dkjson and luassert call it on every value, so it cannot just raise);
+ *  - debug.getregistry, which holds them all ("FILE*", "gc.conn",
+ *    "_CLIBS"...), raises, "lua.unsafe" or not: unsafe turns on what may
+ *    block the loop or load native code, never a way past the time limit
+ *    (as debug.sethook);
+ *  - a C function's frame is not the script's: debug.getlocal and setlocal
+ *    see no locals there. Its temporaries would give lauxlib's buffer boxes
+ *    ("_UBOX*", no __metatable) and let the script swap what a guard put
+ *    on the C stack (guarded_xpcall's handler, a slot Lua reads when the
+ *    stop raises, with hooks off);
+ *  - debug.setupvalue sets no upvalue of a C function (the app of the gc
+ *    functions, a wrapped coroutine: C code trusts them), and
+ *    debug.setuservalue raises (C code trusts those it set).
+ * Modules the operator installs (lfs...) make metatables of their own:
+ * that is the operator's trust. */
+static int no_getregistry(lua_State *L) {
+  return luaL_error(L, "debug.getregistry is not available to gcs scripts "
+                       "(finalizers run with hooks off)");
+}
+
+/* debug.getmetatable(v): lbaselib's getmetatable (a protected metatable
+ * gives its __metatable field). */
+static int guarded_dbgetmetatable(lua_State *L) {
+  luaL_checkany(L, 1);
+  if (!lua_getmetatable(L, 1)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  luaL_getmetafield(L, 1, "__metatable");
+  return 1;
+}
+
+static int no_setuservalue(lua_State *L) {
+  return luaL_error(L, "debug.setuservalue is not available to gcs scripts "
+                       "(C code relies on the values it set)");
+}
+
+/* Whether the arguments of debug.getlocal/setlocal ([thread,] level, n)
+ * name the frame of a C function (ldblib's 'getthread'). Anything else
+ * (a function instead of a level, a level out of range, bad arguments)
+ * is left to Lua's own, which answers or raises as usual. */
+static int c_frame(lua_State *L) {
+  lua_State *L1 = L;
+  int arg = 0, isnum;
+  lua_Debug ar;
+  if (lua_isthread(L, 1)) {
+    L1 = lua_tothread(L, 1);
+    arg = 1;
+  }
+  lua_Integer level = lua_tointegerx(L, arg + 1, &isnum);
+  if (!isnum || level < 0 || level > INT_MAX ||
+      !lua_getstack(L1, (int)level, &ar))
+    return 0;
+  lua_getinfo(L1, "S", &ar);
+  return strcmp(ar.what, "C") == 0;
+}
+
+/* debug.getlocal: ldblib's, none for a C function's frame. */
+static int guarded_getlocal(lua_State *L) {
+  if (c_frame(L)) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  return gc_lua_app_of(L)->db_getlocal(L);
+}
+
+/* debug.setlocal: ldblib's, none for a C function's frame. */
+static int guarded_setlocal(lua_State *L) {
+  if (c_frame(L)) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  return gc_lua_app_of(L)->db_setlocal(L);
+}
+
+/* debug.setupvalue: ldblib's, for Lua functions only. */
+static int guarded_setupvalue(lua_State *L) {
+  luaL_argcheck(L, !lua_iscfunction(L, 1), 1,
+                "Lua function expected: gcs scripts cannot set the upvalues "
+                "of C functions");
+  return gc_lua_app_of(L)->db_setupvalue(L);
+}
+
+/* Replaces debug.'name' (the debug table on top) by 'f'; Lua's own C
+ * function in '*orig' if wanted (the field stays if it is not one). */
+static void guard(lua_State *L, const char *name, lua_CFunction f,
+                  lua_CFunction *orig) {
+  if (orig != NULL) {
+    lua_getfield(L, -1, name);
+    *orig = lua_tocfunction(L, -1);
+    lua_pop(L, 1);
+    if (*orig == NULL)
+      return;
+  }
+  lua_pushcfunction(L, f);
+  lua_setfield(L, -2, name);
+}
+
 void gc_lua_guards_open(lua_State *L, struct gc_lua_app *app) {
   lua_pushcfunction(L, guarded_xpcall);
   lua_setglobal(L, "xpcall");
   lua_pushcfunction(L, guarded_setmetatable);
   lua_setglobal(L, "setmetatable");
+  if (luaL_getmetatable(L, LUA_FILEHANDLE) == LUA_TTABLE) {
+    lua_pushliteral(L, LUA_FILEHANDLE);
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
   if (lua_getglobal(L, "debug") == LUA_TTABLE) {
     if (lua_getfield(L, -1, "traceback") == LUA_TFUNCTION)
       app->traceback = lua_tocfunction(L, -1);
@@ -454,6 +570,12 @@ void gc_lua_guards_open(lua_State *L, struct gc_lua_app *app) {
     lua_setfield(L, -2, "sethook");
     lua_pushcfunction(L, guarded_dbsetmetatable);
     lua_setfield(L, -2, "setmetatable");
+    guard(L, "getregistry", no_getregistry, NULL);
+    guard(L, "getmetatable", guarded_dbgetmetatable, NULL);
+    guard(L, "setuservalue", no_setuservalue, NULL);
+    guard(L, "getlocal", guarded_getlocal, &app->db_getlocal);
+    guard(L, "setlocal", guarded_setlocal, &app->db_setlocal);
+    guard(L, "setupvalue", guarded_setupvalue, &app->db_setupvalue);
   }
   lua_pop(L, 1);
 }

@@ -1155,6 +1155,113 @@ static void test_time_limit_escapes(void **state) {
   A.application_shutdown(0);
 }
 
+/* Finalizers run with hooks off, so a script must not reach a metatable
+ * that C code made with __gc and rewrite its __gc: not the FILE* one of
+ * liolib (getmetatable, debug.getmetatable, the registry), not those of
+ * our userdata (the "gc.conn" template is copied into each new
+ * connection's, "gc.timer"), not the "_UBOX*" one of lauxlib's buffers (a
+ * C temporary, seen through debug.getlocal on a C function's frame). Nor
+ * may a script swap what a guard holds: xpcall's wrapped handler on the C
+ * stack (debug.setlocal), Lua's own coroutine.close (debug.getupvalue),
+ * the upvalues of C functions. Each escape runs in a fresh app: on code
+ * without the guard, its script spins a second with hooks off and sets
+ * the flag. */
+static void test_finalizer_escapes(void **state) {
+  (void)state;
+#define LOOP "function() " SPIN("esc") "end"
+  static const char *const escapes[][2] = {
+      {"FILE* by getmetatable",
+       "getmetatable(io.stdout).__gc = " LOOP " io.tmpfile() "
+       "collectgarbage()"},
+      {"FILE* by debug.getmetatable",
+       "debug.getmetatable(io.stdout).__gc = " LOOP " io.tmpfile() "
+       "collectgarbage()"},
+      {"FILE* by the registry",
+       "debug.getregistry()['FILE*'].__gc = " LOOP " io.tmpfile() "
+       "collectgarbage()"},
+      {"gc.timer by debug.getmetatable",
+       "local t = gc.set_timeout(1e6, print) t:cancel() "
+       "debug.getmetatable(t).__gc = " LOOP " t = nil "
+       "gc.set_timeout(1e6, print):cancel() collectgarbage()"},
+      {"gc.conn by the registry",
+       "debug.getregistry()['gc.conn'].__gc = " LOOP},
+      {"_UBOX* by debug.getlocal",
+       "string.gsub(('x'):rep(3000) .. 'y', '.', function(ch) "
+       "if ch ~= 'y' then return end "
+       "for i = 1, 50 do local n, v = debug.getlocal(2, i) "
+       "if type(v) == 'userdata' then getmetatable(v).__gc = " LOOP
+       " end end end) "
+       "local s = ('z'):rep(5000) collectgarbage()"},
+      {"xpcall's handler by debug.setlocal",
+       "xpcall(function() debug.setlocal(2, 2, function(e) " SPIN("esc")
+       "return e end) while true do end end, print)"},
+      {"coroutine.close by debug.getupvalue",
+       "state.co = coroutine.create(function() local x <close> = "
+       "setmetatable({}, {__close = " LOOP "}) while true do end end) "
+       "coroutine.resume(state.co)"},
+  };
+#undef LOOP
+  for (size_t i = 0; i < sizeof escapes / sizeof *escapes; i++) {
+    struct fake_conn *c = start_app("tl");
+    eval(c, escapes[i][1]);
+    if (i == 4) { /* a new connection gets the template's entries */
+      struct fake_conn *d;
+      connect_to("/", &d);
+      disconnect(d);
+      eval(c, "state.old = nil collectgarbage()");
+    } else if (i == 7) { /* the stopped coroutine, closed by Lua's own */
+      eval(c, "local _, close = debug.getupvalue(coroutine.close, 1) "
+              "close(state.co)");
+    }
+    const char *got = eval(c, "return state.esc");
+    if (!got || strcmp(got, "nil") != 0)
+      fail_msg("escape \"%s\": script code ran with hooks off", escapes[i][0]);
+    disconnect(c);
+    A.application_shutdown(0);
+  }
+  /* What scripts are told. */
+  struct fake_conn *c = start_app("tl");
+  assert_eval(c, "return getmetatable(io.stdout), "
+                 "getmetatable(gc.set_timeout(1e6, print)), "
+                 "getmetatable(conn)",
+              "FILE* gc.timer gc.conn");
+  assert_eval(c, "return pcall(debug.getregistry)",
+              "false debug.getregistry is not available to gcs scripts "
+              "(finalizers run with hooks off)");
+  /* debug.getmetatable honours __metatable, as getmetatable. */
+  assert_eval(c, "local mt = {} return debug.getmetatable(io.stdout), "
+                 "debug.getmetatable(conn), debug.getmetatable(setmetatable("
+                 "{}, mt)) == mt, debug.getmetatable(1), "
+                 "debug.getmetatable('').__index == string",
+              "FILE* gc.conn true nil true");
+  assert_eval(c, "return pcall(debug.setupvalue, gc.now, 1, 1)",
+              "false bad argument #1 to 'debug.setupvalue' (Lua function "
+              "expected: gcs scripts cannot set the upvalues of C functions)");
+  assert_eval(c, "return pcall(debug.setuservalue, conn, 1, 1)",
+              "false debug.setuservalue is not available to gcs scripts (C "
+              "code relies on the values it set)");
+  /* C frames have no locals for scripts; Lua frames work as in Lua. */
+  assert_eval(c, "local a, b xpcall(function() a = debug.getlocal(2, 1) "
+                 "b = debug.setlocal(2, 1, 5) end, print) return a, b",
+              "nil nil");
+  assert_eval(c, "local a, b = 1, 2 local n, v = debug.getlocal(1, 2) "
+                 "debug.setlocal(1, 1, 7) return n, v, a",
+              "b 2 7");
+  assert_eval(c, "local co = coroutine.create(function(x) "
+                 "coroutine.yield() end) coroutine.resume(co, 4) "
+                 "return debug.getlocal(co, 1, 1)",
+              "x 4");
+  assert_eval(c, "local f = function(p, q) end return debug.getlocal(f, 2)",
+              "q");
+  assert_eval(c, "local u = 1 local f = function() return u end "
+                 "debug.setupvalue(f, 1, 9) return f()",
+              "9");
+  assert_eval(c, "return select(2, pcall(debug.getlocal, 50, 1))",
+              "bad argument #1 to 'debug.getlocal' (level out of range)");
+  disconnect(c);
+  A.application_shutdown(0);
+}
+
 /* Loops reached through C functions (string.gsub, table.sort, a __close
  * after the stop) are stopped like any other. */
 static void test_time_limit_callbacks(void **state) {
@@ -1348,6 +1455,10 @@ static void test_unsafe_setting(void **state) {
   assert_eval(c, "return type(package.loadlib)", "function");
   assert_eval(c, "return pcall(os.exit, 7)",
               "false os.exit is not available to gcs scripts");
+  /* The guards of the time limit stay: unsafe is not about them. */
+  assert_eval(c, "return (pcall(debug.getregistry)), (pcall(debug.sethook)), "
+                 "debug.getmetatable(io.stdout), getmetatable(io.stdout)",
+              "false false FILE* FILE*");
   disconnect(c);
   A.application_shutdown(0);
   c = start_app("locked");
@@ -1441,6 +1552,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_per_app_config, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_growth, setup_harness, teardown),
       cmocka_unit_test_setup_teardown(test_time_limit_escapes, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_finalizer_escapes, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_time_limit_callbacks, setup,
                                       teardown),
