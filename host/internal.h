@@ -214,6 +214,17 @@ int gc__loop_conn_log_take(struct gc_loop *loop, int level);
 /* Reports the lines the limit dropped in the second that ended, if any. */
 void gc__loop_conn_log_roll(struct gc_loop *loop);
 
+/* signal_guard.c: a handler in front of libuv's for SIGINT/SIGTERM and a
+ * watcher thread, so that a second signal ends a loop stuck in native code
+ * (gcs only; gc.testing's embedding keeps its own dispositions). */
+/* After uv_signal_start, which installs libuv's handlers. 0 or an errno;
+ * on failure nothing changed (gcs runs without the guard). */
+int gc__signal_guard_start(void);
+/* Gives libuv its handlers back (before its uv_signal handles close). */
+void gc__signal_guard_stop(void);
+/* The loop took the signals received so far. */
+void gc__signal_guard_taken(void);
+
 /* conn.c: a connection's life, reading, its frames, writing */
 void gc__conn_accept(struct gc_listener *l);
 /* Takes a client off the listener's backlog and closes it unserved (else
