@@ -225,7 +225,8 @@ void gc__signal_guard_stop(void);
 /* The loop took the signals received so far. */
 void gc__signal_guard_taken(void);
 
-/* conn.c: a connection's life, reading, its frames, writing */
+/* conn.c: a connection's life, its frames, writing; conn_socket.c:
+ * accepting and reading */
 void gc__conn_accept(struct gc_listener *l);
 /* Takes a client off the listener's backlog and closes it unserved (else
  * libuv reports it again at once and accept spins). */
@@ -250,6 +251,11 @@ void gc__conn_teardown(struct gc_conn *c);
 void gc__conn_stop_timers(struct gc_conn *c);
 /* Bounds a close in progress by close_drain_ms. */
 void gc__conn_arm_deadline(struct gc_conn *c);
+/* Bounds what the peer makes us wait for (the handshake, a close): 'ms' 0
+ * is no bound. */
+void gc__conn_arm_deadline_ms(struct gc_conn *c, uint64_t ms);
+/* The close callback of every connection: on_disconnect, then freed. */
+void gc__conn_on_close(uv_handle_t *h);
 void gc__conn_read_start(struct gc_conn *c);
 void gc__conn_read_stop(struct gc_conn *c);
 /* Borrows a wslay context unless the connection holds one: 0 or ENOMEM. */
