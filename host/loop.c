@@ -154,10 +154,16 @@ static void on_sighup(uv_signal_t *s, int signum) {
   gc_log(GCL_NOTICE, "SIGHUP received: reloading is not supported yet; ignored");
 }
 
-static void sighup_start(struct gc_loop *loop) {
+/* The process's signals, taken before the first socket is bound: a SIGTERM
+ * sent as soon as gcs listens (an orchestrator, a test) must be a graceful
+ * stop, not death by the default action. */
+static void signals_start(struct gc_loop *loop) {
+  int rc;
+  if ((rc = uv_signal_start(&loop->sigint, on_signal, SIGINT)) != 0 ||
+      (rc = uv_signal_start(&loop->sigterm, on_signal, SIGTERM)) != 0)
+    gc_log(GCL_WARN, "cannot handle SIGINT/SIGTERM: %s", uv_strerror(rc));
   if (uv_is_active((uv_handle_t *)&sighup))
     return;
-  int rc;
   if ((rc = uv_signal_init(&loop->uv, &sighup)) != 0 ||
       (rc = uv_signal_start(&sighup, on_sighup, SIGHUP)) != 0)
     gc_log(GCL_WARN, "cannot handle SIGHUP (%s): it ends gcs", uv_strerror(rc));
@@ -248,7 +254,7 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
                    size_t errlen) {
   struct gc_config *cfg = loop->server->cfg;
   if (bind_sockets)
-    sighup_start(loop);
+    signals_start(loop);
   for (size_t i = 0; i < cfg->vhost_count; i++) {
     const struct gc_vhost_conf *v = &cfg->vhosts[i];
     if (v->protocol == GC_PROTOCOL_WSS && bind_sockets) {
@@ -458,10 +464,9 @@ fail:
 
 int gc_loop_run(struct gc_loop *loop) {
   int rc;
-  if ((rc = uv_signal_start(&loop->sigint, on_signal, SIGINT)) != 0 ||
-      (rc = uv_signal_start(&loop->sigterm, on_signal, SIGTERM)) != 0)
-    gc_log(GCL_WARN, "cannot handle SIGINT/SIGTERM: %s", uv_strerror(rc));
-  else if ((rc = gc__signal_guard_start()) != 0)
+  if (!uv_is_active((uv_handle_t *)&loop->sigterm))
+    signals_start(loop); /* a loop that bound no socket */
+  if ((rc = gc__signal_guard_start()) != 0)
     gc_log(GCL_WARN, "cannot start the signal watcher (%s): a second signal "
            "cannot end a stuck loop", strerror(rc));
   gc__loop_current = loop;
