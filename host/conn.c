@@ -349,10 +349,9 @@ void gc__conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   c->in_len = 0;
   if (c->state == GC_CONN_DEAD)
     return;
-  if (refused && rc == 0 && wslay_event_want_read(c->ws->ctx)) {
-    ws_fail(c, 1009, refused);
-    gc__conn_budget_enforce(c->loop, 0);
-  } else if (rc == 0) {
+  if (rc == 0) {
+    if (refused && wslay_event_want_read(c->ws->ctx))
+      ws_fail(c, 1009, refused);
     gc__conn_budget_enforce(c->loop, 0);
   }
   if (c->state == GC_CONN_DEAD)

@@ -174,15 +174,13 @@ void gc__conn_budget_enforce(struct gc_loop *loop, int64_t more) {
     if (!big)
       return;
     live -= (int64_t)conn_holds(big);
-    if (gc_log_enabled(GCL_NOTICE)) {
-      char line[160];
-      snprintf(line, sizeof line,
-               "holds %llu bytes, the largest share of max_buffered_bytes "
-               "(%llu): dropped",
-               (unsigned long long)conn_holds(big), (unsigned long long)budget);
-      /* Each eviction is a line: they are few, and the operator needs them. */
-      gc_log(GCL_NOTICE, "connection %s:%d: %s", big->rip, big->rport, line);
-    }
+    /* Each eviction is a line, past the per-connection rate limit: they
+     * are few, and the operator needs every one. */
+    gc_log(GCL_NOTICE,
+           "connection %s:%d: holds %llu bytes, the largest share of "
+           "max_buffered_bytes (%llu): dropped",
+           big->rip, big->rport, (unsigned long long)conn_holds(big),
+           (unsigned long long)budget);
     gc__conn_teardown(big);
   }
 }

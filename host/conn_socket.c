@@ -41,25 +41,24 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   gc__conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
   if ((size_t)nread < buf->len) {
     c->read_max = 0; /* not flooding: a full buffer next time */
-  } else {
-    /* Flooding: the next read takes about GC_TURN_FRAMES frames of the
-     * size just seen, and no more than GC_TURN_BYTES; the kernel keeps the
-     * rest (and TCP slows the sender). */
-    uint64_t want = GC_TURN_BYTES;
-    if (c->read_frames > GC_TURN_FRAMES)
-      want = (uint64_t)nread * GC_TURN_FRAMES / c->read_frames;
-    if (want < 512)
-      want = 512;
-    if (want > GC_TURN_BYTES)
-      want = GC_TURN_BYTES;
-    c->read_max = (uint32_t)want;
+    return;
   }
-  /* A full buffer means more is waiting: libuv would read it again (up to
-   * 32 times) before any other connection is served. One buffer per turn
-   * each, so a flooder cannot take the loop from the others. */
-  if ((size_t)nread == buf->len && c->reading && c->state != GC_CONN_DEAD) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = 0;
+  /* Flooding: the next read takes about GC_TURN_FRAMES frames of the size
+   * just seen, and no more than GC_TURN_BYTES; the kernel keeps the rest
+   * (and TCP slows the sender). */
+  uint64_t want = GC_TURN_BYTES;
+  if (c->read_frames > GC_TURN_FRAMES)
+    want = (uint64_t)nread * GC_TURN_FRAMES / c->read_frames;
+  if (want < 512)
+    want = 512;
+  if (want > GC_TURN_BYTES)
+    want = GC_TURN_BYTES;
+  c->read_max = (uint32_t)want;
+  /* More is waiting: libuv would read it again (up to 32 times) before any
+   * other connection is served. One read per turn each, so a flooder
+   * cannot take the loop from the others. */
+  if (c->reading && c->state != GC_CONN_DEAD) {
+    gc__conn_read_stop(c);
     c->read_paused = 1;
     c->resume_next = c->loop->resume;
     c->loop->resume = c;
@@ -115,10 +114,6 @@ void gc__conn_read_stop(struct gc_conn *c) {
   c->reading = 0;
 }
 
-static uint64_t handshake_timeout_ms(const struct gc_loop *loop) {
-  return loop->server->cfg->handshake_timeout_ms; /* 0: no bound */
-}
-
 /* ---- accept -------------------------------------------------------------- */
 
 /* A new connection in HANDSHAKE state with its tcp handle initialised. */
@@ -166,7 +161,7 @@ struct gc_conn *gc__conn_accept_mem(struct gc_listener *l, const char *rip,
   snprintf(c->rip, sizeof c->rip, "%s", rip);
   c->rport = rport;
   c->reading = 1;
-  gc__conn_arm_deadline_ms(c, handshake_timeout_ms(l->loop));
+  gc__conn_arm_deadline_ms(c, l->loop->server->cfg->handshake_timeout_ms);
   return c;
 }
 
@@ -229,7 +224,7 @@ void gc__conn_accept(struct gc_listener *l) {
       c->rport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
   }
-  gc__conn_arm_deadline_ms(c, handshake_timeout_ms(loop));
+  gc__conn_arm_deadline_ms(c, loop->server->cfg->handshake_timeout_ms);
   /* Connections in their handshake count: a crowd that never finishes
    * its upgrade must not get past max_connections either. */
   uint64_t max = loop->server->cfg->max_connections;
