@@ -12,8 +12,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How an app's connections are placed on workers ("route"). */
+enum gc_route {
+  GC_ROUTE_NONE,  /* native: where accepted; Lua: the app's one worker */
+  GC_ROUTE_QUERY, /* "query.NAME": the value of query parameter NAME */
+  GC_ROUTE_PATH   /* "path": the request path (without the query) */
+};
+
 struct gc_app_conf {
   char *name, *type_name, *file_name; /* owned; type/file NULL when absent */
+  enum gc_route route;
+  char *route_param; /* GC_ROUTE_QUERY: the parameter's name (owned) */
   int id;                             /* from 0 over all apps, config order */
   json_t *json;                       /* borrowed from root: the app entry */
 };
@@ -55,7 +64,9 @@ struct gc_config {
   /* Output queued and partial input over all connections; UINT64_MAX when
    * absent (the loop then takes a quarter of the memory), 0 = no limit. */
   uint64_t max_buffered_bytes;
-  uint32_t worker_count;    /* threading.worker_count 1..64, default 1 */
+  /* threading.worker_count 1..64; 0 = "auto" (the default): gcs takes the
+   * online CPUs, gc.testing 1. */
+  uint32_t worker_count;
   char *working_dir;        /* NULL when absent; stored, never chdir'ed to */
 };
 

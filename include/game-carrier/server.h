@@ -15,9 +15,12 @@
  *    it keeps.
  *  - connection handles are opaque: a stale handle (its connection is gone)
  *    gets EINVAL and can never reach a newer connection.
- *  - connection functions are called from the thread running that
- *    connection's events (any event of the same application on a
- *    single-worker host).
+ *  - threads (Game Carrier's rules): connection events run on worker
+ *    threads; the events of one connection never run concurrently and keep
+ *    their order, different connections' events run in parallel. Every
+ *    member may be called from any thread, the adapter's own included. A
+ *    call for a connection served by another worker is handed to that
+ *    worker; calls from one thread to one connection keep their order.
  *
  * 'struct core_api' only ever grows at the end; members are never reordered,
  * removed or retyped (GC_SERVER_API_VERSION_MAJOR changes if that is ever
@@ -150,8 +153,10 @@ typedef void(GC_CORE_API *LogMessage)(GCT_INT level, GCT_CPTR msg);
 typedef void (*GCTimerCallback)(GCT_INTPTR user);
 
 /* Calls 'cb(user)' after 'ms' milliseconds, then every 'repeat_ms' if it is
- * > 0. Returns a timer id (> 0), or 0 on failure (unknown app, ms < 0, no
- * memory). A one-shot timer's id is dead once it fired. */
+ * > 0, on the worker of the calling thread (see WorkerId, WorkerEnter).
+ * Returns a timer id (> 0), or 0 on failure (unknown app, ms < 0, no
+ * memory, a thread that is no worker's). A one-shot timer's id is dead
+ * once it fired. timerStop may be called from any thread. */
 typedef GCT_INTPTR(GC_CORE_API *TimerStart)(GCT_INT app_id, GCT_INT ms,
                                             GCT_INT repeat_ms,
                                             GCTimerCallback cb,
@@ -173,6 +178,33 @@ typedef GCT_INT(GC_CORE_API *ConnectionsBroadcast)(const GCT_INTPTR *handles,
                                                    GCT_SIZE len,
                                                    GCT_INTPTR cookie,
                                                    GCT_SIZE *queued);
+
+/* Appended in API 1.1 (gcs extensions): worker loops. */
+
+/* The number of worker loops (>= 1). */
+typedef GCT_INT(GC_CORE_API *WorkerCount)(void);
+/* The worker 0..count-1 the calling thread runs (or acts as, see
+ * WorkerEnter), or -1 for a thread that is no worker's. */
+typedef GCT_INT(GC_CORE_API *WorkerId)(void);
+/* Runs 'cb(user)' on the thread of 'worker', later (never inside this
+ * call, even on that worker's own thread); callbacks posted by one thread
+ * to one worker run in the order posted. 0, EINVAL (no such worker, NULL
+ * cb), ENOMEM, or ESHUTDOWN (that worker has stopped: 'cb' never runs). */
+typedef GCT_INT(GC_CORE_API *WorkerPost)(GCT_INT worker, GCTimerCallback cb,
+                                         GCT_INTPTR user);
+/* The worker that serves every connection of 'app_id', or -1 when its
+ * connections are spread over the workers (a native adapter's, or an app
+ * with a "route"). -2 for an unknown app. */
+typedef GCT_INT(GC_CORE_API *ApplicationWorker)(GCT_INT app_id);
+/* Makes the calling thread act as 'worker' for the calls that depend on
+ * the thread (WorkerId, timerStart) until the next WorkerEnter; -1 ends
+ * it. Only while that worker's loop is not running (during
+ * application_initialize, application_start and application_shutdown, and
+ * always under gc.testing, which runs every worker on one thread): EBUSY
+ * otherwise, EINVAL for no such worker. For an adapter that keeps state
+ * per worker (the Lua adapter: a Lua state per worker) and sets it up in
+ * the application events. */
+typedef GCT_INT(GC_CORE_API *WorkerEnter)(GCT_INT worker);
 
 struct core_api {
   GetOpt getOpt;
@@ -211,6 +243,13 @@ struct core_api {
   TimerStop timerStop;
   NowMs nowMs;
   ConnectionsBroadcast connectionsBroadcast;
+
+  /* Appended in API 1.1. */
+  WorkerCount workerCount;
+  WorkerId workerId;
+  WorkerPost workerPost;
+  ApplicationWorker applicationWorker;
+  WorkerEnter workerEnter;
 };
 
 /* ---- adapter events (exported by the adapter, called by gcs) ------------ */
