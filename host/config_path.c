@@ -1,11 +1,17 @@
 /* config_path.c - see config_path.h. jansson keeps no position for a
  * value, so a problem found in the parsed tree is placed by walking the
- * text again along the key path. */
+ * text again along the key path. Also the validation context's path and
+ * the messages placed with it (config_internal.h). */
 #include "config_path.h"
 
+#include <assert.h>
 #include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "config_internal.h"
 
 void gc__config_path_format(char *out, size_t len,
                             const struct gc_config_step *path, size_t n) {
@@ -222,4 +228,67 @@ void gc__config_locate(const char *text, const struct gc_config_step *path,
   bool key_found = d == n && n > 0 && path[n - 1].key;
   *line = at_key && key_found ? kl : vl;
   *col = at_key && key_found ? kc : vc;
+}
+
+/* ---- the validation context's path and messages -------------------------- */
+
+void gc__config_path_push_key(struct gc_config_ctx *v, const char *key) {
+  assert(v->depth < GC_CONFIG_PATH_MAX_STEPS); /* bounded by the schema */
+  v->path[v->depth++] = (struct gc_config_step){key, 0};
+}
+
+void gc__config_path_push_idx(struct gc_config_ctx *v, size_t idx) {
+  assert(v->depth < GC_CONFIG_PATH_MAX_STEPS);
+  v->path[v->depth++] = (struct gc_config_step){NULL, idx};
+}
+
+void gc__config_path_pop(struct gc_config_ctx *v) {
+  assert(v->depth > 0);
+  v->depth--;
+}
+
+int gc__config_fail(const struct gc_config_ctx *v, size_t named, bool at_key,
+                    const char *fmt, ...) {
+  char msg[768], where[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  gc__config_path_format(where, sizeof where, v->path, named);
+  int line, col;
+  gc__config_locate(v->text, v->path, v->depth, at_key, &line, &col);
+  snprintf(v->err, v->errlen, "%s:%d:%d: %s%s%s", v->source, line, col, where,
+           *where ? ": " : "", msg);
+  return EINVAL;
+}
+
+void gc__config_describe(const json_t *j, char *out, size_t len) {
+  switch (json_typeof(j)) {
+  case JSON_OBJECT:
+    snprintf(out, len, json_object_size(j) ? "an object" : "{}");
+    return;
+  case JSON_ARRAY:
+    snprintf(out, len, json_array_size(j) ? "an array" : "[]");
+    return;
+  case JSON_INTEGER:
+    snprintf(out, len, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+    return;
+  case JSON_TRUE: snprintf(out, len, "true"); return;
+  case JSON_FALSE: snprintf(out, len, "false"); return;
+  case JSON_NULL: snprintf(out, len, "null"); return;
+  case JSON_STRING:
+  case JSON_REAL: break;
+  }
+  char *text = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+  if (!text) {
+    snprintf(out, len, json_is_string(j) ? "a string" : "a number");
+    return;
+  }
+  if (strlen(text) > GC_CONFIG_DESCRIBE_MAX)
+    snprintf(out, len, "%.*s...", GC_CONFIG_DESCRIBE_MAX - 3, text);
+  else
+    snprintf(out, len, "%s", text);
+  json_free_t jfree;
+  json_get_alloc_funcs(NULL, &jfree);
+  jfree(text);
 }
