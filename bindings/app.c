@@ -1,34 +1,10 @@
-/* app.c - one application of the Lua adapter: its lua_State, its limits and
- * the protected ways into it.
+/* app.c - the life of one application state: made, loaded, driven through
+ * its lifecycle handlers, collected when it goes quiet, closed.
  *
- * Every entry into Lua goes through gc_lua_pcall (Lua's 'docall', luv's
- * 'cb_pcall', skynet's '_cb'): a C function is run under lua_pcall with a
- * message handler that appends a traceback, so even the pushes that build a
- * handler's arguments are protected (any push can raise out-of-memory). A
- * failure is logged as one line and the host carries on. The one exception
- * is on_message from the loop, the hot path (gc_lua_pcall_message): its
- * pushes go unprotected and the one that can fail has a recovery point
- * through the panic function, which saves the trampoline's C call.
- *
- * Time: by default a watchdog (watchdog.c) limits the CPU time of an
- * outermost entry ("lua.time_limit_ms") and costs nothing while scripts run.
- * Opt-in, "lua.instruction_budget" counts VM instructions instead, with a
- * count hook that charges every 'hook_count' instructions to the entry
- * (exact and repeatable, but the VM then traps on every instruction).
- * When an entry passes either limit the hook raises and re-arms itself on
- * every line and every instruction (Redis 'luaMaskCountHook'), so a 'pcall'
- * inside the script cannot swallow the stop: the next instruction after it
- * raises again, until the error leaves the script. The normal hooks (none,
- * or the count hook) are restored when the entry returns.
- *
- * Memory: each state has its own lua_Alloc that counts bytes, warns as the
- * use doubles and refuses growth past the configured limit (skynet
- * 'lalloc'); Lua then collects and retries, and raises "not enough memory"
- * in the script if that does not help. */
+ * The way into the state is call.c's gc_lua_pcall; what bounds it (memory,
+ * instructions, time) is limits.c's. */
 #include <errno.h>
-#include <setjmp.h>
 #include <stdatomic.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,567 +14,9 @@
 
 #include "gc_lua.h"
 
-#define HOOK_EVERY 10000 /* instructions between two budget checks */
 #define MEM_WARN_FIRST (64u << 20) /* first memory warning, then doubling */
 
-/* ---- logging ------------------------------------------------------------- */
-
-/* Logs 'line' in one-line form: each newline (and the tab after it, as
- * in a traceback) becomes " | ". A script error goes to the error sink
- * too, in the same form. */
-static void log_flat(const struct gc_lua_app *app, int level, int script_error,
-                     char *line) {
-  size_t len = strlen(line);
-  char *out = strchr(line, '\n') ? malloc(3 * len + 1) : NULL;
-  if (out == NULL) {
-    for (char *p = line; *p; p++)
-      if (*p == '\n' || *p == '\t')
-        *p = ' ';
-    if (app->api->logMessage)
-      app->api->logMessage(level, line);
-    if (script_error)
-      gc_lua_report_error(line);
-    return;
-  }
-  char *w = out;
-  for (const char *r = line; *r; r++) {
-    if (*r == '\n') {
-      memcpy(w, " | ", 3);
-      w += 3;
-      if (r[1] == '\t')
-        r++;
-    } else {
-      *w++ = *r == '\t' ? ' ' : *r;
-    }
-  }
-  *w = '\0';
-  if (app->api->logMessage)
-    app->api->logMessage(level, out);
-  if (script_error)
-    gc_lua_report_error(out);
-  free(out);
-}
-
-static void log_v(const struct gc_lua_app *app, int level, int script_error,
-                  const char *fmt, va_list args) {
-  char stack[512];
-  char *line = stack;
-  size_t off = (size_t)snprintf(stack, sizeof stack, "lua app %s: ",
-                                app->name ? app->name : "?");
-  if (off >= sizeof stack)
-    off = sizeof stack - 1;
-  va_list ap;
-  va_copy(ap, args);
-  int n = vsnprintf(stack + off, sizeof stack - off, fmt, ap);
-  va_end(ap);
-  if (n > 0 && off + (size_t)n >= sizeof stack) {
-    char *big = malloc(off + (size_t)n + 1);
-    if (big) {
-      memcpy(big, stack, off);
-      va_copy(ap, args);
-      vsnprintf(big + off, (size_t)n + 1, fmt, ap);
-      va_end(ap);
-      line = big;
-    }
-  }
-  log_flat(app, level, script_error, line);
-  if (line != stack)
-    free(line);
-}
-
-void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt,
-                ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  log_v(app, level, 0, fmt, ap);
-  va_end(ap);
-}
-
-void gc_lua_log_error(const struct gc_lua_app *app, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  log_v(app, GCL_ERR, 1, fmt, ap);
-  va_end(ap);
-}
-
-/* lua_WarnFunction: warnings (errors in __gc finalizers, "warn()" of the
- * script) become GCL_WARN lines. Control messages ("@on") are ignored. */
-static void warnf(void *ud, const char *msg, int tocont) {
-  struct gc_lua_app *app = ud;
-  if (app->warn_len == 0 && !tocont && msg[0] == '@')
-    return;
-  size_t n = strlen(msg);
-  size_t room = sizeof app->warn_buf - 1 - app->warn_len;
-  if (n > room)
-    n = room;
-  memcpy(app->warn_buf + app->warn_len, msg, n);
-  app->warn_len += n;
-  if (!tocont) {
-    app->warn_buf[app->warn_len] = '\0';
-    gc_lua_log(app, GCL_WARN, "Lua warning: %s", app->warn_buf);
-    app->warn_len = 0;
-  }
-}
-
-/* ---- memory -------------------------------------------------------------- */
-
-/* Publishes the state's memory in its counter when it moved by a step:
- * a cheap compare per allocation, a counterSet now and then, so any
- * adapter (or a spec, host:counter) can attribute memory growth. */
-static void mem_publish(struct gc_lua_app *app, size_t value) {
-  if (app->mem_counter < 0)
-    return;
-  app->mem_reported = value;
-  (void)app->api->counterSet(app->mem_counter, (GCT_COUNTER_VALUE)value);
-}
-
-static void mem_report(struct gc_lua_app *app) {
-  size_t used = app->mem_used, last = app->mem_reported;
-  if (used >= last + GC_LUA_MEM_COUNTER_STEP ||
-      used + GC_LUA_MEM_COUNTER_STEP <= last)
-    mem_publish(app, used);
-}
-
-static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  struct gc_lua_app *app = ud;
-  if (ptr == NULL)
-    osize = 0; /* 'osize' is then the kind of object, not a size */
-  if (nsize == 0) {
-    free(ptr);
-    app->mem_used -= osize;
-    mem_report(app);
-    return NULL;
-  }
-  if (nsize > osize && app->mem_limit && !app->closing &&
-      app->mem_used - osize + nsize > app->mem_limit)
-    return NULL; /* Lua collects and retries, then raises LUA_ERRMEM */
-  void *p = realloc(ptr, nsize);
-  if (p == NULL)
-    return NULL;
-  app->mem_used = app->mem_used - osize + nsize;
-  mem_report(app);
-  if (app->mem_used > app->mem_warn_at) {
-    if (app->mem_limit)
-      gc_lua_log(app, GCL_WARN, "Lua memory use passed %zu KiB (limit %zu KiB)",
-                 app->mem_warn_at >> 10, app->mem_limit >> 10);
-    else
-      gc_lua_log(app, GCL_WARN, "Lua memory use passed %zu KiB",
-                 app->mem_warn_at >> 10);
-    app->mem_warn_at *= 2;
-  }
-  return p;
-}
-
-/* ---- the instruction budget --------------------------------------------- */
-
-struct gc_lua_app *gc_lua_app_of(lua_State *L) {
-  uintptr_t p; /* bit 0 tags a coroutine killed by the stop (watchdog.c) */
-  memcpy(&p, lua_getextraspace(L), sizeof p);
-  return (struct gc_lua_app *)(p & ~(uintptr_t)1);
-}
-
-/* The hooks a thread has outside stop mode. */
-static void set_normal_hook(struct gc_lua_app *app, lua_State *L) {
-  if (app->budget > 0)
-    lua_sethook(L, gc_lua_budget_hook, LUA_MASKCOUNT, app->hook_count);
-  else
-    lua_sethook(L, NULL, 0, 0);
-}
-
-static int timed_out(const struct gc_lua_app *app) {
-  atomic_signal_fence(memory_order_acquire);
-  return atomic_load_explicit(&app->wd.fired, memory_order_relaxed);
-}
-
-int gc_lua_stopped(const struct gc_lua_app *app) {
-  return app->depth > 0 && (app->expired || timed_out(app));
-}
-
-void gc_lua_budget_hook(lua_State *L, lua_Debug *ar) {
-  struct gc_lua_app *app = gc_lua_app_of(L);
-  int late = app->depth > 0 && timed_out(app);
-  if (!app->expired && !late) {
-    if (lua_gethookmask(L) & LUA_MASKLINE) {
-      /* A thread left in stop mode by an earlier entry: back to normal. */
-      set_normal_hook(app, L);
-      return;
-    }
-    if (app->depth == 0 || app->budget == 0)
-      return;
-    app->used += lua_gethookcount(L);
-    if (app->used <= app->budget)
-      return;
-    app->expired = 1;
-  }
-  /* Stop mode: raise on every line and instruction until we are out. */
-  lua_sethook(L, gc_lua_budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
-  if (L != app->L)
-    lua_sethook(app->L, gc_lua_budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
-  lua_getinfo(L, "Sl", ar);
-  if (ar->currentline > 0)
-    lua_pushfstring(L, "%s:%d: ", ar->short_src, ar->currentline);
-  else
-    lua_pushliteral(L, "");
-  if (app->expired)
-    lua_pushfstring(L, "%sinstruction budget exceeded (%I instructions)",
-                    lua_tostring(L, -1), (lua_Integer)app->budget);
-  else
-    lua_pushfstring(L, "%stime limit exceeded (%I ms of CPU)",
-                    lua_tostring(L, -1), (lua_Integer)app->time_limit_ms);
-  lua_error(L);
-}
-
-/* The watchdog's view of an outermost entry: an odd sequence number while
- * it runs (see watchdog.c). Plain stores and compiler fences only. */
-static void wd_step(struct gc_lua_watchdog *w) {
-  atomic_store_explicit(
-      &w->seq, atomic_load_explicit(&w->seq, memory_order_relaxed) + 1,
-      memory_order_relaxed);
-  atomic_signal_fence(memory_order_seq_cst);
-}
-
-static void wd_enter(struct gc_lua_app *app) {
-  struct gc_lua_watchdog *w = &app->wd;
-  if (w->slot < 0)
-    return;
-  atomic_store_explicit(&w->fired, 0, memory_order_relaxed);
-  atomic_store_explicit(&w->running, app->L, memory_order_relaxed);
-  atomic_signal_fence(memory_order_release);
-  wd_step(w);
-}
-
-/* Ends the entry for the watchdog; 1 if it had fired. */
-static int wd_leave(struct gc_lua_app *app) {
-  struct gc_lua_watchdog *w = &app->wd;
-  if (w->slot < 0)
-    return 0;
-  atomic_signal_fence(memory_order_seq_cst);
-  wd_step(w);
-  return atomic_load_explicit(&w->fired, memory_order_relaxed);
-}
-
-static void budget_enter(struct gc_lua_app *app) {
-  if (app->depth++ > 0)
-    return;
-  app->used = 0;
-  app->expired = 0;
-  if (app->budget > 0) /* resets the thread's instruction count too */
-    lua_sethook(app->L, gc_lua_budget_hook, LUA_MASKCOUNT, app->hook_count);
-  wd_enter(app);
-}
-
-static void budget_leave(struct gc_lua_app *app) {
-  if (--app->depth > 0)
-    return;
-  int fired = wd_leave(app);
-  /* Stop mode is set on the main thread only when one of the two limits
-   * ran out in this entry: then it is undone (a hook the script set
-   * itself is otherwise left be). */
-  if (app->expired || fired)
-    set_normal_hook(app, app->L);
-  app->expired = 0;
-}
-
-/* ---- the protected entry -------------------------------------------------- */
-
-/* Message handler: the error as a string plus a traceback from where it
- * was raised (Lua's lua.c 'msghandler'). */
-static int msgh(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-      msg = lua_tostring(L, -1);
-    else
-      msg = lua_pushfstring(L, "(error object is a %s value)",
-                            luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
-static void log_failure_msg(struct gc_lua_app *app, const char *event, int st,
-                            const char *msg) {
-  switch (st) {
-  case LUA_ERRMEM:
-    if (app->mem_limit)
-      gc_lua_log_error(app,
-                       "error in %s: not enough memory (%zu bytes in use, "
-                       "limit %zu)", event, app->mem_used, app->mem_limit);
-    else
-      gc_lua_log_error(app, "error in %s: not enough memory", event);
-    break;
-  case LUA_ERRERR:
-    gc_lua_log_error(app, "error in %s: error in the error handler: %s",
-                     event, msg ? msg : "?");
-    break;
-  default:
-    gc_lua_log_error(app, "error in %s: %s", event, msg ? msg : "?");
-    break;
-  }
-}
-
-static void log_failure(struct gc_lua_app *app, const char *event, int st) {
-  log_failure_msg(app, event, st, lua_tostring(app->L, -1));
-}
-
-/* Calls the function below the 'nargs' values on top, the message handler
- * at 'msgh', inside an entry begun with budget_enter; ends the entry, logs
- * a failure and leaves the stack at 'base' values. */
-static int call_in_entry(struct gc_lua_app *app, const char *event, int nargs,
-                         int msgh, int base) {
-  int st = lua_pcall(app->L, nargs, 0, msgh);
-  budget_leave(app);
-  if (st != LUA_OK)
-    log_failure(app, event, st);
-  if (st != LUA_OK || lua_gettop(app->L) != base) /* on_message: already */
-    lua_settop(app->L, base);
-  return st;
-}
-
-int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
-                 void *arg) {
-  lua_State *L = app->L;
-  if (L == NULL || app->closing)
-    return -1;
-  if (!lua_checkstack(L, 4)) {
-    gc_lua_log_error(app, "error in %s: no Lua stack space", event);
-    return LUA_ERRMEM;
-  }
-  app->sent_known = 0; /* the script may change its handlers */
-  int base = lua_gettop(L);
-  lua_pushcfunction(L, msgh); /* light C functions and light userdata */
-  lua_pushcfunction(L, fn);   /* allocate nothing */
-  lua_pushlightuserdata(L, arg);
-  budget_enter(app);
-  return call_in_entry(app, event, 1, base + 1, base);
-}
-
-/* Out of memory outside any protected call: Lua has reset the thread and
- * calls this last; a long jump back to gc_lua_pcall_message's recovery
- * point is the way out the manual gives (lua_atpanic). Unarmed, returning
- * lets Lua abort() as it would without a panic function. */
-static int on_panic(lua_State *L) {
-  struct gc_lua_app *app = gc_lua_app_of(L);
-  if (app->push_jmp)
-    longjmp(*(jmp_buf *)app->push_jmp, 1);
-  return 0;
-}
-
-/* Finds handler 'name_ref' with raw accesses only (no metamethod can run):
- * 1 and the function pushed, 0 and nothing pushed when the script has no
- * such field, -1 when raw accesses cannot tell (a metatable on the
- * handler table, a value that is not a function). */
-static int push_handler_raw(lua_State *L, struct gc_lua_app *app,
-                            int name_ref) {
-  int top = lua_gettop(L);
-  if (name_ref == LUA_NOREF ||
-      lua_rawgeti(L, LUA_REGISTRYINDEX, app->handlers_ref) != LUA_TTABLE ||
-      lua_getmetatable(L, -1)) {
-    lua_settop(L, top);
-    return -1;
-  }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, name_ref);
-  int t = lua_rawget(L, -2);
-  if (t != LUA_TFUNCTION) {
-    lua_settop(L, top);
-    return t == LUA_TNIL ? 0 : -1;
-  }
-  lua_remove(L, -2);
-  return 1;
-}
-
-/* Between entries the main thread's stack holds what the hot paths need,
- * so that finding a handler is one raw access: the message handler, the
- * handler table and the names of the two per-message handlers. An
- * out-of-memory reset of the thread (see on_panic) wipes them; they are
- * put back, without allocating, from the registry. */
-enum { HOT_MSGH = 1, HOT_HANDLERS, HOT_MSG_NAME, HOT_SENT_NAME, HOT_TOP = HOT_SENT_NAME };
-/* Room above the slots for a handler and its two arguments. It is made
- * when the slots are and stays: the base frame's stack limit only grows
- * (lua_checkstack), and a thread reset gives it LUA_MINSTACK again. */
-enum { HOT_ROOM = 3 };
-
-/* 1 when the slots are in place, with HOT_ROOM free above them: only
- * between entries of the loop. */
-static int hot_ready(struct gc_lua_app *app, lua_State *L) {
-  if (app->depth > 0)
-    return 0;
-  int top = lua_gettop(L);
-  if (top == HOT_TOP)
-    return 1;
-  if (top != 0 || app->msg_name_ref == LUA_NOREF ||
-      !lua_checkstack(L, HOT_TOP + HOT_ROOM))
-    return 0;
-  lua_pushcfunction(L, msgh);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, app->handlers_ref);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, app->msg_name_ref);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, app->sent_name_ref);
-  return 1;
-}
-
-/* The hot-slot twin of push_handler_raw, for handler name 'name_slot'. */
-static int hot_handler(lua_State *L, int name_slot) {
-  lua_pushvalue(L, name_slot);
-  int t = lua_rawget(L, HOT_HANDLERS);
-  if (t == LUA_TFUNCTION)
-    return 1;
-  lua_pop(L, 1);
-  if (t != LUA_TNIL || lua_getmetatable(L, HOT_HANDLERS)) {
-    lua_settop(L, HOT_TOP);
-    return -1;
-  }
-  return 0;
-}
-
-int gc_lua_pcall_message(struct gc_lua_app *app, int conn_ref,
-                         const void *data, size_t len) {
-  lua_State *L = app->L;
-  if (L == NULL || app->closing)
-    return 0;
-  /* Only from the loop, with nothing of an outer entry on the stack (the
-   * thread reset of an out-of-memory error would wipe it). */
-  if (!hot_ready(app, L))
-    return -1;
-  int found = hot_handler(L, HOT_MSG_NAME);
-  if (found <= 0)
-    return found;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, conn_ref);
-  app->sent_known = 0; /* the script may change its handlers */
-  budget_enter(app); /* a finalizer run by the push is inside the entry */
-  jmp_buf jb;
-  if (setjmp(jb) != 0) { /* the thread was reset: no slot is left */
-    app->push_jmp = NULL;
-    budget_leave(app);
-    lua_settop(L, 0);
-    log_failure_msg(app, "on_message", LUA_ERRMEM, NULL);
-    return 0;
-  }
-  app->push_jmp = &jb;
-  lua_pushlstring(L, data, len); /* the one push that allocates */
-  app->push_jmp = NULL;
-  (void)call_in_entry(app, "on_message", 2, HOT_MSGH, HOT_TOP);
-  return 0;
-}
-
-int gc_lua_push_handler(lua_State *L, struct gc_lua_app *app,
-                        const char *name) {
-  if (app->handlers_ref == LUA_NOREF || app->handlers_ref == LUA_REFNIL)
-    return 0;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, app->handlers_ref);
-  lua_getfield(L, -1, name);
-  lua_remove(L, -2);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  return 1; /* a non-callable value raises at the call, with its name */
-}
-
-int gc_lua_may_handle_sent(struct gc_lua_app *app) {
-  lua_State *L = app->L;
-  if (L == NULL || app->closing)
-    return 0;
-  if (app->sent_known)
-    return app->sent_may;
-  if (app->sent_name_ref == LUA_NOREF || !lua_checkstack(L, 3))
-    return 1;
-  /* Unprotected, so only raw accesses, which never allocate or raise: a
-   * table with a metatable (handlers found through __index) or a value
-   * that is not a function answers "maybe". */
-  int found = hot_ready(app, L) ? hot_handler(L, HOT_SENT_NAME)
-                                 : push_handler_raw(L, app, app->sent_name_ref);
-  if (found > 0)
-    lua_pop(L, 1);
-  found = found != 0;
-  app->sent_known = 1;
-  app->sent_may = (unsigned char)found;
-  return found;
-}
-
-/* ---- configuration --------------------------------------------------------- */
-
-static void read_u64(const struct core_api *api, const char *path,
-                     uint64_t *out, int *found) {
-  uint64_t v;
-  if (api->getOpt((GCT_CSTR)path, GC_OPT_TYPE_UINT64, &v) == 0) {
-    *out = v;
-    *found = 1;
-  }
-}
-
-/* Finds "adapters[i].apps[j]" whose name is 'name'; 0 and the prefix in
- * 'buf', or -1. */
-static int find_app_entry(const struct core_api *api, const char *name,
-                          char *buf, size_t len) {
-  int32_t na = 0;
-  if (api->getOpt("adapters.len", GC_OPT_TYPE_INT, &na) != 0)
-    return -1;
-  for (int32_t i = 0; i < na; i++) {
-    int32_t np = 0;
-    snprintf(buf, len, "adapters[%d].apps.len", (int)i);
-    if (api->getOpt(buf, GC_OPT_TYPE_INT, &np) != 0)
-      continue;
-    for (int32_t j = 0; j < np; j++) {
-      const char *s = NULL;
-      snprintf(buf, len, "adapters[%d].apps[%d].name", (int)i, (int)j);
-      if (api->getOpt(buf, GC_OPT_TYPE_STRING, &s) == 0 && s &&
-          strcmp(s, name) == 0) {
-        snprintf(buf, len, "adapters[%d].apps[%d]", (int)i, (int)j);
-        return 0;
-      }
-    }
-  }
-  return -1;
-}
-
-void gc_lua_limits_read(const struct core_api *api, const char *name,
-                        struct gc_lua_limits *lim) {
-  lim->instruction_budget = GC_LUA_DEFAULT_BUDGET;
-  lim->time_limit_ms = GC_LUA_DEFAULT_TIME_LIMIT_MS;
-  lim->memory_limit = GC_LUA_DEFAULT_MEMORY;
-  lim->path = NULL;
-  lim->unsafe = 0;
-  if (api->getOpt == NULL)
-    return;
-  const char *s = NULL;
-  if (api->getOpt("lua.path", GC_OPT_TYPE_STRING, &s) == 0)
-    lim->path = s;
-  uint64_t budget = 0, mem = 0, time_ms = 0, unsafe = 0;
-  int has_budget = 0, has_mem = 0, has_time = 0, has_unsafe = 0;
-  read_u64(api, "lua.instruction_budget", &budget, &has_budget);
-  read_u64(api, "lua.time_limit_ms", &time_ms, &has_time);
-  read_u64(api, "lua.memory_limit", &mem, &has_mem);
-  read_u64(api, "lua.unsafe", &unsafe, &has_unsafe); /* a boolean reads 1/0 */
-  char prefix[96], path[160];
-  if (name && find_app_entry(api, name, prefix, sizeof prefix) == 0) {
-    snprintf(path, sizeof path, "%s.lua.instruction_budget", prefix);
-    read_u64(api, path, &budget, &has_budget);
-    snprintf(path, sizeof path, "%s.lua.time_limit_ms", prefix);
-    read_u64(api, path, &time_ms, &has_time);
-    snprintf(path, sizeof path, "%s.lua.memory_limit", prefix);
-    read_u64(api, path, &mem, &has_mem);
-    snprintf(path, sizeof path, "%s.lua.unsafe", prefix);
-    read_u64(api, path, &unsafe, &has_unsafe);
-    snprintf(path, sizeof path, "%s.lua.path", prefix);
-    if (api->getOpt(path, GC_OPT_TYPE_STRING, &s) == 0)
-      lim->path = s;
-  }
-  if (has_budget)
-    lim->instruction_budget = budget > INT64_MAX ? INT64_MAX : (int64_t)budget;
-  if (has_time)
-    lim->time_limit_ms = time_ms;
-  if (has_mem)
-    lim->memory_limit = mem;
-  lim->unsafe = has_unsafe && unsafe != 0;
-}
-
 /* ---- life of an application ----------------------------------------------- */
-
-static void set_budget(struct gc_lua_app *app, int64_t budget) {
-  app->budget = budget;
-  app->hook_count =
-      budget > 0 && budget < HOOK_EVERY ? (int)budget : HOOK_EVERY;
-}
 
 static char *dup_str(const char *s) {
   size_t n = strlen(s) + 1;
@@ -639,7 +57,7 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
   app->wd.slot = -1;
   app->time_limit_ms = lim->time_limit_ms;
   app->unsafe = lim->unsafe;
-  set_budget(app, lim->instruction_budget);
+  gc_lua_set_budget(app, lim->instruction_budget);
   app->mem_limit = lim->memory_limit > SIZE_MAX ? SIZE_MAX
                                                 : (size_t)lim->memory_limit;
   app->mem_warn_at = MEM_WARN_FIRST;
@@ -739,15 +157,15 @@ static int do_load(lua_State *L) {
 int gc_lua_app_load(struct gc_lua_app *app) {
   if (app->L)
     return EINVAL;
-  lua_State *L = lua_newstate(l_alloc, app);
+  lua_State *L = lua_newstate(gc_lua_alloc, app);
   if (L == NULL) {
     gc_lua_log(app, GCL_ERR, "cannot create a Lua state: not enough memory");
     return ENOMEM;
   }
   app->L = L;
   memcpy(lua_getextraspace(L), &app, sizeof app);
-  lua_atpanic(L, on_panic);
-  lua_setwarnf(L, warnf, app);
+  lua_atpanic(L, gc_lua_on_panic);
+  lua_setwarnf(L, gc_lua_warnf, app);
   if (app->time_limit_ms > 0) {
     int err = gc_lua_watchdog_start(app);
     if (err != 0 && app->budget == 0) {
@@ -755,7 +173,7 @@ int gc_lua_app_load(struct gc_lua_app *app) {
                  "no CPU-time watchdog (%s): counting %d instructions per "
                  "call instead",
                  strerror(err), GC_LUA_FALLBACK_BUDGET);
-      set_budget(app, GC_LUA_FALLBACK_BUDGET);
+      gc_lua_set_budget(app, GC_LUA_FALLBACK_BUDGET);
     } else if (err != 0) {
       gc_lua_log(app, GCL_WARN, "no CPU-time watchdog (%s): only the "
                  "instruction budget applies", strerror(err));
@@ -782,7 +200,7 @@ int gc_lua_app_load(struct gc_lua_app *app) {
   }
   gc_lua_log(app, GCL_INFO, "loaded %s (%s, %zu KiB)", app->script, LUA_RELEASE,
              app->mem_used >> 10);
-  mem_publish(app, app->mem_used); /* the first figure, before any step */
+  gc_lua_mem_publish(app, app->mem_used); /* the first figure, before any step */
   return 0;
 }
 
@@ -846,7 +264,7 @@ static void quiet_fired(GCT_INTPTR user) {
   }
   (void)gc_lua_pcall(app, "collect", do_collect, NULL);
   app->conn_peak = app->conn_count;
-  mem_publish(app, app->mem_used);
+  gc_lua_mem_publish(app, app->mem_used);
 }
 
 void gc_lua_app_conn_closed(struct gc_lua_app *app) {
@@ -878,12 +296,12 @@ void gc_lua_app_close(struct gc_lua_app *app) {
    * finalizers are held to an instruction budget, not the watchdog. */
   gc_lua_watchdog_stop(app);
   if (app->budget == 0)
-    set_budget(app, GC_LUA_FALLBACK_BUDGET);
+    gc_lua_set_budget(app, GC_LUA_FALLBACK_BUDGET);
   app->depth++;
   app->used = 0;
   app->expired = 0;
   lua_sethook(L, gc_lua_budget_hook, LUA_MASKCOUNT, app->hook_count);
-  mem_publish(app, 0); /* the state is going: its memory with it */
+  gc_lua_mem_publish(app, 0); /* the state is going: its memory with it */
   app->mem_counter = -1;
   lua_close(L);
   app->depth--;

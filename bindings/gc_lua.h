@@ -91,7 +91,7 @@ struct gc_lua_app {
   /* The open connections, oldest first (for gc.connections, broadcast). */
   struct gc_lua_conn *conn_head, *conn_tail;
   size_t conn_count;
-  /* Instruction budget (see app.c). */
+  /* Instruction budget (see limits.c). */
   int64_t budget;  /* per outermost entry; 0 = unlimited */
   int64_t used;    /* instructions counted in the current entry */
   int hook_count;  /* instructions between two hook calls */
@@ -99,7 +99,7 @@ struct gc_lua_app {
   int depth;       /* nesting of gc_lua_pcall */
   uint64_t time_limit_ms;     /* CPU per outermost entry; 0 = unlimited */
   struct gc_lua_watchdog wd; /* the time limit */
-  /* Memory (see the allocator in app.c). */
+  /* Memory (see the allocator in limits.c). */
   size_t mem_used, mem_limit, mem_warn_at;
   /* Counter "lua.<app>.memory" (bytes of this state), or -1; set when the
    * use moved by GC_LUA_MEM_COUNTER_STEP since the last report. */
@@ -139,11 +139,8 @@ struct gc_lua_conn {
 };
 #define GC_LUA_CONN_MAGIC 0x67634c43u
 
-/* ---- app.c: states, limits, the one way into Lua ------------------------ */
+/* ---- app.c: the life of a state ----------------------------------------- */
 
-/* Reads the limits of application 'name' through api->getOpt. */
-void gc_lua_limits_read(const struct core_api *api, const char *name,
-                        struct gc_lua_limits *lim);
 /* A new application, not loaded yet; NULL when out of memory. 'api' is
  * borrowed for the life of the app. */
 struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
@@ -160,6 +157,11 @@ void gc_lua_app_event(struct gc_lua_app *app, const char *event);
 void gc_lua_app_close(struct gc_lua_app *app);
 /* Closes (if needed) and frees. NULL is ignored. */
 void gc_lua_app_free(struct gc_lua_app *app);
+/* After a connection closed (app->conn_count already down): arms the
+ * quiet collection when many have closed since the peak. */
+void gc_lua_app_conn_closed(struct gc_lua_app *app);
+
+/* ---- call.c: the one way into Lua, and the log --------------------------- */
 
 /* The protected entry into an application's state: runs 'fn' (a C
  * function receiving 'arg' as a light userdata at index 1) under lua_pcall
@@ -198,13 +200,33 @@ void gc_lua_log_error(const struct gc_lua_app *app, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* lua_WarnFunction of every state ('ud' is the app): warnings become
+ * GCL_WARN lines; control messages ("@on") are ignored. */
+void gc_lua_warnf(void *ud, const char *msg, int tocont);
+/* lua_atpanic of every state: out of memory outside a protected call
+ * jumps back to gc_lua_pcall_message's recovery point, if armed. */
+int gc_lua_on_panic(lua_State *L);
+
+/* ---- limits.c: memory, instructions, time, and their settings ------------ */
+
+/* Reads the limits of application 'name' through api->getOpt. */
+void gc_lua_limits_read(const struct core_api *api, const char *name,
+                        struct gc_lua_limits *lim);
+/* The lua_Alloc of every state ('ud' is the app): counts, warns, refuses
+ * growth past app->mem_limit. */
+void *gc_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+/* Writes 'value' (bytes) to the app's memory counter, if it has one. */
+void gc_lua_mem_publish(struct gc_lua_app *app, size_t value);
+/* Sets the instruction budget per outermost entry (0: none). */
+void gc_lua_set_budget(struct gc_lua_app *app, int64_t budget);
+/* Begin and end an entry (nested ones count as the outermost one): the
+ * budget's count and the watchdog's view of it. */
+void gc_lua_budget_enter(struct gc_lua_app *app);
+void gc_lua_budget_leave(struct gc_lua_app *app);
 /* The app owning state 'L' (any thread of it). */
 struct gc_lua_app *gc_lua_app_of(lua_State *L);
 /* 1 inside an entry that passed one of its limits (stop mode). */
 int gc_lua_stopped(const struct gc_lua_app *app);
-/* After a connection closed (app->conn_count already down): arms the
- * quiet collection when many have closed since the peak. */
-void gc_lua_app_conn_closed(struct gc_lua_app *app);
 /* The hook of both limits: counts instructions for the budget, and in
  * stop mode raises on every line until the entry has left the script. */
 void gc_lua_budget_hook(lua_State *L, lua_Debug *ar);

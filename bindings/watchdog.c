@@ -11,7 +11,7 @@
  *  - an outermost entry makes the app's sequence number odd and its end
  *    makes it even: plain stores, no system call;
  *  - the signal handler counts the ticks that find the same odd number.
- *    When they add up to the limit it sets the stop hook (app.c) on the Lua
+ *    When they add up to the limit it sets the stop hook (limits.c) on the Lua
  *    thread that is running, with lua_sethook: the one Lua call meant to
  *    be made from a signal handler. It does so again on each later tick,
  *    so a hook change by the interrupted code cannot undo it.
