@@ -58,6 +58,7 @@ void gc_config_free(struct gc_config *cfg) {
       gc_free(ac->apps[k].name);
       gc_free(ac->apps[k].type_name);
       gc_free(ac->apps[k].file_name);
+      gc_free(ac->apps[k].route_param);
     }
     gc_free(ac->apps);
     gc_free(ac->type);

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conn_limits.h"
+
 /* How an app's connections are placed on workers ("route"). */
 enum gc_route {
   GC_ROUTE_NONE,  /* native: where accepted; Lua: the app's one worker */
@@ -19,12 +21,28 @@ enum gc_route {
   GC_ROUTE_PATH   /* "path": the request path (without the query) */
 };
 
+/* The longest NAME of a "query.NAME" route. */
+#define GC_ROUTE_PARAM_MAX 64
+/* The most workers "threading.worker_count" may ask for. */
+#define GC_WORKER_COUNT_MAX 64
+/* keep_alive.retries above this are taken as this. */
+#define GC_KEEP_ALIVE_RETRIES_MAX 100
+
 struct gc_app_conf {
   char *name, *type_name, *file_name; /* owned; type/file NULL when absent */
+  /* "route": GC_ROUTE_NONE when absent. */
   enum gc_route route;
-  char *route_param; /* GC_ROUTE_QUERY: the parameter's name (owned) */
+  /* GC_ROUTE_QUERY: the parameter's name, 1..GC_ROUTE_PARAM_MAX of
+   * [A-Za-z0-9_.~-] (owned); NULL otherwise. */
+  char *route_param;
   int id;                             /* from 0 over all apps, config order */
   json_t *json;                       /* borrowed from root: the app entry */
+  /* The connection limits of this app: the defaults (RED max_msg_size
+   * GC_DEFAULT_MAX_MSG_SIZE, RED output_queue_size GC_DEFAULT_OUTPUT_QUEUE,
+   * all else 0), then the root's conn_notice / conn_critical, then the app
+   * entry's; kbytes_per_second already in bytes. What
+   * gc_limits_from_config(root, json) gives. */
+  struct gc_limits limits;
 };
 
 struct gc_adapter_conf {
@@ -64,9 +82,24 @@ struct gc_config {
   /* Output queued and partial input over all connections; UINT64_MAX when
    * absent (the loop then takes a quarter of the memory), 0 = no limit. */
   uint64_t max_buffered_bytes;
-  /* threading.worker_count 1..64; 0 = "auto" (the default): gcs takes the
-   * online CPUs, gc.testing 1. */
+  /* threading.worker_count 1..64; 0 = "auto" (the default, or the string
+   * "auto"): gcs takes the online CPUs, gc.testing 1. Resolved by them,
+   * not here. */
   uint32_t worker_count;
+  /* logging.conn_lines_per_second: lines about single connections a loop
+   * logs per second; default 100, 0 = no limit. */
+  uint32_t conn_lines_per_second;
+  /* keep_alive: after keep_alive_timeout_ms without input a connection is
+   * pinged every keep_alive_interval_ms; after keep_alive_retries pings
+   * without input it is dropped. Without a "keep_alive" object: 30 s,
+   * 10 s, 3. With one, a key left out keeps its default, except that
+   * "interval" then defaults to "timeout"; "retries" over
+   * GC_KEEP_ALIVE_RETRIES_MAX count as that many. "timeout": 0 turns
+   * keep-alive off: then all three are 0. The config's keys are seconds;
+   * these are milliseconds. */
+  uint64_t keep_alive_timeout_ms;
+  uint64_t keep_alive_interval_ms;
+  uint32_t keep_alive_retries;
   char *working_dir;        /* NULL when absent; stored, never chdir'ed to */
 };
 

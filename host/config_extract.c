@@ -31,6 +31,25 @@ static uint64_t uint_member(const json_t *obj, const char *key, uint64_t def) {
   return n ? (uint64_t)json_integer_value(n) : def;
 }
 
+/* keep_alive {timeout, interval, retries}, in seconds (see config.h). */
+static void keep_alive_extract(struct gc_config *cfg, const json_t *ka) {
+  uint64_t timeout = 30, interval = 10, retries = 3;
+  if (ka) {
+    /* A key left out keeps its default, but the interval is the timeout's.
+     * Validation refused an interval or retries of 0. */
+    timeout = uint_member(ka, "timeout", 30);
+    interval = uint_member(ka, "interval", timeout);
+    retries = uint_member(ka, "retries", 3);
+  }
+  if (timeout == 0)
+    return; /* off: all three stay 0 */
+  cfg->keep_alive_timeout_ms = timeout * 1000; /* at most UINT32_MAX s */
+  cfg->keep_alive_interval_ms = interval * 1000;
+  cfg->keep_alive_retries = retries > GC_KEEP_ALIVE_RETRIES_MAX
+                                ? GC_KEEP_ALIVE_RETRIES_MAX
+                                : (uint32_t)retries;
+}
+
 /* "%p" becomes the process id, as in Game Carrier's "gcs.%p.log". */
 static int expand_pid(const char *s, char **out) {
   char pid[24];
@@ -84,6 +103,13 @@ int gc__config_extract(struct gc_config *cfg) {
           dup_member(app, "type_name", &pc->type_name) ||
           dup_member(app, "file_name", &pc->file_name))
         return ENOMEM;
+      gc_limits_from_config(&pc->limits, root, app);
+      const json_t *route = json_object_get(app, "route");
+      const char *param = NULL;
+      if (route && gc__config_route_of(route, &pc->route, &param) != 0)
+        return EINVAL; /* validated already: cannot happen */
+      if (param && !(pc->route_param = gc_strdup(param)))
+        return ENOMEM;
     }
   }
   const json_t *vhs = json_object_get(root, "vhosts");
@@ -129,7 +155,13 @@ int gc__config_extract(struct gc_config *cfg) {
       (uint32_t)uint_member(root, "message_timeout_ms", 30000);
   cfg->send_timeout_ms = (uint32_t)uint_member(root, "send_timeout_ms", 30000);
   cfg->max_buffered_bytes = uint_member(root, "max_buffered_bytes", UINT64_MAX);
-  cfg->worker_count = (uint32_t)uint_member(
-      json_object_get(root, "threading"), "worker_count", 1);
+  /* Absent or "auto": 0, resolved by whoever starts the workers. */
+  const json_t *workers =
+      json_object_get(json_object_get(root, "threading"), "worker_count");
+  cfg->worker_count =
+      json_is_integer(workers) ? (uint32_t)json_integer_value(workers) : 0;
+  cfg->conn_lines_per_second =
+      (uint32_t)uint_member(logging, "conn_lines_per_second", 100);
+  keep_alive_extract(cfg, json_object_get(root, "keep_alive"));
   return dup_member(root, "working_dir", &cfg->working_dir);
 }

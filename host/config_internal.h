@@ -56,6 +56,11 @@ int gc__config_validate(struct gc_config_ctx *v, const json_t *root)
  * for a valid value, EINVAL otherwise. */
 /* "logging.level": a level name (gc_log_level_parse) or 0..65535. */
 int gc__config_level_of(const json_t *val, int *mask);
+/* An app's "route": "path", or "query.NAME" with NAME 1..GC_ROUTE_PARAM_MAX
+ * of [A-Za-z0-9_.~-] ('*param' then points at NAME inside 'val'; NULL for
+ * "path"). */
+int gc__config_route_of(const json_t *val, enum gc_route *route,
+                        const char **param);
 
 /* Fills 'cfg' from its validated root. Counts are set only once their
  * arrays exist, so gc_config_free can undo a partial extraction. 0 or

@@ -45,10 +45,12 @@ static size_t edit_distance(const char *a, const char *b) {
 enum kind {
   K_STRING,
   K_UINT,   /* an integer in min..max */
+  K_UINT_AUTO, /* an integer in min..max, or "auto" */
   K_BOOL,
   K_LEVEL,  /* a log level name (gc_log_level_parse) or 0..65535 */
   K_CHOICE, /* one of 'choices' */
   K_IP,     /* a numeric IPv4 or IPv6 address, as the listener parses it */
+  K_ROUTE,  /* an app's route: "path" or "query.NAME" */
   K_OBJECT, /* with the keys 'sub' */
   K_ARRAY   /* non-empty, of objects with the keys 'sub' */
 };
@@ -73,6 +75,8 @@ struct key_spec {
 #define S_STR(k, f) {k, K_STRING, f, 0, 0, NULL, NULL, NULL}
 #define S_UINT(k) {k, K_UINT, 0, 0, JSON_UINT_MAX, NULL, NULL, NULL}
 #define S_RANGE(k, f, lo, hi) {k, K_UINT, f, lo, hi, NULL, NULL, NULL}
+#define S_AUTO(k, lo, hi) {k, K_UINT_AUTO, 0, lo, hi, NULL, NULL, NULL}
+#define S_ROUTE(k) {k, K_ROUTE, 0, 0, 0, NULL, NULL, NULL}
 #define S_BOOL(k) {k, K_BOOL, 0, 0, 0, NULL, NULL, NULL}
 #define S_LEVEL(k) {k, K_LEVEL, 0, 0, 0, NULL, NULL, NULL}
 #define S_CHOICE(k, f, c) {k, K_CHOICE, f, 0, 0, c, NULL, NULL}
@@ -96,7 +100,8 @@ static const struct key_spec lua_keys[] = {
 static const struct key_spec app_keys[] = {
     S_STR("name", F_REQUIRED | F_NONEMPTY), S_STR("type_name", 0),
     S_STR("file_name", 0), S_OBJ("conn_notice", limits_keys),
-    S_OBJ("conn_critical", limits_keys), S_OBJ("lua", lua_keys), S_END};
+    S_OBJ("conn_critical", limits_keys), S_OBJ("lua", lua_keys),
+    S_ROUTE("route"), S_END};
 static const struct key_spec adapter_keys[] = {
     S_CHOICE("type", F_REQUIRED, adapter_types), S_STR("dir", 0),
     S_STR("name", F_NONEMPTY), S_ARR("apps", F_REQUIRED, app_keys), S_END};
@@ -114,7 +119,8 @@ static const struct key_spec keep_alive_keys[] = {
     S_RANGE("timeout", 0, 0, UINT32_MAX), S_NONZERO("retries", UINT32_MAX, KA_OFF),
     S_NONZERO("interval", UINT32_MAX, KA_OFF), S_END};
 static const struct key_spec threading_keys[] = {
-    S_RANGE("worker_count", 0, 1, 64), S_BOOL("use_libuv"), S_END};
+    S_AUTO("worker_count", 1, GC_WORKER_COUNT_MAX), S_BOOL("use_libuv"),
+    S_END};
 static const struct key_spec counters_keys[] = {
     S_UINT("per_second_window"), S_UINT("update_interval"), S_END};
 static const struct key_spec root_keys[] = {
@@ -158,6 +164,37 @@ int gc__config_level_of(const json_t *val, int *mask) {
   return EINVAL;
 }
 
+/* Query parameter names a route may use: URL-safe characters (RFC 3986's
+ * "unreserved"), which need no percent-decoding to be compared. */
+static bool route_param_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '~' ||
+         c == '-';
+}
+
+int gc__config_route_of(const json_t *val, enum gc_route *route,
+                        const char **param) {
+  if (!json_is_string(val))
+    return EINVAL;
+  const char *s = json_string_value(val);
+  size_t n = json_string_length(val);
+  if (n == 4 && memcmp(s, "path", 4) == 0) {
+    *route = GC_ROUTE_PATH;
+    *param = NULL;
+    return 0;
+  }
+  static const char prefix[] = "query.";
+  size_t pn = sizeof prefix - 1;
+  if (n <= pn || n - pn > GC_ROUTE_PARAM_MAX || memcmp(s, prefix, pn) != 0)
+    return EINVAL;
+  for (size_t i = pn; i < n; i++)
+    if (!route_param_char(s[i]))
+      return EINVAL;
+  *route = GC_ROUTE_QUERY;
+  *param = s + pn;
+  return 0;
+}
+
 static int check_object(struct gc_config_ctx *v, const json_t *obj,
                         const struct key_spec *keys);
 
@@ -167,6 +204,13 @@ static int fail_got(const struct gc_config_ctx *v, const json_t *val,
   char got[GC_CONFIG_DESCRIBE_MAX + 16];
   gc__config_describe(val, got, sizeof got);
   return gc__config_fail(v, v->depth, false, "expected %s, got %s", what, got);
+}
+
+/* A K_UINT or K_UINT_AUTO integer in ks->min..ks->max. */
+static bool in_range(const json_t *val, const struct key_spec *ks) {
+  return json_is_integer(val) && json_integer_value(val) >= 0 &&
+         (uint64_t)json_integer_value(val) >= ks->min &&
+         (uint64_t)json_integer_value(val) <= ks->max;
 }
 
 /* Checks the value at v->path against 'ks'. */
@@ -181,9 +225,7 @@ static int check_value(struct gc_config_ctx *v, const json_t *val,
       return fail_got(v, val, "a non-empty string");
     return 0;
   case K_UINT:
-    if (json_is_integer(val) && json_integer_value(val) >= 0 &&
-        (uint64_t)json_integer_value(val) >= ks->min &&
-        (uint64_t)json_integer_value(val) <= ks->max)
+    if (in_range(val, ks))
       return 0;
     if (ks->min == 0 && ks->max == JSON_UINT_MAX)
       return fail_got(v, val, "a non-negative integer");
@@ -192,6 +234,13 @@ static int check_value(struct gc_config_ctx *v, const json_t *val,
     if (ks->zero_hint && json_is_integer(val) && json_integer_value(val) == 0)
       return gc__config_fail(v, v->depth, false, "expected %s, got 0 (%s)",
                              what, ks->zero_hint);
+    return fail_got(v, val, what);
+  case K_UINT_AUTO:
+    if (in_range(val, ks) ||
+        (json_is_string(val) && strcmp(json_string_value(val), "auto") == 0))
+      return 0;
+    snprintf(what, sizeof what, "an integer %llu..%llu or \"auto\"",
+             (unsigned long long)ks->min, (unsigned long long)ks->max);
     return fail_got(v, val, what);
   case K_BOOL:
     return json_is_boolean(val) ? 0 : fail_got(v, val, "true or false");
@@ -226,6 +275,24 @@ static int check_value(struct gc_config_ctx *v, const json_t *val,
         return 0;
     }
     return fail_got(v, val, "a numeric IPv4 or IPv6 address");
+  }
+  case K_ROUTE: {
+    enum gc_route route;
+    const char *param;
+    if (gc__config_route_of(val, &route, &param) == 0)
+      return 0;
+    char got[GC_CONFIG_DESCRIBE_MAX + 16];
+    gc__config_describe(val, got, sizeof got);
+    bool query = json_is_string(val) &&
+                 strncmp(json_string_value(val), "query.", 6) == 0;
+    char name_rule[64] = "";
+    if (query) /* say what NAME may be */
+      snprintf(name_rule, sizeof name_rule,
+               " with NAME 1..%d of A-Z a-z 0-9 _ . ~ -", GC_ROUTE_PARAM_MAX);
+    return gc__config_fail(v, v->depth, false,
+                           "%s is not a route; use \"path\" or "
+                           "\"query.NAME\"%s (e.g. \"query.room\")",
+                           got, name_rule);
   }
   case K_OBJECT:
     if (!json_is_object(val))

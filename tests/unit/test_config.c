@@ -80,7 +80,9 @@ static void test_minimal_and_defaults(void **state) {
   assert_int_equal(cfg->log_level, GCL_NORMAL);
   assert_int_equal(cfg->max_connections, 0);
   assert_int_equal(cfg->close_drain_ms, 5000);
-  assert_int_equal(cfg->worker_count, 1);
+  assert_int_equal(cfg->worker_count, 0); /* "auto" */
+  assert_int_equal(a->apps[0].route, GC_ROUTE_NONE);
+  assert_null(a->apps[0].route_param);
   assert_null(cfg->working_dir);
   gc_config_free(cfg);
 }
@@ -254,9 +256,11 @@ static void test_bad_types(void **state) {
   expect_error("{" ADAPTERS "," VHOSTS ",\n \"threading\": {\"use_libuv\": \"yes\"}}",
                "t.json:2:29: threading.use_libuv: expected true or false, got \"yes\"");
   expect_error("{" ADAPTERS "," VHOSTS ",\n \"threading\": {\"worker_count\": 0}}",
-               "t.json:2:32: threading.worker_count: expected an integer 1..64, got 0");
+               "t.json:2:32: threading.worker_count: expected an integer 1..64 "
+               "or \"auto\", got 0");
   expect_error("{" ADAPTERS "," VHOSTS ",\n \"threading\": {\"worker_count\": 65}}",
-               "t.json:2:32: threading.worker_count: expected an integer 1..64, got 65");
+               "t.json:2:32: threading.worker_count: expected an integer 1..64 "
+               "or \"auto\", got 65");
   expect_error("{" ADAPTERS "," VHOSTS ",\n \"max_connections\": -1}",
                "t.json:2:21: max_connections: expected a non-negative integer, got -1");
   expect_error("{" ADAPTERS "," VHOSTS ",\n \"max_groups\": true}",
@@ -615,19 +619,254 @@ static void test_allocation_failures(void **state) {
   const char *json =
       "{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"e\",\n"
       "  \"apps\": [{\"name\": \"echo\", \"type_name\": \"t\", \"file_name\": \"f\"},\n"
-      "           {\"name\": \"two\"}]},\n"
+      "           {\"name\": \"two\", \"route\": \"query.room\"}]},\n"
       "  {\"type\": \"lua\", \"apps\": [{\"name\": \"chat\", \"file_name\": \"c.lua\"}]}],\n"
       " \"vhosts\": [{\"ip\": \"::\", \"port\": 1, \"app\": \"echo\"},\n"
       "            {\"ip\": \"::\", \"port\": 2, \"protocol\": \"wss\", \"app\": \"chat\"}],\n"
       " \"logging\": {\"log_file\": \"x%p.log\"}, \"working_dir\": \"/w\"}";
   long from_string = alloc_sweep(json, NULL);
-  /* config, 2 adapters (3 strings + apps each), 4 app strings, vhosts (2
-   * strings each), log file, working dir: every one was failed once. */
+  /* config, 2 adapters (3 strings + apps each), 4 app strings, a route's
+   * parameter, vhosts (2 strings each), log file, working dir: every one
+   * was failed once. */
   assert_true(from_string >= 20);
   char *path = write_temp(json);
   long from_file = alloc_sweep(NULL, path);
   assert_true(from_file > from_string); /* plus the text buffer */
   unlink(path);
+}
+
+/* ---- threading.worker_count ---------------------------------------------- */
+
+#define THREADING(v) "{" ADAPTERS "," VHOSTS ",\n \"threading\": {\"worker_count\": " v "}}"
+
+static uint32_t workers_of(const char *json) {
+  struct gc_config *cfg = load_ok(json);
+  uint32_t n = cfg->worker_count;
+  gc_config_free(cfg);
+  return n;
+}
+
+static void test_worker_count(void **state) {
+  (void)state;
+  /* Absent, or "auto": 0, left for gcs / gc.testing to resolve. */
+  assert_int_equal(workers_of("{" ADAPTERS "," VHOSTS "}"), 0);
+  assert_int_equal(workers_of("{" ADAPTERS "," VHOSTS ", \"threading\": {}}"), 0);
+  assert_int_equal(workers_of(THREADING("\"auto\"")), 0);
+  assert_int_equal(workers_of(THREADING("1")), 1);
+  assert_int_equal(workers_of(THREADING("4")), 4);
+  assert_int_equal(workers_of(THREADING("64")), 64);
+  /* getOpt answers what the JSON holds: "auto" is a string, not a number. */
+  struct gc_config *cfg = load_ok(THREADING("\"auto\""));
+  const char *s = NULL;
+  int32_t n = -7;
+  assert_int_equal(gc_config_getopt(cfg, "threading.worker_count",
+                                    GC_OPT_TYPE_STRING, &s), 0);
+  assert_string_equal(s, "auto");
+  assert_int_equal(gc_config_getopt(cfg, "threading.worker_count",
+                                    GC_OPT_TYPE_INT, &n), EINVAL);
+  assert_int_equal(n, -7);
+  gc_config_free(cfg);
+}
+
+static void test_worker_count_refused(void **state) {
+  (void)state;
+#define WC_ERR(got)                                                            \
+  "t.json:2:32: threading.worker_count: expected an integer 1..64 or "        \
+  "\"auto\", got " got
+  expect_error(THREADING("0"), WC_ERR("0"));
+  expect_error(THREADING("65"), WC_ERR("65"));
+  expect_error(THREADING("-1"), WC_ERR("-1"));
+  expect_error(THREADING("\"many\""), WC_ERR("\"many\""));
+  expect_error(THREADING("\"AUTO\""), WC_ERR("\"AUTO\""));
+  expect_error(THREADING("\"4\""), WC_ERR("\"4\""));
+  expect_error(THREADING("true"), WC_ERR("true"));
+  expect_error(THREADING("4.0"), WC_ERR("4.0"));
+  expect_error(THREADING("null"), WC_ERR("null"));
+#undef WC_ERR
+}
+
+/* ---- an app's route ------------------------------------------------------- */
+
+/* The route value 'r' of the one app; it stands at 2:38. */
+#define ROUTE(r)                                                               \
+  "{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"echo\",\n" \
+  "  \"apps\": [{\"name\": \"echo\", \"route\": " r "}]}]," VHOSTS "}"
+
+static void test_route(void **state) {
+  (void)state;
+  struct gc_config *cfg = load_ok(ROUTE("\"path\""));
+  assert_int_equal(cfg->adapters[0].apps[0].route, GC_ROUTE_PATH);
+  assert_null(cfg->adapters[0].apps[0].route_param);
+  gc_config_free(cfg);
+
+  cfg = load_ok(ROUTE("\"query.room\""));
+  assert_int_equal(cfg->adapters[0].apps[0].route, GC_ROUTE_QUERY);
+  assert_string_equal(cfg->adapters[0].apps[0].route_param, "room");
+  gc_config_free(cfg);
+
+  /* Every allowed character, and the longest name (64). */
+  cfg = load_ok(ROUTE("\"query.AZaz09_.~-\""));
+  assert_int_equal(cfg->adapters[0].apps[0].route, GC_ROUTE_QUERY);
+  assert_string_equal(cfg->adapters[0].apps[0].route_param, "AZaz09_.~-");
+  gc_config_free(cfg);
+  cfg = load_ok(ROUTE("\"query.0123456789012345678901234567890123456789"
+                      "012345678901234567890123\""));
+  assert_int_equal(strlen(cfg->adapters[0].apps[0].route_param), 64);
+  gc_config_free(cfg);
+
+  /* Each app has its own; a lua app may have one too. */
+  cfg = load_ok(
+      "{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"e\",\n"
+      "  \"apps\": [{\"name\": \"echo\"}, {\"name\": \"two\", \"route\": \"path\"}]},\n"
+      "  {\"type\": \"lua\", \"apps\": [{\"name\": \"chat\", \"file_name\": \"c.lua\",\n"
+      "                            \"route\": \"query.r\"}]}]," VHOSTS "}");
+  assert_int_equal(cfg->adapters[0].apps[0].route, GC_ROUTE_NONE);
+  assert_null(cfg->adapters[0].apps[0].route_param);
+  assert_int_equal(cfg->adapters[0].apps[1].route, GC_ROUTE_PATH);
+  assert_int_equal(cfg->adapters[1].apps[0].route, GC_ROUTE_QUERY);
+  assert_string_equal(cfg->adapters[1].apps[0].route_param, "r");
+  gc_config_free(cfg);
+}
+
+static void test_route_refused(void **state) {
+  (void)state;
+#define ROUTE_ERR(got)                                                         \
+  "t.json:2:38: adapters[0].apps[0].route: " got " is not a route; use "      \
+  "\"path\" or \"query.NAME\" (e.g. \"query.room\")"
+#define ROUTE_NAME_ERR(got)                                                    \
+  "t.json:2:38: adapters[0].apps[0].route: " got " is not a route; use "      \
+  "\"path\" or \"query.NAME\" with NAME 1..64 of A-Z a-z 0-9 _ . ~ - (e.g. "   \
+  "\"query.room\")"
+  expect_error(ROUTE("\"room\""), ROUTE_ERR("\"room\""));
+  expect_error(ROUTE("\"query\""), ROUTE_ERR("\"query\""));
+  expect_error(ROUTE("\"Path\""), ROUTE_ERR("\"Path\""));
+  expect_error(ROUTE("\"\""), ROUTE_ERR("\"\""));
+  expect_error(ROUTE("3"), ROUTE_ERR("3"));
+  expect_error(ROUTE("null"), ROUTE_ERR("null"));
+  expect_error(ROUTE("[\"path\"]"), ROUTE_ERR("an array"));
+  expect_error(ROUTE("\"query.\""), ROUTE_NAME_ERR("\"query.\""));
+  expect_error(ROUTE("\"query.a b\""), ROUTE_NAME_ERR("\"query.a b\""));
+  expect_error(ROUTE("\"query.a&b\""), ROUTE_NAME_ERR("\"query.a&b\""));
+  expect_error(ROUTE("\"query.caf\\u00e9\""), ROUTE_NAME_ERR("\"query.café\""));
+  /* 65 characters: one too many. */
+  expect_error(ROUTE("\"query.01234567890123456789012345678901234567890123456789"
+                     "012345678901234\""),
+               ROUTE_NAME_ERR("\"query.01234567890123456789012345678901234567..."));
+#undef ROUTE_ERR
+#undef ROUTE_NAME_ERR
+}
+
+/* ---- settings the host reads at run time ---------------------------------- */
+
+#define KEEP_ALIVE(obj) "{" ADAPTERS "," VHOSTS ", \"keep_alive\": " obj "}"
+
+/* Loads 'json' and checks its keep-alive fields (milliseconds). */
+static void expect_keep_alive(const char *json, uint64_t timeout_ms,
+                              uint64_t interval_ms, uint32_t retries) {
+  struct gc_config *cfg = load_ok(json);
+  if (cfg->keep_alive_timeout_ms != timeout_ms ||
+      cfg->keep_alive_interval_ms != interval_ms ||
+      cfg->keep_alive_retries != retries)
+    fail_msg("%s: got %llu/%llu/%u, wanted %llu/%llu/%u", json,
+             (unsigned long long)cfg->keep_alive_timeout_ms,
+             (unsigned long long)cfg->keep_alive_interval_ms,
+             cfg->keep_alive_retries, (unsigned long long)timeout_ms,
+             (unsigned long long)interval_ms, retries);
+  gc_config_free(cfg);
+}
+
+static void test_keep_alive(void **state) {
+  (void)state;
+  /* No keep_alive object: 30 s, a ping every 10 s, 3 retries. */
+  expect_keep_alive("{" ADAPTERS "," VHOSTS "}", 30000, 10000, 3);
+  /* An object: a key left out keeps its default, but the interval is then
+   * the timeout's. */
+  expect_keep_alive(KEEP_ALIVE("{}"), 30000, 30000, 3);
+  expect_keep_alive(KEEP_ALIVE("{\"comment\": \"c\"}"), 30000, 30000, 3);
+  expect_keep_alive(KEEP_ALIVE("{\"timeout\": 60}"), 60000, 60000, 3);
+  expect_keep_alive(KEEP_ALIVE("{\"interval\": 5}"), 30000, 5000, 3);
+  expect_keep_alive(KEEP_ALIVE("{\"retries\": 7}"), 30000, 30000, 7);
+  expect_keep_alive(KEEP_ALIVE("{\"timeout\": 20, \"interval\": 4, \"retries\": 2}"),
+                    20000, 4000, 2);
+  /* Retries are bounded; seconds are multiplied in 64 bits. */
+  expect_keep_alive(KEEP_ALIVE("{\"retries\": 100}"), 30000, 30000, 100);
+  expect_keep_alive(KEEP_ALIVE("{\"retries\": 101}"), 30000, 30000, 100);
+  expect_keep_alive(KEEP_ALIVE("{\"retries\": 4294967295}"), 30000, 30000, 100);
+  expect_keep_alive(KEEP_ALIVE("{\"timeout\": 4294967295, \"interval\": 4294967295}"),
+                    4294967295000ull, 4294967295000ull, 3);
+  /* "timeout": 0 turns it off, whatever else is there. */
+  expect_keep_alive(KEEP_ALIVE("{\"timeout\": 0}"), 0, 0, 0);
+  expect_keep_alive(KEEP_ALIVE("{\"timeout\": 0, \"interval\": 5, \"retries\": 2}"),
+                    0, 0, 0);
+}
+
+static void test_conn_lines_per_second(void **state) {
+  (void)state;
+  struct gc_config *cfg = load_ok("{" ADAPTERS "," VHOSTS "}");
+  assert_int_equal(cfg->conn_lines_per_second, 100);
+  gc_config_free(cfg);
+  cfg = load_ok("{" ADAPTERS "," VHOSTS ", \"logging\": {\"level\": \"ERR\"}}");
+  assert_int_equal(cfg->conn_lines_per_second, 100);
+  gc_config_free(cfg);
+  cfg = load_ok("{" ADAPTERS "," VHOSTS ", \"logging\": {\"conn_lines_per_second\": 7}}");
+  assert_int_equal(cfg->conn_lines_per_second, 7);
+  gc_config_free(cfg);
+  cfg = load_ok("{" ADAPTERS "," VHOSTS ",\n"
+                " \"logging\": {\"conn_lines_per_second\": 4294967295}}");
+  assert_true(cfg->conn_lines_per_second == UINT32_MAX);
+  gc_config_free(cfg);
+  cfg = load_ok("{" ADAPTERS "," VHOSTS ", \"logging\": {\"conn_lines_per_second\": 0}}");
+  assert_int_equal(cfg->conn_lines_per_second, 0); /* no limit */
+  gc_config_free(cfg);
+}
+
+/* Each app's limits: the defaults, the root's, then the app's own, as
+ * gc_limits_from_config gives them. */
+static void test_app_limits(void **state) {
+  (void)state;
+  struct gc_config *cfg = load_ok("{" ADAPTERS "," VHOSTS "}");
+  const struct gc_limits *l = &cfg->adapters[0].apps[0].limits;
+  for (int level = 0; level <= GC_STAT_STATUS_RED; level++)
+    for (int stat = 0; stat <= GC_STAT_MAX; stat++) {
+      uint64_t want = 0;
+      if (level == GC_STAT_STATUS_RED && stat == GC_CONN_STAT_MAX_MSG_SIZE)
+        want = GC_DEFAULT_MAX_MSG_SIZE;
+      if (level == GC_STAT_STATUS_RED && stat == GC_CONN_STAT_OUTPUT_QUEUE_SIZE)
+        want = GC_DEFAULT_OUTPUT_QUEUE;
+      if (l->v[level][stat] != want)
+        fail_msg("[%d][%d] = %llu, wanted %llu", level, stat,
+                 (unsigned long long)l->v[level][stat], (unsigned long long)want);
+    }
+  gc_config_free(cfg);
+
+  cfg = load_ok(
+      "{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"echo\",\n"
+      "   \"apps\": [{\"name\": \"echo\", \"conn_critical\": {\"kbytes_per_second\": 64,\n"
+      "                                                 \"max_msg_size\": 0}},\n"
+      "              {\"name\": \"two\", \"conn_notice\": {\"msg_per_second\": 5}}]}],\n"
+      " \"vhosts\": [{\"ip\": \"127.0.0.1\", \"port\": 7681, \"app\": \"echo\"}],\n"
+      " \"conn_notice\": {\"kbytes_per_second\": 8, \"msg_per_second\": 50},\n"
+      " \"conn_critical\": {\"output_queue_size\": 10}}");
+  const struct gc_limits *one = &cfg->adapters[0].apps[0].limits;
+  const struct gc_limits *two = &cfg->adapters[0].apps[1].limits;
+  assert_true(one->v[GC_STAT_STATUS_YELLOW][GC_CONN_STAT_MSG_PER_SECOND] == 50);
+  assert_true(one->v[GC_STAT_STATUS_YELLOW][GC_CONN_STAT_BYTES_PER_SECOND] == 8192);
+  assert_true(one->v[GC_STAT_STATUS_RED][GC_CONN_STAT_BYTES_PER_SECOND] == 65536);
+  assert_true(one->v[GC_STAT_STATUS_RED][GC_CONN_STAT_MAX_MSG_SIZE] == 0);
+  assert_true(one->v[GC_STAT_STATUS_RED][GC_CONN_STAT_OUTPUT_QUEUE_SIZE] == 10);
+  assert_true(two->v[GC_STAT_STATUS_YELLOW][GC_CONN_STAT_MSG_PER_SECOND] == 5);
+  assert_true(two->v[GC_STAT_STATUS_YELLOW][GC_CONN_STAT_BYTES_PER_SECOND] == 8192);
+  assert_true(two->v[GC_STAT_STATUS_RED][GC_CONN_STAT_BYTES_PER_SECOND] == 0);
+  assert_true(two->v[GC_STAT_STATUS_RED][GC_CONN_STAT_MAX_MSG_SIZE] ==
+              GC_DEFAULT_MAX_MSG_SIZE);
+  assert_true(two->v[GC_STAT_STATUS_RED][GC_CONN_STAT_OUTPUT_QUEUE_SIZE] == 10);
+  /* The same as computing them from the JSON. */
+  for (size_t k = 0; k < 2; k++) {
+    struct gc_limits want;
+    gc_limits_from_config(&want, cfg->root, cfg->adapters[0].apps[k].json);
+    assert_memory_equal(&cfg->adapters[0].apps[k].limits, &want, sizeof want);
+  }
+  gc_config_free(cfg);
 }
 
 int main(void) {
@@ -652,6 +891,13 @@ int main(void) {
       cmocka_unit_test(test_kbytes_per_second_is_kib),
       cmocka_unit_test(test_check_serve),
       cmocka_unit_test(test_allocation_failures),
+      cmocka_unit_test(test_worker_count),
+      cmocka_unit_test(test_worker_count_refused),
+      cmocka_unit_test(test_route),
+      cmocka_unit_test(test_route_refused),
+      cmocka_unit_test(test_keep_alive),
+      cmocka_unit_test(test_conn_lines_per_second),
+      cmocka_unit_test(test_app_limits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

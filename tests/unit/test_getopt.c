@@ -299,6 +299,31 @@ static void test_malformed_paths(void **state) {
   }
 }
 
+/* Values the loader reads into struct gc_config still read as the JSON
+ * holds them: "auto" workers are a string, never a made-up number. */
+static void test_extracted_values_read_raw(void **state) {
+  (void)state;
+  struct gc_config *cfg;
+  char err[256];
+  int rc = gc_config_load_string(
+      "{\"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"e\",\n"
+      "  \"apps\": [{\"name\": \"echo\", \"route\": \"query.room\"}]}],\n"
+      " \"vhosts\": [{\"ip\": \"::\", \"port\": 1, \"app\": \"echo\"}],\n"
+      " \"threading\": {\"worker_count\": \"auto\"}}",
+      "t.json", &cfg, err, sizeof err);
+  if (rc != 0)
+    fail_msg("load: %s", err);
+  assert_int_equal(cfg->worker_count, 0);
+  assert_string_equal(get_str(cfg, "threading.worker_count", 0), "auto");
+  get_int(cfg, "threading.worker_count", EINVAL);
+  get_u64(cfg, "threading.worker_count", EINVAL);
+  assert_int_equal(gc_config_getopt(cfg, "threading.worker_count",
+                                    GC_OPT_TYPE_NULL, NULL), 0);
+  assert_string_equal(get_str(cfg, "adapters[0].apps[0].route", 0), "query.room");
+  get_int(cfg, "adapters[0].apps[0].route", EINVAL);
+  gc_config_free(cfg);
+}
+
 static void test_bad_arguments(void **state) {
   const struct gc_config *cfg = *state;
   int32_t v = -777;
@@ -333,7 +358,11 @@ int main(void) {
       cmocka_unit_test(test_null_type_raw),
       cmocka_unit_test(test_len_raw),
   };
+  const struct CMUnitTest own[] = {
+      cmocka_unit_test(test_extracted_values_read_raw),
+  };
   int failed = cmocka_run_group_tests_name("loaded", loaded, setup, teardown);
   failed += cmocka_run_group_tests_name("raw", raw, setup_raw, teardown_raw);
+  failed += cmocka_run_group_tests_name("own config", own, NULL, NULL);
   return failed;
 }
