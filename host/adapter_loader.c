@@ -153,6 +153,7 @@ int gc_server_load(struct gc_server *s, char *err, size_t errlen) {
       gc_limits_from_config(&app->limits, cfg->root, ac->apps[k].json);
     }
   }
+  gc__server_place_apps(s); /* before application_initialize asks */
 
   s->phase = GC_PHASE_LOAD;
   for (size_t i = 0; i < cfg->adapter_count; i++) {

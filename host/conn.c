@@ -88,8 +88,11 @@ static void conn_free(struct gc_conn *c) {
   gc_free(c->mem_pending);
   gc_free(c->limits);
   gc_free(c->req);
+  if (c->counted)
+    atomic_fetch_sub_explicit(&loop->server->open_total, 1, memory_order_relaxed);
   gc_free(c);
   loop->conn_count--;
+  atomic_fetch_sub_explicit(&loop->server->conn_total, 1, memory_order_relaxed);
   gc__loop_conn_gone(loop);
 }
 

@@ -29,26 +29,16 @@ int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
   return 0;
 }
 
-int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t count,
-                      const void *data, size_t len, intptr_t cookie,
-                      size_t *queued) {
-  if (queued)
-    *queued = 0;
-  if (!loop || (!handles && count) || (!data && len))
-    return EINVAL;
-  if (len > loop->server->cfg->max_output_msg_size)
-    return EMSGSIZE;
-  /* Serialized once; each queue holds a reference. All or nothing: every
-   * receiver's entry is allocated before any is queued, so ENOMEM leaves
-   * no receiver with the message and the others without it. */
-  struct gc_shared *sh = gc_shared_new(data, len);
+int gc__conn_broadcast_shared(struct gc_loop *loop, const intptr_t *handles,
+                              size_t count, struct gc_shared *sh,
+                              intptr_t cookie, size_t *queued) {
+  /* All or nothing: every receiver's entry is allocated before any is
+   * queued, so ENOMEM leaves no receiver with the message and the others
+   * without it. */
+  size_t len = sh->len;
   struct gc_msg **msgs = count ? gc_malloc(count * sizeof *msgs) : NULL;
-  if (!sh || (count && !msgs)) {
-    gc_free(sh);
-    gc_free(msgs);
+  if (count && !msgs)
     return ENOMEM;
-  }
-  sh->refs = 1; /* ours, until the loop is done */
   int rc = 0;
   size_t i;
   for (i = 0; i < count; i++) {
@@ -77,9 +67,26 @@ int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t coun
     n++;
   }
   gc_free(msgs);
-  gc_shared_release(sh);
   if (queued)
     *queued = n;
+  return rc;
+}
+
+int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t count,
+                      const void *data, size_t len, intptr_t cookie,
+                      size_t *queued) {
+  if (queued)
+    *queued = 0;
+  if (!loop || (!handles && count) || (!data && len))
+    return EINVAL;
+  if (len > loop->server->cfg->max_output_msg_size)
+    return EMSGSIZE;
+  struct gc_shared *sh = gc_shared_new(data, len);
+  if (!sh)
+    return ENOMEM;
+  gc_shared_ref(sh); /* ours, until the loop is done */
+  int rc = gc__conn_broadcast_shared(loop, handles, count, sh, cookie, queued);
+  gc_shared_release(sh);
   return rc;
 }
 

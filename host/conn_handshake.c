@@ -56,14 +56,27 @@ void gc__conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
     return;
   }
   c->app = app;
-  if (loop->stopping) {
+  if (loop->stopping || atomic_load_explicit(&srv->stopping, memory_order_relaxed)) {
     gc__conn_http_reject(c, 503, "server shutting down");
     return;
   }
-  if (srv->cfg->max_connections && loop->open_count >= srv->cfg->max_connections) {
+  /* The app's route may place it on another worker: it goes on there. */
+  int worker = gc__app_worker(srv, app, target);
+  if (worker >= 0 && worker != loop->id) {
+    gc__conn_hand_over(c, worker, rest, rest_len);
+    return;
+  }
+  /* Counted before on_connect, across every loop, so that the limit holds
+   * exactly however many loops accept at once. */
+  uint64_t max = srv->cfg->max_connections;
+  if (max && (uint64_t)atomic_fetch_add(&srv->open_total, 1) >= max) {
+    atomic_fetch_sub(&srv->open_total, 1);
     gc__conn_http_reject(c, 503, "too many connections");
     return;
   }
+  if (!max)
+    atomic_fetch_add_explicit(&srv->open_total, 1, memory_order_relaxed);
+  c->counted = 1;
   char accept[29];
   char resp[256];
   int n;

@@ -2,12 +2,15 @@
  * listener, or from gc.testing's in-memory transport) and reading from it,
  * one buffer per loop and a bounded share per loop turn. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "mailbox.h"
 
 /* ---- reading ------------------------------------------------------------- */
 
@@ -137,6 +140,7 @@ static struct gc_conn *conn_new(struct gc_listener *l) {
   }
   c->tcp.data = c;
   loop->conn_count++;
+  atomic_fetch_add_explicit(&loop->server->conn_total, 1, memory_order_relaxed);
   /* The handle exists from accept, so timers can refer to a connection in
    * its handshake; the app sees it only in on_connect, and every API call
    * checks the state. */
@@ -228,10 +232,103 @@ void gc__conn_accept(struct gc_listener *l) {
   /* Connections in their handshake count: a crowd that never finishes
    * its upgrade must not get past max_connections either. */
   uint64_t max = loop->server->cfg->max_connections;
-  if (max && loop->conn_count > max) {
+  if (max && (uint64_t)atomic_load_explicit(&loop->server->conn_total,
+                                            memory_order_relaxed) > max) {
     gc__conn_http_reject(c, 503, "too many connections");
     return;
   }
   gc__conn_read_start(c);
 }
 
+
+/* ---- handing a connection to its worker ---------------------------------- */
+
+void gc__conn_hand_over(struct gc_conn *c, int worker, const uint8_t *rest,
+                        size_t rest_len) {
+  struct gc_loop *loop = c->loop;
+  size_t pending = c->mem_pending_len;
+  struct gc_adopt *a = rest_len + pending >= rest_len
+                           ? gc_malloc(sizeof *a + rest_len + pending)
+                           : NULL;
+  struct gc_mail *m = a ? gc_mail_new(GC_MAIL_ADOPT, 0) : NULL;
+  if (!m) {
+    gc_free(a);
+    gc__conn_http_reject(c, 500, "out of memory");
+    return;
+  }
+  a->fd = -1;
+  a->mem = NULL;
+  a->mem_ud = NULL;
+  if (!c->mem) {
+    /* The socket goes on under a duplicate: closing ours here takes it
+     * out of this loop's epoll and leaves the connection open. */
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+        (a->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+      gc_free(a);
+      gc_free(m);
+      gc__conn_http_reject(c, 500, "cannot hand the connection over");
+      return;
+    }
+  }
+  a->mem = c->mem;
+  a->mem_ud = c->mem_ud;
+  c->mem = NULL; /* its peer now belongs to the new connection */
+  a->req = c->req;
+  c->req = NULL;
+  memcpy(a->rip, c->rip, sizeof a->rip);
+  a->rport = c->rport;
+  a->port = c->listener->port;
+  a->rest_len = rest_len + pending;
+  if (rest_len)
+    memcpy(a->rest, rest, rest_len);
+  if (pending)
+    memcpy(a->rest + rest_len, c->mem_pending, pending);
+  m->ptr = a;
+  gc__conn_read_stop(c);
+  gc__conn_teardown(c); /* never accepted: no event for it */
+  if (gc_mail_post(loop->server->loops[worker], m) != 0)
+    gc_log(GCL_WARN, "a connection could not be handed to worker %d: it "
+           "has stopped", worker);
+}
+
+void gc__conn_adopt(struct gc_loop *loop, struct gc_adopt *a) {
+  struct gc_listener *l = NULL;
+  for (size_t i = 0; i < loop->listener_count && !l; i++)
+    if (loop->listeners[i]->port == a->port)
+      l = loop->listeners[i];
+  struct gc_conn *c = l ? conn_new(l) : NULL;
+  if (!c) {
+    gc_log(GCL_ERR, "worker %d: cannot take a connection: %s", loop->id,
+           l ? "out of memory" : "no listener");
+    if (a->mem && a->mem->on_close)
+      a->mem->on_close(a->mem_ud);
+    if (a->fd >= 0)
+      close(a->fd);
+    gc_free(a->req);
+    gc_free(a);
+    return;
+  }
+  gc_free(c->req);
+  c->req = a->req;
+  memcpy(c->rip, a->rip, sizeof c->rip);
+  c->rport = a->rport;
+  if (a->mem) {
+    c->mem = a->mem;
+    c->mem_ud = a->mem_ud;
+    c->reading = 1;
+    if (c->mem->on_moved)
+      c->mem->on_moved(c->mem_ud, c);
+  } else if (uv_tcp_open(&c->tcp, a->fd) != 0) {
+    close(a->fd);
+    gc_free(a);
+    gc__conn_teardown(c);
+    return;
+  } else {
+    (void)uv_tcp_nodelay(&c->tcp, 1);
+  }
+  gc__conn_handshake_done(c, a->rest, a->rest_len);
+  if (!c->mem && c->state == GC_CONN_OPEN)
+    gc__conn_read_start(c);
+  gc_free(a);
+}

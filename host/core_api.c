@@ -2,9 +2,13 @@
  *
  * Each entry point validates everything an adapter can get wrong and
  * answers EINVAL, never asserting: adapters are third-party code. The
- * entry points find their loop through the calling thread
- * (gc__loop_current), because the Game Carrier signatures carry no
- * context. */
+ * Game Carrier signatures carry no context, so an entry point finds the
+ * server through the calling thread (gc__loop_current on a worker, the
+ * process's supervisor on an adapter's own thread) and the loop of a
+ * connection or timer through its handle's tag. A call for the calling
+ * worker's own connection runs at once; any other travels as a mail
+ * (mailbox.h) and answers 0 once the arguments check out, since whether
+ * the connection is still open is known only to its loop. */
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -12,30 +16,104 @@
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "mailbox.h"
+
+static struct gc_server *api_server(void) {
+  struct gc_loop *loop = gc__loop_current;
+  return loop ? loop->server : atomic_load(&gc__server_process);
+}
+
+/* The loop that owns the connection or timer 'h' (not the caller's), or
+ * NULL for a handle no loop can own. */
+static struct gc_loop *owner_of(intptr_t h) {
+  struct gc_server *s = api_server();
+  unsigned tag = gc_handle_tag(h);
+  return s && h > 0 && tag < s->loop_count ? s->loops[tag] : NULL;
+}
+
+/* Is 'h' the calling worker's? */
+static inline int here(intptr_t h) {
+  struct gc_loop *loop = gc__loop_current;
+  return loop && gc_handle_tag(h) == (unsigned)loop->id;
+}
+
+/* Posts 'm' for 'h' to its loop: 0, or EINVAL (no such loop, or it has
+ * ended, so no connection of it is open). */
+static int post_for(intptr_t h, struct gc_mail *m) {
+  struct gc_loop *to = owner_of(h);
+  if (!to) {
+    gc_mail_free(m);
+    return EINVAL;
+  }
+  m->handle = h;
+  return gc_mail_post(to, m) == 0 ? 0 : EINVAL;
+}
 
 static GCT_INT api_get_opt(GCT_CSTR name, GCT_INT type, GCT_PTR value) {
-  struct gc_loop *loop = gc__loop_current;
-  if (!loop)
+  struct gc_server *s = api_server();
+  if (!s)
     return EINVAL;
-  return gc_config_getopt(loop->server->cfg, name, type, value);
+  return gc_config_getopt(s->cfg, name, type, value);
 }
 
 static GCT_INT api_add_message(GCT_INTPTR h, GCT_PTR data, GCT_SIZE len,
                                GCT_INTPTR cookie) {
-  return gc_conn_send(gc__loop_current, h, data, len, cookie);
+  if (here(h))
+    return gc_conn_send(gc__loop_current, h, data, len, cookie);
+  struct gc_server *s = api_server();
+  if (!s || !owner_of(h) || (!data && len))
+    return EINVAL;
+  if (len > s->cfg->max_output_msg_size)
+    return EMSGSIZE;
+  struct gc_mail *m = gc_mail_new(GC_MAIL_SEND, len);
+  if (!m)
+    return ENOMEM;
+  m->cookie = cookie;
+  m->len = len;
+  if (len)
+    memcpy(m->data, data, len);
+  return post_for(h, m);
 }
 
 static GCT_INT api_close(GCT_INTPTR h, GCT_INT reason) {
-  return gc_conn_close(gc__loop_current, h, reason);
+  if (here(h))
+    return gc_conn_close(gc__loop_current, h, reason);
+  if (reason != GC_CLOSE_REASON_NORMAL && reason != GC_CLOSE_REASON_DROP)
+    return EINVAL;
+  if (!owner_of(h))
+    return EINVAL;
+  struct gc_mail *m = gc_mail_new(GC_MAIL_CLOSE, 0);
+  if (!m)
+    return ENOMEM;
+  m->arg = reason;
+  return post_for(h, m);
 }
 
 static GCT_INT api_set_timer(GCT_INTPTR h, GCT_INT ms) {
-  return gc_conn_set_timer(gc__loop_current, h, ms);
+  if (here(h))
+    return gc_conn_set_timer(gc__loop_current, h, ms);
+  if (!owner_of(h))
+    return EINVAL;
+  struct gc_mail *m = gc_mail_new(GC_MAIL_TIMER, 0);
+  if (!m)
+    return ENOMEM;
+  m->arg = ms;
+  return post_for(h, m);
 }
 
 static GCT_INT api_set_limit(GCT_INTPTR h, GCT_INT level, GCT_INT id,
                              GCT_COUNTER_VALUE value) {
-  return gc_conn_set_limit(gc__loop_current, h, level, id, value);
+  if (here(h))
+    return gc_conn_set_limit(gc__loop_current, h, level, id, value);
+  if (!owner_of(h))
+    return EINVAL;
+  struct gc_mail *m = gc_mail_new(GC_MAIL_LIMIT, 0);
+  if (!m)
+    return ENOMEM;
+  m->level = level;
+  m->stat = id;
+  m->arg = value;
+  return post_for(h, m);
 }
 
 /* ---- server to server: not offered yet ---------------------------------- */
@@ -65,11 +143,6 @@ static GCT_INT api_s2s_set_timer(GCT_INTPTR h, GCT_INT ms) {
 }
 
 /* ---- counters ------------------------------------------------------------ */
-
-static struct gc_server *api_server(void) {
-  struct gc_loop *loop = gc__loop_current;
-  return loop ? loop->server : NULL;
-}
 
 /* Creation only during application_initialize, as Game Carrier documents. */
 static GCT_INT api_counter_create(GCT_CSTR name) {
@@ -197,10 +270,7 @@ static GCT_INTPTR api_timer_start(GCT_INT app_id, GCT_INT ms, GCT_INT repeat_ms,
   return id;
 }
 
-static GCT_INT api_timer_stop(GCT_INTPTR id) {
-  struct gc_loop *loop = gc__loop_current;
-  if (!loop)
-    return EINVAL;
+int gc__app_timer_stop(struct gc_loop *loop, intptr_t id) {
   /* Only application timers: connection and close timers are the host's. */
   const struct gc_timer *tm = gc_handle_table_get(&loop->timers.ids, id);
   if (!tm || tm->cb != app_timer_fired)
@@ -208,16 +278,133 @@ static GCT_INT api_timer_stop(GCT_INTPTR id) {
   return gc_timers_stop(&loop->timers, id);
 }
 
+static GCT_INT api_timer_stop(GCT_INTPTR id) {
+  if (here(id))
+    return gc__app_timer_stop(gc__loop_current, id);
+  if (!owner_of(id))
+    return EINVAL;
+  struct gc_mail *m = gc_mail_new(GC_MAIL_TIMER_STOP, 0);
+  if (!m)
+    return ENOMEM;
+  return post_for(id, m);
+}
+
+/* Handles of several loops: the payload is serialized once and shared;
+ * each other loop gets one mail with its receivers, so a broadcast crosses
+ * to a loop once, not once per receiver. All or nothing on ENOMEM. */
 static GCT_INT api_broadcast(const GCT_INTPTR *handles, GCT_SIZE count,
                              GCT_PTR data, GCT_SIZE len, GCT_INTPTR cookie,
                              GCT_SIZE *queued) {
-  return gc_conn_broadcast(gc__loop_current, handles, count, data, len, cookie,
-                           queued);
+  struct gc_server *s = api_server();
+  struct gc_loop *cur = gc__loop_current;
+  if (s && s->loop_count == 1 && cur)
+    return gc_conn_broadcast(cur, handles, count, data, len, cookie, queued);
+  if (queued)
+    *queued = 0;
+  if (!s || (!handles && count) || (!data && len))
+    return EINVAL;
+  if (len > s->cfg->max_output_msg_size)
+    return EMSGSIZE;
+  size_t per[GC_WORKERS_MAX] = {0};
+  for (size_t i = 0; i < count; i++) {
+    unsigned tag = gc_handle_tag(handles[i]);
+    if (handles[i] > 0 && tag < s->loop_count)
+      per[tag]++;
+  }
+  if (cur && per[cur->id] == count)
+    return gc_conn_broadcast(cur, handles, count, data, len, cookie, queued);
+  struct gc_shared *sh = gc_shared_new(data, len);
+  if (!sh)
+    return ENOMEM;
+  gc_shared_ref(sh); /* ours, until the mails are out */
+  struct gc_mail *mails[GC_WORKERS_MAX] = {0};
+  int rc = 0;
+  for (size_t l = 0; l < s->loop_count && !rc; l++) {
+    if (!per[l] || (cur && (size_t)cur->id == l))
+      continue;
+    if (!(mails[l] = gc_mail_new(GC_MAIL_BCAST, per[l] * sizeof(intptr_t)))) {
+      rc = ENOMEM;
+      break;
+    }
+    gc_shared_ref(sh);
+    mails[l]->ptr = sh;
+    mails[l]->cookie = cookie;
+  }
+  if (!rc) {
+    for (size_t i = 0; i < count; i++) {
+      unsigned tag = gc_handle_tag(handles[i]);
+      if (handles[i] > 0 && tag < s->loop_count && mails[tag]) {
+        intptr_t *to = (intptr_t *)(void *)mails[tag]->data;
+        to[mails[tag]->len++] = handles[i];
+      }
+    }
+    size_t n = 0;
+    /* The caller's own receivers first: the handles of other loops are
+     * not in its table, so they are skipped there. */
+    if (cur && per[cur->id])
+      rc = gc__conn_broadcast_shared(cur, handles, count, sh, cookie, &n);
+    for (size_t l = 0; !rc && l < s->loop_count; l++)
+      if (mails[l]) {
+        struct gc_mail *m = mails[l];
+        mails[l] = NULL;
+        size_t k = m->len;
+        if (gc_mail_post(s->loops[l], m) == 0)
+          n += k;
+      }
+    if (queued && !rc)
+      *queued = n;
+  }
+  for (size_t l = 0; l < s->loop_count; l++)
+    gc_mail_free(mails[l]);
+  gc_shared_release(sh);
+  return rc;
 }
 
 static int64_t api_now_ms(void) {
   struct gc_loop *loop = gc__loop_current;
-  return loop ? gc_loop_now(loop) : 0;
+  if (loop)
+    return gc_loop_now(loop);
+  /* An adapter's own thread: the clock the loops read (uv_now is this,
+   * taken once per turn). */
+  return api_server() ? (int64_t)(uv_hrtime() / 1000000) : 0;
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+static GCT_INT api_worker_count(void) {
+  struct gc_server *s = api_server();
+  return s ? (GCT_INT)s->loop_count : 1;
+}
+
+static GCT_INT api_worker_id(void) {
+  struct gc_loop *loop = gc__loop_current;
+  return loop ? loop->id : -1;
+}
+
+static GCT_INT api_worker_post(GCT_INT worker, GCTimerCallback cb,
+                               GCT_INTPTR user) {
+  struct gc_server *s = api_server();
+  if (!s || !cb || worker < 0 || (size_t)worker >= s->loop_count)
+    return EINVAL;
+  struct gc_mail *m = gc_mail_new(GC_MAIL_POST, 0);
+  if (!m)
+    return ENOMEM;
+  _Static_assert(sizeof cb == sizeof m->ptr, "function pointers fit in void *");
+  memcpy(&m->ptr, &cb, sizeof cb);
+  m->cookie = user;
+  return gc_mail_post(s->loops[worker], m);
+}
+
+static GCT_INT api_application_worker(GCT_INT app_id) {
+  struct gc_server *s = api_server();
+  if (!s || app_id < 0 || (size_t)app_id >= s->app_count)
+    return -2;
+  return s->apps[app_id].home;
+}
+
+static GCT_INT api_worker_enter(GCT_INT worker) {
+  struct gc_server *s = api_server();
+  return s ? gc__worker_enter(s, worker) : EINVAL;
 }
 
 void gc__core_api_fill(struct core_api *api) {
@@ -251,4 +438,9 @@ void gc__core_api_fill(struct core_api *api) {
   api->timerStop = api_timer_stop;
   api->nowMs = api_now_ms;
   api->connectionsBroadcast = api_broadcast;
+  api->workerCount = api_worker_count;
+  api->workerId = api_worker_id;
+  api->workerPost = api_worker_post;
+  api->applicationWorker = api_application_worker;
+  api->workerEnter = api_worker_enter;
 }

@@ -8,26 +8,51 @@
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "mailbox.h"
 
 struct gc_host {
   struct gc_server server;
-  struct gc_loop loop;
-  int loop_ready;
+  int loops_ready;
 };
 
-static void host_enter(struct gc_host *h) { gc__loop_current = &h->loop; }
+static void host_enter(struct gc_host *h) { gc__loop_current = h->server.loops[0]; }
 
+/* Every worker runs on this thread, one after the other, in id order:
+ * their mail, their dirty connections, their libuv callbacks. */
 void gc_host_pump(struct gc_host *h) {
-  host_enter(h);
+  struct gc_server *s = &h->server;
   /* Bounded: an app that keeps producing work cannot hang a test. */
   for (int i = 0; i < 1000; i++) {
-    /* In-memory connections keep no libuv handle active, so flush here;
-     * uv_run then delivers the close callbacks. */
-    gc__loop_flush(&h->loop);
-    uv_run(&h->loop.uv, UV_RUN_NOWAIT);
-    if (!h->loop.dirty && !uv_loop_alive(&h->loop.uv))
+    int busy = 0;
+    for (size_t k = 0; k < s->loop_count; k++) {
+      struct gc_loop *loop = s->loops[k];
+      gc__loop_current = loop;
+      busy |= gc__mailbox_run(loop);
+      /* In-memory connections keep no libuv handle active, so flush here;
+       * uv_run then delivers the close callbacks. */
+      gc__loop_flush(loop);
+      uv_run(&loop->uv, UV_RUN_NOWAIT);
+      busy |= loop->dirty != NULL || uv_loop_alive(&loop->uv);
+    }
+    if (!busy)
       break;
   }
+  host_enter(h);
+}
+
+static int64_t next_due(struct gc_host *h) {
+  int64_t due = -1;
+  for (size_t k = 0; k < h->server.loop_count; k++) {
+    int64_t d = gc_timers_next_due(&h->server.loops[k]->timers);
+    if (d >= 0 && (due < 0 || d < due))
+      due = d;
+  }
+  return due;
+}
+
+static void set_now(struct gc_host *h, int64_t now) {
+  for (size_t k = 0; k < h->server.loop_count; k++)
+    h->server.loops[k]->vnow = now;
 }
 
 /* Each pass of the loop below is one loop turn at one virtual instant: it
@@ -37,28 +62,33 @@ void gc_host_pump(struct gc_host *h) {
  * advance gives up rather than hang the spec. */
 int gc_host_advance(struct gc_host *h, int64_t ms) {
   host_enter(h);
-  int64_t target = h->loop.vnow + (ms > 0 ? ms : 0);
+  int64_t now = gc_host_now(h);
+  int64_t target = now + (ms > 0 ? ms : 0);
   long turns = 0;
   gc_host_pump(h);
   for (;;) {
-    int64_t due = gc_timers_next_due(&h->loop.timers);
+    int64_t due = next_due(h);
     if (due < 0 || due > target)
       break;
-    if (due > h->loop.vnow) {
-      h->loop.vnow = due;
+    if (due > now) {
+      now = due;
+      set_now(h, now);
       turns = 0;
     }
     if (++turns > GC_HOST_TURNS_MAX)
       return ELOOP;
-    gc_timers_run(&h->loop.timers, h->loop.vnow);
+    for (size_t k = 0; k < h->server.loop_count; k++) {
+      gc__loop_current = h->server.loops[k];
+      gc_timers_run(&h->server.loops[k]->timers, now);
+    }
     gc_host_pump(h);
   }
-  h->loop.vnow = target;
+  set_now(h, target);
   gc_host_pump(h);
   return 0;
 }
 
-int64_t gc_host_now(const struct gc_host *h) { return h->loop.vnow; }
+int64_t gc_host_now(const struct gc_host *h) { return h->server.loops[0]->vnow; }
 
 int gc_host_counter(struct gc_host *h, const char *name, int64_t *value) {
   int32_t id = gc_counters_open(&h->server.counters, name);
@@ -86,19 +116,23 @@ int gc_host_create(const char *config_json, const char *source,
     snprintf(err, errlen, "out of memory");
     return ENOMEM;
   }
-  if ((rc = gc_loop_init(&h->loop, &h->server)) != 0) {
+  /* "auto" is one worker here: a spec asks for more with 'workers'. */
+  size_t workers = h->server.cfg->worker_count ? h->server.cfg->worker_count : 1;
+  if ((rc = gc_server_loops_create(&h->server, workers, 0)) != 0) {
     gc_host_destroy(h);
-    snprintf(err, errlen, "cannot create the event loop");
+    snprintf(err, errlen, "cannot create the event loops");
     return rc;
   }
-  h->loop_ready = 1;
-  h->loop.virtual_clock = 1;
-  /* Virtual time keeps exact steps: advance(1000) fires a 10 ms interval
-   * 100 times, in order, as a spec expects. */
-  h->loop.timers.exact_steps = 1;
+  h->loops_ready = 1;
+  for (size_t k = 0; k < h->server.loop_count; k++) {
+    h->server.loops[k]->virtual_clock = 1;
+    /* Virtual time keeps exact steps: advance(1000) fires a 10 ms interval
+     * 100 times, in order, as a spec expects. */
+    h->server.loops[k]->timers.exact_steps = 1;
+  }
   host_enter(h);
   if ((rc = gc_server_load(&h->server, err, errlen)) != 0 ||
-      (rc = gc_loop_listen(&h->loop, 0, err, errlen)) != 0) {
+      (rc = gc_server_listen(&h->server, 0, err, errlen)) != 0) {
     gc_host_destroy(h);
     return rc;
   }
@@ -111,37 +145,43 @@ int gc_host_create(const char *config_json, const char *source,
 void gc_host_stop(struct gc_host *h) {
   host_enter(h);
   if (h->server.phase == GC_PHASE_RUNNING)
-    gc_loop_stop(&h->loop);
+    gc_server_stop(&h->server);
   gc_host_pump(h);
 }
 
-int gc_host_finished(const struct gc_host *h) { return h->loop.finished; }
+int gc_host_finished(const struct gc_host *h) { return gc_server_finished(&h->server); }
 
 void gc_host_destroy(struct gc_host *h) {
   if (!h)
     return;
-  if (h->loop_ready) {
+  struct gc_server *s = &h->server;
+  if (h->loops_ready) {
     host_enter(h);
-    if (h->server.phase == GC_PHASE_RUNNING || h->server.phase == GC_PHASE_STOPPING) {
-      if (h->server.phase == GC_PHASE_RUNNING)
-        gc_loop_stop(&h->loop);
+    if (s->phase == GC_PHASE_RUNNING || s->phase == GC_PHASE_STOPPING) {
+      if (s->phase == GC_PHASE_RUNNING)
+        gc_server_stop(s);
       /* NORMAL closes end when the in-memory peers answer, or at the drain
        * deadline: move virtual time until the last one is gone. */
-      for (int i = 0; i < 100 && !h->loop.finished; i++)
-        if (gc_host_advance(h, h->server.cfg->close_drain_ms / 4 + 1) != 0)
+      for (int i = 0; i < 100 && !gc_host_finished(h); i++)
+        if (gc_host_advance(h, s->cfg->close_drain_ms / 4 + 1) != 0)
           break; /* timers spin at one instant: drop the rest below */
-      if (!h->loop.finished)
-        gc__conn_close_all(&h->loop, GC_CLOSE_REASON_DROP);
+      if (!gc_host_finished(h))
+        for (size_t k = 0; k < s->loop_count; k++) {
+          gc__loop_current = s->loops[k];
+          gc__conn_close_all(s->loops[k], GC_CLOSE_REASON_DROP);
+        }
       gc_host_pump(h);
     }
-    gc_server_unload(&h->server);
-    if (gc_loop_close(&h->loop) != 0)
+    gc_server_loops_quiesce(s);
+    gc_server_unload(s);
+    if (gc_server_loops_close(s) != 0)
       gc_log(GCL_WARN, "gc.testing: event loop closed with handles open");
   } else {
-    gc_server_unload(&h->server);
+    gc_server_unload(s);
+    (void)gc_server_loops_close(s);
   }
-  gc_free(h->server.lua_adapter_path);
-  gc_config_free(h->server.cfg);
+  gc_free(s->lua_adapter_path);
+  gc_config_free(s->cfg);
   gc_free(h);
 }
 
@@ -149,10 +189,11 @@ struct gc_conn *gc_host_connect(struct gc_host *h, int port, const char *rip,
                                 int rport, const struct gc_mem_ops *ops,
                                 void *ud) {
   host_enter(h);
-  if (h->loop.stopping)
+  struct gc_loop *first = h->server.loops[0];
+  if (first->stopping)
     return NULL;
-  for (size_t i = 0; i < h->loop.listener_count; i++) {
-    struct gc_listener *l = h->loop.listeners[i];
+  for (size_t i = 0; i < first->listener_count; i++) {
+    struct gc_listener *l = first->listeners[i];
     if (port == 0 || l->port == port)
       return gc__conn_accept_mem(l, rip, rport, ops, ud);
   }
@@ -161,19 +202,19 @@ struct gc_conn *gc_host_connect(struct gc_host *h, int port, const char *rip,
 
 void gc_host_input(struct gc_host *h, struct gc_conn *c, const void *data,
                    size_t len) {
-  host_enter(h);
+  gc__loop_current = c->loop;
   gc__conn_mem_input(c, data, len);
   gc_host_pump(h);
 }
 
 void gc_host_eof(struct gc_host *h, struct gc_conn *c) {
-  host_enter(h);
+  gc__loop_current = c->loop;
   gc__conn_mem_eof(c);
   gc_host_pump(h);
 }
 
 void gc_host_resume(struct gc_host *h, struct gc_conn *c) {
-  host_enter(h);
+  gc__loop_current = c->loop;
   /* A paused peer left the queue "in flight" (gc__conn_flush): what a
    * socket's write callback does, without bytes to account for. */
   if (c->mem && c->state != GC_CONN_DEAD && c->write_in_flight) {

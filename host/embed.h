@@ -24,6 +24,9 @@ struct gc_mem_ops {
    * kernel buffer (limits, YELLOW issues, close_drain_ms and
    * send_timeout_ms apply), until gc_host_resume. */
   int (*paused)(void *ud);
+  /* The connection was handed to the worker its app's route chose: from
+   * now on it is 'c' (the old pointer is dead). Required with workers. */
+  void (*on_moved)(void *ud, struct gc_conn *c);
 };
 
 /* Loads a JSON config, its adapters ('lua_adapter' = path of

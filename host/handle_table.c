@@ -8,14 +8,23 @@
 
 void gc_handle_table_init(struct gc_handle_table *t) { memset(t, 0, sizeof *t); }
 
+void gc_handle_table_init_tagged(struct gc_handle_table *t, uint8_t tag) {
+  memset(t, 0, sizeof *t);
+  t->tag = tag;
+}
+
 void gc_handle_table_free(struct gc_handle_table *t) {
+  uint8_t tag = t->tag;
   gc_free(t->slots);
   memset(t, 0, sizeof *t);
+  t->tag = tag;
 }
 
 static int table_grow(struct gc_handle_table *t) {
   uint32_t cap = t->cap ? t->cap * 2 : 64;
-  if (cap <= t->cap || cap > (UINT32_MAX >> 1))
+  if (cap > GC_HANDLE_SLOTS_MAX)
+    cap = GC_HANDLE_SLOTS_MAX;
+  if (cap <= t->cap)
     return ENOMEM;
   struct gc_handle_slot *s = gc_realloc(t->slots, (size_t)cap * sizeof *s);
   if (!s)
@@ -46,16 +55,17 @@ int gc_handle_table_add(struct gc_handle_table *t, void *ptr, intptr_t *handle) 
   s->ptr = ptr;
   s->next_free = 0;
   t->used++;
-  *handle = (intptr_t)(((uint64_t)s->gen << 32) | (uint64_t)(idx + 1));
+  *handle = (intptr_t)(((uint64_t)s->gen << 32) | ((uint64_t)t->tag << 24) |
+                       (uint64_t)(idx + 1));
   return 0;
 }
 
 static struct gc_handle_slot *table_slot(const struct gc_handle_table *t,
                                          intptr_t handle) {
   uint64_t h = (uint64_t)handle;
-  uint64_t idx = (h & 0xffffffffu);
+  uint64_t idx = h & GC_HANDLE_SLOTS_MAX;
   uint32_t gen = (uint32_t)(h >> 32);
-  if (idx == 0 || idx > t->cap)
+  if (idx == 0 || idx > t->cap || gc_handle_tag(handle) != t->tag)
     return NULL;
   struct gc_handle_slot *s = &t->slots[idx - 1];
   if (!s->ptr || s->gen != gen)

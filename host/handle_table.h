@@ -1,6 +1,8 @@
 /* handle_table.h - generation-tagged handles (skynet's reserve_id).
  *
- * A handle is (generation << 32) | (slot + 1). The slot keeps its
+ * A handle is (generation << 32) | (tag << 24) | (slot + 1): the tag names
+ * the table's owner (the worker loop of a connection or timer), so a handle
+ * says where to go before anything is looked up. The slot keeps its
  * generation, bumped on release, so a stale handle never resolves to the
  * object that later reuses the slot. 0 is never a valid handle. */
 #ifndef GC_HANDLE_TABLE_H
@@ -20,9 +22,19 @@ struct gc_handle_table {
   uint32_t cap;
   uint32_t used;
   uint32_t free_head; /* index + 1 of the first free slot, 0 = none */
+  uint8_t tag;        /* written into every handle */
 };
 
+#define GC_HANDLE_SLOTS_MAX ((1u << 24) - 1)
+
+/* The tag of a handle (its table's owner). */
+static inline unsigned gc_handle_tag(intptr_t handle) {
+  return (unsigned)(((uint64_t)handle >> 24) & 0xffu);
+}
+
 void gc_handle_table_init(struct gc_handle_table *t);
+/* An empty table whose handles carry 'tag'. */
+void gc_handle_table_init_tagged(struct gc_handle_table *t, uint8_t tag);
 void gc_handle_table_free(struct gc_handle_table *t);
 /* Stores 'ptr' (not NULL) and writes its handle. 0 or ENOMEM. */
 int gc_handle_table_add(struct gc_handle_table *t, void *ptr, intptr_t *handle)

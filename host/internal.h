@@ -1,12 +1,18 @@
 /* internal.h - host types shared by host/ files; nothing here is public.
  *
- * All mutable host state hangs off one 'struct gc_loop' per event loop
- * thread, so N workers are N loops. What loops share is read-only after
- * start-up: the config, the loaded adapters and the applications. */
+ * The supervisor ('struct gc_server') owns the config, the adapters and
+ * the applications' lifecycle; the worker loops ('struct gc_loop', one
+ * per thread) own connections, timers and listeners. A loop's state is
+ * touched by its own thread only: other threads reach it through its
+ * mailbox (mailbox.c). What loops share is read-only after start-up (the
+ * config, the adapters, the applications) or atomic (counters, the
+ * connection total, shared payloads). */
 #ifndef GC_INTERNAL_H
 #define GC_INTERNAL_H
 
 #include <game-carrier/server.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 #include <wslay/wslay.h>
@@ -49,15 +55,28 @@ struct gc_app {
   struct gc_adapter *adapter;
   int initialized, started;
   struct gc_limits limits; /* defaults of its connections */
+  /* The worker of every connection (a Lua app without a route: one
+   * state), or -1: where accepted (native) or by route key. */
+  int home;
 };
+
+struct gc_loop;
 
 struct gc_server {
   struct gc_config *cfg; /* owned */
+  struct gc_loop **loops; /* the workers, indexed by id (not owned) */
+  size_t loop_count;
+  int threaded; /* every loop on a thread of its own (gcs); 0: gc.testing */
+  _Atomic int64_t open_total; /* accepted connections, every loop */
+  _Atomic int64_t conn_total; /* connections alive, handshakes included */
+  _Atomic int stopping;       /* the shutdown began */
+  _Atomic int forced;         /* it dropped connections (GC_EXIT_FORCED) */
+  size_t loops_drained;       /* loop 0's: loops that reported drained */
   struct gc_adapter *adapters;
   size_t adapter_count;
   struct gc_app *apps; /* indexed by app id */
   size_t app_count;
-  int phase; /* enum gc_phase */
+  _Atomic int phase; /* enum gc_phase; read by every thread */
   char *lua_adapter_path;
   struct gc_counters counters;
   int counters_ready;
@@ -77,7 +96,8 @@ struct gc_listener {
   struct gc_app **apps; /* served on this address; >1 = chosen by path */
   size_t app_count;
   char ip[64];
-  int port;
+  int port;      /* bound (the kernel's choice for a vhost port 0) */
+  int conf_port; /* as configured */
 };
 
 enum gc_conn_state {
@@ -89,7 +109,7 @@ enum gc_conn_state {
 };
 
 struct gc_conn {
-  uv_tcp_t tcp;
+  uv_tcp_t tcp; /* never opened for gc.testing's in-memory clients */
   struct gc_loop *loop;
   struct gc_listener *listener;
   struct gc_app *app;
@@ -103,6 +123,7 @@ struct gc_conn {
   unsigned reading : 1;
   unsigned close_logged : 1;      /* ws_fail logged why the input failed */
   unsigned close_log_pending : 1; /* wslay refused input: log its close code */
+  unsigned counted : 1; /* in server->open_total (max_connections) */
   struct gc_http_req *req; /* during the handshake only */
   struct gc_ws *ws; /* borrowed from loop->ws_pool while needed, else NULL */
   struct gc_send_queue q;
@@ -138,10 +159,30 @@ struct gc_conn {
   size_t mem_pending_len;
 };
 
+struct gc_mail;
+
+/* Work for a loop from other threads: a FIFO under a mutex (producers hold
+ * it for a pointer append; the owner takes the whole list at once) and an
+ * async handle that wakes the loop. */
+struct gc_mailbox {
+  pthread_mutex_t lock;
+  struct gc_mail *head, *tail;
+  uv_async_t async;
+  int async_ready;
+  int closed; /* the loop ended: posts fail with ESHUTDOWN */
+};
+
 struct gc_loop {
   uv_loop_t uv;
   int uv_ready; /* uv_loop_init done, uv_loop_close not yet */
   struct gc_server *server;
+  int id; /* the worker's index in server->loops */
+  struct gc_mailbox mbox;
+  int mbox_ready;
+  uv_thread_t thread;
+  int thread_started;
+  _Atomic int running; /* its thread is inside uv_run (WorkerEnter) */
+  int drained; /* stopping with no connection left: reported to loop 0 */
   struct gc_handle_table conns; /* accepted connections by handle */
   size_t conn_count;            /* every gc_conn alive, handshakes included */
   size_t open_count;            /* accepted ones */
@@ -176,25 +217,68 @@ struct gc_loop {
 };
 
 /* The loop of the calling thread: the core_api entry points have no
- * context argument. */
+ * context argument. NULL on a thread that is no worker's. */
 extern _Thread_local struct gc_loop *gc__loop_current;
+/* The supervisor of gcs, for threads that are no worker's (an adapter's
+ * own): set once before the workers start. gc.testing leaves it NULL. */
+extern struct gc_server *_Atomic gc__server_process;
 
 /* gcs's exit statuses besides 0 (clean), 1 (start-up error), 2 (usage). */
 #define GC_EXIT_FORCED 3 /* the shutdown dropped connections */
 #define GC_EXIT_STUCK 4  /* a second signal the loop did not take: _exit */
 
+#define GC_WORKERS_MAX 64
+
+/* supervisor.c: the worker loops of a server (see its comment). */
+/* Creates 'n' loops (ids 0..n-1); 'threaded': gc_server_run runs each on
+ * a thread of its own, else the caller pumps them all (gc.testing). The
+ * calling thread then acts as loop 0. On failure gc_server_loops_close
+ * undoes what was made. */
+int gc_server_loops_create(struct gc_server *s, size_t n, int threaded) GC_WUR;
+/* gc_loop_listen on every loop. */
+int gc_server_listen(struct gc_server *s, int bind_sockets, char *err,
+                     size_t errlen) GC_WUR;
+/* Sets each app's 'home' worker (after gc_server_load). */
+void gc__server_place_apps(struct gc_server *s);
+/* The worker a connection of 'app' to 'target' belongs on, or -1: stay
+ * where it was accepted. */
+int gc__app_worker(const struct gc_server *s, const struct gc_app *app,
+                   const char *target);
+/* Runs loop 0 on this thread (with the signals) and the others on threads
+ * of their own, until the shutdown is over; joins them. The exit status
+ * (0 or GC_EXIT_FORCED). */
+int gc_server_run(struct gc_server *s);
+/* The shutdown (a signal, gc.testing): application_stop, then every loop
+ * closes its connections NORMAL. A second call drops them. Loop 0's
+ * thread only. */
+void gc_server_stop(struct gc_server *s);
+/* Loop 0, GC_MAIL_DRAINED: one more loop has no connection left. */
+void gc__server_loop_drained(struct gc_server *s);
+int gc_server_finished(const struct gc_server *s);
+/* After the loops ended: runs what is left in their mailboxes; posts fail
+ * from then on. Before application_shutdown. */
+void gc_server_loops_quiesce(struct gc_server *s);
+/* Closes and frees every loop: 0 or the first uv_loop_close error. */
+int gc_server_loops_close(struct gc_server *s);
+/* WorkerEnter (server.h). */
+int gc__worker_enter(struct gc_server *s, int worker);
+
 /* loop.c */
 /* On failure nothing is left to undo; gc_loop_close is then harmless. */
-int gc_loop_init(struct gc_loop *loop, struct gc_server *server) GC_WUR;
+int gc_loop_init(struct gc_loop *loop, struct gc_server *server, int id) GC_WUR;
 /* Creates the listeners of the config's vhosts; 'bind_sockets' 0 makes
  * them virtual (gc.testing connects in memory). */
 int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
                    size_t errlen) GC_WUR;
-/* Serves until the shutdown is over; the exit status (0, GC_EXIT_FORCED).
- * Handles SIGINT/SIGTERM: the first stops gracefully, the second drops the
- * stragglers, and a second one the loop does not take in time _exits. */
+/* Serves until GC_MAIL_EXIT (threaded), or until nothing is left to do. */
 int gc_loop_run(struct gc_loop *loop);
-void gc_loop_stop(struct gc_loop *loop);
+/* gc_loop_run for loop 0, which handles SIGINT/SIGTERM: the first stops
+ * gracefully, the second drops the stragglers, and a second one the loop
+ * does not take in time _exits. */
+int gc_loop_run_signals(struct gc_loop *loop);
+/* GC_MAIL_STOP and GC_MAIL_EXIT. */
+void gc__loop_stop_local(struct gc_loop *loop);
+void gc__loop_exit(struct gc_loop *loop);
 /* A connection is dropped at its close deadline: during the shutdown that
  * is a forced one (exit status GC_EXIT_FORCED). Returns the level to log
  * it at: GCL_NOTICE during the shutdown, else GCL_INFO. */
@@ -295,6 +379,14 @@ void gc__conn_sweep(struct gc_loop *loop);
 int gc_conn_set_limit(struct gc_loop *loop, intptr_t h, int level, int stat,
                       int64_t value);
 
+/* conn_socket.c: GC_MAIL_ADOPT, a connection handed over (takes 'a'). */
+struct gc_adopt;
+void gc__conn_adopt(struct gc_loop *loop, struct gc_adopt *a);
+/* Hands a connection whose upgrade request was read here to 'worker':
+ * 'rest' is what followed the request. The connection here ends unseen. */
+void gc__conn_hand_over(struct gc_conn *c, int worker, const uint8_t *rest,
+                        size_t rest_len);
+
 /* conn_api.c */
 /* The connection behind a handle, or NULL for a stale one. */
 struct gc_conn *gc__conn_get(struct gc_loop *loop, intptr_t h);
@@ -306,6 +398,11 @@ int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t coun
                       size_t *queued);
 int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms);
 void gc__conn_close_all(struct gc_loop *loop, int reason);
+/* Queues the shared payload 'sh' to the connections of this loop among
+ * 'handles' (the caller keeps its reference). */
+int gc__conn_broadcast_shared(struct gc_loop *loop, const intptr_t *handles,
+                              size_t count, struct gc_shared *sh,
+                              intptr_t cookie, size_t *queued);
 
 /* adapter_loader.c */
 int gc_server_load(struct gc_server *s, char *err, size_t errlen) GC_WUR;
@@ -317,5 +414,7 @@ struct gc_app *gc_server_app_by_name(struct gc_server *s, const char *name);
 
 /* core_api.c */
 void gc__core_api_fill(struct core_api *api);
+/* timerStop on the timer's own loop: 0 or EINVAL. */
+int gc__app_timer_stop(struct gc_loop *loop, intptr_t id);
 
 #endif

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "mailbox.h"
 
 _Thread_local struct gc_loop *gc__loop_current;
 
@@ -90,37 +92,36 @@ static void on_check(uv_check_t *ch) { gc__loop_flush(ch->data); }
 
 /* ---- shutdown ------------------------------------------------------------ */
 
-static void loop_finish(struct gc_loop *loop) {
+/* Every loop drained (GC_MAIL_EXIT): leave uv_run. */
+void gc__loop_exit(struct gc_loop *loop) {
   if (loop->finished)
     return;
   loop->finished = 1;
-  gc_server_shutdown_apps(loop->server);
   uv_stop(&loop->uv);
 }
 
+/* Stopping and empty: tell loop 0, once (supervisor.c). */
 void gc__loop_conn_gone(struct gc_loop *loop) {
-  if (loop->stopping && loop->conn_count == 0)
-    loop_finish(loop);
+  if (!loop->stopping || loop->conn_count || loop->drained)
+    return;
+  loop->drained = 1;
+  struct gc_mail *m = gc_mail_new(GC_MAIL_DRAINED, 0);
+  if (!m || gc_mail_post(loop->server->loops[0], m) != 0)
+    gc_log(GCL_ERR, "worker %d cannot report its end: out of memory", loop->id);
 }
 
 static void close_listener(uv_handle_t *h) { (void)h; }
 
-/* Stop accepting, tell the apps, close every connection NORMAL; the loop
- * ends once every on_disconnect was delivered. A second call drops them. */
-void gc_loop_stop(struct gc_loop *loop) {
-  if (loop->stopping) {
-    gc_log(GCL_WARN, "second stop request: dropping every connection");
-    loop->exit_code = GC_EXIT_FORCED;
-    gc__conn_close_all(loop, GC_CLOSE_REASON_DROP);
+/* GC_MAIL_STOP: stop accepting and close every connection NORMAL; the
+ * loop reports drained once every on_disconnect was delivered. */
+void gc__loop_stop_local(struct gc_loop *loop) {
+  if (loop->stopping)
     return;
-  }
   loop->stopping = 1;
-  gc_log(GCL_NOTICE, "shutting down: %zu connection(s) open", loop->open_count);
   for (size_t i = 0; i < loop->listener_count; i++)
     if (loop->listeners[i]->tcp.loop &&
         !uv_is_closing((uv_handle_t *)&loop->listeners[i]->tcp))
       uv_close((uv_handle_t *)&loop->listeners[i]->tcp, close_listener);
-  gc_server_stop_apps(loop->server);
   gc__conn_close_all(loop, GC_CLOSE_REASON_NORMAL);
   gc__loop_conn_gone(loop);
 }
@@ -128,7 +129,7 @@ void gc_loop_stop(struct gc_loop *loop) {
 int gc__loop_forced_drop(struct gc_loop *loop) {
   if (!loop->stopping)
     return GCL_INFO;
-  loop->exit_code = GC_EXIT_FORCED;
+  atomic_store(&loop->server->forced, 1);
   return GCL_NOTICE;
 }
 
@@ -138,7 +139,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   struct gc_loop *loop = s->data;
   gc__signal_guard_taken();
   gc_log(GCL_NOTICE, "signal %d received", signum);
-  gc_loop_stop(loop);
+  gc_server_stop(loop->server);
 }
 
 /* SIGHUP, whose default action ends the process without a word (a closed
@@ -196,7 +197,8 @@ static bool fd_limit_near(struct gc_listener *l) {
   struct gc_loop *loop = l->loop;
   uv_os_fd_t lfd;
   if (!loop->fd_limit ||
-      (uint64_t)loop->conn_count + (uint64_t)loop->fd_base + 64 < loop->fd_limit ||
+      (uint64_t)atomic_load_explicit(&loop->server->conn_total, memory_order_relaxed) +
+              (uint64_t)loop->fd_base + 64 < loop->fd_limit ||
       uv_fileno((uv_handle_t *)&l->tcp, &lfd) != 0)
     return false;
   int fd = lowest_free_fd(lfd);
@@ -212,7 +214,7 @@ static void refuse_client(struct gc_listener *l) {
            "refused a client on %s:%d: the open-file limit (%llu) is reached "
            "with %zu connections; raise it (ulimit -n, systemd LimitNOFILE=)",
            l->ip, l->port, (unsigned long long)loop->fd_limit,
-           loop->conn_count);
+           (size_t)atomic_load(&loop->server->conn_total));
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -250,10 +252,64 @@ static int bound_port(uv_tcp_t *t) {
                                   : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* A listening socket on 'addr'. With several workers every loop has its
+ * own, bound with SO_REUSEPORT so the kernel spreads clients over them
+ * (libuv 1.44 has no UV_TCP_REUSEPORT); a probe without it first, so that
+ * a port another process holds is refused as with one worker. 0, or a
+ * negative errno. */
+static int open_listener(struct gc_loop *loop, struct gc_listener *l,
+                         const struct sockaddr *addr) {
+  socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+  int shared = loop->server->loop_count > 1;
+  int one = 1;
+  if (shared && loop->id == 0 && ((const struct sockaddr_in *)addr)->sin_port) {
+    int probe = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+      return -errno;
+    (void)setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(probe, addr, len) == 0 ? 0 : -errno;
+    close(probe);
+    if (rc)
+      return rc;
+  }
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int rc = 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+      bind(fd, addr, len) != 0)
+    rc = -errno;
+  if (rc) {
+    close(fd);
+    return rc;
+  }
+  if ((rc = uv_tcp_init(&loop->uv, &l->tcp)) != 0) {
+    close(fd);
+    return rc;
+  }
+  l->tcp.data = l;
+  if ((rc = uv_tcp_open(&l->tcp, fd)) != 0) {
+    close(fd);
+    return rc;
+  }
+  return uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+}
+
+/* The port loop 0 got for ('ip', port 0), which every loop shares. */
+static int first_loop_port(struct gc_loop *loop, const char *ip) {
+  struct gc_loop *first = loop->server->loops[0];
+  for (size_t i = 0; first != loop && i < first->listener_count; i++)
+    if (first->listeners[i]->conf_port == 0 && strcmp(first->listeners[i]->ip, ip) == 0)
+      return first->listeners[i]->port;
+  return 0;
+}
+
 int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
                    size_t errlen) {
   struct gc_config *cfg = loop->server->cfg;
-  if (bind_sockets)
+  if (bind_sockets && loop->id == 0)
     signals_start(loop);
   for (size_t i = 0; i < cfg->vhost_count; i++) {
     const struct gc_vhost_conf *v = &cfg->vhosts[i];
@@ -281,30 +337,27 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
         return ENOMEM;
       ls[loop->listener_count++] = l;
       l->loop = loop;
-      l->port = v->port;
+      l->port = l->conf_port = v->port;
       snprintf(l->ip, sizeof l->ip, "%s", v->ip);
       if (!bind_sockets)
         goto add_app;
       struct sockaddr_storage addr;
+      int port = v->port ? v->port : first_loop_port(loop, v->ip);
       int rc = strchr(v->ip, ':')
-                   ? uv_ip6_addr(v->ip, v->port, (struct sockaddr_in6 *)&addr)
-                   : uv_ip4_addr(v->ip, v->port, (struct sockaddr_in *)&addr);
+                   ? uv_ip6_addr(v->ip, port, (struct sockaddr_in6 *)&addr)
+                   : uv_ip4_addr(v->ip, port, (struct sockaddr_in *)&addr);
       if (rc) {
         snprintf(err, errlen, "vhosts[%zu]: bad ip \"%s\"", i, v->ip);
         return EINVAL;
       }
-      if ((rc = uv_tcp_init(&loop->uv, &l->tcp)) != 0) {
-        snprintf(err, errlen, "listener: %s", uv_strerror(rc));
-        return ENOMEM;
-      }
-      l->tcp.data = l;
-      if ((rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&addr, 0)) != 0 ||
-          (rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection)) != 0) {
+      if ((rc = open_listener(loop, l, (struct sockaddr *)&addr)) != 0) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", v->ip, v->port,
                  uv_strerror(rc));
         return EADDRINUSE;
       }
-      if (v->port || gc_log_enabled(GCL_NOTICE)) {
+      if (loop->id != 0) {
+        /* loop 0 said where the server listens */
+      } else if (v->port || gc_log_enabled(GCL_NOTICE)) {
         gc_log(GCL_NOTICE, "listening on ws://%s:%d", v->ip,
                v->port ? v->port : bound_port(&l->tcp));
       } else {
@@ -425,11 +478,13 @@ static int loop_errno(int uv_rc) { return uv_rc < 0 ? -uv_rc : uv_rc ? uv_rc : E
 /* On failure everything done so far is undone here, and the loop is left
  * so that gc_loop_close on it does nothing: main and gc.testing may call
  * it either way. */
-int gc_loop_init(struct gc_loop *loop, struct gc_server *server) {
+int gc_loop_init(struct gc_loop *loop, struct gc_server *server, int id) {
   memset(loop, 0, sizeof *loop);
   loop->server = server;
-  gc_handle_table_init(&loop->conns);
+  loop->id = id;
+  gc_handle_table_init_tagged(&loop->conns, (uint8_t)id);
   gc_timers_init(&loop->timers);
+  loop->timers.ids.tag = (uint8_t)id;
   if (!(loop->rbuf = gc_malloc(65536)))
     return ENOMEM;
   int rc = uv_loop_init(&loop->uv);
@@ -454,7 +509,10 @@ int gc_loop_init(struct gc_loop *loop, struct gc_server *server) {
     goto fail;
   uv_unref((uv_handle_t *)&loop->prepare);
   uv_unref((uv_handle_t *)&loop->check);
-  gc__loop_current = loop;
+  if ((rc = gc__mailbox_init(loop)) != 0) {
+    rc = -rc;
+    goto fail;
+  }
   return 0;
 fail:
   (void)gc_loop_close(loop);
@@ -463,17 +521,31 @@ fail:
 }
 
 int gc_loop_run(struct gc_loop *loop) {
+  gc__loop_current = loop;
+  atomic_store(&loop->running, 1);
+  /* The mailbox does not keep the loop alive, so with nothing else to wait
+   * for (no listener, no connection) the loop waits for its mail. */
+  while (!loop->finished) {
+    if (uv_run(&loop->uv, UV_RUN_DEFAULT) == 0 && !loop->finished) {
+      if (!loop->server->threaded)
+        break;
+      uv_ref((uv_handle_t *)&loop->mbox.async);
+      (void)uv_run(&loop->uv, UV_RUN_ONCE);
+      uv_unref((uv_handle_t *)&loop->mbox.async);
+    }
+  }
+  atomic_store(&loop->running, 0);
+  return 0;
+}
+
+int gc_loop_run_signals(struct gc_loop *loop) {
   int rc;
   if (!uv_is_active((uv_handle_t *)&loop->sigterm))
     signals_start(loop); /* a loop that bound no socket */
   if ((rc = gc__signal_guard_start()) != 0)
     gc_log(GCL_WARN, "cannot start the signal watcher (%s): a second signal "
            "cannot end a stuck loop", strerror(rc));
-  gc__loop_current = loop;
-  while (!loop->finished)
-    if (uv_run(&loop->uv, UV_RUN_DEFAULT) == 0 && !loop->finished)
-      break; /* nothing left to wait for */
-  return loop->exit_code;
+  return gc_loop_run(loop);
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {
@@ -509,6 +581,7 @@ int gc_loop_close(struct gc_loop *loop) {
   gc_free(loop->rbuf);
   loop->rbuf = NULL;
   gc_ws_pool_free(&loop->ws_pool);
+  gc__mailbox_free(loop);
   if (gc__loop_current == loop)
     gc__loop_current = NULL;
   return rc;

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +28,17 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: gcs [-C config.json]\n"
-          "       gcs SCRIPT.lua [-p PORT] [-a ADDRESS]\n"
+          "usage: gcs [-C config.json] [-w N]\n"
+          "       gcs SCRIPT.lua [-p PORT] [-a ADDRESS] [-w N] [--route ROUTE]\n"
           "\n"
           "  -C FILE     Game Carrier JSON config (default: gcs.json)\n"
           "  -c N        accepted for Game Carrier compatibility, ignored\n"
           "  -p PORT     port for a script (default 7681; 0: any free one, logged)\n"
           "  -a ADDRESS  address for a script (default 0.0.0.0)\n"
+          "  -w N        worker loops, 1..64 (default: threading.worker_count,\n"
+          "              \"auto\": one per CPU)\n"
+          "  --route R   a script's route: query.NAME or path (players with the\n"
+          "              same key share a worker's Lua state)\n"
           "  --help      this text\n"
           "  --version   print the version\n");
 }
@@ -97,7 +102,8 @@ static int resolve_address(const char *name, char *out, size_t outlen) {
 
 /* A one-app config for 'gcs script.lua': the app is named after the file. */
 static int script_config(const char *script, const char *addr, int port,
-                         struct gc_config **cfg, char *err, size_t errlen) {
+                         const char *route, struct gc_config **cfg, char *err,
+                         size_t errlen) {
   const char *base = strrchr(script, '/');
   base = base ? base + 1 : script;
   char name[128];
@@ -114,6 +120,12 @@ static int script_config(const char *script, const char *addr, int port,
     snprintf(err, errlen, "out of memory");
     return ENOMEM;
   }
+  if (route)
+    (void)json_object_set_new(
+        json_array_get(json_object_get(json_array_get(json_object_get(root, "adapters"), 0),
+                                       "apps"),
+                       0),
+        "route", json_string(route));
   char *text = json_dumps(root, JSON_INDENT(2));
   json_decref(root);
   if (!text) {
@@ -159,7 +171,9 @@ int main(int argc, char **argv) {
    * scripts load must not end the process either. */
   signal(SIGHUP, SIG_IGN);
   const char *config_path = NULL, *script = NULL, *addr = "0.0.0.0";
+  const char *route = NULL;
   int port = 7681;
+  long workers_opt = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -173,14 +187,25 @@ int main(int argc, char **argv) {
     } else if (!strncmp(a, "-c", 2)) {
       if (!a[2] && i + 1 < argc)
         i++; /* "-c 1": Game Carrier's examples pass it; meaning unknown */
-    } else if ((!strcmp(a, "-C") || !strcmp(a, "-p") || !strcmp(a, "-a"))) {
+    } else if ((!strcmp(a, "-C") || !strcmp(a, "-p") || !strcmp(a, "-a") ||
+                !strcmp(a, "-w") || !strcmp(a, "--route"))) {
       if (i + 1 >= argc) {
         fprintf(stderr, "gcs: %s needs a value\n", a);
         usage(stderr);
         return 2;
       }
       const char *v = argv[++i];
-      if (a[1] == 'C')
+      if (a[1] == '-') {
+        route = v;
+      } else if (a[1] == 'w') {
+        char *end;
+        workers_opt = strtol(v, &end, 10);
+        if (*end || !*v || workers_opt < 1 || workers_opt > GC_WORKERS_MAX) {
+          fprintf(stderr, "gcs: -w: bad number of workers \"%s\" (1..%d)\n", v,
+                  GC_WORKERS_MAX);
+          return 2;
+        }
+      } else if (a[1] == 'C')
         config_path = v;
       else if (a[1] == 'a')
         addr = v;
@@ -204,6 +229,10 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  if (route && !script) {
+    fprintf(stderr, "gcs: --route is for a script; in a config, set the app's \"route\"\n");
+    return 2;
+  }
   if (script && config_path) {
     fprintf(stderr, "gcs: give either a config (-C) or a script, not both\n");
     return 2;
@@ -217,7 +246,7 @@ int main(int argc, char **argv) {
   char err[1024] = "";
   struct gc_server server;
   memset(&server, 0, sizeof server);
-  int rc = script ? script_config(script, address, port, &server.cfg, err, sizeof err)
+  int rc = script ? script_config(script, address, port, route, &server.cfg, err, sizeof err)
                   : gc_config_load_file(config_path ? config_path : "gcs.json",
                                         &server.cfg, err, sizeof err);
   if (rc) {
@@ -240,32 +269,35 @@ int main(int argc, char **argv) {
   }
   server.lua_adapter_path = lua_adapter_path();
   fd_limit_check(server.cfg->max_connections);
-  if (server.cfg->worker_count > 1)
-    gc_log(GCL_WARN,
-           "threading.worker_count is %u: this version runs one event loop, "
-           "so connections are served by 1 worker",
-           server.cfg->worker_count);
+  size_t workers = server.cfg->worker_count;
+  if (workers_opt > 0)
+    workers = (size_t)workers_opt;
+  if (workers == 0) { /* "auto" */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    workers = cpus < 1 ? 1 : cpus > GC_WORKERS_MAX ? GC_WORKERS_MAX : (size_t)cpus;
+  }
 
-  struct gc_loop loop;
   int status = 0;
-  if ((rc = gc_loop_init(&loop, &server)) != 0) {
-    gc_log(GCL_ERR, "cannot create the event loop: %s", strerror(rc));
+  if ((rc = gc_server_loops_create(&server, workers, 1)) != 0) {
+    gc_log(GCL_ERR, "cannot create the event loops: %s", strerror(rc));
     status = 1;
   } else if ((rc = gc_server_load(&server, err, sizeof err)) != 0) {
     if (rc != ECANCELED) /* ECANCELED: the loader logged the failure */
       gc_log(GCL_ERR, "%s", err);
     status = 1;
-  } else if (gc_loop_listen(&loop, 1, err, sizeof err) != 0) {
+  } else if (gc_server_listen(&server, 1, err, sizeof err) != 0) {
     gc_log(GCL_ERR, "%s", err);
     status = 1;
   } else {
+    atomic_store(&gc__server_process, &server);
     gc_server_start_apps(&server);
-    status = gc_loop_run(&loop);
+    status = gc_server_run(&server);
   }
-  /* On a failed start, apps that initialised still get their shutdown.
-   * gc_loop_close is harmless after a failed gc_loop_init. */
+  /* On a failed start, apps that initialised still get their shutdown. */
+  gc_server_loops_quiesce(&server);
   gc_server_unload(&server);
-  int lrc = gc_loop_close(&loop);
+  atomic_store(&gc__server_process, NULL);
+  int lrc = gc_server_loops_close(&server);
   if (lrc != 0) {
     gc_log(GCL_WARN, "event loop closed with handles still open (%s)",
            uv_strerror(lrc));

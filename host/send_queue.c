@@ -51,7 +51,7 @@ struct gc_shared *gc_shared_new(const void *data, size_t len) {
   struct gc_shared *sh = gc_malloc(sizeof *sh + len);
   if (!sh)
     return NULL;
-  sh->refs = 0;
+  atomic_init(&sh->refs, 0);
   sh->len = len;
   if (len)
     memcpy(sh->data, data, len);
@@ -59,7 +59,8 @@ struct gc_shared *gc_shared_new(const void *data, size_t len) {
 }
 
 void gc_shared_release(struct gc_shared *sh) {
-  if (sh && (sh->refs == 0 || --sh->refs == 0))
+  if (sh && (atomic_load_explicit(&sh->refs, memory_order_acquire) == 0 ||
+             atomic_fetch_sub_explicit(&sh->refs, 1, memory_order_acq_rel) == 1))
     gc_free(sh);
 }
 
@@ -102,7 +103,7 @@ struct gc_msg *gc_send_queue_msg_shared(struct gc_shared *sh, intptr_t cookie) {
   m->data = sh->data;
   m->len = sh->len;
   m->shared = sh;
-  sh->refs++;
+  gc_shared_ref(sh);
   frame_header(m, sh->len);
   return m;
 }

@@ -8,14 +8,16 @@
 #ifndef GC_SEND_QUEUE_H
 #define GC_SEND_QUEUE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 /* A payload shared by many queues (a broadcast): serialized once, freed
- * when the last queue lets go. Queues of one loop only: not atomic. */
+ * when the last queue lets go. The queues may be on several loops, so the
+ * count is atomic. */
 struct gc_shared {
-  size_t refs;
+  _Atomic size_t refs;
   size_t len;
   uint8_t data[];
 };
@@ -52,6 +54,9 @@ int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
  * it with gc_shared_release when no queue took it. NULL: no memory. */
 struct gc_shared *gc_shared_new(const void *data, size_t len);
 void gc_shared_release(struct gc_shared *sh);
+static inline void gc_shared_ref(struct gc_shared *sh) {
+  atomic_fetch_add_explicit(&sh->refs, 1, memory_order_relaxed);
+}
 /* Appends one binary frame whose payload is 'sh' (one more reference). */
 int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
                               intptr_t cookie) __attribute__((warn_unused_result));

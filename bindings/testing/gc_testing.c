@@ -164,7 +164,14 @@ static void mem_on_close(void *ud) {
 
 static int mem_paused(void *ud) { return ((struct tclient *)ud)->paused; }
 
-static const struct gc_mem_ops mem_ops = {mem_on_data, mem_on_close, mem_paused};
+/* Handed to the worker its app's route chose: the same client, a new
+ * connection object. */
+static void mem_on_moved(void *ud, struct gc_conn *conn) {
+  ((struct tclient *)ud)->conn = conn;
+}
+
+static const struct gc_mem_ops mem_ops = {mem_on_data, mem_on_close, mem_paused,
+                                          mem_on_moved};
 
 /* ---- the client's WebSocket side (wslay client context) ----------------- */
 

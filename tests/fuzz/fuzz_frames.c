@@ -88,7 +88,7 @@ static int first_close_code(void) {
 static char outcome[16];
 const char *gc_fuzz_outcome(void);
 const char *gc_fuzz_outcome(void) { return outcome; }
-static const struct gc_mem_ops ops = {on_data, on_close, NULL};
+static const struct gc_mem_ops ops = {on_data, on_close, NULL, NULL};
 
 static void host_start(void) {
   char cfg[1024], err[512];

@@ -1,5 +1,5 @@
 /* Tests host/loop.c start-up and tear-down: every allocation of a start-up
- * (config load, gc_loop_init, adapter load, listen) is failed in turn, the
+ * (config load, the loops, adapter load, listen) is failed in turn, the
  * host's and libuv's alike; each failure must be a clean error return, with
  * nothing left behind (LeakSanitizer checks at exit) and no crash. */
 #include <errno.h>
@@ -17,6 +17,7 @@
 
 #include "alloc.h"
 #include "internal.h"
+#include "mailbox.h"
 
 /* Allocations left before the next one fails; <0 = never fail. Shared by
  * the host's allocator and libuv's (installed once, before libuv runs),
@@ -55,8 +56,9 @@ static int free_port(void) {
   return ntohs(a.sin_port);
 }
 
-/* What gcs's main does up to serving, then its tear-down; 0 when every
- * step worked, else the failing step's error. */
+/* What gcs's main does up to serving (two worker loops, not run), then its
+ * stop and tear-down; 0 when every step worked, else the failing step's
+ * error. The stop's mails are run here as the loops would. */
 static int start_and_stop(const char *json) {
   char err[512] = "";
   struct gc_server server;
@@ -64,18 +66,23 @@ static int start_and_stop(const char *json) {
   int rc = gc_config_load_string(json, "t.json", &server.cfg, err, sizeof err);
   if (rc)
     return rc;
-  struct gc_loop loop;
-  if ((rc = gc_loop_init(&loop, &server)) == 0) {
+  if ((rc = gc_server_loops_create(&server, 2, 1)) == 0) {
     if ((rc = gc_server_load(&server, err, sizeof err)) == 0 &&
-        (rc = gc_loop_listen(&loop, 1, err, sizeof err)) == 0) {
+        (rc = gc_server_listen(&server, 1, err, sizeof err)) == 0) {
       gc_server_start_apps(&server);
-      gc_loop_stop(&loop); /* no client: the loop is finished at once */
-      assert_true(loop.finished);
+      gc_server_stop(&server);
+      /* No client: both loops drain at once and are told to exit. */
+      for (int i = 0; i < 10 && !gc_server_finished(&server); i++)
+        for (size_t k = 0; k < server.loop_count; k++)
+          (void)gc__mailbox_run(server.loops[k]);
+      if (alloc_budget < 0)
+        assert_true(gc_server_finished(&server));
     }
   }
+  /* After a failed start too, as main does: must be harmless. */
+  gc_server_loops_quiesce(&server);
   gc_server_unload(&server);
-  /* After a failed gc_loop_init too, as main does: must be harmless. */
-  (void)gc_loop_close(&loop);
+  (void)gc_server_loops_close(&server);
   gc_config_free(server.cfg);
   return rc;
 }
