@@ -130,6 +130,9 @@ int gc_server_load(struct gc_server *s, char *err, size_t errlen) {
     return ENOMEM;
   }
   s->counters_ready = 1;
+  for (size_t i = 0; i < s->loop_count; i++)
+    if (gc_counters_add_shard(&s->counters, &s->loops[i]->ctr) != 0)
+      return ENOMEM; /* GC_WORKERS_MAX fits: cannot happen */
   size_t napps = 0;
   for (size_t i = 0; i < cfg->adapter_count; i++)
     napps += cfg->adapters[i].app_count;
@@ -150,7 +153,7 @@ int gc_server_load(struct gc_server *s, char *err, size_t errlen) {
       app->id = ac->apps[k].id;
       app->conf = &ac->apps[k];
       app->adapter = &s->adapters[i];
-      gc_limits_from_config(&app->limits, cfg->root, ac->apps[k].json);
+      app->limits = ac->apps[k].limits;
     }
   }
   gc__server_place_apps(s); /* before application_initialize asks */

@@ -48,7 +48,7 @@ void gc__conn_log(struct gc_conn *c, int level, const char *fmt, ...) {
     gc_log_write(level, msg);
 }
 
-#define CTR(c) (&(c)->loop->server->counters)
+#define CTR(c) (&(c)->loop->ctr)
 
 static void report_sent(void *ctx, const struct gc_msg *m) {
   struct gc_conn *c = ctx;

@@ -10,7 +10,7 @@
 #include "internal.h"
 #include "log.h"
 
-#define CTR(c) (&(c)->loop->server->counters)
+#define CTR(c) (&(c)->loop->ctr)
 
 /* ---- statistics and limits ---------------------------------------------- */
 
@@ -150,23 +150,39 @@ static uint64_t conn_holds(const struct gc_conn *c) {
 
 /* Past the budget, with 'more' bytes about to be queued, drops the largest
  * holders first (Redis's maxmemory-clients) until a tenth of the budget is
- * free again, so that the next message does not search again. */
+ * free again, so that the next message does not search again.
+ *
+ * The budget is the server's, over every loop. Each loop publishes what it
+ * holds; a loop under its share (budget / loops) stops there without
+ * reading the others, since the total can pass the budget only when some
+ * loop is over its share, and that loop enforces it, on its own
+ * connections, against the sum. */
 void gc__conn_budget_enforce(struct gc_loop *loop, int64_t more) {
   uint64_t budget = loop_budget(loop);
-  if (!budget || loop->buffered + more <= (int64_t)budget)
+  if (!budget)
+    return;
+  struct gc_server *srv = loop->server;
+  atomic_store_explicit(&loop->published, loop->buffered, memory_order_relaxed);
+  if (loop->buffered + more <= (int64_t)(budget / srv->loop_count))
+    return;
+  int64_t others = 0;
+  for (size_t i = 0; i < srv->loop_count; i++)
+    if (srv->loops[i] != loop)
+      others += atomic_load_explicit(&srv->loops[i]->published, memory_order_relaxed);
+  if (loop->buffered + more + others <= (int64_t)budget)
     return;
   /* What dying connections still hold goes with their close callback. */
-  int64_t live = more;
+  int64_t live = more + others;
   struct gc_handle_table *t = &loop->conns;
   for (uint32_t i = 0; i < t->cap; i++) {
-    struct gc_conn *c = t->slots[i].ptr;
+    struct gc_conn *c = gc_handle_table_at(t, i);
     if (c && c->state != GC_CONN_DEAD)
       live += (int64_t)conn_holds(c);
   }
   while (live > (int64_t)(budget - budget / 10)) {
     struct gc_conn *big = NULL;
     for (uint32_t i = 0; i < t->cap; i++) {
-      struct gc_conn *c = t->slots[i].ptr;
+      struct gc_conn *c = gc_handle_table_at(t, i);
       if (c && c->state != GC_CONN_DEAD && conn_holds(c) &&
           (!big || conn_holds(c) > conn_holds(big)))
         big = c;
@@ -257,7 +273,7 @@ void gc__conn_sweep(struct gc_loop *loop) {
   int64_t now = gc_loop_now(loop);
   struct gc_handle_table *t = &loop->conns;
   for (uint32_t i = 0; i < t->cap; i++) {
-    struct gc_conn *c = t->slots[i].ptr;
+    struct gc_conn *c = gc_handle_table_at(t, i);
     if (!c)
       continue;
     stall_one(loop, c, now);

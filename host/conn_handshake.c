@@ -8,7 +8,7 @@
 #include "internal.h"
 #include "log.h"
 
-#define CTR(c) (&(c)->loop->server->counters)
+#define CTR(c) (&(c)->loop->ctr)
 
 /* Answers an HTTP error with a one-line body, then closes. */
 void gc__conn_http_reject(struct gc_conn *c, int status, const char *body) {

@@ -23,12 +23,26 @@ static struct gc_server *api_server(void) {
   return loop ? loop->server : atomic_load(&gc__server_process);
 }
 
-/* The loop that owns the connection or timer 'h' (not the caller's), or
- * NULL for a handle no loop can own. */
+/* The loop that owns the connection 'h' (not the caller's), or NULL for
+ * a handle that is stale or that no loop can own. A connection may still
+ * end before its loop reads the mail: the call is then dropped there. */
 static struct gc_loop *owner_of(intptr_t h) {
   struct gc_server *s = api_server();
   unsigned tag = gc_handle_tag(h);
-  return s && h > 0 && tag < s->loop_count ? s->loops[tag] : NULL;
+  if (!s || !h || tag >= s->loop_count ||
+      !gc_handle_table_alive(&s->loops[tag]->conns, h))
+    return NULL;
+  return s->loops[tag];
+}
+
+/* The same for an application timer. */
+static struct gc_loop *timer_owner_of(intptr_t id) {
+  struct gc_server *s = api_server();
+  unsigned tag = gc_handle_tag(id);
+  if (!s || !id || tag >= s->loop_count ||
+      !gc_handle_table_alive(&s->loops[tag]->timers.ids, id))
+    return NULL;
+  return s->loops[tag];
 }
 
 /* Is 'h' the calling worker's? */
@@ -39,8 +53,7 @@ static inline int here(intptr_t h) {
 
 /* Posts 'm' for 'h' to its loop: 0, or EINVAL (no such loop, or it has
  * ended, so no connection of it is open). */
-static int post_for(intptr_t h, struct gc_mail *m) {
-  struct gc_loop *to = owner_of(h);
+static int post_to(struct gc_loop *to, intptr_t h, struct gc_mail *m) {
   if (!to) {
     gc_mail_free(m);
     return EINVAL;
@@ -61,7 +74,8 @@ static GCT_INT api_add_message(GCT_INTPTR h, GCT_PTR data, GCT_SIZE len,
   if (here(h))
     return gc_conn_send(gc__loop_current, h, data, len, cookie);
   struct gc_server *s = api_server();
-  if (!s || !owner_of(h) || (!data && len))
+  struct gc_loop *to = owner_of(h);
+  if (!to || (!data && len))
     return EINVAL;
   if (len > s->cfg->max_output_msg_size)
     return EMSGSIZE;
@@ -72,7 +86,7 @@ static GCT_INT api_add_message(GCT_INTPTR h, GCT_PTR data, GCT_SIZE len,
   m->len = len;
   if (len)
     memcpy(m->data, data, len);
-  return post_for(h, m);
+  return post_to(to, h, m);
 }
 
 static GCT_INT api_close(GCT_INTPTR h, GCT_INT reason) {
@@ -80,32 +94,35 @@ static GCT_INT api_close(GCT_INTPTR h, GCT_INT reason) {
     return gc_conn_close(gc__loop_current, h, reason);
   if (reason != GC_CLOSE_REASON_NORMAL && reason != GC_CLOSE_REASON_DROP)
     return EINVAL;
-  if (!owner_of(h))
+  struct gc_loop *to = owner_of(h);
+  if (!to)
     return EINVAL;
   struct gc_mail *m = gc_mail_new(GC_MAIL_CLOSE, 0);
   if (!m)
     return ENOMEM;
   m->arg = reason;
-  return post_for(h, m);
+  return post_to(to, h, m);
 }
 
 static GCT_INT api_set_timer(GCT_INTPTR h, GCT_INT ms) {
   if (here(h))
     return gc_conn_set_timer(gc__loop_current, h, ms);
-  if (!owner_of(h))
+  struct gc_loop *to = owner_of(h);
+  if (!to)
     return EINVAL;
   struct gc_mail *m = gc_mail_new(GC_MAIL_TIMER, 0);
   if (!m)
     return ENOMEM;
   m->arg = ms;
-  return post_for(h, m);
+  return post_to(to, h, m);
 }
 
 static GCT_INT api_set_limit(GCT_INTPTR h, GCT_INT level, GCT_INT id,
                              GCT_COUNTER_VALUE value) {
   if (here(h))
     return gc_conn_set_limit(gc__loop_current, h, level, id, value);
-  if (!owner_of(h))
+  struct gc_loop *to = owner_of(h);
+  if (!to)
     return EINVAL;
   struct gc_mail *m = gc_mail_new(GC_MAIL_LIMIT, 0);
   if (!m)
@@ -113,7 +130,7 @@ static GCT_INT api_set_limit(GCT_INTPTR h, GCT_INT level, GCT_INT id,
   m->level = level;
   m->stat = id;
   m->arg = value;
-  return post_for(h, m);
+  return post_to(to, h, m);
 }
 
 /* ---- server to server: not offered yet ---------------------------------- */
@@ -281,12 +298,13 @@ int gc__app_timer_stop(struct gc_loop *loop, intptr_t id) {
 static GCT_INT api_timer_stop(GCT_INTPTR id) {
   if (here(id))
     return gc__app_timer_stop(gc__loop_current, id);
-  if (!owner_of(id))
+  struct gc_loop *to = timer_owner_of(id);
+  if (!to)
     return EINVAL;
   struct gc_mail *m = gc_mail_new(GC_MAIL_TIMER_STOP, 0);
   if (!m)
     return ENOMEM;
-  return post_for(id, m);
+  return post_to(to, id, m);
 }
 
 /* Handles of several loops: the payload is serialized once and shared;
@@ -308,7 +326,7 @@ static GCT_INT api_broadcast(const GCT_INTPTR *handles, GCT_SIZE count,
   size_t per[GC_WORKERS_MAX] = {0};
   for (size_t i = 0; i < count; i++) {
     unsigned tag = gc_handle_tag(handles[i]);
-    if (handles[i] > 0 && tag < s->loop_count)
+    if (handles[i] && tag < s->loop_count)
       per[tag]++;
   }
   if (cur && per[cur->id] == count)
@@ -333,7 +351,7 @@ static GCT_INT api_broadcast(const GCT_INTPTR *handles, GCT_SIZE count,
   if (!rc) {
     for (size_t i = 0; i < count; i++) {
       unsigned tag = gc_handle_tag(handles[i]);
-      if (handles[i] > 0 && tag < s->loop_count && mails[tag]) {
+      if (handles[i] && tag < s->loop_count && mails[tag]) {
         intptr_t *to = (intptr_t *)(void *)mails[tag]->data;
         to[mails[tag]->len++] = handles[i];
       }

@@ -116,7 +116,18 @@ int gc_counters_get(struct gc_counters *c, int32_t id, int64_t *value) {
   struct gc_counter *ctr = counter_get(c, id);
   if (!ctr || !value)
     return EINVAL;
-  *value = atomic_load_explicit(&ctr->value, memory_order_relaxed);
+  int64_t v = atomic_load_explicit(&ctr->value, memory_order_relaxed);
+  if (ctr->system)
+    for (size_t i = 0; i < c->shard_count; i++)
+      v += atomic_load_explicit(&c->shards[i]->v[id], memory_order_relaxed);
+  *value = v;
+  return 0;
+}
+
+int gc_counters_add_shard(struct gc_counters *c, struct gc_counter_shard *s) {
+  if (c->shard_count == GC_COUNTER_SHARDS_MAX)
+    return ENOSPC;
+  c->shards[c->shard_count++] = s;
   return 0;
 }
 

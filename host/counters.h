@@ -28,11 +28,18 @@ struct gc_counter {
   size_t sub_count;
 };
 
+/* One worker loop's share of the built-in counters: written by that loop
+ * only (a plain load and store, no locked instruction), read by anyone;
+ * padded so that two loops never write one cache line. */
+#define GC_COUNTER_SHARDS_MAX 64
+
 struct gc_counters {
   pthread_mutex_t lock; /* creation, names, subscriptions */
   struct gc_counter **items;
   _Atomic size_t count;
   size_t cap;
+  struct gc_counter_shard *shards[GC_COUNTER_SHARDS_MAX]; /* not owned */
+  size_t shard_count; /* set before the loops run */
 };
 
 /* Built-in counters, created by gc_counters_init in this order. */
@@ -47,7 +54,16 @@ enum gc_system_counter {
   GC_CTR_SYSTEM_COUNT
 };
 
+struct gc_counter_shard {
+  char pad_before[64];
+  _Atomic int64_t v[GC_CTR_SYSTEM_COUNT];
+  char pad_after[64];
+};
+
 int gc_counters_init(struct gc_counters *c) __attribute__((warn_unused_result));
+/* Adds a loop's share to what reading a built-in counter sums (before the
+ * loops run). 0 or ENOSPC. */
+int gc_counters_add_shard(struct gc_counters *c, struct gc_counter_shard *s);
 void gc_counters_free(struct gc_counters *c);
 /* Creates a counter, or returns the id of the one with that name. -1 on a
  * bad name or no memory. */
@@ -65,9 +81,12 @@ int gc_counters_subscribe(struct gc_counters *c, int32_t id, gc_counter_cb cb,
 int gc_counters_unsubscribe(struct gc_counters *c, int32_t id, gc_counter_cb cb,
                             intptr_t user);
 
-/* Hot-path add for built-in counters: no checks, no subscribers. */
-static inline void gc_counters_bump(struct gc_counters *c, int id, int64_t d) {
-  atomic_fetch_add_explicit(&c->items[id]->value, d, memory_order_relaxed);
+/* Hot-path add to a loop's share of a built-in counter, by that loop's
+ * thread only: no checks, no subscribers. */
+static inline void gc_counters_bump(struct gc_counter_shard *s, int id, int64_t d) {
+  atomic_store_explicit(&s->v[id],
+                        atomic_load_explicit(&s->v[id], memory_order_relaxed) + d,
+                        memory_order_relaxed);
 }
 
 #endif

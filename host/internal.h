@@ -72,6 +72,8 @@ struct gc_server {
   _Atomic int stopping;       /* the shutdown began */
   _Atomic int forced;         /* it dropped connections (GC_EXIT_FORCED) */
   size_t loops_drained;       /* loop 0's: loops that reported drained */
+  _Atomic unsigned drop_mark; /* signals received at the second stop */
+  _Atomic int drops_pending;  /* loops yet to run that stop's drop */
   struct gc_adapter *adapters;
   size_t adapter_count;
   struct gc_app *apps; /* indexed by app id */
@@ -183,6 +185,7 @@ struct gc_loop {
   int thread_started;
   _Atomic int running; /* its thread is inside uv_run (WorkerEnter) */
   int drained; /* stopping with no connection left: reported to loop 0 */
+  struct gc_counter_shard ctr; /* this loop's share of the built-in counters */
   struct gc_handle_table conns; /* accepted connections by handle */
   size_t conn_count;            /* every gc_conn alive, handshakes included */
   size_t open_count;            /* accepted ones */
@@ -194,6 +197,7 @@ struct gc_loop {
   struct gc_conn *dirty; /* connections with output or a pending step */
   struct gc_conn *resume; /* connections that read their share this turn */
   int64_t buffered;       /* output queued + partial input, every connection */
+  _Atomic int64_t published; /* 'buffered' as other loops may read it */
   uint64_t buffer_budget; /* max_buffered_bytes resolved; 0 = no limit */
   int buffer_budget_set;
   char *rbuf;            /* one read buffer for every connection */
@@ -306,8 +310,10 @@ void gc__loop_conn_log_roll(struct gc_loop *loop);
 int gc__signal_guard_start(void);
 /* Gives libuv its handlers back (before its uv_signal handles close). */
 void gc__signal_guard_stop(void);
-/* The loop took the signals received so far. */
-void gc__signal_guard_taken(void);
+/* Signals received so far; the loops took those up to 'received' (a
+ * second signal counts as taken once every loop ran its drop). */
+unsigned gc__signal_guard_received(void);
+void gc__signal_guard_take(unsigned received);
 
 /* conn.c: a connection's life, its frames, writing; conn_socket.c:
  * accepting and reading */

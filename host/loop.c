@@ -137,9 +137,18 @@ int gc__loop_forced_drop(struct gc_loop *loop) {
 
 static void on_signal(uv_signal_t *s, int signum) {
   struct gc_loop *loop = s->data;
-  gc__signal_guard_taken();
+  struct gc_server *srv = loop->server;
+  unsigned received = gc__signal_guard_received();
   gc_log(GCL_NOTICE, "signal %d received", signum);
-  gc_server_stop(loop->server);
+  if (!atomic_load(&srv->stopping)) {
+    gc__signal_guard_take(received);
+  } else {
+    /* Taken once every loop dropped its connections: a loop stuck in an
+     * adapter never does, and the guard ends the process. */
+    atomic_store(&srv->drop_mark, received);
+    atomic_store(&srv->drops_pending, (int)srv->loop_count);
+  }
+  gc_server_stop(srv);
 }
 
 /* SIGHUP, whose default action ends the process without a word (a closed
@@ -446,25 +455,11 @@ int gc__loop_conn_log_take(struct gc_loop *loop, int level) {
  * a second for the whole loop, not a timer per connection. */
 static int loop_housekeeping_start(struct gc_loop *loop) {
   const struct gc_config *cfg = loop->server->cfg;
-  uint64_t per_second = 100;
-  (void)gc_config_getopt(cfg, "logging.conn_lines_per_second",
-                         GC_OPT_TYPE_UINT64, &per_second);
-  loop->conn_log_per_second = (uint32_t)per_second;
-  uint64_t timeout = 30, interval = 10, retries = 3;
-  if (gc_config_getopt(cfg, "keep_alive", GC_OPT_TYPE_NULL, NULL) == 0) {
-    /* A key left out keeps its default: only "timeout": 0 turns it off. */
-    interval = 0;
-    (void)gc_config_getopt(cfg, "keep_alive.timeout", GC_OPT_TYPE_UINT64, &timeout);
-    if (gc_config_getopt(cfg, "keep_alive.interval", GC_OPT_TYPE_UINT64, &interval) ||
-        !interval)
-      interval = timeout ? timeout : 1;
-    if (gc_config_getopt(cfg, "keep_alive.retries", GC_OPT_TYPE_UINT64, &retries))
-      retries = 3;
-  }
-  if (timeout) {
-    loop->ka_timeout_ms = (int64_t)timeout * 1000;
-    loop->ka_interval_ms = (int64_t)interval * 1000;
-    loop->ka_retries = retries > 100 ? 100 : (int)retries;
+  loop->conn_log_per_second = cfg->conn_lines_per_second;
+  if (cfg->keep_alive_timeout_ms) {
+    loop->ka_timeout_ms = (int64_t)cfg->keep_alive_timeout_ms;
+    loop->ka_interval_ms = (int64_t)cfg->keep_alive_interval_ms;
+    loop->ka_retries = (int)cfg->keep_alive_retries;
   }
   return gc_timers_start(&loop->timers, gc_loop_now(loop), 1000, 1000,
                          housekeeping_fired, loop, 0, &loop->housekeeping_id);

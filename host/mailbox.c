@@ -97,6 +97,8 @@ static void mail_run(struct gc_loop *loop, struct gc_mail *m) {
     break;
   case GC_MAIL_DROP_ALL:
     gc__conn_close_all(loop, GC_CLOSE_REASON_DROP);
+    if (atomic_fetch_sub(&loop->server->drops_pending, 1) == 1)
+      gc__signal_guard_take(atomic_load(&loop->server->drop_mark));
     break;
   case GC_MAIL_DRAINED:
     gc__server_loop_drained(loop->server);

@@ -124,6 +124,10 @@ void gc__signal_guard_stop(void) {
   guard.running = false;
 }
 
-void gc__signal_guard_taken(void) {
-  atomic_store(&guard.taken, atomic_load(&guard.received));
+unsigned gc__signal_guard_received(void) { return atomic_load(&guard.received); }
+
+void gc__signal_guard_take(unsigned received) {
+  unsigned t = atomic_load(&guard.taken);
+  while (t < received && !atomic_compare_exchange_weak(&guard.taken, &t, received))
+    ;
 }
