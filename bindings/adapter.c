@@ -1,15 +1,16 @@
 /* adapter.c - the exported Game Carrier events of libgc_lua.so.
  *
  * This is the only file that knows it is a dlopened adapter: it keeps the
- * copy of 'struct core_api' and the small app_id -> application table (the
- * exports carry no context argument, so this table is the one mutable
- * global), and forwards each event to the per-application core in app.c
- * and conn.c. 'conn_user' is the address of the connection's record (never
- * GC_DROP_CONNECTION), so connection events need no lookup.
+ * copy of 'struct core_api' (the exports carry no context argument, so this
+ * and group.c's table of states are the mutable globals) and forwards each
+ * event: application events to every state of the app (group.c),
+ * connection events to the one state of the connection (conn.c).
+ * 'conn_user' is the address of the connection's record (never
+ * GC_DROP_CONNECTION), so connection events need no lookup; on_connect
+ * finds its state by the app and the worker it comes on.
  *
- * Threads: one worker calls these events today. With several workers each
- * would need its own state per application (the table would be keyed by
- * worker too); nothing below shares a lua_State between threads. */
+ * Threads: connection events of a state come on its worker's thread only,
+ * and nothing below shares a lua_State between threads. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
@@ -24,9 +25,6 @@ GC_ADAPTER_DECLARE_API_VERSION;
 
 static struct core_api api; /* copied in adapter_initialize */
 static int initialized;
-static struct gc_lua_app **apps; /* indexed by app_id */
-static size_t apps_len;
-
 /* Where script errors go besides the log (gc.testing raises them in the
  * spec): set through the exported gc_lua_set_error_sink, NULL in gcs. */
 static gc_lua_error_sink_fn error_sink;
@@ -41,26 +39,6 @@ GC_ADAPTER_EXPORT void gc_lua_set_error_sink(gc_lua_error_sink_fn sink,
 void gc_lua_report_error(const char *line) {
   if (error_sink)
     error_sink(line, error_sink_ud);
-}
-
-struct gc_lua_app *gc_lua_app_find(GCT_INT app_id) {
-  if (app_id < 0 || (size_t)app_id >= apps_len)
-    return NULL;
-  return apps[app_id];
-}
-
-static int apps_put(GCT_INT app_id, struct gc_lua_app *app) {
-  if ((size_t)app_id >= apps_len) {
-    size_t n = (size_t)app_id + 8;
-    struct gc_lua_app **p = realloc(apps, n * sizeof *p);
-    if (p == NULL)
-      return ENOMEM;
-    memset(p + apps_len, 0, (n - apps_len) * sizeof *p);
-    apps = p;
-    apps_len = n;
-  }
-  apps[app_id] = app;
-  return 0;
 }
 
 /* Debian's Lua C modules (lpeg.so, lfs.so...) are not linked with liblua:
@@ -145,11 +123,8 @@ GC_ADAPTER_EVENT GCT_INT adapter_initialize(GCT_INT adapter_id,
 
 GC_ADAPTER_EVENT void adapter_finalize(GCT_INT adapter_id) {
   (void)adapter_id;
-  for (size_t i = 0; i < apps_len; i++)
-    gc_lua_app_free(apps[i]);
-  free(apps);
-  apps = NULL;
-  apps_len = 0;
+  gc_lua_groups_free(&api);
+  gc_lua_watchdog_thread_end();
   initialized = 0;
 }
 
@@ -167,51 +142,29 @@ GC_ADAPTER_EVENT GCT_INT application_initialize(GCT_INT app_id,
     api.logMessage(GCL_ERR, line);
     return EINVAL;
   }
-  if (gc_lua_app_find(app_id))
-    return EEXIST;
-  struct gc_lua_limits lim;
-  gc_lua_limits_read(&api, name, &lim);
-  struct gc_lua_app *app = gc_lua_app_new(&api, app_id, name, file_name, &lim);
-  if (app == NULL || apps_put(app_id, app) != 0) {
-    gc_lua_app_free(app);
-    return ENOMEM;
-  }
-  /* In the table before loading: a script may start timers at load. */
-  int rc = gc_lua_app_load(app);
-  if (rc != 0) {
-    apps[app_id] = NULL;
-    gc_lua_app_free(app);
-  }
-  return rc;
+  return gc_lua_group_initialize(&api, app_id, name, file_name);
 }
 
 GC_ADAPTER_EVENT void application_start(GCT_INT app_id) {
-  struct gc_lua_app *app = gc_lua_app_find(app_id);
-  if (app)
-    gc_lua_app_event(app, "application_start");
+  gc_lua_group_start(&api, app_id);
 }
 
+/* On worker 0's thread while every loop runs: each state's handler is
+ * posted to its own worker. */
 GC_ADAPTER_EVENT void application_stop(GCT_INT app_id) {
-  struct gc_lua_app *app = gc_lua_app_find(app_id);
-  if (app)
-    gc_lua_app_event(app, "application_stop");
+  gc_lua_group_stop(&api, app_id);
 }
 
-/* Every connection is gone: the last handler runs, then the state closes. */
+/* Every connection is gone: the last handlers run, then the states close. */
 GC_ADAPTER_EVENT void application_shutdown(GCT_INT app_id) {
-  struct gc_lua_app *app = gc_lua_app_find(app_id);
-  if (app == NULL)
-    return;
-  gc_lua_app_event(app, "application_shutdown");
-  apps[app_id] = NULL;
-  gc_lua_app_free(app);
+  gc_lua_group_shutdown(&api, app_id);
 }
 
 GC_ADAPTER_EVENT GCT_INTPTR on_connect(GCT_INT app_id, GCT_INTPTR conn_handle,
                                        GCT_INT pid, GCT_CSTR rip,
                                        GCT_INT rport, GCT_CSTR lip,
                                        GCT_INT lport, GCT_CSTR udata) {
-  struct gc_lua_app *app = gc_lua_app_find(app_id);
+  struct gc_lua_app *app = gc_lua_group_connect_state(&api, app_id);
   if (app == NULL)
     return GC_DROP_CONNECTION;
   struct gc_lua_conn *c = gc_lua_conn_connect(app, conn_handle, pid, rip,

@@ -53,8 +53,9 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
   app->sent_name_ref = LUA_NOREF;
   app->msg_name_ref = LUA_NOREF;
   app->timers_ref = LUA_NOREF;
+  app->subs_ref = LUA_NOREF;
   app->next_timer_serial = 1;
-  app->wd.slot = -1;
+  app->worker_count = 1;
   app->time_limit_ms = lim->time_limit_ms;
   app->unsafe = lim->unsafe;
   gc_lua_set_budget(app, lim->instruction_budget);
@@ -106,11 +107,12 @@ static int do_setup(lua_State *L) {
   gc_lua_sandbox_open(L, app);
   gc_lua_loaders_open(L);
   gc_lua_guards_open(L, app);
-  if (app->wd.slot >= 0)
+  if (app->wd.on)
     gc_lua_watchdog_open(L);
   set_paths(L, app);
   gc_lua_conn_open(L);
   gc_lua_module_open(L, app);
+  gc_lua_pubsub_open(L, app);
   lua_newtable(L);
   app->timers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   const char *agc = getenv("GC_TESTING_AGGRESSIVE_GC");
@@ -223,9 +225,8 @@ void gc_lua_app_event(struct gc_lua_app *app, const char *event) {
  * starts only when the memory has doubled; an app that went quiet would
  * keep it for good. So once QUIET_DROP connections have closed since the
  * peak, a host timer waits QUIET_MS without events, then one full
- * collection runs. Nothing is added to the event paths: the activity is
- * the watchdog's entry count (and the memory in use, which moves when
- * there is no watchdog). */
+ * collection runs. Nothing but a count is added to the event paths: the
+ * activity is the number of entries (and the memory in use). */
 #define QUIET_DROP 1000 /* connections closed since the peak */
 #define QUIET_MS 2000   /* without events */
 #define QUIET_WAITS 5   /* postponed at most this often: then it collects */
@@ -233,13 +234,13 @@ void gc_lua_app_event(struct gc_lua_app *app, const char *event) {
 static void quiet_fired(GCT_INTPTR user);
 
 static void quiet_arm(struct gc_lua_app *app) {
-  app->quiet_seq = atomic_load_explicit(&app->wd.seq, memory_order_relaxed);
+  app->quiet_seq = app->entries;
   app->quiet_mem = app->mem_used;
   /* 0 when the host has no timer for us: the next close tries again. */
   app->quiet_timer = app->api->timerStart
                          ? app->api->timerStart(app->app_id, QUIET_MS, 0,
                                                 quiet_fired,
-                                                (GCT_INTPTR)app->app_id)
+                                                gc_lua_state_key(app))
                          : 0;
 }
 
@@ -248,16 +249,14 @@ static int do_collect(lua_State *L) {
   return 0;
 }
 
-/* The host's callback ('user' is the app id; the timer is stopped when
- * the app closes, so it finds its own app). */
+/* The host's callback ('user' is the state's key; the timer is stopped
+ * when the state closes, so it finds its own state). */
 static void quiet_fired(GCT_INTPTR user) {
-  struct gc_lua_app *app = gc_lua_app_find((GCT_INT)user);
+  struct gc_lua_app *app = gc_lua_state_by_key(user);
   if (app == NULL || app->quiet_timer == 0 || app->L == NULL || app->closing)
     return;
   app->quiet_timer = 0;
-  int busy = atomic_load_explicit(&app->wd.seq, memory_order_relaxed) !=
-                 app->quiet_seq ||
-             app->mem_used != app->quiet_mem;
+  int busy = app->entries != app->quiet_seq || app->mem_used != app->quiet_mem;
   if (busy && ++app->quiet_waits < QUIET_WAITS) {
     quiet_arm(app);
     return;
@@ -307,7 +306,7 @@ void gc_lua_app_close(struct gc_lua_app *app) {
   app->depth--;
   app->L = NULL;
   app->handlers_ref = app->timers_ref = app->sent_name_ref = LUA_NOREF;
-  app->msg_name_ref = LUA_NOREF;
+  app->msg_name_ref = app->subs_ref = LUA_NOREF;
 }
 
 void gc_lua_app_free(struct gc_lua_app *app) {

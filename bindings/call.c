@@ -64,8 +64,12 @@ static void log_v(const struct gc_lua_app *app, int level, int script_error,
                   const char *fmt, va_list args) {
   char stack[512];
   char *line = stack;
-  size_t off = (size_t)snprintf(stack, sizeof stack, "lua app %s: ",
-                                app->name ? app->name : "?");
+  size_t off =
+      app->log_worker
+          ? (size_t)snprintf(stack, sizeof stack, "lua app %s (worker %d): ",
+                             app->name ? app->name : "?", (int)app->worker)
+          : (size_t)snprintf(stack, sizeof stack, "lua app %s: ",
+                             app->name ? app->name : "?");
   if (off >= sizeof stack)
     off = sizeof stack - 1;
   va_list ap;

@@ -70,6 +70,7 @@ int gc_lua_push_error(lua_State *L, int rc) {
   case EMSGSIZE: lua_pushliteral(L, "message too large"); break;
   case ENOMEM: lua_pushliteral(L, "not enough memory"); break;
   case ENOSYS: lua_pushliteral(L, "not supported by this host"); break;
+  case ESHUTDOWN: lua_pushliteral(L, "shutting down"); break;
   default: lua_pushstring(L, strerror(rc)); break;
   }
   return 2;

@@ -2,14 +2,16 @@
  *
  * The Lua adapter is just another adapter: it sees the host only through
  * the 'struct core_api' copied in adapter_initialize, and includes nothing
- * but <game-carrier/server.h>, Lua and libc. Everything an application
+ * but <game-carrier/server.h>, Lua and libc. Everything one Lua state
  * needs hangs off one 'struct gc_lua_app' (its lua_State, its open
- * connections, its limits), so the same core can run under any driver:
- * the exported events in adapter.c today, the gc.testing glue later.
+ * connections, its limits); an application has one such state, or one
+ * per worker when its connections are spread over the workers (group.c).
+ * A state is only ever entered from one thread at a time: its worker's,
+ * or the main thread's during the lifecycle events, when no loop runs.
  *
  * Who owns what:
  *  - 'struct gc_lua_app' is malloc'ed by gc_lua_app_new and freed by
- *    gc_lua_app_free, which first closes the state.
+ *    gc_lua_app_free, which first closes the state; group.c owns them.
  *  - 'struct gc_lua_conn' lives inside a full userdata (Lua memory). The
  *    app anchors it with a registry ref from on_connect until
  *    on_disconnect returns; during that time its address is the
@@ -17,15 +19,15 @@
  *    on_disconnect the C side forgets it and Lua's GC frees it whenever the
  *    script drops its last reference.
  *  - application timers are userdata too, anchored in the app's timer
- *    table while armed; the host knows them only by an integer (app id +
- *    serial), so a late or stale timer can never reach freed memory. */
+ *    table while armed; the host knows them only by an integer (the
+ *    state's key + serial), so a late or stale timer can never reach freed
+ *    memory. So do gc.publish's deliveries (pubsub.c). */
 #ifndef GC_LUA_H
 #define GC_LUA_H
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include <game-carrier/server.h>
 #include <lua.h>
@@ -55,21 +57,25 @@ struct gc_lua_limits {
 
 struct gc_lua_conn;
 
-/* The CPU-time watchdog of one app (watchdog.c). The atomics are shared
- * with its signal handler, which runs on the same thread. */
-struct gc_lua_watchdog {
-  int slot; /* -1: no timer */
-  timer_t timer;
-  unsigned ticks_to_stop;
-  atomic_uint seq;               /* odd while an outermost entry runs */
-  _Atomic(lua_State *) running;  /* the Lua thread executing now */
+struct gc_lua_wd_thread; /* a thread's CPU-time watchdog (watchdog.c) */
+
+/* An app's part in the watchdog of the thread it runs on (watchdog.c).
+ * 'fired' is shared with the signal handler, which runs on that thread. */
+struct gc_lua_watch {
+  int on;                        /* the time limit is kept by a watchdog */
+  uint64_t limit_ns, tick_ns;    /* the limit, the tick it asks for */
+  struct gc_lua_wd_thread *cur;  /* the thread's, during an outermost entry */
+  struct gc_lua_app *outer;      /* the entry of another state this one is in */
+  lua_State *outer_running;
   atomic_int fired;              /* the current entry passed the limit */
-  unsigned seen, ticks;          /* the signal handler's own */
 };
 
 struct gc_lua_app {
   const struct core_api *api; /* the adapter's copy; outlives the app */
   GCT_INT app_id;
+  GCT_INT worker;       /* the worker whose thread runs this state */
+  GCT_INT worker_count; /* of the host */
+  int log_worker;       /* one state of several: log lines name the worker */
   char *name;   /* application name, for log lines */
   char *script; /* path of the script as configured */
   char *extra_path; /* "lua.path" of the config, or NULL */
@@ -85,6 +91,8 @@ struct gc_lua_app {
    * script can change its handler table). */
   unsigned char sent_known, sent_may;
   int timers_ref;   /* registry ref of {serial -> gc.timer} of armed timers */
+  int subs_ref;     /* registry ref of {channel -> {gc.subscription...}} */
+  lua_Integer next_sub_id;
   lua_Integer next_conn_id;
   uint32_t bcast_serial; /* gc.broadcast calls, to list each conn once */
   GCT_INTPTR next_timer_serial;
@@ -98,11 +106,13 @@ struct gc_lua_app {
   int expired;     /* the current entry ran out: the hook raises on every line */
   int depth;       /* nesting of gc_lua_pcall */
   uint64_t time_limit_ms;     /* CPU per outermost entry; 0 = unlimited */
-  struct gc_lua_watchdog wd; /* the time limit */
+  struct gc_lua_watch wd;    /* the time limit */
+  unsigned entries;          /* outermost entries so far (activity) */
   /* Memory (see the allocator in limits.c). */
   size_t mem_used, mem_limit, mem_warn_at;
-  /* Counter "lua.<app>.memory" (bytes of this state), or -1; set when the
-   * use moved by GC_LUA_MEM_COUNTER_STEP since the last report. */
+  /* Counter "lua.<app>.memory" (bytes of the app's states, each adding
+   * its share), or -1; updated when this state's use moved by
+   * GC_LUA_MEM_COUNTER_STEP since its last report ('mem_reported'). */
   GCT_INT mem_counter;
   size_t mem_reported;
   /* debug.traceback's C function: an xpcall handler that needs no guard. */
@@ -186,7 +196,8 @@ int gc_lua_may_handle_sent(struct gc_lua_app *app);
  * returns 1, or pushes nothing and returns 0 if it has none. */
 int gc_lua_push_handler(lua_State *L, struct gc_lua_app *app,
                         const char *name);
-/* Logs "lua app <name>: <formatted message>" at 'level' (printf). */
+/* Logs "lua app <name>: <formatted message>" at 'level' (printf); "lua app
+ * <name> (worker <w>): ..." for one state of several. */
 void gc_lua_log(const struct gc_lua_app *app, int level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -233,12 +244,21 @@ void gc_lua_budget_hook(lua_State *L, lua_Debug *ar);
 
 /* ---- watchdog.c: the CPU-time limit -------------------------------------- */
 
-/* Starts the app's timer for app->time_limit_ms on the calling thread's CPU
- * clock (app->L must exist). 0, or an errno: the caller then counts
- * instructions instead. */
+/* Puts the app under its thread's watchdog for app->time_limit_ms, making
+ * the calling thread's watchdog if it has none yet (the thread of the
+ * app's later entries gets its own at the first of them). 0, or an errno:
+ * the caller then counts instructions instead. */
 int gc_lua_watchdog_start(struct gc_lua_app *app);
-/* Deletes the timer; a tick still pending is ignored. Idempotent. */
+/* The app leaves the watchdog (before its state is closed). Idempotent. */
 void gc_lua_watchdog_stop(struct gc_lua_app *app);
+/* An outermost entry of the app begins and ends (limits.c); 'leave'
+ * answers 1 if the limit was passed. Where the thread can have no
+ * watchdog, 'enter' logs why and puts the app on an instruction budget. */
+void gc_lua_watchdog_enter(struct gc_lua_app *app);
+int gc_lua_watchdog_leave(struct gc_lua_app *app);
+/* Deletes the calling thread's watchdog, if it has one (adapter_finalize;
+ * other threads' go when they end). None of its states may be in an entry. */
+void gc_lua_watchdog_thread_end(void);
 /* Wraps coroutine.resume, wrap and close so that the watchdog knows which
  * Lua thread runs (protected context, after the libraries are open). */
 void gc_lua_watchdog_open(lua_State *L);
@@ -303,10 +323,74 @@ void gc_lua_timers_stop_all(struct gc_lua_app *app);
  * (a bad binary chunk can crash Lua); protected, after the libraries. */
 void gc_lua_loaders_open(lua_State *L);
 
+/* ---- group.c: the states of an application, and the workers ------------- */
+
+/* The states of one application: one per worker when its connections are
+ * spread over the workers ("route"), else one, on worker 'home'. */
+struct gc_lua_group {
+  GCT_INT app_id;
+  int routed;
+  GCT_INT home;
+  GCT_INT nworkers;
+  struct gc_lua_app **states; /* [nworkers], NULL where there is none */
+};
+
+/* A state's key for the host's callbacks: its worker and app id in the low
+ * GC_LUA_KEY_BITS bits of a GCT_INTPTR (timers put a serial above). */
+#define GC_LUA_APP_BITS 16
+#define GC_LUA_WORKER_BITS 12
+#define GC_LUA_KEY_BITS (GC_LUA_APP_BITS + GC_LUA_WORKER_BITS)
+GCT_INTPTR gc_lua_state_key(const struct gc_lua_app *app);
+/* The live state of a key (other bits ignored), or NULL. */
+struct gc_lua_app *gc_lua_state_by_key(GCT_INTPTR key);
+struct gc_lua_app *gc_lua_state_find(GCT_INT app_id, GCT_INT worker);
+struct gc_lua_group *gc_lua_group_find(GCT_INT app_id);
+
+/* The host's workers; a host without the API 1.1 members has one, 0. */
+GCT_INT gc_lua_worker_count(const struct core_api *api);
+/* The worker the calling thread runs (or acts as), -1 for none. */
+GCT_INT gc_lua_worker_id(const struct core_api *api);
+/* workerPost, or on a host without it a timer due now (one worker). */
+int gc_lua_worker_post(const struct core_api *api, GCT_INT app_id,
+                       GCT_INT worker, GCTimerCallback cb, GCT_INTPTR user);
+
+/* The application events, through every state of app 'app_id' (see
+ * group.c for the threads). initialize: 0 or an errno, after logging why
+ * (then no state is left). */
+int gc_lua_group_initialize(const struct core_api *api, GCT_INT app_id,
+                            const char *name, const char *file);
+void gc_lua_group_start(const struct core_api *api, GCT_INT app_id);
+void gc_lua_group_stop(const struct core_api *api, GCT_INT app_id);
+void gc_lua_group_shutdown(const struct core_api *api, GCT_INT app_id);
+/* Frees every state of every app (adapter_finalize). */
+void gc_lua_groups_free(const struct core_api *api);
+/* The state that takes a new connection of 'app_id' on the calling
+ * worker, or NULL. */
+struct gc_lua_app *gc_lua_group_connect_state(const struct core_api *api,
+                                              GCT_INT app_id);
+
+/* ---- pubsub.c: gc.publish and gc.subscribe --------------------------------- */
+
+/* Registers the "gc.subscription" metatable and the state's table of
+ * subscriptions (protected context). */
+void gc_lua_pubsub_open(lua_State *L, struct gc_lua_app *app);
+/* Hands (channel, data) to every state of app 'app_id' in this process:
+ * both are copied once, into one buffer shared by the deliveries, each
+ * posted to its state's worker, where the state's subscribers of
+ * 'channel' get it later (never inside this call), in the order of the
+ * calls made from one thread. The entry point of every transport (gc.publish
+ * today, a link between hosts later). 0, ENOMEM, or ESHUTDOWN when no
+ * worker took it (the process is stopping); a worker that has stopped is
+ * skipped quietly when others took it. */
+int gc_lua_pubsub_deliver(const struct core_api *api, GCT_INT app_id,
+                          const char *channel, size_t chlen, const void *data,
+                          size_t len);
+/* gc.publish and gc.subscribe (upvalue 1: the app). */
+int gc_lua_l_publish(lua_State *L);
+int gc_lua_l_subscribe(lua_State *L);
+
 /* ---- provided by the driver (adapter.c) --------------------------------- */
 
-/* The live application with this id, or NULL. Timers find their app here. */
-struct gc_lua_app *gc_lua_app_find(GCT_INT app_id);
 /* Hands the line of a script error to the driver's error sink, if one is
  * set (gc.testing raises these in the spec); the log has it already. */
 void gc_lua_report_error(const char *line);

@@ -8,9 +8,11 @@
  * Application timers ride on the host's timerStart/timerStop (a gcs
  * extension of core_api). A timer is a "gc.timer" userdata holding its
  * callback as user value, anchored in the app's timer table under a serial
- * number while armed. The host only knows the integer 'serial << 16 |
- * app_id': when it fires, the app is looked up by id and the timer by
- * serial, so a cancelled or stale timer finds nothing and does nothing. */
+ * number while armed. The host only knows the integer 'serial <<
+ * GC_LUA_KEY_BITS | the state's key' (group.c): when it fires, the state is
+ * looked up by its key and the timer by serial, so a cancelled or stale
+ * timer finds nothing and does nothing. A timer fires on the worker that
+ * started it, which is the state's. */
 #include <errno.h>
 #include <string.h>
 
@@ -18,8 +20,7 @@
 
 #include "gc_lua.h"
 
-#define APP_BITS 16
-#define SERIAL_MAX (INTPTR_MAX >> APP_BITS)
+#define SERIAL_MAX (INTPTR_MAX >> GC_LUA_KEY_BITS)
 
 static struct gc_lua_app *app_up(lua_State *L) {
   return lua_touserdata(L, lua_upvalueindex(1));
@@ -138,8 +139,9 @@ static int connections_iter(lua_State *L) {
   return 1;
 }
 
-/* for conn in gc.connections() do ... end: the connections open when the
- * loop started (is_open() true), oldest first. */
+/* for conn in gc.connections() do ... end: the connections of this state
+ * open when the loop started (is_open() true), oldest first. An app with a
+ * "route" has a state per worker: each sees its own connections only. */
 static int l_connections(lua_State *L) {
   push_open_conns(L, app_up(L));
   lua_pushinteger(L, 0);
@@ -163,7 +165,7 @@ static void bcast_add(struct gc_lua_app *app, struct gc_lua_conn *c,
 }
 
 /* gc.broadcast(data [, filter | conns]) -> number of connections it was
- * queued for. 'filter(conn)' returning false or nil skips a connection;
+ * queued for, among this state's (as gc.connections). 'filter(conn)' returning false or nil skips a connection;
  * 'conns' is a table of the connections to reach, as an array
  * {conn, ...} or as a set {[conn] = true, ...} (a room); each gets the
  * message once, closed ones are skipped. The message is handed to the host
@@ -271,13 +273,12 @@ static int do_fire(lua_State *L) {
   return 0;
 }
 
-/* The host's callback: 'user' is 'serial << APP_BITS | app_id'. */
+/* The host's callback: 'user' is 'serial << GC_LUA_KEY_BITS | key'. */
 static void timer_fired(GCT_INTPTR user) {
-  GCT_INT app_id = (GCT_INT)(user & ((1 << APP_BITS) - 1));
-  struct gc_lua_app *app = gc_lua_app_find(app_id);
+  struct gc_lua_app *app = gc_lua_state_by_key(user);
   if (app == NULL || app->L == NULL || app->closing)
     return;
-  struct fire_ev ev = {user >> APP_BITS};
+  struct fire_ev ev = {user >> GC_LUA_KEY_BITS};
   (void)gc_lua_pcall(app, "timer", do_fire, &ev);
 }
 
@@ -303,7 +304,7 @@ static int start_timer(lua_State *L, int repeat) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (app->api->timerStart == NULL)
     return luaL_error(L, "%s: this host has no application timers", fname);
-  if (app->app_id < 0 || app->app_id >= (1 << APP_BITS))
+  if (app->app_id < 0 || app->app_id >= (1 << GC_LUA_APP_BITS))
     return luaL_error(L, "%s: application id %d out of range", fname,
                       (int)app->app_id);
   lua_settop(L, 2);
@@ -320,7 +321,7 @@ static int start_timer(lua_State *L, int repeat) {
   lua_pushvalue(L, 3);
   lua_rawseti(L, 4, (lua_Integer)serial); /* may raise: nothing held yet */
   t->serial = serial;
-  GCT_INTPTR user = (serial << APP_BITS) | (GCT_INTPTR)app->app_id;
+  GCT_INTPTR user = (serial << GC_LUA_KEY_BITS) | gc_lua_state_key(app);
   GCT_INTPTR id = app->api->timerStart(app->app_id, (GCT_INT)ms,
                                        repeat ? (GCT_INT)ms : 0, timer_fired,
                                        user);
@@ -523,6 +524,8 @@ static const luaL_Reg gc_funcs[] = {
     {"broadcast", l_broadcast},
     {"set_interval", l_set_interval},
     {"set_timeout", l_set_timeout},
+    {"publish", gc_lua_l_publish},
+    {"subscribe", gc_lua_l_subscribe},
     {NULL, NULL}};
 
 static const luaL_Reg timer_methods[] = {{"cancel", timer_cancel},
@@ -580,6 +583,12 @@ static int luaopen_gc(lua_State *L) {
   lua_pushstring(L, app->script);
   lua_setfield(L, -2, "script");
   lua_setfield(L, -2, "app");
+  lua_createtable(L, 0, 2); /* the worker this state lives on */
+  lua_pushinteger(L, app->worker);
+  lua_setfield(L, -2, "id");
+  lua_pushinteger(L, app->worker_count);
+  lua_setfield(L, -2, "count");
+  lua_setfield(L, -2, "worker");
   lua_pushliteral(L, "gc 1.0 (" LUA_RELEASE ")");
   lua_setfield(L, -2, "_VERSION");
   return 1;

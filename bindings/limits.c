@@ -35,8 +35,14 @@
 void gc_lua_mem_publish(struct gc_lua_app *app, size_t value) {
   if (app->mem_counter < 0)
     return;
+  /* Every state of an app adds its share to the app's one counter. */
+  GCT_COUNTER_VALUE delta =
+      (GCT_COUNTER_VALUE)value - (GCT_COUNTER_VALUE)app->mem_reported;
   app->mem_reported = value;
-  (void)app->api->counterSet(app->mem_counter, (GCT_COUNTER_VALUE)value);
+  if (app->api->counterAdd)
+    (void)app->api->counterAdd(app->mem_counter, delta);
+  else
+    (void)app->api->counterSet(app->mem_counter, (GCT_COUNTER_VALUE)value);
 }
 
 static void mem_report(struct gc_lua_app *app) {
@@ -135,49 +141,22 @@ void gc_lua_budget_hook(lua_State *L, lua_Debug *ar) {
   lua_error(L);
 }
 
-/* The watchdog's view of an outermost entry: an odd sequence number while
- * it runs (see watchdog.c). Plain stores and compiler fences only. */
-static void wd_step(struct gc_lua_watchdog *w) {
-  atomic_store_explicit(
-      &w->seq, atomic_load_explicit(&w->seq, memory_order_relaxed) + 1,
-      memory_order_relaxed);
-  atomic_signal_fence(memory_order_seq_cst);
-}
-
-static void wd_enter(struct gc_lua_app *app) {
-  struct gc_lua_watchdog *w = &app->wd;
-  if (w->slot < 0)
-    return;
-  atomic_store_explicit(&w->fired, 0, memory_order_relaxed);
-  atomic_store_explicit(&w->running, app->L, memory_order_relaxed);
-  atomic_signal_fence(memory_order_release);
-  wd_step(w);
-}
-
-/* Ends the entry for the watchdog; 1 if it had fired. */
-static int wd_leave(struct gc_lua_app *app) {
-  struct gc_lua_watchdog *w = &app->wd;
-  if (w->slot < 0)
-    return 0;
-  atomic_signal_fence(memory_order_seq_cst);
-  wd_step(w);
-  return atomic_load_explicit(&w->fired, memory_order_relaxed);
-}
-
 void gc_lua_budget_enter(struct gc_lua_app *app) {
   if (app->depth++ > 0)
     return;
   app->used = 0;
   app->expired = 0;
+  app->entries++;
+  if (app->wd.on) /* first: it may fall back on the budget */
+    gc_lua_watchdog_enter(app);
   if (app->budget > 0) /* resets the thread's instruction count too */
     lua_sethook(app->L, gc_lua_budget_hook, LUA_MASKCOUNT, app->hook_count);
-  wd_enter(app);
 }
 
 void gc_lua_budget_leave(struct gc_lua_app *app) {
   if (--app->depth > 0)
     return;
-  int fired = wd_leave(app);
+  int fired = gc_lua_watchdog_leave(app);
   /* Stop mode is set on the main thread only when one of the two limits
    * ran out in this entry: then it is undone (a hook the script set
    * itself is otherwise left be). */

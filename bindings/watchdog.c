@@ -5,16 +5,26 @@
  * script runs normally; a watchdog arms the stop only once an entry has run
  * too long (as Lua's 'laction' and skynet's 'signal_hook' do):
  *
- *  - each application has a POSIX timer on the CPU clock of the thread that
- *    loaded it. It ticks for every 'tick' of CPU that thread uses (never
- *    while the loop waits for the network) and signals that thread;
- *  - an outermost entry makes the app's sequence number odd and its end
- *    makes it even: plain stores, no system call;
+ *  - each thread that runs Lua has one POSIX timer on its own CPU clock,
+ *    shared by every state that runs on it (a worker's states, or, under
+ *    gc.testing, every worker's). It is made at the thread's first entry
+ *    and deleted when the thread ends (a pthread key's destructor) or at
+ *    adapter_finalize for the thread calling it. It ticks for every 'tick'
+ *    of CPU that thread uses (never while the loop waits for the network)
+ *    and signals that thread only;
+ *  - an outermost entry records its app and Lua thread in the thread's
+ *    watchdog and makes its sequence number odd, the end makes it even:
+ *    plain stores, no system call;
  *  - the signal handler counts the ticks that find the same odd number.
- *    When they add up to the limit it sets the stop hook (limits.c) on the Lua
- *    thread that is running, with lua_sethook: the one Lua call meant to
- *    be made from a signal handler. It does so again on each later tick,
- *    so a hook change by the interrupted code cannot undo it.
+ *    When they add up to the limit of the app in the entry it sets the
+ *    stop hook (limits.c) on the Lua thread that is running, with
+ *    lua_sethook: the one Lua call meant to be made from a signal handler.
+ *    It does so again on each later tick, so a hook change by the
+ *    interrupted code cannot undo it.
+ *
+ * The tick is the finest any state of the thread asks for (its limit / 8,
+ * between 2 and 100 ms): a state with a shorter limit than those before it
+ * makes its thread's timer tick faster at its first entry there.
  *
  * The running Lua thread changes only in coroutine.resume, the functions
  * of coroutine.wrap and coroutine.close, so these are replaced by versions
@@ -26,14 +36,22 @@
  * Lua runs some script code with its hooks off, where no stop reaches it:
  * guard.c keeps scripts out of each such place.
  *
- * The signal handler finds the app through a slot number (the timer's
- * sigev_value), never a pointer: a tick still pending when an app goes
- * away finds an empty slot. Signal handler and loop share only lock-free
- * atomics, ordered with atomic_signal_fence (same thread). */
+ * The signal handler finds a thread's watchdog through the timer's
+ * sigev_value: a slot number and the generation the slot had when the
+ * timer was made, never a pointer. A tick still pending when a watchdog
+ * is deleted finds a cleared slot, or a slot reused under another
+ * generation, and does nothing. A watchdog is deleted only on its own
+ * thread, between entries, and its signal goes to that thread only: the
+ * handler never races with the deletion of what it finds. It touches an
+ * app only while the sequence number says one of its entries runs, so
+ * never a state that was closed. Signal handler and thread share only
+ * lock-free atomics, ordered with atomic_signal_fence. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,7 +60,8 @@
 
 #include "gc_lua.h"
 
-_Static_assert(ATOMIC_POINTER_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+_Static_assert(ATOMIC_POINTER_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2 &&
+                   ATOMIC_LLONG_LOCK_FREE == 2,
                "the watchdog needs lock-free atomics in its signal handler");
 
 /* glibc names the field only from 2.37 on. */
@@ -50,13 +69,39 @@ _Static_assert(ATOMIC_POINTER_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
 #define sigev_notify_thread_id _sigev_un._tid
 #endif
 
-#define WD_SLOTS 256
+#define WD_SLOTS 1024 /* threads with a watchdog at once */
+#define WD_SLOT_BITS 10
 #define WD_TICKS 8 /* ticks per limit: the stop comes within limit + 1/8 */
-#define WD_TICK_MIN_NS 2000000L   /* 2 ms: about the kernel's CPU-clock grain */
-#define WD_TICK_MAX_NS 100000000L /* 100 ms */
+#define WD_TICK_MIN_NS 2000000ull   /* 2 ms: the CPU clock's grain */
+#define WD_TICK_MAX_NS 100000000ull /* 100 ms */
 
-static _Atomic(struct gc_lua_app *) slots[WD_SLOTS];
+/* The watchdog of one thread. The handler's own fields ('seen', 'ticks')
+ * are touched by nothing else. */
+struct gc_lua_wd_thread {
+  int slot;
+  timer_t timer;
+  _Atomic uint64_t tick_ns;
+  atomic_uint seq;                  /* odd while an outermost entry runs */
+  _Atomic(struct gc_lua_app *) app; /* whose entry it is */
+  _Atomic(lua_State *) running;     /* the Lua thread executing now */
+  unsigned seen, ticks;
+};
+
+/* Slot 'i' holds a watchdog while 'gen' is the generation its timer was
+ * made with (0: empty). Set: 'wd' then 'gen'; cleared: 'gen' then 'wd'. */
+static struct {
+  atomic_uint gen;
+  _Atomic(struct gc_lua_wd_thread *) wd;
+} slots[WD_SLOTS];
+static unsigned next_gen; /* guarded by slots_lock */
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* This thread's watchdog, and the key whose destructor deletes it when the
+ * thread ends. */
+static _Thread_local struct gc_lua_wd_thread *thread_wd;
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+static int thread_key_err;
 
 /* The watchdog's signal, a real-time one (SIGRTMIN is a libc call). */
 static int wd_signal(void) { return SIGRTMIN + 3; }
@@ -69,31 +114,41 @@ static void arm_stop(lua_State *L) {
 static void on_tick(int sig, siginfo_t *si, void *uctx) {
   (void)sig;
   (void)uctx;
-  if (si->si_code != SI_TIMER || si->si_value.sival_int < 0 ||
-      si->si_value.sival_int >= WD_SLOTS)
+  if (si->si_code != SI_TIMER)
     return;
-  struct gc_lua_app *app =
-      atomic_load_explicit(&slots[si->si_value.sival_int], memory_order_relaxed);
-  if (app == NULL)
+  uintptr_t v = (uintptr_t)si->si_value.sival_ptr;
+  size_t slot = v & (WD_SLOTS - 1);
+  unsigned gen = (unsigned)(v >> WD_SLOT_BITS);
+  if (gen == 0 ||
+      atomic_load_explicit(&slots[slot].gen, memory_order_relaxed) != gen)
+    return; /* a tick of a watchdog that is gone */
+  atomic_signal_fence(memory_order_acquire);
+  struct gc_lua_wd_thread *t =
+      atomic_load_explicit(&slots[slot].wd, memory_order_relaxed);
+  if (t == NULL)
     return;
-  struct gc_lua_watchdog *w = &app->wd;
-  unsigned seq = atomic_load_explicit(&w->seq, memory_order_relaxed);
+  unsigned seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
   atomic_signal_fence(memory_order_acquire);
   if ((seq & 1u) == 0)
     return; /* not in Lua */
-  if (seq != w->seen) {
-    w->seen = seq; /* an entry that began during the last tick */
-    w->ticks = 0;
+  if (seq != t->seen) {
+    t->seen = seq; /* an entry that began during the last tick */
+    t->ticks = 0;
     return;
   }
-  if (++w->ticks < w->ticks_to_stop)
+  struct gc_lua_app *app = atomic_load_explicit(&t->app, memory_order_relaxed);
+  if (app == NULL)
     return;
-  atomic_store_explicit(&w->fired, 1, memory_order_relaxed);
+  uint64_t tick = atomic_load_explicit(&t->tick_ns, memory_order_relaxed);
+  uint64_t need = (app->wd.limit_ns + tick - 1) / tick;
+  if (++t->ticks < need)
+    return;
+  atomic_store_explicit(&app->wd.fired, 1, memory_order_relaxed);
   atomic_signal_fence(memory_order_release);
-  lua_State *run = atomic_load_explicit(&w->running, memory_order_relaxed);
+  lua_State *run = atomic_load_explicit(&t->running, memory_order_relaxed);
   if (run)
     arm_stop(run);
-  if (run != app->L) /* set before the timer, cleared after it is deleted */
+  if (run != app->L)
     arm_stop(app->L);
 }
 
@@ -117,12 +172,42 @@ static int install(void) {
   return sigaction(wd_signo, &sa, NULL) != 0 ? errno : 0;
 }
 
-int gc_lua_watchdog_start(struct gc_lua_app *app) {
-  struct gc_lua_watchdog *w = &app->wd;
-  uint64_t limit_ms = app->time_limit_ms;
+static int set_tick(timer_t timer, uint64_t tick) {
+  struct itimerspec its;
+  its.it_value.tv_sec = (time_t)(tick / 1000000000u);
+  its.it_value.tv_nsec = (long)(tick % 1000000000u);
+  its.it_interval = its.it_value;
+  return timer_settime(timer, 0, &its, NULL) != 0 ? errno : 0;
+}
+
+/* Deletes watchdog 't' of the calling thread: its slot first, so that a
+ * tick still pending finds nothing, then its timer. */
+static void thread_wd_free(struct gc_lua_wd_thread *t) {
+  pthread_mutex_lock(&slots_lock);
+  atomic_store(&slots[t->slot].gen, 0);
+  atomic_store(&slots[t->slot].wd, NULL);
+  pthread_mutex_unlock(&slots_lock);
+  timer_delete(t->timer);
+  free(t);
+}
+
+static void thread_exit(void *p) {
+  if (thread_wd == p)
+    thread_wd = NULL;
+  thread_wd_free(p);
+}
+
+static void key_create(void) {
+  thread_key_err = pthread_key_create(&thread_key, thread_exit);
+}
+
+/* Makes the calling thread's watchdog, ticking every 'tick' ns. 0 or an
+ * errno (EBUSY: the signal is someone else's). */
+static int thread_wd_make(uint64_t tick) {
   int wd_signo = wd_signal();
-  if (w->slot >= 0 || limit_ms == 0 || app->L == NULL)
-    return EINVAL;
+  pthread_once(&thread_key_once, key_create);
+  if (thread_key_err != 0)
+    return thread_key_err;
   pthread_mutex_lock(&slots_lock);
   int err = install();
   pthread_mutex_unlock(&slots_lock);
@@ -133,8 +218,68 @@ int gc_lua_watchdog_start(struct gc_lua_app *app) {
   sigaddset(&set, wd_signo);
   if (pthread_sigmask(SIG_UNBLOCK, &set, NULL) != 0)
     return EAGAIN;
+  struct gc_lua_wd_thread *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return ENOMEM;
+  atomic_init(&t->tick_ns, tick);
+  atomic_init(&t->seq, 0);
+  atomic_init(&t->app, NULL);
+  atomic_init(&t->running, NULL);
+  t->slot = -1;
+  unsigned gen = 0;
+  pthread_mutex_lock(&slots_lock);
+  for (int i = 0; i < WD_SLOTS && t->slot < 0; i++)
+    if (atomic_load(&slots[i].gen) == 0 && atomic_load(&slots[i].wd) == NULL)
+      t->slot = i;
+  if (t->slot >= 0) {
+    if (++next_gen > UINT32_MAX >> WD_SLOT_BITS)
+      next_gen = 1; /* what fits beside the slot in sigev_value */
+    gen = next_gen;
+    atomic_store(&slots[t->slot].wd, t); /* before the generation */
+  }
+  pthread_mutex_unlock(&slots_lock);
+  if (t->slot < 0) {
+    free(t);
+    return ENFILE;
+  }
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = wd_signo;
+  sev.sigev_value.sival_ptr =
+      (void *)(((uintptr_t)gen << WD_SLOT_BITS) | (uintptr_t)t->slot);
+  sev.sigev_notify_thread_id = gettid();
+  if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &t->timer) != 0) {
+    err = errno;
+    atomic_store(&slots[t->slot].wd, NULL);
+    free(t);
+    return err;
+  }
+  atomic_store(&slots[t->slot].gen, gen); /* ticks may reach it now */
+  if ((err = set_tick(t->timer, tick)) != 0 ||
+      (err = pthread_setspecific(thread_key, t)) != 0) {
+    thread_wd_free(t);
+    return err;
+  }
+  thread_wd = t;
+  return 0;
+}
 
-  /* The tick: limit / WD_TICKS within bounds; enough ticks for the limit. */
+void gc_lua_watchdog_thread_end(void) {
+  struct gc_lua_wd_thread *t = thread_wd;
+  if (t == NULL)
+    return;
+  thread_wd = NULL;
+  (void)pthread_setspecific(thread_key, NULL);
+  thread_wd_free(t);
+}
+
+int gc_lua_watchdog_start(struct gc_lua_app *app) {
+  struct gc_lua_watch *a = &app->wd;
+  uint64_t limit_ms = app->time_limit_ms;
+  if (a->on || limit_ms == 0)
+    return EINVAL;
+  /* The tick: limit / WD_TICKS within bounds. */
   uint64_t limit_ns = limit_ms > UINT64_MAX / 1000000u ? UINT64_MAX
                                                        : limit_ms * 1000000u;
   uint64_t tick = limit_ns / WD_TICKS;
@@ -142,70 +287,107 @@ int gc_lua_watchdog_start(struct gc_lua_app *app) {
     tick = WD_TICK_MIN_NS;
   if (tick > WD_TICK_MAX_NS)
     tick = WD_TICK_MAX_NS;
-  uint64_t n = (limit_ns + tick - 1) / tick;
-  w->ticks_to_stop = n > UINT32_MAX ? UINT32_MAX : (unsigned)n;
-  w->seen = 0;
-  w->ticks = 0;
-  atomic_store(&w->seq, 0);
-  atomic_store(&w->fired, 0);
-  atomic_store(&w->running, app->L);
-
-  int slot = -1;
-  pthread_mutex_lock(&slots_lock);
-  for (int i = 0; i < WD_SLOTS && slot < 0; i++)
-    if (atomic_load(&slots[i]) == NULL) {
-      atomic_store(&slots[i], app);
-      slot = i;
-    }
-  pthread_mutex_unlock(&slots_lock);
-  if (slot < 0)
-    return ENFILE;
-
-  struct sigevent sev;
-  memset(&sev, 0, sizeof sev);
-  sev.sigev_notify = SIGEV_THREAD_ID;
-  sev.sigev_signo = wd_signo;
-  sev.sigev_value.sival_int = slot;
-  sev.sigev_notify_thread_id = gettid();
-  if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &w->timer) != 0) {
-    err = errno;
-    atomic_store(&slots[slot], NULL);
-    return err;
+  a->limit_ns = limit_ns > UINT64_MAX - tick ? UINT64_MAX - tick : limit_ns;
+  a->tick_ns = tick;
+  atomic_store(&a->fired, 0);
+  if (thread_wd == NULL) { /* the loading thread must have one too */
+    int err = thread_wd_make(tick);
+    if (err != 0)
+      return err;
   }
-  struct itimerspec its;
-  its.it_value.tv_sec = (time_t)(tick / 1000000000u);
-  its.it_value.tv_nsec = (long)(tick % 1000000000u);
-  its.it_interval = its.it_value;
-  if (timer_settime(w->timer, 0, &its, NULL) != 0) {
-    err = errno;
-    timer_delete(w->timer);
-    atomic_store(&slots[slot], NULL);
-    return err;
-  }
-  w->slot = slot;
+  a->on = 1;
   return 0;
 }
 
-void gc_lua_watchdog_stop(struct gc_lua_app *app) {
-  struct gc_lua_watchdog *w = &app->wd;
-  if (w->slot < 0)
-    return;
-  atomic_store(&slots[w->slot], NULL); /* a pending tick now finds nothing */
-  timer_delete(w->timer);
-  w->slot = -1;
+void gc_lua_watchdog_stop(struct gc_lua_app *app) { app->wd.on = 0; }
+
+/* No watchdog on this thread, for one of its apps: counted instructions
+ * stand in for it, as when the app was loaded without one. */
+static void fall_back(struct gc_lua_app *app, int err) {
+  app->wd.on = 0;
+  atomic_store_explicit(&app->wd.fired, 0, memory_order_relaxed);
+  if (app->budget == 0) {
+    gc_lua_log(app, GCL_WARN,
+               "no CPU-time watchdog (%s): counting %d instructions per call "
+               "instead",
+               strerror(err), GC_LUA_FALLBACK_BUDGET);
+    gc_lua_set_budget(app, GC_LUA_FALLBACK_BUDGET);
+  } else {
+    gc_lua_log(app, GCL_WARN,
+               "no CPU-time watchdog (%s): only the instruction budget "
+               "applies",
+               strerror(err));
+  }
+}
+
+static void seq_add(struct gc_lua_wd_thread *t, unsigned n) {
+  atomic_signal_fence(memory_order_seq_cst);
+  atomic_store_explicit(
+      &t->seq, atomic_load_explicit(&t->seq, memory_order_relaxed) + n,
+      memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);
+}
+
+void gc_lua_watchdog_enter(struct gc_lua_app *app) {
+  struct gc_lua_watch *a = &app->wd;
+  struct gc_lua_wd_thread *t = thread_wd;
+  if (t == NULL) {
+    int err = thread_wd_make(a->tick_ns);
+    if (err != 0) {
+      fall_back(app, err);
+      return;
+    }
+    t = thread_wd;
+  }
+  if (a->tick_ns < atomic_load_explicit(&t->tick_ns, memory_order_relaxed) &&
+      set_tick(t->timer, a->tick_ns) == 0)
+    atomic_store_explicit(&t->tick_ns, a->tick_ns, memory_order_relaxed);
+  atomic_store_explicit(&a->fired, 0, memory_order_relaxed);
+  unsigned seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
+  if (seq & 1u) { /* inside another state's entry on this thread */
+    a->outer = atomic_load_explicit(&t->app, memory_order_relaxed);
+    a->outer_running = atomic_load_explicit(&t->running, memory_order_relaxed);
+  } else {
+    a->outer = NULL;
+  }
+  atomic_store_explicit(&t->app, app, memory_order_relaxed);
+  atomic_store_explicit(&t->running, app->L, memory_order_relaxed);
+  a->cur = t;
+  seq_add(t, (seq & 1u) ? 2 : 1); /* odd either way: a new entry */
+}
+
+int gc_lua_watchdog_leave(struct gc_lua_app *app) {
+  struct gc_lua_watch *a = &app->wd;
+  struct gc_lua_wd_thread *t = a->cur;
+  if (t == NULL)
+    return 0;
+  a->cur = NULL;
+  if (a->outer) { /* the outer entry goes on, with a fresh count */
+    atomic_store_explicit(&t->app, a->outer, memory_order_relaxed);
+    atomic_store_explicit(&t->running, a->outer_running, memory_order_relaxed);
+    seq_add(t, 2);
+    a->outer = NULL;
+  } else {
+    seq_add(t, 1);
+  }
+  return atomic_load_explicit(&a->fired, memory_order_relaxed);
 }
 
 /* ---- the running thread: coroutine.resume, wrap and close ---------------- */
 
-static void set_running(struct gc_lua_watchdog *w, lua_State *co) {
+/* Outside an entry timed by a watchdog there is nothing to record. */
+static void set_running(struct gc_lua_watch *w, lua_State *co) {
+  struct gc_lua_wd_thread *t = w->cur;
+  if (t == NULL)
+    return;
   atomic_signal_fence(memory_order_seq_cst);
-  atomic_store_explicit(&w->running, co, memory_order_relaxed);
+  atomic_store_explicit(&t->running, co, memory_order_relaxed);
   atomic_signal_fence(memory_order_seq_cst);
 }
 
 /* 'L' runs again after 'co' gave control back; a stop that fired while
  * 'co' ran is passed on to 'L' (the coroutine died of it). */
-static void back_in(struct gc_lua_watchdog *w, lua_State *L) {
+static void back_in(struct gc_lua_watch *w, lua_State *L) {
   set_running(w, L);
   if (atomic_load_explicit(&w->fired, memory_order_relaxed))
     arm_stop(L);
@@ -217,7 +399,7 @@ static void back_in(struct gc_lua_watchdog *w, lua_State *L) {
  * yielded or returned are moved to L: their number, or -1 and an error
  * value on L. */
 static int resume_in(lua_State *L, lua_State *co, int narg) {
-  struct gc_lua_watchdog *w = &gc_lua_app_of(L)->wd;
+  struct gc_lua_watch *w = &gc_lua_app_of(L)->wd;
   if (!lua_checkstack(co, narg)) {
     lua_pushliteral(L, "too many arguments to resume");
     return -1;
@@ -269,7 +451,7 @@ static int co_wrapped(lua_State *L) {
   /* A coroutine the stop killed keeps Lua's hooks off: its to-be-closed
    * variables would run where no stop reaches them, so they are not run. */
   if (st != LUA_OK && st != LUA_YIELD && !gc_lua_thread_stopped(co)) {
-    struct gc_lua_watchdog *w = &gc_lua_app_of(L)->wd;
+    struct gc_lua_watch *w = &gc_lua_app_of(L)->wd;
     set_running(w, co); /* its to-be-closed variables run now */
 #if LUA_VERSION_RELEASE_NUM >= 50406
     st = lua_closethread(co, L);
@@ -305,7 +487,7 @@ static int co_wrap(lua_State *L) {
 static int co_close(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTHREAD);
   struct gc_lua_app *app = gc_lua_app_of(L);
-  struct gc_lua_watchdog *w = &app->wd;
+  struct gc_lua_watch *w = &app->wd;
   if (gc_lua_thread_stopped(lua_tothread(L, 1))) { /* see co_wrapped */
     lua_pushboolean(L, 0);
     lua_pushliteral(L, "cannot close a coroutine stopped by the time limit");

@@ -387,15 +387,37 @@ static json_t *to_json(lua_State *L, int idx, int depth) {
 }
 
 /* T.host{ script = "scripts/chat.lua", name = "chat", config = {...},
- *         raise_errors = true, quiet = true } */
+ *         raise_errors = true, quiet = true, workers = N, route = "..." }
+ * 'workers' sets threading.worker_count unless the config has "threading";
+ * 'route' is the route of the app made from 'script' (not of config.adapters). */
 static int l_host(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "workers");
+  lua_Integer workers = 0;
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isinteger(L, -1) || (workers = lua_tointeger(L, -1)) < 1 ||
+        workers > 1024)
+      return luaL_error(L, "gc.testing.host: 'workers' must be an integer >= 1");
+  }
+  lua_getfield(L, 1, "route");
+  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+    return luaL_error(L, "gc.testing.host: 'route' must be a string");
+  const char *route = lua_tostring(L, -1); /* anchored by the argument */
+  lua_pop(L, 2);
   lua_getfield(L, 1, "script");
   const char *script = luaL_optstring(L, -1, NULL);
   lua_getfield(L, 1, "config");
   int has_cfg = lua_istable(L, -1);
   json_t *root = has_cfg ? to_json(L, -1, 0) : json_object();
   lua_pop(L, 1);
+  if (route && json_object_get(root, "adapters")) {
+    json_decref(root);
+    return luaL_error(L, "gc.testing.host: 'route' goes with 'script'; put "
+                         "\"route\" in the app entries of config.adapters");
+  }
+  if (workers > 0 && !json_object_get(root, "threading"))
+    json_object_set_new(root, "threading",
+                        json_pack("{s:I}", "worker_count", (json_int_t)workers));
   if (!json_object_get(root, "adapters")) {
     if (!script) {
       json_decref(root);
@@ -412,10 +434,12 @@ static int l_host(lua_State *L) {
         *dot = '\0';
       name = buf;
     }
-    json_object_set_new(
-        root, "adapters",
-        json_pack("[{s:s, s:[{s:s, s:s, s:s}]}]", "type", "lua", "apps", "name",
-                  name, "type_name", "lua", "file_name", script));
+    json_t *entry = json_pack("{s:s, s:s, s:s}", "name", name, "type_name",
+                              "lua", "file_name", script);
+    if (entry && route)
+      json_object_set_new(entry, "route", json_string(route));
+    json_object_set_new(root, "adapters",
+                        json_pack("[{s:s, s:[o]}]", "type", "lua", "apps", entry));
     if (!json_object_get(root, "vhosts"))
       json_object_set_new(root, "vhosts",
                           json_pack("[{s:s, s:i, s:s, s:s}]", "ip", "127.0.0.1",

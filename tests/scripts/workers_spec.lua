@@ -1,0 +1,259 @@
+-- Lua on several workers (T.host{ workers = 2 }): a state per worker for an
+-- app with a "route", connections of one key in one state, gc.worker, and
+-- gc.publish / gc.subscribe between the states.
+local T = require "gc.testing"
+
+local script = require("tests.scripts.helpers").script
+
+-- Each state keeps its own module-level tables: 'rooms' (the room's members
+-- in this state), 'starts' (its application_start runs) and 'got' (what its
+-- subscribers received). A client speaks commands:
+--   who             -> "worker ID COUNT"
+--   say TEXT        -> "TEXT" to every member of the room in this state
+--   conns           -> "conns N": connections of this state
+--   starts          -> "starts N"
+--   pub CH DATA     -> publishes; "published true|nil ERR"
+--   pubn CH N       -> publishes "1" .. "N" on CH in one handler
+--   log             -> "log A,B,..." what this state's subscribers got
+--   cancel          -> cancels this state's subscription of "news"
+local PROBE = script([[
+  local gc = require "gc"
+  local app = {}
+  local rooms, starts, got = {}, 0, {}
+  local inside, last_published = false, nil
+  local news
+
+  local function record(tag) got[#got + 1] = tag end
+
+  function app.application_start()
+    starts = starts + 1
+    news = gc.subscribe("news", function(data, channel)
+      assert(channel == "news")
+      -- 'inside' is true only while gc.publish runs in this state;
+      -- 'last_published' is set after it returned.
+      record(data .. (inside and "!inside" or "")
+                  .. (last_published == data and "+flag" or ""))
+    end)
+    gc.subscribe("boom", function() error("bad subscriber") end)
+    gc.subscribe("boom", function(data) record("boom " .. data) end)
+  end
+
+  function app.on_connect(conn, info)
+    conn.room = info.query.room or "none"
+    rooms[conn.room] = rooms[conn.room] or {}
+    rooms[conn.room][conn] = true
+  end
+
+  function app.on_disconnect(conn) rooms[conn.room][conn] = nil end
+
+  function app.on_message(conn, data)
+    local cmd, rest = data:match("^(%S+)%s*(.*)$")
+    if cmd == "who" then
+      conn:send(("worker %d %d"):format(gc.worker.id, gc.worker.count))
+    elseif cmd == "say" then
+      for c in pairs(rooms[conn.room]) do c:send(rest) end
+    elseif cmd == "conns" then
+      local n = 0
+      for _ in gc.connections() do n = n + 1 end
+      conn:send("conns " .. n)
+    elseif cmd == "starts" then
+      conn:send("starts " .. starts)
+    elseif cmd == "pub" then
+      local ch, text = rest:match("^(%S+)%s*(.*)$")
+      inside = true
+      local ok, err = gc.publish(ch, text)
+      inside = false
+      last_published = text
+      conn:send("published " .. tostring(ok) .. (err and (" " .. err) or ""))
+    elseif cmd == "pubn" then
+      local ch, n = rest:match("^(%S+)%s+(%d+)$")
+      for i = 1, tonumber(n) do gc.publish(ch, tostring(i)) end
+    elseif cmd == "log" then
+      conn:send("log " .. table.concat(got, ","))
+      got = {}
+    elseif cmd == "cancel" then
+      conn:send("cancel " .. tostring(news:cancel()) .. " " .. tostring(news:cancel()))
+    end
+  end
+  return app
+]])
+
+local function ask(c, msg)
+  c:send(msg)
+  local r = c:received()
+  assert(#r == 1, ("%q: expected one answer, got %d"):format(msg, #r))
+  return r[1]
+end
+
+local function worker_of(c)
+  local id, count = ask(c, "who"):match("^worker (%d+) (%d+)$")
+  return tonumber(id), tonumber(count)
+end
+
+-- One client in a room of each worker (rooms "1", "2", ... until both
+-- workers have one): [0] and [1].
+local function one_per_worker(host)
+  local by = {}
+  for room = 1, 64 do
+    local c = host:connect("/?room=" .. room)
+    local w = worker_of(c)
+    if by[w] then c:close() else by[w] = c end
+    if by[0] and by[1] then return by end
+  end
+  error("64 rooms all landed on one worker")
+end
+
+describe("workers", function()
+  local host
+  after_each(function() if host then host:close() end host = nil end)
+
+  describe("with route = query.room", function()
+    before_each(function()
+      host = T.host{ script = PROBE, workers = 2, route = "query.room" }
+    end)
+
+    it("has gc.worker.count == 2 and states with ids 0 and 1", function()
+      local seen = {}
+      for room = 1, 16 do
+        local id, count = worker_of(host:connect("/?room=" .. room))
+        assert.equal(2, count)
+        seen[id] = true
+      end
+      assert.same({ [0] = true, [1] = true }, seen)
+    end)
+
+    it("puts the clients of one room in one state, rooms on both workers", function()
+      local members, ids = {}, {}
+      for room = 1, 8 do
+        members[room] = {}
+        for k = 1, 3 do
+          local c = host:connect(("/chat?room=%d&k=%d"):format(room, k))
+          members[room][k] = c
+          local id = worker_of(c)
+          ids[room] = ids[room] or id
+          assert.equal(ids[room], id, "room " .. room .. " spans two states")
+        end
+      end
+      local used = {}
+      for room = 1, 8 do used[ids[room]] = true end
+      assert.same({ [0] = true, [1] = true }, used)
+      -- A message in a room reaches exactly its members: the room's table
+      -- of members is a module-level table of one state.
+      members[3][2]:send("say hello 3")
+      for room = 1, 8 do
+        for k = 1, 3 do
+          assert.same(room == 3 and { "hello 3" } or {}, members[room][k]:received())
+        end
+      end
+    end)
+
+    it("runs application_start once in each state", function()
+      local by = one_per_worker(host)
+      assert.equal("starts 1", ask(by[0], "starts"))
+      assert.equal("starts 1", ask(by[1], "starts"))
+    end)
+
+    it("shows each state its own connections only", function()
+      local by = one_per_worker(host)
+      local extra = host:connect("/?room=" .. "x")
+      local w = worker_of(extra)
+      assert.equal("conns 2", ask(by[w], "conns"))
+      assert.equal("conns 1", ask(by[1 - w], "conns"))
+    end)
+
+    it("delivers a publication to the subscribers of both workers, later", function()
+      local by = one_per_worker(host)
+      assert.equal("published true", ask(by[0], "pub news hello"))
+      -- Never inside gc.publish, and after it returned: the publisher's
+      -- state saw the flag set after the call.
+      assert.equal("log hello+flag", ask(by[0], "log"))
+      assert.equal("log hello", ask(by[1], "log"))
+    end)
+
+    it("keeps the publisher's order", function()
+      local by = one_per_worker(host)
+      by[0]:send("pubn news 200")
+      local want = {}
+      for i = 1, 200 do want[i] = tostring(i) end
+      want = "log " .. table.concat(want, ",")
+      assert.equal(want, ask(by[0], "log"))
+      assert.equal(want, ask(by[1], "log"))
+    end)
+
+    it("stops delivering to a cancelled subscription", function()
+      local by = one_per_worker(host)
+      assert.equal("cancel true false", ask(by[1], "cancel"))
+      assert.equal("published true", ask(by[0], "pub news after"))
+      assert.equal("log after+flag", ask(by[0], "log"))
+      assert.equal("log ", ask(by[1], "log"))
+      -- cancelled in the publisher's own state, just before it publishes
+      assert.equal("cancel true false", ask(by[0], "cancel"))
+      assert.equal("published true", ask(by[0], "pub news again"))
+      assert.equal("log ", ask(by[0], "log"))
+    end)
+
+    it("logs a raising subscriber and still delivers to the others", function()
+      host:close()
+      host = T.host{ script = PROBE, workers = 2, route = "query.room",
+                     raise_errors = false }
+      local by = one_per_worker(host)
+      assert.equal("published true", ask(by[1], "pub boom x"))
+      assert.equal("log boom x", ask(by[0], "log"))
+      assert.equal("log boom x", ask(by[1], "log"))
+      local errs = host:errors()
+      assert.equal(2, #errs) -- one per state
+      for _, e in ipairs(errs) do
+        assert.matches("error in subscriber of 'boom'", e, 1, true)
+        assert.matches("bad subscriber", e, 1, true)
+      end
+    end)
+  end)
+
+  describe("without a route", function()
+    it("keeps every connection in one state", function()
+      host = T.host{ script = PROBE, workers = 2 }
+      local clients, first = {}, nil
+      for room = 1, 8 do
+        local c = host:connect("/?room=" .. room)
+        clients[#clients + 1] = c
+        local id, count = worker_of(c)
+        assert.equal(2, count)
+        first = first or id
+        assert.equal(first, id)
+      end
+      assert.equal("conns 8", ask(clients[5], "conns"))
+      assert.equal("starts 1", ask(clients[1], "starts"))
+      -- publish reaches the one state
+      assert.equal("published true", ask(clients[2], "pub news one"))
+      assert.equal("log one+flag", ask(clients[3], "log"))
+    end)
+  end)
+
+  it("has one worker by default", function()
+    host = T.host{ script = PROBE }
+    local c = host:connect("/?room=1")
+    assert.same({ 0, 1 }, { worker_of(c) })
+    assert.equal("published true", ask(c, "pub news solo"))
+    assert.equal("log solo+flag", ask(c, "log"))
+  end)
+
+  it("rejects bad arguments to publish and subscribe", function()
+    host = T.host{ raise_errors = false, script = script([[
+      local gc = require "gc"
+      return { on_message = function(conn, data)
+        local f = load("local gc = ... " .. data)
+        local _, err = pcall(f, gc)
+        conn:send((tostring(err):gsub("^.-:%d+: ", "")))
+      end }
+    ]]) }
+    local c = host:connect("/")
+    assert.equal("bad argument #1 to 'publish' (string expected, got table)",
+                 ask(c, "gc.publish({}, 'x')"))
+    assert.equal("bad argument #2 to 'publish' (string expected, got no value)",
+                 ask(c, "gc.publish('ch')"))
+    assert.equal("bad argument #1 to 'subscribe' (string expected, got nil)",
+                 ask(c, "gc.subscribe(nil, print)"))
+    assert.equal("bad argument #2 to 'subscribe' (function expected, got string)",
+                 ask(c, "gc.subscribe('ch', 'f')"))
+  end)
+end)
