@@ -21,6 +21,7 @@
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "transport.h"
 #include "utf8.h"
 
 #define GC_IOV_MAX 64
@@ -111,8 +112,8 @@ void gc__conn_on_close(uv_handle_t *h) {
   }
   if (c->handle)
     (void)gc_handle_table_remove(&loop->conns, c->handle);
-  if (c->mem && c->mem->on_close)
-    c->mem->on_close(c->mem_ud);
+  if (c->tp->closed)
+    c->tp->closed(c);
   conn_free(c);
 }
 
@@ -400,8 +401,7 @@ static void conn_consume(struct gc_conn *c, size_t n) {
   gc_send_queue_consume(&c->q, n, report_sent, c);
 }
 
-static void on_write(uv_write_t *req, int status) {
-  struct gc_conn *c = req->data;
+void gc__conn_write_done(struct gc_conn *c, int status, size_t written) {
   c->write_in_flight = 0;
   if (c->state == GC_CONN_DEAD)
     return; /* cancelled by uv_close: on_close reports the rest */
@@ -410,9 +410,9 @@ static void on_write(uv_write_t *req, int status) {
     gc__conn_teardown(c);
     return;
   }
-  size_t n = c->in_flight;
   c->in_flight = 0;
-  conn_consume(c, n);
+  if (written)
+    conn_consume(c, written);
   if (c->state != GC_CONN_DEAD)
     gc__conn_flush(c);
 }
@@ -441,31 +441,8 @@ void gc__conn_flush(struct gc_conn *c) {
   uv_buf_t iov[GC_IOV_MAX];
   size_t total;
   size_t n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
-  if (n) {
-    int w;
-    if (c->mem) {
-      /* An in-memory peer takes everything, batch after batch; a paused
-       * one nothing: the queue waits as behind a full kernel buffer, until
-       * gc_host_resume. */
-      while (n && !(c->mem->paused && c->mem->paused(c->mem_ud))) {
-        for (size_t i = 0; i < n; i++)
-          c->mem->on_data(c->mem_ud, (const uint8_t *)iov[i].base, iov[i].len);
-        conn_consume(c, total);
-        if (c->state == GC_CONN_DEAD)
-          return;
-        n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
-      }
-      if (n) {
-        c->write_in_flight = 1;
-        gc__conn_queue_check(c);
-        return;
-      }
-      w = 0;
-    } else {
-      w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
-    }
-    if (w == UV_EAGAIN || w == UV_ENOSYS)
-      w = 0;
+  while (n) {
+    int w = c->tp->try_write(c, iov, n);
     if (w < 0) {
       gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(w));
       gc__conn_teardown(c);
@@ -476,20 +453,23 @@ void gc__conn_flush(struct gc_conn *c) {
       if (c->state == GC_CONN_DEAD)
         return;
     }
-    if (c->q.head) {
-      /* The kernel is full: hand libuv the rest, it wakes us when done. */
-      n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
-      c->wreq.data = c;
-      if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n,
-                   on_write) != 0) {
-        gc__conn_teardown(c);
-        return;
-      }
-      c->write_in_flight = 1;
-      c->in_flight = total;
-      gc__conn_queue_check(c);
+    if (!c->q.head)
+      break;
+    size_t offered = total;
+    n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
+    /* An in-memory peer that takes everything is written batch after
+     * batch; a socket whose kernel buffer is full hands the rest to a
+     * background write, which wakes us when it is done. */
+    if (c->tp->drain_inline && (size_t)w == offered)
+      continue;
+    if (c->tp->write(c, iov, n, total) != 0) {
+      gc__conn_teardown(c);
       return;
     }
+    c->write_in_flight = 1;
+    c->in_flight = c->tp->drain_inline ? 0 : total;
+    gc__conn_queue_check(c);
+    return;
   }
   gc__conn_queue_check(c);
   if (!c->q.head)

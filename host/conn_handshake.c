@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "transport.h"
 
 #define CTR(c) (&(c)->loop->ctr)
 
@@ -101,19 +102,7 @@ void gc__conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
   if (a->on_connect) {
     char lip[46] = "";
     int lport = c->listener->port;
-    struct sockaddr_storage ss;
-    int sl = sizeof ss;
-    if (c->mem) {
-      snprintf(lip, sizeof lip, "127.0.0.1");
-    } else if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-      if (ss.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *)&ss, lip, sizeof lip);
-        lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-      } else {
-        uv_ip4_name((struct sockaddr_in *)&ss, lip, sizeof lip);
-        lport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-      }
-    }
+    c->tp->local_addr(c, lip, sizeof lip, &lport);
     user = a->on_connect(app->id, c->handle, GC_PROTOCOL_WS, c->rip, c->rport,
                          lip, lport, target);
   }

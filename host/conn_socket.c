@@ -1,6 +1,6 @@
-/* conn_socket.c - the socket side of a connection: accepting it (from a
- * listener, or from gc.testing's in-memory transport) and reading from it,
- * one buffer per loop and a bounded share per loop turn. */
+/* conn_socket.c - a connection's start: accepting it from a listener,
+ * handing it to the worker its app's route chose, reading through its
+ * transport (transport.h), and the per-turn share's resumption. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,62 +11,9 @@
 #include "internal.h"
 #include "log.h"
 #include "mailbox.h"
+#include "transport.h"
 
 /* ---- reading ------------------------------------------------------------- */
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  struct gc_conn *c = h->data;
-  (void)suggested;
-  /* One buffer per loop: input is consumed before the callback returns
-   * (wslay copies partial frames), so idle connections own none. */
-  *buf = uv_buf_init(c->loop->rbuf, c->read_max ? c->read_max : 65536);
-}
-
-/* The share of one connection per loop turn once it keeps the read buffer
- * full: about GC_TURN_FRAMES frames (what a client that waits for its
- * answers sends in a turn) and at most GC_TURN_BYTES (bench/NOTES.md,
- * fairness). */
-#define GC_TURN_FRAMES 16
-#define GC_TURN_BYTES 16384
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  struct gc_conn *c = s->data;
-  if (nread == 0)
-    return;
-  if (nread < 0) {
-    c->peer_eof = 1;
-    if (nread != UV_EOF && c->state != GC_CONN_HANDSHAKE)
-      gc__conn_log(c, GCL_INFO, "%s", uv_strerror((int)nread));
-    gc__conn_teardown(c);
-    return;
-  }
-  c->read_frames = 0;
-  gc__conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
-  if ((size_t)nread < buf->len) {
-    c->read_max = 0; /* not flooding: a full buffer next time */
-    return;
-  }
-  /* Flooding: the next read takes about GC_TURN_FRAMES frames of the size
-   * just seen, and no more than GC_TURN_BYTES; the kernel keeps the rest
-   * (and TCP slows the sender). */
-  uint64_t want = GC_TURN_BYTES;
-  if (c->read_frames > GC_TURN_FRAMES)
-    want = (uint64_t)nread * GC_TURN_FRAMES / c->read_frames;
-  if (want < 512)
-    want = 512;
-  if (want > GC_TURN_BYTES)
-    want = GC_TURN_BYTES;
-  c->read_max = (uint32_t)want;
-  /* More is waiting: libuv would read it again (up to 32 times) before any
-   * other connection is served. One read per turn each, so a flooder
-   * cannot take the loop from the others. */
-  if (c->reading && c->state != GC_CONN_DEAD) {
-    gc__conn_read_stop(c);
-    c->read_paused = 1;
-    c->resume_next = c->loop->resume;
-    c->loop->resume = c;
-  }
-}
 
 void gc__conn_resume_reads(struct gc_loop *loop) {
   struct gc_conn *c = loop->resume;
@@ -87,40 +34,23 @@ void gc__conn_resume_reads(struct gc_loop *loop) {
 void gc__conn_read_start(struct gc_conn *c) {
   if (c->reading || c->state == GC_CONN_DEAD)
     return;
-  if (c->mem) {
-    c->reading = 1;
-    if (c->mem_pending) {
-      /* What the peer sent while we were not reading, as a kernel keeps it. */
-      uint8_t *p = c->mem_pending;
-      size_t n = c->mem_pending_len;
-      c->mem_pending = NULL;
-      c->mem_pending_len = 0;
-      gc__conn_input(c, p, n);
-      gc_free(p);
-    }
-    return;
-  }
-  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
-    c->reading = 1;
-  else
+  c->reading = 1;
+  if (c->tp->read_start(c) != 0) {
+    c->reading = 0;
     gc__conn_teardown(c);
+  }
 }
 
 void gc__conn_read_stop(struct gc_conn *c) {
   if (!c->reading)
     return;
-  if (c->mem) {
-    c->reading = 0;
-    return;
-  }
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->tp->read_stop(c);
   c->reading = 0;
 }
 
 /* ---- accept -------------------------------------------------------------- */
 
-/* A new connection in HANDSHAKE state with its tcp handle initialised. */
-static struct gc_conn *conn_new(struct gc_listener *l) {
+struct gc_conn *gc__conn_new(struct gc_listener *l) {
   struct gc_loop *loop = l->loop;
   struct gc_conn *c = gc_calloc(1, sizeof *c);
   if (!c || !(c->req = gc_malloc(sizeof *c->req))) {
@@ -132,6 +62,7 @@ static struct gc_conn *conn_new(struct gc_listener *l) {
   c->q.acct = &loop->buffered;
   c->loop = loop;
   c->listener = l;
+  c->tp = &gc_transport_tcp;
   c->state = GC_CONN_HANDSHAKE;
   if (uv_tcp_init(&loop->uv, &c->tcp) != 0) {
     gc_free(c->req);
@@ -152,45 +83,6 @@ static struct gc_conn *conn_new(struct gc_listener *l) {
   return c;
 }
 
-struct gc_conn *gc__conn_accept_mem(struct gc_listener *l, const char *rip,
-                                    int rport, const struct gc_mem_ops *ops,
-                                    void *ud) {
-  struct gc_conn *c = conn_new(l);
-  if (!c)
-    return NULL;
-  /* The tcp handle never gets a socket: it only gives uv_close's deferred
-   * callback, so teardown runs exactly as for a real client. */
-  c->mem = ops;
-  c->mem_ud = ud;
-  snprintf(c->rip, sizeof c->rip, "%s", rip);
-  c->rport = rport;
-  c->reading = 1;
-  gc__conn_arm_deadline_ms(c, l->loop->server->cfg->handshake_timeout_ms);
-  return c;
-}
-
-void gc__conn_mem_input(struct gc_conn *c, const uint8_t *data, size_t len) {
-  if (c->state == GC_CONN_DEAD || !len)
-    return;
-  if (!c->reading) {
-    uint8_t *p = gc_realloc(c->mem_pending, c->mem_pending_len + len);
-    if (!p) {
-      gc__conn_teardown(c);
-      return;
-    }
-    memcpy(p + c->mem_pending_len, data, len);
-    c->mem_pending = p;
-    c->mem_pending_len += len;
-    return;
-  }
-  gc__conn_input(c, data, len);
-}
-
-void gc__conn_mem_eof(struct gc_conn *c) {
-  c->peer_eof = 1;
-  gc__conn_teardown(c);
-}
-
 static void free_on_close(uv_handle_t *h) { gc_free(h); }
 
 void gc__conn_refuse_pending(struct gc_listener *l) {
@@ -205,7 +97,7 @@ void gc__conn_refuse_pending(struct gc_listener *l) {
 
 void gc__conn_accept(struct gc_listener *l) {
   struct gc_loop *loop = l->loop;
-  struct gc_conn *c = conn_new(l);
+  struct gc_conn *c = gc__conn_new(l);
   if (!c) {
     gc__conn_refuse_pending(l);
     gc_log(GCL_ERR, "accept: out of memory");
@@ -259,21 +151,13 @@ void gc__conn_hand_over(struct gc_conn *c, int worker, const uint8_t *rest,
   a->fd = -1;
   a->mem = NULL;
   a->mem_ud = NULL;
-  if (!c->mem) {
-    /* The socket goes on under a duplicate: closing ours here takes it
-     * out of this loop's epoll and leaves the connection open. */
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
-        (a->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-      gc_free(a);
-      gc_free(m);
-      gc__conn_http_reject(c, 500, "cannot hand the connection over");
-      return;
-    }
+  a->tp = c->tp;
+  if (c->tp->hand_over(c, a) != 0) {
+    gc_free(a);
+    gc_free(m);
+    gc__conn_http_reject(c, 500, "cannot hand the connection over");
+    return;
   }
-  a->mem = c->mem;
-  a->mem_ud = c->mem_ud;
-  c->mem = NULL; /* its peer now belongs to the new connection */
   a->req = c->req;
   c->req = NULL;
   memcpy(a->rip, c->rip, sizeof a->rip);
@@ -297,12 +181,12 @@ void gc__conn_adopt(struct gc_loop *loop, struct gc_adopt *a) {
   for (size_t i = 0; i < loop->listener_count && !l; i++)
     if (loop->listeners[i]->port == a->port)
       l = loop->listeners[i];
-  struct gc_conn *c = l ? conn_new(l) : NULL;
+  struct gc_conn *c = l ? gc__conn_new(l) : NULL;
   if (!c) {
     gc_log(GCL_ERR, "worker %d: cannot take a connection: %s", loop->id,
            l ? "out of memory" : "no listener");
     if (a->mem && a->mem->on_close)
-      a->mem->on_close(a->mem_ud);
+      a->mem->on_close(a->mem_ud); /* its peer must not wait forever */
     if (a->fd >= 0)
       close(a->fd);
     gc_free(a->req);
@@ -311,24 +195,19 @@ void gc__conn_adopt(struct gc_loop *loop, struct gc_adopt *a) {
   }
   gc_free(c->req);
   c->req = a->req;
+  a->req = NULL;
   memcpy(c->rip, a->rip, sizeof c->rip);
   c->rport = a->rport;
-  if (a->mem) {
-    c->mem = a->mem;
-    c->mem_ud = a->mem_ud;
-    c->reading = 1;
-    if (c->mem->on_moved)
-      c->mem->on_moved(c->mem_ud, c);
-  } else if (uv_tcp_open(&c->tcp, a->fd) != 0) {
-    close(a->fd);
+  c->tp = a->tp;
+  if (c->tp->adopt(c, a) != 0) {
+    if (a->fd >= 0)
+      close(a->fd);
     gc_free(a);
     gc__conn_teardown(c);
     return;
-  } else {
-    (void)uv_tcp_nodelay(&c->tcp, 1);
   }
   gc__conn_handshake_done(c, a->rest, a->rest_len);
-  if (!c->mem && c->state == GC_CONN_OPEN)
+  if (c->state == GC_CONN_OPEN)
     gc__conn_read_start(c);
   gc_free(a);
 }

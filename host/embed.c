@@ -215,11 +215,6 @@ void gc_host_eof(struct gc_host *h, struct gc_conn *c) {
 
 void gc_host_resume(struct gc_host *h, struct gc_conn *c) {
   gc__loop_current = c->loop;
-  /* A paused peer left the queue "in flight" (gc__conn_flush): what a
-   * socket's write callback does, without bytes to account for. */
-  if (c->mem && c->state != GC_CONN_DEAD && c->write_in_flight) {
-    c->write_in_flight = 0;
-    gc__conn_flush(c);
-  }
+  gc__conn_mem_resume(c);
   gc_host_pump(h);
 }

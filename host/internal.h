@@ -154,7 +154,8 @@ struct gc_conn {
   struct gc_conn *resume_next;
   uint32_t read_max;   /* bytes of the next read (0: 64 KiB): the per-turn share */
   uint32_t read_frames; /* frames handled in the current read */
-  /* In-memory transport (gc.testing): the socket replaced, nothing else. */
+  const struct gc_transport *tp; /* how its bytes move (transport.h) */
+  /* The in-memory transport's peer (gc.testing), else NULL. */
   const struct gc_mem_ops *mem;
   void *mem_ud;
   uint8_t *mem_pending; /* input that arrived while not reading */
@@ -162,6 +163,7 @@ struct gc_conn {
 };
 
 struct gc_mail;
+struct gc_transport;
 
 /* Work for a loop from other threads: a FIFO under a mutex (producers hold
  * it for a pointer append; the owner takes the whole list at once) and an
@@ -321,11 +323,17 @@ void gc__conn_accept(struct gc_listener *l);
 /* Takes a client off the listener's backlog and closes it unserved (else
  * libuv reports it again at once and accept spins). */
 void gc__conn_refuse_pending(struct gc_listener *l);
+/* A new connection in HANDSHAKE state on the TCP transport, its tcp handle
+ * initialised (not opened); NULL when out of memory. */
+struct gc_conn *gc__conn_new(struct gc_listener *l);
+/* transport_mem.c: gc.testing's clients. */
 struct gc_conn *gc__conn_accept_mem(struct gc_listener *l, const char *rip,
                                     int rport, const struct gc_mem_ops *ops,
                                     void *ud);
 void gc__conn_mem_input(struct gc_conn *c, const uint8_t *data, size_t len);
 void gc__conn_mem_eof(struct gc_conn *c);
+/* The peer takes bytes again: what waited is written. */
+void gc__conn_mem_resume(struct gc_conn *c);
 /* Writes what is queued: once per loop turn for every dirty connection,
  * and again when a write completes. */
 void gc__conn_flush(struct gc_conn *c);

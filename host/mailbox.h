@@ -47,6 +47,7 @@ struct gc_mail {
  * application's route places it on another: everything the owner needs
  * to go on as if it had accepted it. */
 struct gc_adopt {
+  const struct gc_transport *tp;
   int fd;                          /* the socket (a dup), or -1 in memory */
   const struct gc_mem_ops *mem;    /* gc.testing's peer, else NULL */
   void *mem_ud;

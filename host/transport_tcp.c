@@ -1,0 +1,143 @@
+/* transport_tcp.c - a client on a TCP socket: one read buffer per loop
+ * and a bounded share per loop turn; uv_try_write first, uv_write for what
+ * the kernel does not take. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "mailbox.h"
+#include "transport.h"
+
+/* ---- reading ------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  struct gc_conn *c = h->data;
+  (void)suggested;
+  /* One buffer per loop: input is consumed before the callback returns
+   * (wslay copies partial frames), so idle connections own none. */
+  *buf = uv_buf_init(c->loop->rbuf, c->read_max ? c->read_max : 65536);
+}
+
+/* The share of one connection per loop turn once it keeps the read buffer
+ * full: about GC_TURN_FRAMES frames (what a client that waits for its
+ * answers sends in a turn) and at most GC_TURN_BYTES (bench/NOTES.md,
+ * fairness). */
+#define GC_TURN_FRAMES 16
+#define GC_TURN_BYTES 16384
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct gc_conn *c = s->data;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    c->peer_eof = 1;
+    if (nread != UV_EOF && c->state != GC_CONN_HANDSHAKE)
+      gc__conn_log(c, GCL_INFO, "%s", uv_strerror((int)nread));
+    gc__conn_teardown(c);
+    return;
+  }
+  c->read_frames = 0;
+  gc__conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
+  if ((size_t)nread < buf->len) {
+    c->read_max = 0; /* not flooding: a full buffer next time */
+    return;
+  }
+  /* Flooding: the next read takes about GC_TURN_FRAMES frames of the size
+   * just seen, and no more than GC_TURN_BYTES; the kernel keeps the rest
+   * (and TCP slows the sender). */
+  uint64_t want = GC_TURN_BYTES;
+  if (c->read_frames > GC_TURN_FRAMES)
+    want = (uint64_t)nread * GC_TURN_FRAMES / c->read_frames;
+  if (want < 512)
+    want = 512;
+  if (want > GC_TURN_BYTES)
+    want = GC_TURN_BYTES;
+  c->read_max = (uint32_t)want;
+  /* More is waiting: libuv would read it again (up to 32 times) before any
+   * other connection is served. One read per turn each, so a flooder
+   * cannot take the loop from the others. */
+  if (c->reading && c->state != GC_CONN_DEAD) {
+    gc__conn_read_stop(c);
+    c->read_paused = 1;
+    c->resume_next = c->loop->resume;
+    c->loop->resume = c;
+  }
+}
+
+static int tcp_read_start(struct gc_conn *c) {
+  return uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void tcp_read_stop(struct gc_conn *c) {
+  uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static int tcp_try_write(struct gc_conn *c, const uv_buf_t *iov, size_t n) {
+  int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+  return w == UV_EAGAIN || w == UV_ENOSYS ? 0 : w;
+}
+
+static void on_write(uv_write_t *req, int status) {
+  struct gc_conn *c = req->data;
+  gc__conn_write_done(c, status, c->in_flight);
+}
+
+static int tcp_write(struct gc_conn *c, const uv_buf_t *iov, size_t n,
+                     size_t total) {
+  (void)total;
+  c->wreq.data = c;
+  return uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write);
+}
+
+/* ---- addresses, hand-over ------------------------------------------------ */
+
+static void tcp_local_addr(struct gc_conn *c, char *ip, size_t iplen, int *port) {
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sl) != 0)
+    return;
+  if (ss.ss_family == AF_INET6) {
+    uv_ip6_name((struct sockaddr_in6 *)&ss, ip, iplen);
+    *port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  } else {
+    uv_ip4_name((struct sockaddr_in *)&ss, ip, iplen);
+    *port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  }
+}
+
+/* The socket goes on under a duplicate: closing ours takes it out of this
+ * loop's epoll and leaves the connection open. */
+static int tcp_hand_over(struct gc_conn *c, struct gc_adopt *a) {
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+    return EBADF;
+  if ((a->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+    return errno;
+  return 0;
+}
+
+static int tcp_adopt(struct gc_conn *c, struct gc_adopt *a) {
+  int rc = uv_tcp_open(&c->tcp, a->fd);
+  if (rc)
+    return -rc;
+  a->fd = -1;
+  (void)uv_tcp_nodelay(&c->tcp, 1);
+  return 0;
+}
+
+const struct gc_transport gc_transport_tcp = {
+    .name = "tcp",
+    .read_start = tcp_read_start,
+    .read_stop = tcp_read_stop,
+    .try_write = tcp_try_write,
+    .write = tcp_write,
+    .local_addr = tcp_local_addr,
+    .closed = NULL,
+    .hand_over = tcp_hand_over,
+    .adopt = tcp_adopt,
+    .drain_inline = 0,
+};
