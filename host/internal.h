@@ -276,6 +276,10 @@ int gc_loop_init(struct gc_loop *loop, struct gc_server *server, int id) GC_WUR;
  * them virtual (gc.testing connects in memory). */
 int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
                    size_t errlen) GC_WUR;
+/* listen.c: the listeners of the config's vhosts on this loop (what
+ * gc_loop_listen does besides the signals and the housekeeping timer). */
+int gc__loop_listeners_open(struct gc_loop *loop, int bind_sockets, char *err,
+                            size_t errlen) GC_WUR;
 /* Serves until GC_MAIL_EXIT (threaded), or until nothing is left to do. */
 int gc_loop_run(struct gc_loop *loop);
 /* gc_loop_run for loop 0, which handles SIGINT/SIGTERM: the first stops
