@@ -1,6 +1,6 @@
 -- Lua on several workers (T.host{ workers = 2 }): a state per worker for an
 -- app with a "route", connections of one key in one state, gc.worker, and
--- gc.publish / gc.subscribe between the states.
+-- gc.publish / gc.subscribe between the states, the time limit per state.
 local T = require "gc.testing"
 
 local script = require("tests.scripts.helpers").script
@@ -207,6 +207,62 @@ describe("workers", function()
         assert.matches("bad subscriber", e, 1, true)
       end
     end)
+  end)
+
+  it("stops a runaway handler at its own app's time limit, one watchdog for all", function()
+    -- Every state of both apps runs on this one thread, so they share its
+    -- watchdog; each call still gets its own app's limit, whichever app
+    -- made the watchdog tick faster.
+    local spin = script([[
+      local gc = require "gc"
+      return { on_message = function(conn, data)
+        if data == "loop" then while true do end end
+        conn:send(("ok %d"):format(gc.worker.id))
+      end }
+    ]])
+    host = T.host{ raise_errors = false, workers = 2, config = {
+      adapters = { { type = "lua", apps = {
+        { name = "slow", file_name = spin, lua = { time_limit_ms = 300 } },
+        { name = "fast", file_name = spin, route = "query.room",
+          lua = { time_limit_ms = 40 } } } } },
+      vhosts = {
+        { ip = "127.0.0.1", port = 7681, protocol = "ws", app = "slow" },
+        { ip = "127.0.0.1", port = 7682, protocol = "ws", app = "fast" } } } }
+    local function cpu_of(c)
+      local t0 = os.clock()
+      c:send("loop")
+      return os.clock() - t0
+    end
+    local slow = host:connect("/", { port = 7681 })
+    local fast = {}
+    for room = 1, 64 do
+      local c = host:connect("/?room=" .. room, { port = 7682 })
+      c:send("who")
+      local w = c:received()[1]
+      fast[w] = fast[w] or c
+      if fast["ok 0"] and fast["ok 1"] then break end
+    end
+    assert.is_truthy(fast["ok 0"] and fast["ok 1"])
+    local s1 = cpu_of(slow)
+    local f0, f1 = cpu_of(fast["ok 0"]), cpu_of(fast["ok 1"])
+    local s2 = cpu_of(slow) -- after "fast" made the tick finer
+    for _, t in ipairs{ s1, s2 } do
+      assert.is_true(t >= 0.29 and t < 0.45, "slow stopped after " .. t .. " s")
+    end
+    for _, t in ipairs{ f0, f1 } do
+      assert.is_true(t >= 0.035 and t < 0.07, "fast stopped after " .. t .. " s")
+    end
+    -- every state answers normally afterwards
+    for _, c in ipairs{ slow, fast["ok 0"], fast["ok 1"] } do c:send("x") end
+    assert.matches("^ok %d$", slow:received()[1])
+    assert.same({ "ok 0" }, fast["ok 0"]:received())
+    assert.same({ "ok 1" }, fast["ok 1"]:received())
+    local errs = host:errors()
+    assert.equal(4, #errs)
+    assert.matches("lua app slow: error in on_message: .*time limit exceeded %(300 ms", errs[1])
+    assert.matches("lua app fast %(worker 0%): error in on_message: .*%(40 ms", errs[2])
+    assert.matches("lua app fast %(worker 1%): error in on_message: .*%(40 ms", errs[3])
+    assert.matches("lua app slow: .*%(300 ms", errs[4])
   end)
 
   describe("without a route", function()
