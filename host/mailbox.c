@@ -53,11 +53,13 @@ int gc_mail_post(struct gc_loop *to, struct gc_mail *m) {
   else
     mb->head = m;
   mb->tail = m;
-  pthread_mutex_unlock(&mb->lock);
   /* One wake-up per batch: the owner takes the whole list at once. Under
-   * gc.testing the pump runs the mailboxes itself. */
+   * the lock, so that a loop being closed (which takes the lock to refuse
+   * posts) never has its async handle touched after. Under gc.testing the
+   * pump runs the mailboxes itself. */
   if (was_empty && to->server->threaded)
     (void)uv_async_send(&mb->async);
+  pthread_mutex_unlock(&mb->lock);
   return 0;
 }
 

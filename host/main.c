@@ -278,6 +278,8 @@ int main(int argc, char **argv) {
   }
 
   int status = 0;
+  /* From here an adapter's own threads find the server (core_api.c). */
+  atomic_store(&gc__server_process, &server);
   if ((rc = gc_server_loops_create(&server, workers, 1)) != 0) {
     gc_log(GCL_ERR, "cannot create the event loops: %s", strerror(rc));
     status = 1;
@@ -289,7 +291,6 @@ int main(int argc, char **argv) {
     gc_log(GCL_ERR, "%s", err);
     status = 1;
   } else {
-    atomic_store(&gc__server_process, &server);
     gc_server_start_apps(&server);
     status = gc_server_run(&server);
   }
