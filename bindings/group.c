@@ -270,5 +270,12 @@ struct gc_lua_app *gc_lua_group_connect_state(const struct core_api *api,
   if (!g->routed)
     return g->states[g->home];
   GCT_INT w = gc_lua_worker_id(api);
-  return w >= 0 && w < g->nworkers ? g->states[w] : NULL;
+  if (w >= 0 && w < g->nworkers && g->states[w])
+    return g->states[w];
+  char line[160];
+  snprintf(line, sizeof line,
+           "lua app %d: a connection came on worker %d, which has no state "
+           "of it: refused", (int)app_id, (int)w);
+  api->logMessage(GCL_ERR, line);
+  return NULL;
 }
