@@ -141,16 +141,15 @@ int gc_lua_group_initialize(const struct core_api *api, GCT_INT app_id,
                             const char *name, const char *file) {
   if (gc_lua_group_find(app_id))
     return EEXIST;
-  if (app_id >= (1 << GC_LUA_APP_BITS))
-    return EINVAL; /* keys would not hold it */
   GCT_INT n = gc_lua_worker_count(api);
   GCT_INT where = has_workers(api) ? api->applicationWorker(app_id) : 0;
   const char *label = name ? name : "lua";
-  if (where < -1 || where >= n || n > (1 << GC_LUA_WORKER_BITS)) {
+  if (where < -1 || where >= n || n > (1 << GC_LUA_WORKER_BITS) ||
+      app_id >= (1 << GC_LUA_APP_BITS)) { /* keys could not hold it */
     char line[200];
     snprintf(line, sizeof line,
-             "lua app %s: the host places it on worker %d of %d", label,
-             (int)where, (int)n);
+             "lua app %s (id %d): the host places it on worker %d of %d",
+             label, (int)app_id, (int)where, (int)n);
     api->logMessage(GCL_ERR, line);
     return EINVAL;
   }
