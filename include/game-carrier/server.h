@@ -188,13 +188,17 @@ typedef GCT_INT(GC_CORE_API *WorkerCount)(void);
 typedef GCT_INT(GC_CORE_API *WorkerId)(void);
 /* Runs 'cb(user)' on the thread of 'worker', later (never inside this
  * call, even on that worker's own thread); callbacks posted by one thread
- * to one worker run in the order posted. 0, EINVAL (no such worker, NULL
- * cb), ENOMEM, or ESHUTDOWN (that worker has stopped: 'cb' never runs). */
+ * to one worker run in the order posted. An accepted callback (0) runs
+ * exactly once, even when its worker stops first (it then runs during the
+ * shutdown, before application_shutdown, on the thread running that).
+ * 0, EINVAL (no such worker, NULL cb), ENOMEM, or ESHUTDOWN (the workers
+ * have ended: 'cb' never runs). */
 typedef GCT_INT(GC_CORE_API *WorkerPost)(GCT_INT worker, GCTimerCallback cb,
                                          GCT_INTPTR user);
 /* The worker that serves every connection of 'app_id', or -1 when its
  * connections are spread over the workers (a native adapter's, or an app
- * with a "route"). -2 for an unknown app. */
+ * with a "route"). -2 for an unknown app. Valid from
+ * application_initialize on. */
 typedef GCT_INT(GC_CORE_API *ApplicationWorker)(GCT_INT app_id);
 /* Makes the calling thread act as 'worker' for the calls that depend on
  * the thread (WorkerId, timerStart) until the next WorkerEnter; -1 ends
@@ -260,6 +264,13 @@ GC_ADAPTER_EVENT GCT_INT adapter_initialize(GCT_INT adapter_id,
                                             struct core_api *api,
                                             GCT_CPTR load_path);
 GC_ADAPTER_EVENT void adapter_finalize(GCT_INT adapter_id);
+
+/* Threads of the application events: application_initialize and
+ * application_start run on the main thread before the workers start;
+ * application_stop on worker 0 while every worker still runs, and each
+ * worker's NORMAL close of its connections comes after it returns (so
+ * what it posted with WorkerPost runs first); application_shutdown on the
+ * main thread once every worker has ended. */
 
 /* Once per app entry, before listening. Non-zero stops start-up. */
 GC_ADAPTER_EVENT GCT_INT application_initialize(GCT_INT app_id,
