@@ -48,6 +48,29 @@ async function waitForPort(port, proc) {
 
 const running = new Set();
 
+// GC_WORKERS=N (make tsan sets 4): every gcs started here runs N worker
+// loops, unless the test chose a worker_count itself: a config without a
+// "threading" key gets "threading": { "worker_count": N }, a command line
+// without -w gets "-w N" in front (a config file given with -C keeps the
+// worker_count it names).
+const WORKERS = process.env.GC_WORKERS ? Number(process.env.GC_WORKERS) : 0;
+
+function withWorkers(cfg) {
+  if (!WORKERS || cfg.threading) return cfg;
+  return { ...cfg, threading: { worker_count: WORKERS } };
+}
+
+function argsWithWorkers(args) {
+  if (!WORKERS || args.includes('-w')) return args;
+  const c = args.indexOf('-C');
+  if (c >= 0 && c + 1 < args.length) {
+    try {
+      if (JSON.parse(fs.readFileSync(path.resolve(SRC, args[c + 1]), 'utf8')).threading) return args;
+    } catch { /* not readable JSON: gcs says so itself */ }
+  }
+  return ['-w', String(WORKERS), ...args];
+}
+
 // Starts gcs. 'cfg' is a config object (written to a temp file) or
 // { args: [...] } for a command line of its own; 'ulimit' (e.g. '-Sn 256')
 // is applied by a shell that then execs gcs (same pid).
@@ -57,11 +80,11 @@ const running = new Set();
 // one ip share one port). With { port } (a fixed port), by connecting to it.
 async function startGcs(cfg, { port, wait = true, ulimit } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-e2e-'));
-  let args = cfg.args;
+  let args = cfg.args && argsWithWorkers(cfg.args);
   let listeners = 0; // how many listening lines to wait for
   if (!args) {
     const file = path.join(dir, 'gcs.json');
-    fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
+    fs.writeFileSync(file, JSON.stringify(withWorkers(cfg), null, 2));
     args = ['-C', file];
     const vh = cfg.vhosts || [];
     if (vh.some((v) => v.port === 0)) listeners = new Set(vh.map((v) => `${v.ip} ${v.port}`)).size;
@@ -214,7 +237,7 @@ const NO_ASYNC_SIGNALS = process.env.GC_TSAN === '1'
   ? 'ThreadSanitizer holds signals back from a thread that spins' : false;
 
 module.exports = {
-  NO_ASYNC_SIGNALS, frame, closeCode,
+  NO_ASYNC_SIGNALS, WORKERS, frame, closeCode,
   GCS, BUILD, SRC, sleep, listening, startGcs, stopGcs, killAll, recorderConfig,
   events, waitEvents, connect, received, rawExchange, upgradeRequest, WebSocket,
 };
