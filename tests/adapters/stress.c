@@ -153,6 +153,11 @@ static void enter(struct rec *r) {
     violation(&st.wrong_worker, "an event on another worker than the connection's", r->id);
   if (atomic_load(&r->disconnected))
     violation(&st.after_disconnect, "an event after on_disconnect", r->id);
+  /* Now and then, let another thread run while the flag is up: an event of
+   * this connection that ran elsewhere would then see it. */
+  static _Thread_local unsigned n;
+  if ((++n & 7) == 0)
+    sched_yield();
 }
 
 static void leave(struct rec *r) { atomic_store(&r->in_event, 0); }
