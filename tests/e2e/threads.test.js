@@ -11,11 +11,11 @@ const h = require('./lib/harness');
 after(() => h.killAll());
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-threads-'));
 
-// Bounded for ASan and ThreadSanitizer on 2 shared cores.
-const TSAN = process.env.GC_TSAN === '1';
+// Bounded for ASan and ThreadSanitizer on 2 shared cores (a few seconds
+// under either).
 const KEEP = 24; // durable clients, open from start to shutdown
-const VICTIMS = TSAN ? 400 : 1500; // clients that come and go
-const WAVE = TSAN ? 50 : 100; // victims open at once
+const VICTIMS = 1500; // clients that come and go
+const WAVE = 100; // victims open at once
 
 // 'p', or 'timeout' after 'ms' (the timer does not outlive it).
 async function within(p, ms) {
