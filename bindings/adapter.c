@@ -121,6 +121,21 @@ GC_ADAPTER_EVENT GCT_INT adapter_initialize(GCT_INT adapter_id,
   return 0;
 }
 
+/* gcs extension: SIGHUP (or gcs --watch) asks the adapter to reload. */
+GC_ADAPTER_EVENT void adapter_reload(GCT_INT adapter_id) {
+  (void)adapter_id;
+  if (initialized)
+    (void)gc_lua_groups_reload(&api);
+}
+
+/* gc.testing's host:reload([script]): at once, on the caller's thread. */
+GC_ADAPTER_EXPORT int gc_lua_reload_now(const char *app_name, const char *script,
+                                        char *err, size_t errlen) {
+  if (!initialized)
+    return EINVAL;
+  return gc_lua_groups_reload_now(&api, app_name, script, err, errlen);
+}
+
 GC_ADAPTER_EVENT void adapter_finalize(GCT_INT adapter_id) {
   (void)adapter_id;
   gc_lua_groups_free(&api);

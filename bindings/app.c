@@ -134,12 +134,14 @@ struct load_ev {
 static int do_load(lua_State *L) {
   struct load_ev *ev = lua_touserdata(L, 1);
   struct gc_lua_app *app = ev->app;
+  gc_lua_modules_before(L, app);
   ev->load_status = luaL_loadfilex(L, app->script, "t");
   if (ev->load_status != LUA_OK) {
     snprintf(ev->msg, sizeof ev->msg, "%s", lua_tostring(L, -1));
     return 0;
   }
   lua_call(L, 0, 1);
+  gc_lua_modules_after(L, app);
   if (!lua_istable(L, -1))
     return luaL_error(L, "%s must return a table of handlers (it returned %s)",
                       app->script, luaL_typename(L, -1));

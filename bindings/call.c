@@ -200,6 +200,29 @@ int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
   return call_in_entry(app, event, 1, base + 1, base);
 }
 
+int gc_lua_pcall_quiet(struct gc_lua_app *app, lua_CFunction fn, void *arg,
+                       char *err, size_t errlen) {
+  lua_State *L = app->L;
+  if (L == NULL || app->closing)
+    return -1;
+  if (!lua_checkstack(L, 4))
+    return LUA_ERRMEM;
+  app->sent_known = 0;
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, fn);
+  lua_pushlightuserdata(L, arg);
+  gc_lua_budget_enter(app);
+  int st = lua_pcall(L, 1, 0, 0);
+  gc_lua_budget_leave(app);
+  if (st != LUA_OK && err && errlen) {
+    const char *m = st == LUA_ERRMEM ? "not enough memory" : lua_tostring(L, -1);
+    snprintf(err, errlen, "%s", m ? m : "(error object is not a string)");
+    err[strcspn(err, "\n")] = '\0'; /* one line: file:line: message */
+  }
+  lua_settop(L, base);
+  return st;
+}
+
 /* Out of memory outside any protected call: Lua has reset the thread and
  * calls this last; a long jump back to gc_lua_pcall_message's recovery
  * point is the way out the manual gives (lua_atpanic). Unarmed, returning

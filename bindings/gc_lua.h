@@ -181,6 +181,10 @@ void gc_lua_app_conn_closed(struct gc_lua_app *app);
  * (LUA_OK ...); -1 if the state is closed or closing. */
 int gc_lua_pcall(struct gc_lua_app *app, const char *event, lua_CFunction fn,
                  void *arg);
+/* gc_lua_pcall without the log line and the traceback: on failure the
+ * first line of the error goes to 'err' (may be NULL). */
+int gc_lua_pcall_quiet(struct gc_lua_app *app, lua_CFunction fn, void *arg,
+                       char *err, size_t errlen);
 /* on_message(conn, data) the short way, for the loop's calls: the pushes
  * that cannot fail go unprotected, and the payload's push (which can run
  * out of memory) has a recovery point through the panic function; then
@@ -270,6 +274,21 @@ void gc_lua_guards_open(lua_State *L, struct gc_lua_app *app);
 /* Coroutine 'co' died of the stop: Lua left its hooks off. */
 void gc_lua_thread_mark_stopped(lua_State *co);
 int gc_lua_thread_stopped(lua_State *co);
+
+/* ---- reload.c: the script run again in its state ------------------------ */
+
+/* Around the script's first load (protected context): what it requires
+ * from package.path is remembered as its modules, reloaded with it. */
+void gc_lua_modules_before(lua_State *L, struct gc_lua_app *app);
+void gc_lua_modules_after(lua_State *L, struct gc_lua_app *app);
+/* Runs the script ('script', or the app's own when NULL) again in the
+ * state, on the state's thread between events: its modules reloaded, the
+ * new handler table in place, then its on_reload(old_handlers). On failure
+ * everything is put back, one line is logged and its reason written to
+ * 'err' (may be NULL). 0, EBUSY (inside a handler, or closed), EINVAL,
+ * ENOMEM. */
+int gc_lua_app_reload(struct gc_lua_app *app, const char *script, char *err,
+                      size_t errlen);
 
 /* ---- handlers.c: the names of the handlers ------------------------------- */
 
@@ -364,6 +383,15 @@ void gc_lua_group_stop(const struct core_api *api, GCT_INT app_id);
 void gc_lua_group_shutdown(const struct core_api *api, GCT_INT app_id);
 /* Frees every state of every app (adapter_finalize). */
 void gc_lua_groups_free(const struct core_api *api);
+/* SIGHUP, gcs --watch: every state of every app reloads its script, each
+ * on its own worker (posted). The number of reloads posted. */
+int gc_lua_groups_reload(const struct core_api *api);
+/* gc.testing: the states of app 'name' (NULL: every app) reload now, on
+ * this thread acting as each one's worker; 'script' (NULL: their own)
+ * replaces their script. 0, ENOENT (no such app), or the first failure
+ * (its reason in 'err'). */
+int gc_lua_groups_reload_now(const struct core_api *api, const char *name,
+                             const char *script, char *err, size_t errlen);
 /* The state that takes a new connection of 'app_id' on the calling
  * worker, or NULL. */
 struct gc_lua_app *gc_lua_group_connect_state(const struct core_api *api,
@@ -401,5 +429,8 @@ void gc_lua_report_error(const char *line);
 typedef void (*gc_lua_error_sink_fn)(const char *line, void *ud);
 GC_ADAPTER_EXPORT void gc_lua_set_error_sink(gc_lua_error_sink_fn sink,
                                              void *ud);
+/* Exported (dlsym "gc_lua_reload_now"): gc.testing's host:reload. */
+GC_ADAPTER_EXPORT int gc_lua_reload_now(const char *app_name, const char *script,
+                                        char *err, size_t errlen);
 
 #endif /* GC_LUA_H */

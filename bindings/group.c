@@ -278,3 +278,56 @@ struct gc_lua_app *gc_lua_group_connect_state(const struct core_api *api,
   api->logMessage(GCL_ERR, line);
   return NULL;
 }
+
+/* ---- reload ---------------------------------------------------------------- */
+
+static void reload_posted(GCT_INTPTR key) {
+  struct gc_lua_app *app = gc_lua_state_by_key(key);
+  if (app)
+    (void)gc_lua_app_reload(app, NULL, NULL, 0);
+}
+
+int gc_lua_groups_reload(const struct core_api *api) {
+  int n = 0;
+  for (size_t i = 0; i < groups_len; i++) {
+    struct gc_lua_group *g = groups[i];
+    for (GCT_INT w = 0; g && w < g->nworkers; w++) {
+      struct gc_lua_app *app = g->states[w];
+      if (app == NULL)
+        continue;
+      /* On its own worker, between two of its events. */
+      int rc = gc_lua_worker_post(api, app->app_id, w, reload_posted,
+                                  gc_lua_state_key(app));
+      if (rc != 0)
+        gc_lua_log(app, GCL_ERR, "reload not run: %s", strerror(rc));
+      else
+        n++;
+    }
+  }
+  return n;
+}
+
+int gc_lua_groups_reload_now(const struct core_api *api, const char *name,
+                             const char *script, char *err, size_t errlen) {
+  int rc = ENOENT, first = 0;
+  for (size_t i = 0; i < groups_len; i++) {
+    struct gc_lua_group *g = groups[i];
+    for (GCT_INT w = 0; g && w < g->nworkers; w++) {
+      struct gc_lua_app *app = g->states[w];
+      if (app == NULL || (name && strcmp(name, app->name) != 0))
+        continue;
+      if (rc == ENOENT)
+        rc = 0;
+      int r = enter_or_log(api, app->name, w);
+      if (r == 0) {
+        r = gc_lua_app_reload(app, script, first ? NULL : err, errlen);
+        (void)worker_enter(api, -1);
+      }
+      if (r != 0 && !first) {
+        first = 1;
+        rc = r;
+      }
+    }
+  }
+  return rc;
+}

@@ -110,6 +110,7 @@ static int adapter_open(struct gc_server *s, struct gc_adapter *a, char *err,
     return EINVAL;
   }
   RESOLVE(a, adapter_finalize);
+  RESOLVE(a, adapter_reload);
   RESOLVE(a, application_initialize);
   RESOLVE(a, application_start);
   RESOLVE(a, application_stop);
@@ -257,4 +258,24 @@ void gc_server_unload(struct gc_server *s) {
   s->adapters = NULL;
   s->apps = NULL;
   s->adapter_count = s->app_count = 0;
+}
+
+int gc_server_reload(struct gc_server *s) {
+  int asked = 0;
+  for (size_t i = 0; i < s->adapter_count; i++) {
+    struct gc_adapter *a = &s->adapters[i];
+    int seen = 0; /* one library under several entries reloads once */
+    for (size_t k = 0; k < i; k++)
+      seen |= s->adapters[k].dl == a->dl;
+    if (!a->initialized || seen)
+      continue;
+    if (!a->adapter_reload) {
+      gc_log(GCL_INFO, "adapter %d (%s): not reloaded (a native library "
+             "stays loaded for the life of the process)", a->id, a->path);
+      continue;
+    }
+    a->adapter_reload(a->id);
+    asked++;
+  }
+  return asked;
 }

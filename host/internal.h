@@ -38,6 +38,7 @@ struct gc_adapter {
   int initialized;
   gc_adapter_initialize_fn adapter_initialize;
   gc_adapter_finalize_fn adapter_finalize;
+  gc_adapter_reload_fn adapter_reload;
   gc_application_initialize_fn application_initialize;
   gc_application_event_fn application_start, application_stop,
       application_shutdown;
@@ -195,7 +196,8 @@ struct gc_loop {
   uv_timer_t timer; /* fires the earliest of 'timers' */
   uv_prepare_t prepare;
   uv_check_t check;
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sighup; /* loop 0's */
+  struct gc_watch *watch; /* gcs --watch (loop 0's), else NULL */
   struct gc_conn *dirty; /* connections with output or a pending step */
   struct gc_conn *resume; /* connections that read their share this turn */
   int64_t buffered;       /* output queued + partial input, every connection */
@@ -276,6 +278,12 @@ int gc_loop_init(struct gc_loop *loop, struct gc_server *server, int id) GC_WUR;
  * them virtual (gc.testing connects in memory). */
 int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
                    size_t errlen) GC_WUR;
+/* watch.c: gcs --watch on loop 0 (after the apps are loaded). 0 or an
+ * errno; gc__watch_stop closes what was opened, either way. */
+struct gc_watch;
+int gc__watch_start(struct gc_loop *loop);
+void gc__watch_stop(struct gc_loop *loop);
+
 /* listen.c: the listeners of the config's vhosts on this loop (what
  * gc_loop_listen does besides the signals and the housekeeping timer). */
 int gc__loop_listeners_open(struct gc_loop *loop, int bind_sockets, char *err,
@@ -428,6 +436,9 @@ void gc_server_start_apps(struct gc_server *s);
 void gc_server_stop_apps(struct gc_server *s);
 void gc_server_shutdown_apps(struct gc_server *s);
 void gc_server_unload(struct gc_server *s);
+/* SIGHUP, gcs --watch: adapter_reload of each loaded library that has
+ * one (loop 0's thread). The number of libraries asked. */
+int gc_server_reload(struct gc_server *s);
 struct gc_app *gc_server_app_by_name(struct gc_server *s, const char *name);
 
 /* core_api.c */

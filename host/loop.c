@@ -113,6 +113,7 @@ void gc__loop_stop_local(struct gc_loop *loop) {
   if (loop->stopping)
     return;
   loop->stopping = 1;
+  gc__watch_stop(loop);
   for (size_t i = 0; i < loop->listener_count; i++)
     if (loop->listeners[i]->tcp.loop &&
         !uv_is_closing((uv_handle_t *)&loop->listeners[i]->tcp))
@@ -146,17 +147,19 @@ static void on_signal(uv_signal_t *s, int signum) {
   gc_server_stop(srv);
 }
 
-/* SIGHUP, whose default action ends the process without a word (a closed
- * terminal, "systemctl reload", a habit from other daemons): until scripts
- * can be reloaded it is logged and ignored. Like the guard, one handle for
- * the process, for gcs only: started when gc_loop_listen binds real
- * sockets, before clients can come (gc.testing's embedding keeps its
- * dispositions); gc_loop_close's walk closes it with the other handles. */
-static uv_signal_t sighup;
-
+/* SIGHUP reloads what the adapters can (the Lua adapter: its scripts),
+ * as "systemctl reload" expects; its default action would end the process
+ * without a word. Loop 0's, for gcs only: started when gc_loop_listen
+ * binds real sockets (gc.testing's embedding keeps its dispositions). */
 static void on_sighup(uv_signal_t *s, int signum) {
-  (void)s, (void)signum;
-  gc_log(GCL_NOTICE, "SIGHUP received: reloading is not supported yet; ignored");
+  struct gc_loop *loop = s->data;
+  (void)signum;
+  if (atomic_load(&loop->server->stopping)) {
+    gc_log(GCL_NOTICE, "SIGHUP received while shutting down: ignored");
+    return;
+  }
+  gc_log(GCL_NOTICE, "SIGHUP received: reloading");
+  (void)gc_server_reload(loop->server);
 }
 
 /* The process's signals, taken before the first socket is bound: a SIGTERM
@@ -167,10 +170,11 @@ static void signals_start(struct gc_loop *loop) {
   if ((rc = uv_signal_start(&loop->sigint, on_signal, SIGINT)) != 0 ||
       (rc = uv_signal_start(&loop->sigterm, on_signal, SIGTERM)) != 0)
     gc_log(GCL_WARN, "cannot handle SIGINT/SIGTERM: %s", uv_strerror(rc));
-  if (uv_is_active((uv_handle_t *)&sighup))
+  if (uv_is_active((uv_handle_t *)&loop->sighup))
     return;
-  if ((rc = uv_signal_init(&loop->uv, &sighup)) != 0 ||
-      (rc = uv_signal_start(&sighup, on_sighup, SIGHUP)) != 0)
+  loop->sighup.data = loop;
+  if ((rc = uv_signal_init(&loop->uv, &loop->sighup)) != 0 ||
+      (rc = uv_signal_start(&loop->sighup, on_sighup, SIGHUP)) != 0)
     gc_log(GCL_WARN, "cannot handle SIGHUP (%s): it ends gcs", uv_strerror(rc));
 }
 
@@ -330,6 +334,7 @@ int gc_loop_close(struct gc_loop *loop) {
   gc__signal_guard_stop();
   int rc = 0;
   if (loop->uv_ready) {
+    gc__watch_stop(loop);
     uv_walk(&loop->uv, close_walk, NULL);
     /* A uv_stop not yet consumed (the loop finished before it ran) makes
      * the first uv_run return at once: run until the closes are done. */

@@ -28,8 +28,8 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: gcs [-C config.json] [-w N]\n"
-          "       gcs SCRIPT.lua [-p PORT] [-a ADDRESS] [-w N] [--route ROUTE]\n"
+          "usage: gcs [-C config.json] [-w N] [--watch]\n"
+          "       gcs SCRIPT.lua [-p PORT] [-a ADDRESS] [-w N] [--route ROUTE] [--watch]\n"
           "\n"
           "  -C FILE     Game Carrier JSON config (default: gcs.json)\n"
           "  -c N        accepted for Game Carrier compatibility, ignored\n"
@@ -39,6 +39,8 @@ static void usage(FILE *f) {
           "              \"auto\": one per CPU)\n"
           "  --route R   a script's route: query.NAME or path (players with the\n"
           "              same key share a worker's Lua state)\n"
+          "  --watch     reload the Lua scripts when a .lua file next to one\n"
+          "              changes (development); SIGHUP reloads them too\n"
           "  --help      this text\n"
           "  --version   print the version\n");
 }
@@ -174,6 +176,7 @@ int main(int argc, char **argv) {
   const char *route = NULL;
   int port = 7681;
   long workers_opt = 0;
+  int watch = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -184,6 +187,8 @@ int main(int argc, char **argv) {
              GC_SERVER_API_VERSION_MAJOR, GC_SERVER_API_VERSION_MINOR,
              GC_SERVER_API_VERSION_PATCH);
       return 0;
+    } else if (!strcmp(a, "--watch")) {
+      watch = 1;
     } else if (!strncmp(a, "-c", 2)) {
       if (!a[2] && i + 1 < argc)
         i++; /* "-c 1": Game Carrier's examples pass it; meaning unknown */
@@ -291,6 +296,9 @@ int main(int argc, char **argv) {
     gc_log(GCL_ERR, "%s", err);
     status = 1;
   } else {
+    if (watch && (rc = gc__watch_start(server.loops[0])) != 0)
+      gc_log(GCL_WARN, "--watch: %s: scripts are reloaded on SIGHUP only",
+             strerror(rc));
     gc_server_start_apps(&server);
     status = gc_server_run(&server);
   }

@@ -564,6 +564,31 @@ static int host_now(lua_State *L) {
 }
 
 /* host:counter(name) -> its value, or nil when there is no such counter. */
+/* host:reload([script]): every state of the app runs its script (or
+ * 'script') again, as SIGHUP does in gcs. true, or nil and the reason
+ * (the old code then goes on). */
+static int host_reload(lua_State *L) {
+  struct thost *t = check_host(L);
+  const char *script = luaL_optstring(L, 2, NULL);
+  int (*reload)(const char *, const char *, char *, size_t) = NULL;
+  if (sink_dl)
+    *(void **)&reload = dlsym(sink_dl, "gc_lua_reload_now");
+  if (!reload)
+    return luaL_error(L, "host:reload: the Lua adapter has no reload");
+  char err[512] = "";
+  gc_host_pump(t->h); /* this thread acts as worker 0 again */
+  int rc = reload(NULL, script, err, sizeof err);
+  gc_host_pump(t->h); /* what the new code did at load (timers, sends) */
+  host_settle(L, t);
+  if (rc != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, *err ? err : strerror(rc));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int host_counter(lua_State *L) {
   struct thost *t = check_host(L);
   const char *name = luaL_checkstring(L, 2);
@@ -810,6 +835,7 @@ static int client_gc(lua_State *L) {
 static const luaL_Reg host_methods[] = {
     {"connect", host_connect}, {"advance", host_advance}, {"now", host_now},
     {"errors", host_errors},   {"close", host_close},     {"counter", host_counter},
+    {"reload", host_reload},
     {NULL, NULL}};
 
 static const luaL_Reg client_methods[] = {

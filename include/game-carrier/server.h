@@ -264,6 +264,11 @@ GC_ADAPTER_EVENT GCT_INT adapter_initialize(GCT_INT adapter_id,
                                             struct core_api *api,
                                             GCT_CPTR load_path);
 GC_ADAPTER_EVENT void adapter_finalize(GCT_INT adapter_id);
+/* Optional (gcs extension): SIGHUP, or a change on disk under gcs --watch,
+ * asks the adapter to reload what it can without dropping anyone (the Lua
+ * adapter reloads its scripts). Called once per loaded library, on worker
+ * 0's thread while every worker runs. */
+GC_ADAPTER_EVENT void adapter_reload(GCT_INT adapter_id);
 
 /* Threads of the application events: application_initialize and
  * application_start run on the main thread before the workers start;
@@ -315,6 +320,7 @@ GC_ADAPTER_EVENT GCT_INT on_issue(GCT_INTPTR conn_user, GCT_INT id,
 typedef GCT_INT (*gc_adapter_initialize_fn)(GCT_INT, struct core_api *,
                                             GCT_CPTR);
 typedef void (*gc_adapter_finalize_fn)(GCT_INT);
+typedef void (*gc_adapter_reload_fn)(GCT_INT);
 typedef GCT_INT (*gc_application_initialize_fn)(GCT_INT, GCT_CSTR, GCT_CSTR,
                                                 GCT_CSTR);
 typedef void (*gc_application_event_fn)(GCT_INT);
