@@ -25,11 +25,14 @@
 #include "fd_limit.h"
 #include "internal.h"
 #include "log.h"
+#include "new_project.h"
+#include "paths.h"
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: gcs [-C config.json] [-w N] [--watch]\n"
           "       gcs SCRIPT.lua [-p PORT] [-a ADDRESS] [-w N] [--route ROUTE] [--watch]\n"
+          "       gcs --new NAME\n"
           "\n"
           "  -C FILE     Game Carrier JSON config (default: gcs.json)\n"
           "  -c N        accepted for Game Carrier compatibility, ignored\n"
@@ -41,28 +44,9 @@ static void usage(FILE *f) {
           "              same key share a worker's Lua state)\n"
           "  --watch     reload the Lua scripts when a .lua file next to one\n"
           "              changes (development); SIGHUP reloads them too\n"
+          "  --new NAME  write NAME/, a game to start from: script, spec, config\n"
           "  --help      this text\n"
           "  --version   print the version\n");
-}
-
-/* The Lua adapter sits next to the gcs binary unless GC_LUA_ADAPTER says. */
-static char *lua_adapter_path(void) {
-  const char *env = getenv("GC_LUA_ADAPTER");
-  if (env && *env)
-    return gc_strdup(env);
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0)
-    return gc_strdup("./libgc_lua.so");
-  exe[n] = '\0';
-  char *slash = strrchr(exe, '/');
-  if (slash)
-    slash[1] = '\0';
-  size_t len = strlen(exe) + sizeof "libgc_lua.so";
-  char *p = gc_malloc(len);
-  if (p)
-    snprintf(p, len, "%slibgc_lua.so", exe);
-  return p;
 }
 
 /* The address of '-a NAME' into 'out': a numeric IPv4 or IPv6 address as it
@@ -187,6 +171,8 @@ int main(int argc, char **argv) {
              GC_SERVER_API_VERSION_MAJOR, GC_SERVER_API_VERSION_MINOR,
              GC_SERVER_API_VERSION_PATCH);
       return 0;
+    } else if (!strcmp(a, "--new")) {
+      return gc_new_project(i + 1 < argc ? argv[i + 1] : NULL);
     } else if (!strcmp(a, "--watch")) {
       watch = 1;
     } else if (!strncmp(a, "-c", 2)) {
@@ -272,7 +258,7 @@ int main(int argc, char **argv) {
     gc_log_close();
     return 1;
   }
-  server.lua_adapter_path = lua_adapter_path();
+  server.lua_adapter_path = gc_paths_lua_adapter(); /* paths.c */
   fd_limit_check(server.cfg->max_connections);
   size_t workers = server.cfg->worker_count;
   if (workers_opt > 0)

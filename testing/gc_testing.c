@@ -17,9 +17,12 @@
 #include <errno.h>
 #include <jansson.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <lua.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <wslay/wslay.h>
 
 #include <game-carrier/server.h>
@@ -34,6 +37,35 @@
 #ifndef GC_LUA_ADAPTER_PATH
 #define GC_LUA_ADAPTER_PATH "libgc_lua.so"
 #endif
+
+/* The Lua adapter T.host loads: $GC_LUA_ADAPTER; else, for an installed
+ * module (<prefix>/GC_LUA_CMOD_DIR/gc/testing.so), the adapter installed
+ * with it (<prefix>/lib/gcs/libgc_lua.so: found relative to the module, so
+ * a DESTDIR tree works too); else the build tree's it was built with. */
+static const char *lua_adapter_path(void) {
+  const char *env = getenv("GC_LUA_ADAPTER");
+  if (env)
+    return env;
+#if defined(GC_LUA_CMOD_DIR) && defined(GC_INSTALL_ADAPTER_DIR)
+  static char installed[PATH_MAX];
+  char self[PATH_MAX];
+  Dl_info info;
+  if (dladdr((void *)lua_adapter_path, &info) && info.dli_fname &&
+      realpath(info.dli_fname, self)) {
+    char *slash = strrchr(self, '/');
+    static const char tail[] = "/" GC_LUA_CMOD_DIR "/gc";
+    size_t dir = slash ? (size_t)(slash - self) : 0;
+    size_t prefix = dir - (sizeof tail - 1);
+    if (dir >= sizeof tail - 1 && !memcmp(self + prefix, tail, sizeof tail - 1) &&
+        snprintf(installed, sizeof installed,
+                 "%.*s/" GC_INSTALL_ADAPTER_DIR "/libgc_lua.so", (int)prefix,
+                 self) < (int)sizeof installed &&
+        access(installed, R_OK) == 0)
+      return installed;
+  }
+#endif
+  return GC_LUA_ADAPTER_PATH;
+}
 
 struct tmsg {
   struct tmsg *next;
@@ -466,16 +498,15 @@ static int l_host(lua_State *L) {
   /* Errors always reach the hook; quiet keeps the spec's output clean. */
   gc_log_set_level(quiet ? GCL_ERR : GCL_VERBOSE);
   gc_log_set_stderr(!quiet);
-  const char *lua_adapter = getenv("GC_LUA_ADAPTER");
+  const char *lua_adapter = lua_adapter_path();
   char err[1024] = "";
   /* A spec that failed before host:close() left its host open: close it
    * now, or this one's applications could not start (and every later spec
    * would fail for that one). */
   if (live_host && live_host != t)
     host_free(live_host);
-  error_sink_install(lua_adapter ? lua_adapter : GC_LUA_ADAPTER_PATH);
-  int rc = gc_host_create(text, script ? script : "gc.testing", lua_adapter ? lua_adapter
-                                                         : GC_LUA_ADAPTER_PATH,
+  error_sink_install(lua_adapter);
+  int rc = gc_host_create(text, script ? script : "gc.testing", lua_adapter,
                           &t->h, err, sizeof err);
   free(text);
   if (rc) {

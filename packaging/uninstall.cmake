@@ -1,0 +1,35 @@
+# make uninstall (cmake -P packaging/uninstall.cmake, or the 'uninstall'
+# target): removes every file the last install listed in
+# install_manifest.txt (DESTDIR included, as written there), then the
+# folders of gcs's own that are left empty.
+if(NOT DEFINED MANIFEST)
+  set(MANIFEST "${CMAKE_BINARY_DIR}/install_manifest.txt")
+endif()
+if(NOT EXISTS "${MANIFEST}")
+  message(FATAL_ERROR "${MANIFEST}: nothing was installed from this build (run make install first)")
+endif()
+file(STRINGS "${MANIFEST}" files)
+set(dirs "")
+foreach(f IN LISTS files)
+  if(IS_SYMLINK "${f}" OR EXISTS "${f}")
+    message(STATUS "Removing ${f}")
+    file(REMOVE "${f}")
+  endif()
+  get_filename_component(d "${f}" DIRECTORY)
+  list(APPEND dirs "${d}")
+endforeach()
+# Only folders named after gcs (lib/gcs, include/game-carrier, share/gcs,
+# .../lua/5.4/gc) and those below them, deepest first, and only when empty.
+list(REMOVE_DUPLICATES dirs)
+list(SORT dirs ORDER DESCENDING)
+foreach(d IN LISTS dirs)
+  while(d MATCHES "/(share/gcs|lib/gcs|include/game-carrier|lua/5\\.4/gc)(/|$)")
+    file(GLOB left "${d}/*" "${d}/.*")
+    if(left OR NOT IS_DIRECTORY "${d}")
+      break()
+    endif()
+    message(STATUS "Removing ${d}/")
+    file(REMOVE_RECURSE "${d}")
+    get_filename_component(d "${d}" DIRECTORY)
+  endwhile()
+endforeach()
