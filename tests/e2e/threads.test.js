@@ -200,8 +200,6 @@ test('4 loops: adapters send to and close each other\'s connections from every t
   assert.ok(bySender.slice(0, r.workers).some((n) => n > 0), 'workers sent: ' + bySender);
   assert.ok(bySender.slice(r.workers).every((n) => n > 0), 'every own thread sent: ' + bySender);
   assert.ok(total > 0);
-  const workersOfClients = new Set([ctl, ...keep].map((ws) => ws.worker));
-  assert.ok(workersOfClients.size >= 1);
   for (const ws of keep) ws.terminate();
   ctl.terminate();
 });
