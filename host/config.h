@@ -37,6 +37,15 @@ struct gc_app_conf {
   char *route_param;
   int id;                             /* from 0 over all apps, config order */
   json_t *json;                       /* borrowed from root: the app entry */
+  /* The app's "settings" merged over its adapter's and the root's (an
+   * app's key wins over its adapter's, which wins over the root's; objects
+   * merge key by key, any other value replaces): owned, never NULL after
+   * a load (an empty object when nobody has any). getOpt serves it at
+   * "apps[ID].settings" and "apps.NAME.settings". */
+  json_t *settings;
+  /* What getOpt walks at "apps[ID]": a shallow copy of the entry whose
+   * "settings" is 'settings' (owned). */
+  json_t *view;
   /* The connection limits of this app: the defaults (RED max_msg_size
    * GC_DEFAULT_MAX_MSG_SIZE, RED output_queue_size GC_DEFAULT_OUTPUT_QUEUE,
    * all else 0), then the root's conn_notice / conn_critical, then the app
@@ -61,8 +70,13 @@ struct gc_vhost_conf {
   char *app;    /* names a configured app */
 };
 
+struct gc_config_texts; /* getOpt's JSON texts (config_getopt.c) */
+
 struct gc_config {
   json_t *root; /* owned; getOpt reads it */
+  char *text;   /* owned: the text it was parsed from (GC_OPT_TYPE_WHERE) */
+  char *source; /* owned: its name in messages ("gcs.json") */
+  struct gc_config_texts *texts; /* owned */
   struct gc_adapter_conf *adapters;
   size_t adapter_count; /* >= 1 */
   struct gc_vhost_conf *vhosts;
@@ -132,9 +146,16 @@ void gc_config_free(struct gc_config *cfg);
  * GC_OPT_TYPE_*. NULL tests existence ('value' may be NULL); STRING writes
  * a 'const char *' into the JSON, valid while 'cfg' lives; UINT64 writes a
  * uint64_t, INT an int32_t, from an integer, a boolean (1/0), a '.len' or
- * the level name at "logging.level" (its mask). 0; ENOENT when the path
+ * the level name at "logging.level" (its mask); JSON writes a 'const char
+ * *' to the compact JSON text of any value, valid while 'cfg' lives; WHERE
+ * writes "SOURCE:LINE:COL" of the value (of its key, for a key of an
+ * object) into a char array of GC_OPT_WHERE_SIZE. "apps[ID]" and
+ * "apps.NAME" (not keys of the file: the root has no "apps") are the
+ * entry of the app with that id or name, whose "settings" are the merged
+ * ones (gc_app_conf.settings). 0; ENOENT when the path
  * does not exist; EINVAL for a NULL cfg, name or value, a malformed path,
- * an unknown type, a value of another kind or one that does not fit. */
+ * an unknown type, a value of another kind or one that does not fit;
+ * ENOMEM (JSON). */
 int gc_config_getopt(const struct gc_config *cfg, const char *name, int type,
                      void *value);
 

@@ -74,6 +74,41 @@ static int expand_pid(const char *s, char **out) {
   return 0;
 }
 
+/* Merges the "settings" object 'over' (may be NULL) into 'base', in place:
+ * a key holding an object on both sides merges key by key, any other value
+ * of 'over' replaces (a copy). 0 or ENOMEM. */
+static int settings_merge(json_t *base, const json_t *over) {
+  const char *key;
+  json_t *val;
+  json_object_foreach((json_t *)over, key, val) {
+    json_t *cur = json_object_get(base, key);
+    if (json_is_object(cur) && json_is_object(val)) {
+      int rc = settings_merge(cur, val);
+      if (rc)
+        return rc;
+      continue;
+    }
+    json_t *copy = json_deep_copy(val);
+    if (!copy || json_object_set_new(base, key, copy) != 0)
+      return ENOMEM;
+  }
+  return 0;
+}
+
+/* An app's settings: the root's, then its adapter's, then its own. */
+static int settings_of(const json_t *root, const json_t *ad, const json_t *app,
+                       json_t **out) {
+  const json_t *layers[] = {json_object_get(root, "settings"),
+                            json_object_get(ad, "settings"),
+                            json_object_get(app, "settings")};
+  if (!(*out = json_object()))
+    return ENOMEM;
+  for (size_t i = 0; i < 3; i++)
+    if (layers[i] && settings_merge(*out, layers[i]) != 0)
+      return ENOMEM;
+  return 0;
+}
+
 int gc__config_extract(struct gc_config *cfg) {
   const json_t *root = cfg->root;
   const json_t *ads = json_object_get(root, "adapters");
@@ -109,6 +144,10 @@ int gc__config_extract(struct gc_config *cfg) {
       if (route && gc__config_route_of(route, &pc->route, &param) != 0)
         return EINVAL; /* validated already: cannot happen */
       if (param && !(pc->route_param = gc_strdup(param)))
+        return ENOMEM;
+      if (settings_of(root, ad, app, &pc->settings) != 0 ||
+          !(pc->view = json_copy(app)) ||
+          json_object_set(pc->view, "settings", pc->settings) != 0)
         return ENOMEM;
     }
   }

@@ -52,7 +52,8 @@ enum kind {
   K_IP,     /* a numeric IPv4 or IPv6 address, as the listener parses it */
   K_ROUTE,  /* an app's route: "path" or "query.NAME" */
   K_OBJECT, /* with the keys 'sub' */
-  K_ARRAY   /* non-empty, of objects with the keys 'sub' */
+  K_ARRAY,  /* non-empty, of objects with the keys 'sub' */
+  K_FREE    /* an object whose content is not the host's to check */
 };
 
 #define F_REQUIRED 1u
@@ -84,6 +85,7 @@ struct key_spec {
 #define S_OBJ(k, sub) {k, K_OBJECT, 0, 0, 0, NULL, sub, NULL}
 #define S_ARR(k, f, sub) {k, K_ARRAY, f, 0, 0, NULL, sub, NULL}
 #define S_NONZERO(k, hi, why) {k, K_UINT, 0, 1, hi, NULL, NULL, why}
+#define S_FREE(k) {k, K_FREE, 0, 0, 0, NULL, NULL, NULL}
 #define S_END {NULL, K_STRING, 0, 0, 0, NULL, NULL, NULL}
 
 static const char *const adapter_types[] = {"native", "lua", NULL};
@@ -101,10 +103,13 @@ static const struct key_spec app_keys[] = {
     S_STR("name", F_REQUIRED | F_NONEMPTY), S_STR("type_name", 0),
     S_STR("file_name", 0), S_OBJ("conn_notice", limits_keys),
     S_OBJ("conn_critical", limits_keys), S_OBJ("lua", lua_keys),
-    S_ROUTE("route"), S_END};
+    S_ROUTE("route"),
+    S_FREE("settings"),
+    S_END};
 static const struct key_spec adapter_keys[] = {
     S_CHOICE("type", F_REQUIRED, adapter_types), S_STR("dir", 0),
-    S_STR("name", F_NONEMPTY), S_ARR("apps", F_REQUIRED, app_keys), S_END};
+    S_STR("name", F_NONEMPTY), S_ARR("apps", F_REQUIRED, app_keys),
+    S_FREE("settings"), S_END};
 static const struct key_spec vhost_keys[] = {
     S_IP("ip", F_REQUIRED), S_RANGE("port", F_REQUIRED, 0, 65535),
     S_CHOICE("protocol", 0, protocols), S_STR("app", F_REQUIRED | F_NONEMPTY),
@@ -148,6 +153,7 @@ static const struct key_spec root_keys[] = {
     S_RANGE("send_timeout_ms", 0, 0, UINT32_MAX),
     S_UINT("max_buffered_bytes"),
     S_OBJ("lua", lua_keys),
+    S_FREE("settings"),
     S_END};
 
 /* The mask of a valid "logging.level" value: 0 or EINVAL. */
@@ -298,6 +304,8 @@ static int check_value(struct gc_config_ctx *v, const json_t *val,
     if (!json_is_object(val))
       return fail_got(v, val, "an object");
     return check_object(v, val, ks->sub);
+  case K_FREE: /* "settings": the game's own, any JSON inside */
+    return json_is_object(val) ? 0 : fail_got(v, val, "an object");
   case K_ARRAY: {
     if (!json_is_array(val) || json_array_size(val) == 0)
       return fail_got(v, val, "a non-empty array");

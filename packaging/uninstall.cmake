@@ -1,7 +1,8 @@
 # make uninstall (cmake -P packaging/uninstall.cmake, or the 'uninstall'
 # target): removes every file the last install listed in
-# install_manifest.txt (DESTDIR included, as written there), then the
-# folders of gcs's own that are left empty.
+# install_manifest.txt, then the folders of gcs's own that are left empty.
+# The manifest names the paths without DESTDIR: give the same DESTDIR (in
+# the environment) as to the install.
 if(NOT DEFINED MANIFEST)
   set(MANIFEST "${CMAKE_BINARY_DIR}/install_manifest.txt")
 endif()
@@ -11,6 +12,12 @@ endif()
 file(STRINGS "${MANIFEST}" files)
 set(dirs "")
 foreach(f IN LISTS files)
+  if(DEFINED ENV{DESTDIR} AND NOT "$ENV{DESTDIR}" STREQUAL "")
+    string(FIND "${f}" "$ENV{DESTDIR}" at)
+    if(NOT at EQUAL 0)
+      set(f "$ENV{DESTDIR}${f}")
+    endif()
+  endif()
   if(IS_SYMLINK "${f}" OR EXISTS "${f}")
     message(STATUS "Removing ${f}")
     file(REMOVE "${f}")

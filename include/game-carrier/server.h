@@ -47,6 +47,12 @@ extern "C" {
 #define GC_OPT_TYPE_STRING 1 /* writes a 'const char *' owned by the host */
 #define GC_OPT_TYPE_UINT64 2 /* writes a uint64_t */
 #define GC_OPT_TYPE_INT 3    /* writes an int32_t */
+/* gcs extensions (API 1.2): */
+#define GC_OPT_TYPE_JSON 4   /* writes a 'const char *': the value as JSON */
+#define GC_OPT_TYPE_WHERE 5  /* writes "FILE:LINE:COL" of the value */
+#define GC_OPT_TYPE_WHERE_KEY 6 /* the same, of its key (a member) */
+#define GC_OPT_WHERE_SIZE 256
+
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -55,8 +61,24 @@ extern "C" {
  * object. Writes it into '*value' as 'type' says. STRING writes a pointer to
  * host memory valid until the process exits. Numbers read as STRING fail;
  * a log level name ("NORMAL") read as INT gives its numeric mask.
+ * JSON (gcs) writes a pointer to the compact JSON text of any value
+ * (object, array, string quoted, number, true, false, null), host memory
+ * valid until the process exits: for an adapter with a JSON parser of its
+ * own. WHERE (gcs) writes where the value stands in the config file,
+ * "gcs.json:12:7", NUL-terminated, into the char array of
+ * GC_OPT_WHERE_SIZE bytes at 'value' (WHERE_KEY: where its key stands, for
+ * a member of an object): for an adapter that checks options of its own
+ * and says where a bad one is, as gcs does for its own keys.
+ * Paths of gcs: "apps[ID]" is the entry of the application with that id
+ * (the 'app_id' of its events) and "apps.NAME" the one named NAME (a name
+ * without '.', '[' or ']'); their "settings" are the app's merged with
+ * its adapter entry's and the root's, the app's key winning, then the
+ * adapter's: getOpt("apps[3].settings.max_players", GC_OPT_TYPE_INT, &n).
+ * The file's own path (adapters[0].apps[1].settings.max_players) reads
+ * the entry's own "settings" only.
  * Errors: ENOENT no such path; EINVAL bad path, type, NULL value or a
- * value that does not fit (a negative number as UINT64, 2^31 as INT). */
+ * value that does not fit (a negative number as UINT64, 2^31 as INT);
+ * ENOMEM (JSON). */
 typedef GCT_INT(GC_CORE_API *GetOpt)(GCT_CSTR name, GCT_INT type,
                                      GCT_PTR value);
 
