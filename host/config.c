@@ -59,6 +59,8 @@ void gc_config_free(struct gc_config *cfg) {
       gc_free(ac->apps[k].type_name);
       gc_free(ac->apps[k].file_name);
       gc_free(ac->apps[k].route_param);
+      json_decref(ac->apps[k].settings);
+      json_decref(ac->apps[k].view);
     }
     gc_free(ac->apps);
     gc_free(ac->type);
@@ -73,6 +75,9 @@ void gc_config_free(struct gc_config *cfg) {
   gc_free(cfg->vhosts);
   gc_free(cfg->log_file);
   gc_free(cfg->working_dir);
+  gc__config_texts_free(cfg->texts);
+  gc_free(cfg->text);
+  gc_free(cfg->source);
   json_decref(cfg->root);
   gc_free(cfg);
 }
@@ -101,7 +106,14 @@ static int config_load(const char *text, size_t len, const char *source,
     } else {
       cfg->root = root;
       root = NULL;
-      rc = gc__config_extract(cfg);
+      /* Kept for getOpt: GC_OPT_TYPE_WHERE places values in the text. */
+      if (!(cfg->text = gc_malloc(len + 1)) || !(cfg->source = gc_strdup(source)) ||
+          !(cfg->texts = gc__config_texts_new())) {
+        rc = ENOMEM;
+      } else {
+        memcpy(cfg->text, text, len + 1);
+        rc = gc__config_extract(cfg);
+      }
     }
   }
   if (rc == ENOMEM)

@@ -62,6 +62,12 @@ int gc__config_level_of(const json_t *val, int *mask);
 int gc__config_route_of(const json_t *val, enum gc_route *route,
                         const char **param);
 
+/* getOpt's cache of JSON texts (GC_OPT_TYPE_JSON), one per value asked
+ * for, kept until the config is freed. New: NULL when out of memory. Free:
+ * NULL is fine. */
+struct gc_config_texts *gc__config_texts_new(void);
+void gc__config_texts_free(struct gc_config_texts *t);
+
 /* Fills 'cfg' from its validated root. Counts are set only once their
  * arrays exist, so gc_config_free can undo a partial extraction. 0 or
  * ENOMEM. */

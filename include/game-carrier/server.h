@@ -53,7 +53,6 @@ extern "C" {
 #define GC_OPT_TYPE_WHERE_KEY 6 /* the same, of its key (a member) */
 #define GC_OPT_WHERE_SIZE 256
 
-
 /* ---- configuration ------------------------------------------------------ */
 
 /* Reads the value at 'name' of the loaded JSON config: dots separate

@@ -361,6 +361,30 @@ static void test_vhost_rules(void **state) {
                "t.json:1:103: vhosts: expected a non-empty array, got []");
 }
 
+/* "settings" (root, adapter, app) hold anything: the game's own keys. */
+static void test_settings_free_form(void **state) {
+  (void)state;
+  struct gc_config *cfg = load_ok(
+      "{\"settings\": {\"x\": null, \"deep\": {\"a\": [1, {\"b\": 2.5}]}},\n"
+      " \"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"echo\",\n"
+      "   \"settings\": {\"bogus\": true, \"x\": \"ad\"},\n"
+      "   \"apps\": [{\"name\": \"echo\", \"settings\": {\"port\": \"not a port\"}}]}],\n"
+      VHOSTS "}");
+  const json_t *st = cfg->adapters[0].apps[0].settings;
+  assert_string_equal(json_string_value(json_object_get(st, "x")), "ad");
+  assert_string_equal(json_string_value(json_object_get(st, "port")), "not a port");
+  assert_true(json_is_true(json_object_get(st, "bogus")));
+  assert_true(json_is_object(json_object_get(st, "deep")));
+  gc_config_free(cfg);
+  /* Without any: an empty object. */
+  cfg = load_ok("{" ADAPTERS "," VHOSTS "}");
+  assert_int_equal(json_object_size(cfg->adapters[0].apps[0].settings), 0);
+  gc_config_free(cfg);
+  /* It must be an object. */
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"settings\": [1]}",
+               "t.json:2:14: settings: expected an object, got an array");
+}
+
 /* ---- positions ----------------------------------------------------------- */
 
 static void test_positions_survive_tricky_text(void **state) {
@@ -882,6 +906,7 @@ int main(void) {
       cmocka_unit_test(test_adapter_rules),
       cmocka_unit_test(test_duplicate_app),
       cmocka_unit_test(test_vhost_rules),
+      cmocka_unit_test(test_settings_free_form),
       cmocka_unit_test(test_positions_survive_tricky_text),
       cmocka_unit_test(test_syntax_errors),
       cmocka_unit_test(test_load_file),

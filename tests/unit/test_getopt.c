@@ -243,8 +243,9 @@ static void test_len(void **state) {
   /* An object's size: its keys, comment included. */
   assert_int_equal(get_int(cfg, "logging.len", 0), 2);
   assert_int_equal(get_int(cfg, "adapters[0].len", 0), 4);
-  /* Game Carrier's doc example reads "apps.len"; we have no top-level apps. */
-  get_int(cfg, "apps.len", ENOENT);
+  /* Game Carrier's doc example reads "apps.len": every app of the config
+   * (there is no top-level "apps"; apps[ID] is the app with that id). */
+  assert_int_equal(get_int(cfg, "apps.len", 0), 3);
   /* No length of a scalar, and "len" is not a step in the middle. */
   get_int(cfg, "server_name.len", ENOENT);
   get_int(cfg, "vhosts[0].port.len", ENOENT);
@@ -332,12 +333,108 @@ static void test_bad_arguments(void **state) {
   assert_int_equal(gc_config_getopt(cfg, "vhosts[0].port", GC_OPT_TYPE_INT, NULL), EINVAL);
   assert_int_equal(gc_config_getopt(cfg, "server_name", GC_OPT_TYPE_STRING, NULL), EINVAL);
   assert_int_equal(gc_config_getopt(cfg, "max_connections", GC_OPT_TYPE_UINT64, NULL), EINVAL);
-  assert_int_equal(gc_config_getopt(cfg, "vhosts[0].port", 4, &v), EINVAL);
+  assert_int_equal(gc_config_getopt(cfg, "vhosts[0].port", 7, &v), EINVAL); /* 4..6: ours */
   assert_int_equal(gc_config_getopt(cfg, "vhosts[0].port", -1, &v), EINVAL);
   assert_int_equal(v, -777);
   /* A config without a root (never loaded) answers, it does not crash. */
   struct gc_config empty = {0};
   assert_int_equal(gc_config_getopt(&empty, "server_name", GC_OPT_TYPE_NULL, NULL), EINVAL);
+}
+
+/* ---- settings, apps[ID], apps.NAME, JSON, WHERE ---------------------------- */
+
+static const char *SETTINGS_JSON =
+    "{\"settings\": {\"motd\": \"root\", \"db\": {\"host\": \"h\", \"port\": 1},\n"
+    "              \"tags\": [\"a\"]},\n"
+    " \"adapters\": [{\"type\": \"native\", \"dir\": \"/x\", \"name\": \"echo\",\n"
+    "   \"settings\": {\"db\": {\"port\": 2}, \"motd\": \"adapter\"},\n"
+    "   \"apps\": [{\"name\": \"echo\"},\n"
+    "            {\"name\": \"two\", \"settings\": {\"db\": {\"port\": 3, \"ssl\": true},\n"
+    "                                         \"tags\": [\"b\", 1.5, null]}}]},\n"
+    "  {\"type\": \"lua\", \"apps\": [{\"name\": \"chat\", \"file_name\": \"c.lua\"}]}],\n"
+    " \"vhosts\": [{\"ip\": \"127.0.0.1\", \"port\": 7681, \"app\": \"echo\"}]}";
+
+static struct gc_config *load_settings(void) {
+  struct gc_config *cfg;
+  char err[256];
+  assert_int_equal(gc_config_load_string(SETTINGS_JSON, "s.json", &cfg, err, sizeof err), 0);
+  return cfg;
+}
+
+static void test_settings_merged(void **state) {
+  (void)state;
+  struct gc_config *cfg = load_settings();
+  /* echo (id 0): the adapter's over the root's, objects merged by key. */
+  assert_string_equal(get_str(cfg, "apps[0].settings.motd", 0), "adapter");
+  assert_string_equal(get_str(cfg, "apps.echo.settings.motd", 0), "adapter");
+  assert_int_equal(get_int(cfg, "apps[0].settings.db.port", 0), 2);
+  assert_string_equal(get_str(cfg, "apps[0].settings.db.host", 0), "h");
+  /* two (id 1): its own keys win; an array replaces, it does not merge. */
+  assert_int_equal(get_int(cfg, "apps.two.settings.db.port", 0), 3);
+  assert_int_equal(get_int(cfg, "apps[1].settings.db.ssl", 0), 1);
+  assert_string_equal(get_str(cfg, "apps[1].settings.db.host", 0), "h");
+  assert_int_equal(get_int(cfg, "apps[1].settings.tags.len", 0), 3);
+  assert_string_equal(get_str(cfg, "apps[1].settings.tags[0]", 0), "b");
+  /* chat (id 2, another adapter): the root's only. */
+  assert_string_equal(get_str(cfg, "apps[2].settings.motd", 0), "root");
+  assert_int_equal(get_int(cfg, "apps.chat.settings.db.port", 0), 1);
+  /* The rest of the entry, and the file's own paths, unmerged. */
+  assert_string_equal(get_str(cfg, "apps[2].file_name", 0), "c.lua");
+  assert_string_equal(get_str(cfg, "apps.two.name", 0), "two");
+  get_str(cfg, "adapters[0].apps[0].settings.motd", ENOENT);
+  assert_int_equal(get_int(cfg, "adapters[0].apps[1].settings.db.port", 0), 3);
+  assert_string_equal(get_str(cfg, "settings.motd", 0), "root");
+  assert_int_equal(get_int(cfg, "apps.len", 0), 3);
+  /* No such app, or not an app's path. */
+  get_str(cfg, "apps[3].name", ENOENT);
+  get_str(cfg, "apps.three.name", ENOENT);
+  get_str(cfg, "apps[0][0]", ENOENT);
+  get_str(cfg, "apps[0].settings.nope", ENOENT);
+  assert_int_equal(gc_config_getopt(cfg, "apps[0]", GC_OPT_TYPE_NULL, NULL), 0);
+  gc_config_free(cfg);
+}
+
+static void test_json_type(void **state) {
+  (void)state;
+  struct gc_config *cfg = load_settings();
+  const char *j = NULL, *again = NULL;
+  assert_int_equal(gc_config_getopt(cfg, "apps[1].settings", GC_OPT_TYPE_JSON, &j), 0);
+  assert_string_equal(j, "{\"motd\":\"adapter\",\"db\":{\"host\":\"h\",\"port\":3,"
+                         "\"ssl\":true},\"tags\":[\"b\",1.5,null]}");
+  assert_int_equal(gc_config_getopt(cfg, "apps[1].settings", GC_OPT_TYPE_JSON, &again), 0);
+  assert_ptr_equal(j, again); /* made once, kept with the config */
+  assert_int_equal(gc_config_getopt(cfg, "settings.motd", GC_OPT_TYPE_JSON, &j), 0);
+  assert_string_equal(j, "\"root\"");
+  assert_int_equal(gc_config_getopt(cfg, "apps[0].settings.db.port", GC_OPT_TYPE_JSON, &j), 0);
+  assert_string_equal(j, "2");
+  assert_int_equal(gc_config_getopt(cfg, "vhosts.len", GC_OPT_TYPE_JSON, &j), EINVAL);
+  assert_int_equal(gc_config_getopt(cfg, "nope", GC_OPT_TYPE_JSON, &j), ENOENT);
+  gc_config_free(cfg);
+}
+
+static void test_where_type(void **state) {
+  (void)state;
+  struct gc_config *cfg = load_settings();
+  char w[GC_OPT_WHERE_SIZE];
+  assert_int_equal(gc_config_getopt(cfg, "settings.motd", GC_OPT_TYPE_WHERE, w), 0);
+  assert_string_equal(w, "s.json:1:23");
+  assert_int_equal(gc_config_getopt(cfg, "settings.motd", GC_OPT_TYPE_WHERE_KEY, w), 0);
+  assert_string_equal(w, "s.json:1:15");
+  assert_int_equal(gc_config_getopt(cfg, "adapters[0].apps[1].settings.tags[1]",
+                                    GC_OPT_TYPE_WHERE, w), 0);
+  assert_string_equal(w, "s.json:7:56");
+  /* Under a view: where the merged value comes from. */
+  assert_int_equal(gc_config_getopt(cfg, "apps[1].settings.db.port", GC_OPT_TYPE_WHERE, w), 0);
+  assert_string_equal(w, "s.json:6:57");
+  assert_int_equal(gc_config_getopt(cfg, "apps.echo.settings.db.port", GC_OPT_TYPE_WHERE, w), 0);
+  assert_string_equal(w, "s.json:4:32");
+  assert_int_equal(gc_config_getopt(cfg, "apps[2].settings.db.host", GC_OPT_TYPE_WHERE_KEY, w), 0);
+  assert_string_equal(w, "s.json:1:38");
+  assert_int_equal(gc_config_getopt(cfg, "apps[2].file_name", GC_OPT_TYPE_WHERE, w), 0);
+  assert_string_equal(w, "s.json:8:58");
+  assert_int_equal(gc_config_getopt(cfg, "apps.len", GC_OPT_TYPE_WHERE, w), ENOENT);
+  assert_int_equal(gc_config_getopt(cfg, "apps[9]", GC_OPT_TYPE_WHERE, w), ENOENT);
+  gc_config_free(cfg);
 }
 
 int main(void) {
@@ -360,6 +457,9 @@ int main(void) {
   };
   const struct CMUnitTest own[] = {
       cmocka_unit_test(test_extracted_values_read_raw),
+      cmocka_unit_test(test_settings_merged),
+      cmocka_unit_test(test_json_type),
+      cmocka_unit_test(test_where_type),
   };
   int failed = cmocka_run_group_tests_name("loaded", loaded, setup, teardown);
   failed += cmocka_run_group_tests_name("raw", raw, setup_raw, teardown_raw);
