@@ -1,41 +1,33 @@
 # gcs: two commands on a fresh Debian machine.
 #   make run    installs what is missing, builds, starts gcs on scripts/chat.lua
 #   make test   installs what is missing, builds with ASan+UBSan, runs every test (ctest)
-# Also: make (build), make tsan (the tests under ThreadSanitizer), make bench, make clean.
+# Also: make (build), make install (PREFIX, DESTDIR), make uninstall,
+# make tsan (the tests under ThreadSanitizer), make bench, make clean.
+
+# No "Entering directory" lines, from this make or cmake's.
+MAKEFLAGS += --no-print-directory
 
 BUILD      ?= build
 TEST_BUILD ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 PORT       ?= 7681
-
-# Build and run: the libraries and Lua. Tests add busted, cmocka, Node for
-# the 'ws' client and Chromium for the browser test.
-DEB_PACKAGES  := cmake make gcc pkg-config libuv1-dev liblua5.4-dev lua5.4 \
-                 libwslay-dev libhttp-parser-dev libssl-dev libjansson-dev
-TEST_PACKAGES := lua-busted libcmocka-dev chromium
+PREFIX     ?= /usr/local
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Installs the Debian packages of $(1) that are missing, saying which.
-define apt_install
-	@missing=""; for p in $(1); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$(2)" ] && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then missing="$$missing nodejs npm"; fi; \
-	if [ -n "$$missing" ]; then \
-	  echo "make: installing missing Debian packages:$$missing"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
-endef
-
-.PHONY: all build run run-echo test tsan deps test-deps npm-deps bench fuzz soak clean
+.PHONY: all build run run-echo test tsan deps test-deps npm-deps install uninstall \
+        bench fuzz soak clean
 
 all: build
 
+# What is missing is found with pkg-config (a header, a command) and, on
+# Debian or Ubuntu, installed with apt-get; elsewhere tools/deps.sh names
+# it and stops. Build and run: the libraries; tests add Lua 5.4, busted,
+# cmocka, Node for the 'ws' client and Chromium for the browser test.
 deps:
-	$(call apt_install,$(DEB_PACKAGES),)
+	@tools/deps.sh build
 
-test-deps: deps
-	$(call apt_install,$(TEST_PACKAGES),node)
+test-deps:
+	@tools/deps.sh test
 
 # The end-to-end tests' WebSocket client (npm 'ws'), pinned by package-lock.json.
 npm-deps: test-deps
@@ -45,8 +37,20 @@ npm-deps: test-deps
 	fi
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGC_BUILD_TESTS=OFF >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGC_BUILD_TESTS=OFF \
+	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
+
+# bin/gcs, lib/gcs/libgc_lua.so, include/game-carrier/, share/pkgconfig/
+# game-carrier-server.pc, gc.testing in Lua 5.4's C module folder, share/gcs/
+# (scripts, gcs.service, gcs.json). `make && sudo make install`.
+install: build
+	DESTDIR='$(DESTDIR)' cmake --install $(BUILD) --prefix $(PREFIX)
+
+# Removes what the last install from $(BUILD) wrote (install_manifest.txt);
+# give it the same DESTDIR.
+uninstall:
+	DESTDIR='$(DESTDIR)' cmake -DMANIFEST=$(BUILD)/install_manifest.txt -P packaging/uninstall.cmake
 
 run: build
 	./$(BUILD)/gcs scripts/chat.lua -p $(PORT)

@@ -25,12 +25,12 @@ foreach(f IN LISTS files)
   get_filename_component(d "${f}" DIRECTORY)
   list(APPEND dirs "${d}")
 endforeach()
-# Only folders named after gcs (lib/gcs, include/game-carrier, share/gcs,
+# Only folders named after gcs (lib/gcs, include/game-carrier, share/gcs, share/doc/gcs,
 # .../lua/5.4/gc) and those below them, deepest first, and only when empty.
 list(REMOVE_DUPLICATES dirs)
 list(SORT dirs ORDER DESCENDING)
 foreach(d IN LISTS dirs)
-  while(d MATCHES "/(share/gcs|lib/gcs|include/game-carrier|lua/5\\.4/gc)(/|$)")
+  while(d MATCHES "/(share/gcs|share/doc/gcs|lib/gcs|include/game-carrier|lua/5\\.4/gc)(/|$)")
     file(GLOB left "${d}/*" "${d}/.*")
     if(left OR NOT IS_DIRECTORY "${d}")
       break()
