@@ -321,9 +321,33 @@ int gc_log_level_parse(const char *s, int *mask) {
   return 0;
 }
 
+int gc_log_level_parse_cli(const char *s, int *mask) {
+  static const struct {
+    const char *name;
+    int mask;
+  } thresholds[] = {
+      {"err", GCL_ERR},
+      {"error", GCL_ERR},
+      {"warn", GCL_ERR | GCL_WARN},
+      {"warning", GCL_ERR | GCL_WARN},
+      {"notice", GCL_NORMAL},
+      {"info", GCL_NORMAL | GCL_INFO},
+      {"debug", GCL_VERBOSE},
+  };
+  if (!s || !mask)
+    return EINVAL;
+  for (size_t k = 0; k < sizeof thresholds / sizeof thresholds[0]; k++)
+    if (strcasecmp(s, thresholds[k].name) == 0) {
+      *mask = thresholds[k].mask;
+      return 0;
+    }
+  return gc_log_level_parse(s, mask);
+}
+
 uint64_t gc_log_limit_roll(struct gc_log_limit *l, int64_t now_ms) {
   int64_t second = now_ms - now_ms % 1000;
-  if (second == l->window)
+  /* Forward only: loops sharing one limit read clocks a moment apart. */
+  if (second <= l->window)
     return 0;
   uint64_t dropped = l->dropped;
   l->window = second;

@@ -65,6 +65,14 @@ void gc_log_set_hook(void (*hook)(int level, const char *line, void *ud),
  * '*mask' untouched. */
 int gc_log_level_parse(const char *s, int *mask);
 
+/* Parses the level of 'gcs -l': one of the names err, warn, notice, info,
+ * debug (any case; also error, warning) is a threshold, that level and the
+ * more severe ones, USER lines counting with notice (so "notice" is
+ * NORMAL and "debug" VERBOSE); anything else is a mask as
+ * gc_log_level_parse reads it (the config's "ERR|WARN", "VERBOSE", 0x1f).
+ * 0 with '*mask' set, or EINVAL with '*mask' untouched. */
+int gc_log_level_parse_cli(const char *s, int *mask);
+
 /* A rate limit for the lines of one source (a loop's connection lines): a
  * flood of hostile clients must not become a flood of log lines filling
  * the disk. Windows are whole seconds of the caller's clock. */

@@ -38,6 +38,9 @@ static void usage(FILE *f) {
           "  -c N        accepted for Game Carrier compatibility, ignored\n"
           "  -p PORT     port for a script (default 7681; 0: any free one, logged)\n"
           "  -a ADDRESS  address for a script (default 0.0.0.0)\n"
+          "  -l LEVEL    log level, over the config's logging.level: err, warn,\n"
+          "              notice, info or debug (that level and the more severe;\n"
+          "              default notice), or a mask as in the config (ERR|WARN)\n"
           "  -w N        worker loops, 1..64 (default: threading.worker_count,\n"
           "              \"auto\": one per CPU)\n"
           "  --route R   a script's route: query.NAME or path (players with the\n"
@@ -161,6 +164,7 @@ int main(int argc, char **argv) {
   int port = 7681;
   long workers_opt = 0;
   int watch = 0;
+  int log_mask = -1; /* -l: over the config's logging.level */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -175,6 +179,26 @@ int main(int argc, char **argv) {
       return gc_new_project(i + 1 < argc ? argv[i + 1] : NULL);
     } else if (!strcmp(a, "--watch")) {
       watch = 1;
+    } else if (!strcmp(a, "-l") || !strcmp(a, "--log-level") ||
+               !strncmp(a, "--log-level=", 12)) {
+      const char *v = a[1] == '-' && a[11] == '=' ? a + 12
+                      : i + 1 < argc              ? argv[++i]
+                                                  : NULL;
+      if (!v) {
+        fprintf(stderr, "gcs: %s needs a value\n", a);
+        usage(stderr);
+        return 2;
+      }
+      if (gc_log_level_parse_cli(v, &log_mask) != 0) {
+        fprintf(stderr,
+                "gcs: %s: bad log level \"%s\": use err, warn, notice, info or "
+                "debug (that level and the more severe ones), or a mask as "
+                "the config's logging.level takes: ERR, WARN, NOTICE, INFO, "
+                "DEBUG, USER, NORMAL, VERBOSE joined with '|', or a number "
+                "0..65535\n",
+                a, v);
+        return 2;
+      }
     } else if (!strncmp(a, "-c", 2)) {
       if (!a[2] && i + 1 < argc)
         i++; /* "-c 1": Game Carrier's examples pass it; meaning unknown */
@@ -244,6 +268,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "gcs: %s\n", err);
     return 1;
   }
+  if (log_mask >= 0)
+    server.cfg->log_level = log_mask;
   if ((rc = gc_log_open(server.cfg->log_file, server.cfg->log_level)) != 0) {
     fprintf(stderr, "gcs: cannot open log file %s: %s\n", server.cfg->log_file,
             strerror(rc));

@@ -129,6 +129,38 @@ static void test_level_parse(void **state) {
   assert_int_equal(gc_log_level_parse("ERR", NULL), EINVAL);
 }
 
+/* gcs -l: the five names are thresholds, anything else a config mask. */
+static void test_level_parse_cli(void **state) {
+  (void)state;
+  static const struct {
+    const char *s;
+    int mask;
+  } ok[] = {
+      {"err", GCL_ERR},
+      {"Warn", GCL_ERR | GCL_WARN},
+      {"warning", GCL_ERR | GCL_WARN},
+      {"notice", GCL_NORMAL},
+      {"info", GCL_NORMAL | GCL_INFO},
+      {"DEBUG", GCL_VERBOSE},
+      {"USER", GCL_USER},
+      {"ERR|WARN", GCL_ERR | GCL_WARN},
+      {"WARN|NOTICE", GCL_WARN | GCL_NOTICE},
+      {"0x10", GCL_DEBUG},
+      {"NORMAL", GCL_NORMAL},
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    int m = -1;
+    if (gc_log_level_parse_cli(ok[i].s, &m) != 0 || m != ok[i].mask)
+      fail_msg("\"%s\": got %d, want %d", ok[i].s, m, ok[i].mask);
+  }
+  int m = -1;
+  assert_int_equal(gc_log_level_parse_cli("loud", &m), EINVAL);
+  assert_int_equal(gc_log_level_parse_cli("", &m), EINVAL);
+  assert_int_equal(gc_log_level_parse_cli("warn|", &m), EINVAL);
+  assert_int_equal(m, -1);
+  assert_int_equal(gc_log_level_parse_cli(NULL, &m), EINVAL);
+}
+
 /* ---- the file, the mask, the format ------------------------------------------ */
 
 static void test_file_and_mask(void **state) {
@@ -456,6 +488,7 @@ static void test_threads_write_whole_lines(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_level_parse, reset, cleanup),
+      cmocka_unit_test(test_level_parse_cli),
       cmocka_unit_test_setup_teardown(test_file_and_mask, reset, cleanup),
       cmocka_unit_test_setup_teardown(test_level_letters, reset, cleanup),
       cmocka_unit_test_setup_teardown(test_appends_and_reopen, reset, cleanup),
