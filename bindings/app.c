@@ -58,6 +58,7 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
   app->worker_count = 1;
   app->time_limit_ms = lim->time_limit_ms;
   app->unsafe = lim->unsafe;
+  app->message_text = lim->message_text;
   gc_lua_set_budget(app, lim->instruction_budget);
   app->mem_limit = lim->memory_limit > SIZE_MAX ? SIZE_MAX
                                                 : (size_t)lim->memory_limit;

@@ -71,6 +71,7 @@ int gc_lua_push_error(lua_State *L, int rc) {
   case ENOMEM: lua_pushliteral(L, "not enough memory"); break;
   case ENOSYS: lua_pushliteral(L, "not supported by this host"); break;
   case ESHUTDOWN: lua_pushliteral(L, "shutting down"); break;
+  case EILSEQ: lua_pushliteral(L, "invalid UTF-8"); break;
   default: lua_pushstring(L, strerror(rc)); break;
   }
   return 2;
@@ -125,6 +126,54 @@ static void release_conn(struct gc_lua_conn *c) {
   c->ref = LUA_NOREF;
 }
 
+int gc_lua_check_msg_type(lua_State *L, int arg) {
+  static const char *const names[] = {"text", "binary", NULL};
+  if (lua_isnoneornil(L, arg))
+    return GC_MESSAGE_DEFAULT;
+  return luaL_checkoption(L, arg, NULL, names) == 0 ? GC_MESSAGE_TEXT
+                                                    : GC_MESSAGE_BINARY;
+}
+
+/* 1 when 's' is well-formed UTF-8 (no overlongs, no surrogates, nothing
+ * above U+10FFFF): what the host and every client require of text. */
+static int utf8_valid(const unsigned char *s, size_t len) {
+  size_t i = 0;
+  while (i < len) {
+    unsigned c = s[i];
+    size_t n;
+    unsigned lo = 0x80, hi = 0xbf;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0)
+        lo = 0xa0;
+      else if (c == 0xed)
+        hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0)
+        lo = 0x90;
+      else if (c == 0xf4)
+        hi = 0x8f;
+    } else {
+      return 0;
+    }
+    if (len - i <= n)
+      return 0;
+    for (size_t k = 1; k <= n; k++) {
+      unsigned b = s[i + k];
+      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf))
+        return 0;
+    }
+    i += n + 1;
+  }
+  return 1;
+}
+
 lua_Integer gc_lua_check_int_or_name(lua_State *L, int arg,
                                      const char *const names[],
                                      const lua_Integer values[]) {
@@ -135,12 +184,15 @@ lua_Integer gc_lua_check_int_or_name(lua_State *L, int arg,
 
 /* ---- methods --------------------------------------------------------------- */
 
-/* conn:send(data [, cookie]) -> true | nil, "closed" | nil, errmsg.
- * 'cookie' (any Lua value but nil) comes back in on_message_sent. */
+/* conn:send(data [, cookie [, "text"|"binary"]]) -> true | nil, "closed"
+ * | nil, errmsg. 'cookie' (any Lua value but nil) comes back in
+ * on_message_sent. Without a type the app's "message_type" applies; a
+ * text message that is not UTF-8 gets nil, "invalid UTF-8". */
 static int conn_send(lua_State *L) {
   struct gc_lua_conn *c = check_conn(L);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
+  int flags = gc_lua_check_msg_type(L, 4);
   int has_cookie = !lua_isnoneornil(L, 3);
   if (!c->open || c->closing)
     return push_closed(L);
@@ -158,8 +210,14 @@ static int conn_send(lua_State *L) {
     lua_rawseti(L, 4, key); /* may raise: nothing is held yet */
     c->next_cookie = key;
   }
-  int rc = c->app->api->connectionAddMessage(
-      c->handle, (GCT_PTR)(uintptr_t)data, len, (GCT_INTPTR)key);
+  const struct core_api *api = c->app->api;
+  int rc = flags == GC_MESSAGE_DEFAULT
+               ? api->connectionAddMessage(c->handle, (GCT_PTR)(uintptr_t)data,
+                                           len, (GCT_INTPTR)key)
+           : api->connectionAddMessageEx /* NULL before API 1.2 */
+               ? api->connectionAddMessageEx(c->handle, data, len,
+                                             (GCT_INTPTR)key, flags)
+               : ENOSYS;
   if (rc != 0) {
     if (key) {
       lua_pushnil(L);
@@ -172,8 +230,10 @@ static int conn_send(lua_State *L) {
   return push_result(L, rc);
 }
 
-/* conn:close([reason]) with gc.CLOSE_NORMAL (default), gc.CLOSE_DROP,
- * "normal" or "drop" -> true | nil, "closed". */
+/* conn:close([reason [, code [, text]]]) with gc.CLOSE_NORMAL (default),
+ * gc.CLOSE_DROP, "normal" or "drop" -> true | nil, "closed". 'code' (1000
+ * or 3000-4999) and 'text' (at most 123 bytes of UTF-8) go in the close
+ * frame of a NORMAL close; a DROP sends no frame. */
 static int conn_close(lua_State *L) {
   static const char *const names[] = {"normal", "drop", NULL};
   static const lua_Integer values[] = {GC_CLOSE_REASON_NORMAL,
@@ -187,9 +247,29 @@ static int conn_close(lua_State *L) {
                       reason == GC_CLOSE_REASON_DROP,
                   2, "invalid close reason");
   }
+  lua_Integer code = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    code = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, code == 1000 || (code >= 3000 && code <= 4999), 3,
+                  "close code must be 1000 or 3000-4999");
+  }
+  const char *text = NULL;
+  if (!lua_isnoneornil(L, 4)) {
+    size_t n;
+    text = luaL_checklstring(L, 4, &n);
+    luaL_argcheck(L, n <= GC_CLOSE_TEXT_MAX, 4,
+                  "close text longer than 123 bytes");
+    luaL_argcheck(L, strlen(text) == n && utf8_valid((const unsigned char *)text, n),
+                  4, "close text must be UTF-8 without NUL");
+  }
   if (!c->open || c->closing)
     return push_closed(L);
-  int rc = c->app->api->connectionClose(c->handle, (GCT_INT)reason);
+  const struct core_api *api = c->app->api;
+  int rc = !(code || text) ? api->connectionClose(c->handle, (GCT_INT)reason)
+           : api->connectionCloseEx /* NULL before API 1.2 */
+               ? api->connectionCloseEx(c->handle, (GCT_INT)reason,
+                                        (GCT_INT)code, text)
+               : ENOSYS;
   if (rc == 0 || rc == EINVAL)
     c->closing = 1;
   return push_result(L, rc);
@@ -413,6 +493,36 @@ static void set_int(lua_State *L, const char *k, lua_Integer v) {
   lua_setfield(L, -2, k);
 }
 
+/* 'return false, status [, text]' from on_connect: the HTTP answer of
+ * the refusal (connectionRefuse); the status and text are at the top.
+ * A bad one is the script's error (logged, and the client gets 403). */
+static void refuse_answer(lua_State *L, struct connect_ev *ev) {
+  lua_Integer status = 403;
+  if (!lua_isnil(L, -2)) {
+    int isnum = 0;
+    status = lua_tointegerx(L, -2, &isnum);
+    if (!isnum || status < 400 || status > 599)
+      luaL_error(L, "on_connect refused with HTTP status %s (400-599 expected)",
+                 luaL_tolstring(L, -2, NULL));
+  }
+  const char *text = NULL;
+  if (!lua_isnil(L, -1)) {
+    size_t n = 0;
+    text = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+    int ok = text && n > 0 && n <= GC_REFUSE_TEXT_MAX &&
+             utf8_valid((const unsigned char *)text, n);
+    for (size_t i = 0; ok && i < n; i++)
+      ok = (unsigned char)text[i] >= 0x20 && text[i] != 0x7f;
+    if (!ok)
+      luaL_error(L,
+                 "on_connect refused with a bad HTTP body (one line of 1-%d "
+                 "bytes of UTF-8, no control characters, expected)",
+                 GC_REFUSE_TEXT_MAX);
+  }
+  if (ev->app->api->connectionRefuse) /* NULL before API 1.2: 403 */
+    (void)ev->app->api->connectionRefuse(ev->handle, (GCT_INT)status, text);
+}
+
 static int do_connect(lua_State *L) {
   struct connect_ev *ev = lua_touserdata(L, 1);
   struct gc_lua_app *app = ev->app;
@@ -464,10 +574,12 @@ static int do_connect(lua_State *L) {
   set_str(L, "local_ip", ev->lip);
   set_int(L, "local_port", ev->lport);
   set_int(L, "app_id", app->app_id);
-  lua_call(L, 2, 1);
-  ev->accept = !((lua_isboolean(L, -1) && !lua_toboolean(L, -1)) ||
-                 (lua_isinteger(L, -1) &&
-                  lua_tointeger(L, -1) == (lua_Integer)GC_DROP_CONNECTION));
+  lua_call(L, 2, 3);
+  ev->accept = !((lua_isboolean(L, -3) && !lua_toboolean(L, -3)) ||
+                 (lua_isinteger(L, -3) &&
+                  lua_tointeger(L, -3) == (lua_Integer)GC_DROP_CONNECTION));
+  if (!ev->accept && !(lua_isnil(L, -2) && lua_isnil(L, -1)))
+    refuse_answer(L, ev);
   return 0;
 }
 

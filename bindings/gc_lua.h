@@ -53,6 +53,7 @@ struct gc_lua_limits {
   uint64_t memory_limit;
   const char *path;
   int unsafe; /* "lua.unsafe": io.popen, os.execute, package.loadlib on */
+  int message_text; /* the app entry's "message_type" is "text" */
 };
 
 struct gc_lua_conn;
@@ -82,6 +83,7 @@ struct gc_lua_app {
   lua_State *L; /* NULL once closed */
   int closing;  /* never enter the state again */
   int unsafe;   /* "lua.unsafe" (sandbox.c) */
+  int message_text; /* "message_type": "text" (gc.broadcast's default) */
   int handlers_ref; /* registry ref of the table the script returned */
   int sent_name_ref; /* registry ref of the string "on_message_sent" */
   int msg_name_ref;  /* registry ref of the string "on_message" */
@@ -331,6 +333,9 @@ lua_Integer gc_lua_check_int_or_name(lua_State *L, int arg,
                                      const lua_Integer values[]);
 /* Pushes nil and the message of host error 'rc'; returns 2. */
 int gc_lua_push_error(lua_State *L, int rc);
+/* The optional frame type at 'arg' ("text" or "binary", else raises) as a
+ * GC_MESSAGE_* flag; GC_MESSAGE_DEFAULT when none or nil. */
+int gc_lua_check_msg_type(lua_State *L, int arg);
 
 /* ---- gc_module.c: require "gc" and application timers ------------------- */
 

@@ -164,17 +164,25 @@ static void bcast_add(struct gc_lua_app *app, struct gc_lua_conn *c,
   }
 }
 
-/* gc.broadcast(data [, filter | conns]) -> number of connections it was
- * queued for, among this state's (as gc.connections). 'filter(conn)' returning false or nil skips a connection;
+/* gc.broadcast(data [, filter | conns] [, "text"|"binary"]) -> number of
+ * connections it was queued for, among this state's (as gc.connections),
+ * or nil, "invalid UTF-8" for text that is not. 'filter(conn)' returning false or nil skips a connection;
  * 'conns' is a table of the connections to reach, as an array
  * {conn, ...} or as a set {[conn] = true, ...} (a room); each gets the
- * message once, closed ones are skipped. The message is handed to the host
- * once (connectionsBroadcast): one copy of the payload is shared by every
- * receiver's queue. */
+ * message once, closed ones are skipped. The type may come second when
+ * there is no filter; without one the app's "message_type" applies. The
+ * message is handed to the host once (connectionsBroadcastEx): one copy
+ * of the payload is shared by every receiver's queue. */
 static int l_broadcast(lua_State *L) {
   struct gc_lua_app *app = app_up(L);
   size_t len;
   const char *data = luaL_checklstring(L, 1, &len);
+  int targ = lua_type(L, 2) == LUA_TSTRING ? 2 : 3;
+  int flags = gc_lua_check_msg_type(L, targ);
+  if (flags == GC_MESSAGE_DEFAULT) /* the app's, said to the host outright */
+    flags = app->message_text ? GC_MESSAGE_TEXT : GC_MESSAGE_BINARY;
+  if (targ == 2)
+    lua_remove(L, 2);
   int kind = lua_type(L, 2);
   luaL_argexpected(L, kind == LUA_TNONE || kind == LUA_TNIL ||
                           kind == LUA_TFUNCTION || kind == LUA_TTABLE,
@@ -222,9 +230,16 @@ static int l_broadcast(lua_State *L) {
     }
   }
   GCT_SIZE queued = 0;
-  if (n)
+  /* Called with no receiver too, so bad text is refused either way. A
+   * host before API 1.2 has binary frames only. */
+  if (app->api->connectionsBroadcastEx) {
+    if (app->api->connectionsBroadcastEx(handles, n, (GCT_PTR)(uintptr_t)data,
+                                         len, 0, flags, &queued) == EILSEQ)
+      return gc_lua_push_error(L, EILSEQ);
+  } else if (n) {
     (void)app->api->connectionsBroadcast(handles, n, (GCT_PTR)(uintptr_t)data,
                                          len, 0, &queued);
+  }
   lua_pushinteger(L, (lua_Integer)queued);
   return 1;
 }

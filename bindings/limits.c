@@ -209,6 +209,7 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
   lim->memory_limit = GC_LUA_DEFAULT_MEMORY;
   lim->path = NULL;
   lim->unsafe = 0;
+  lim->message_text = 0;
   if (api->getOpt == NULL)
     return;
   const char *s = NULL;
@@ -233,6 +234,11 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
     snprintf(path, sizeof path, "%s.lua.path", prefix);
     if (api->getOpt(path, GC_OPT_TYPE_STRING, &s) == 0)
       lim->path = s;
+    const char *mt = NULL;
+    snprintf(path, sizeof path, "%s.message_type", prefix);
+    if (api->getOpt(path, GC_OPT_TYPE_STRING, &mt) == 0 && mt &&
+        strcmp(mt, "text") == 0)
+      lim->message_text = 1;
   }
   if (has_budget)
     lim->instruction_budget = budget > INT64_MAX ? INT64_MAX : (int64_t)budget;

@@ -35,6 +35,9 @@ struct gc_app_conf {
   /* GC_ROUTE_QUERY: the parameter's name, 1..GC_ROUTE_PARAM_MAX of
    * [A-Za-z0-9_.~-] (owned); NULL otherwise. */
   char *route_param;
+  /* "message_type": 1 for "text", 0 for "binary" (the default): the frame
+   * type of connectionAddMessage and GC_MESSAGE_DEFAULT. */
+  int message_text;
   int id;                             /* from 0 over all apps, config order */
   json_t *json;                       /* borrowed from root: the app entry */
   /* The app's "settings" merged over its adapter's and the root's (an

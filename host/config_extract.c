@@ -149,6 +149,8 @@ int gc__config_extract(struct gc_config *cfg) {
           !(pc->view = json_copy(app)) ||
           json_object_set(pc->view, "settings", pc->settings) != 0)
         return ENOMEM;
+      const json_t *mt = json_object_get(app, "message_type");
+      pc->message_text = mt && strcmp(json_string_value(mt), "text") == 0;
     }
   }
   const json_t *vhs = json_object_get(root, "vhosts");

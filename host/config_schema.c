@@ -90,6 +90,7 @@ struct key_spec {
 
 static const char *const adapter_types[] = {"native", "lua", NULL};
 static const char *const protocols[] = {"ws", "wss", NULL};
+static const char *const message_types[] = {"text", "binary", NULL};
 
 static const struct key_spec limits_keys[] = {
     S_UINT("msg_per_second"), S_UINT("kbytes_per_second"),
@@ -104,6 +105,7 @@ static const struct key_spec app_keys[] = {
     S_STR("file_name", 0), S_OBJ("conn_notice", limits_keys),
     S_OBJ("conn_critical", limits_keys), S_OBJ("lua", lua_keys),
     S_ROUTE("route"),
+    S_CHOICE("message_type", 0, message_types),
     S_FREE("settings"),
     S_END};
 static const struct key_spec adapter_keys[] = {

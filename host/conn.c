@@ -87,6 +87,8 @@ static void conn_free(struct gc_conn *c) {
   if (c->ws)
     gc_ws_pool_give(&loop->ws_pool, c->ws, gc_ws_clean(c->ws));
   gc_free(c->mem_pending);
+  gc_free(c->close_text);
+  gc_free(c->refuse_text);
   gc_free(c->limits);
   gc_free(c->req);
   if (c->counted)
@@ -501,8 +503,13 @@ static void conn_step(struct gc_conn *c) {
     return; /* parked above: nothing in progress */
   if (c->state == GC_CONN_DRAINING &&
       (gc__conn_ws_bind(c) != 0 || !wslay_event_get_close_sent(c->ws->ctx))) {
-    /* Everything queued is out: now the close frame. */
-    if (!c->ws || wslay_event_queue_close(c->ws->ctx, 1000, NULL, 0) != 0) {
+    /* Everything queued is out: now the close frame, with the code and
+     * reason of connectionCloseEx if it gave them (wslay copies). */
+    uint16_t code = c->close_code ? c->close_code : 1000;
+    const char *why = c->close_text;
+    if (!c->ws ||
+        wslay_event_queue_close(c->ws->ctx, code, (const uint8_t *)why,
+                                why ? strlen(why) : 0) != 0) {
       gc__conn_teardown(c);
       return;
     }

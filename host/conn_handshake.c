@@ -103,8 +103,10 @@ void gc__conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
     char lip[46] = "";
     int lport = c->listener->port;
     c->tp->local_addr(c, lip, sizeof lip, &lport);
+    c->in_connect = 1; /* connectionRefuse may choose the answer */
     user = a->on_connect(app->id, c->handle, GC_PROTOCOL_WS, c->rip, c->rport,
                          lip, lport, target);
+    c->in_connect = 0;
   }
   if (user == GC_DROP_CONNECTION) {
     /* Refused: nothing the app did for it is reported, no event follows. */
@@ -112,10 +114,16 @@ void gc__conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
     gc_send_queue_clear(&c->q, gc__conn_uncount_queued, c);
     if (c->state != GC_CONN_DEAD) {
       c->state = GC_CONN_HANDSHAKE;
-      gc__conn_http_reject(c, 403, "connection refused by the application");
+      gc__conn_http_reject(c, c->refuse_status ? c->refuse_status : 403,
+                           c->refuse_text ? c->refuse_text
+                                          : "connection refused by the application");
     }
     return;
   }
+  /* Accepted: an answer connectionRefuse prepared is forgotten. */
+  gc_free(c->refuse_text);
+  c->refuse_text = NULL;
+  c->refuse_status = 0;
   c->user = user;
   c->accepted = 1;
   gc_counters_bump(CTR(c), GC_CTR_CONNECTIONS, 1);

@@ -69,14 +69,20 @@ static GCT_INT api_get_opt(GCT_CSTR name, GCT_INT type, GCT_PTR value) {
   return gc_config_getopt(s->cfg, name, type, value);
 }
 
-static GCT_INT api_add_message(GCT_INTPTR h, GCT_PTR data, GCT_SIZE len,
-                               GCT_INTPTR cookie) {
+/* connectionAddMessageEx; connectionAddMessage is its GC_MESSAGE_DEFAULT.
+ * Handed to another loop, a text message is checked here (EILSEQ before
+ * it leaves), a DEFAULT one there, where the app's type is known. */
+static GCT_INT api_add_message_ex(GCT_INTPTR h, GCT_CPTR data, GCT_SIZE len,
+                                  GCT_INTPTR cookie, GCT_INT flags) {
   if (here(h))
-    return gc_conn_send(gc__loop_current, h, data, len, cookie);
+    return gc_conn_send(gc__loop_current, h, data, len, cookie, flags);
   struct gc_server *s = api_server();
   struct gc_loop *to = owner_of(h);
   if (!to || (!data && len))
     return EINVAL;
+  int rc = gc__msg_text_check(flags, data, len);
+  if (rc)
+    return rc;
   if (len > s->cfg->max_output_msg_size)
     return EMSGSIZE;
   struct gc_mail *m = gc_mail_new(GC_MAIL_SEND, len);
@@ -84,24 +90,49 @@ static GCT_INT api_add_message(GCT_INTPTR h, GCT_PTR data, GCT_SIZE len,
     return ENOMEM;
   m->cookie = cookie;
   m->len = len;
+  m->level = flags;
   if (len)
     memcpy(m->data, data, len);
   return post_to(to, h, m);
 }
 
-static GCT_INT api_close(GCT_INTPTR h, GCT_INT reason) {
+static GCT_INT api_add_message(GCT_INTPTR h, GCT_PTR data, GCT_SIZE len,
+                               GCT_INTPTR cookie) {
+  return api_add_message_ex(h, data, len, cookie, GC_MESSAGE_DEFAULT);
+}
+
+/* connectionCloseEx; connectionClose is it without code and text. */
+static GCT_INT api_close_ex(GCT_INTPTR h, GCT_INT reason, GCT_INT code,
+                            GCT_CSTR text) {
   if (here(h))
-    return gc_conn_close(gc__loop_current, h, reason);
-  if (reason != GC_CLOSE_REASON_NORMAL && reason != GC_CLOSE_REASON_DROP)
+    return gc_conn_close_ex(gc__loop_current, h, reason, code, text);
+  if (gc__close_args_check(reason, code, text))
     return EINVAL;
   struct gc_loop *to = owner_of(h);
   if (!to)
     return EINVAL;
-  struct gc_mail *m = gc_mail_new(GC_MAIL_CLOSE, 0);
+  size_t n = text && reason == GC_CLOSE_REASON_NORMAL ? strlen(text) : 0;
+  struct gc_mail *m = gc_mail_new(GC_MAIL_CLOSE, n ? n + 1 : 0);
   if (!m)
     return ENOMEM;
   m->arg = reason;
+  m->level = code;
+  if (n) {
+    memcpy(m->data, text, n + 1);
+    m->stat = 1;
+  }
   return post_to(to, h, m);
+}
+
+static GCT_INT api_close(GCT_INTPTR h, GCT_INT reason) {
+  return api_close_ex(h, reason, 0, NULL);
+}
+
+/* Only inside the connection's on_connect, which runs on its own loop. */
+static GCT_INT api_refuse(GCT_INTPTR h, GCT_INT status, GCT_CSTR text) {
+  if (!here(h))
+    return EINVAL;
+  return gc_conn_refuse(gc__loop_current, h, status, text);
 }
 
 static GCT_INT api_set_timer(GCT_INTPTR h, GCT_INT ms) {
@@ -310,16 +341,17 @@ static GCT_INT api_timer_stop(GCT_INTPTR id) {
 /* Handles of several loops: the payload is serialized once and shared;
  * each other loop gets one mail with its receivers, so a broadcast crosses
  * to a loop once, not once per receiver. All or nothing on ENOMEM. */
-static GCT_INT api_broadcast(const GCT_INTPTR *handles, GCT_SIZE count,
-                             GCT_PTR data, GCT_SIZE len, GCT_INTPTR cookie,
-                             GCT_SIZE *queued) {
+static GCT_INT api_broadcast_ex(const GCT_INTPTR *handles, GCT_SIZE count,
+                                GCT_CPTR data, GCT_SIZE len, GCT_INTPTR cookie,
+                                GCT_INT flags, GCT_SIZE *queued) {
   struct gc_server *s = api_server();
   struct gc_loop *cur = gc__loop_current;
   if (s && s->loop_count == 1 && cur)
-    return gc_conn_broadcast(cur, handles, count, data, len, cookie, queued);
+    return gc_conn_broadcast(cur, handles, count, data, len, cookie, flags,
+                             queued);
   if (queued)
     *queued = 0;
-  if (!s || (!handles && count) || (!data && len))
+  if (!s || (!handles && count) || (!data && len) || gc__msg_flags_check(flags))
     return EINVAL;
   if (len > s->cfg->max_output_msg_size)
     return EMSGSIZE;
@@ -330,10 +362,19 @@ static GCT_INT api_broadcast(const GCT_INTPTR *handles, GCT_SIZE count,
       per[tag]++;
   }
   if (cur && per[cur->id] == count)
-    return gc_conn_broadcast(cur, handles, count, data, len, cookie, queued);
+    return gc_conn_broadcast(cur, handles, count, data, len, cookie, flags,
+                             queued);
+  /* UTF-8 checked once, here, for the receivers of every loop. */
+  int ok = 1;
+  if (len && (flags == GC_MESSAGE_TEXT ||
+              (flags == GC_MESSAGE_DEFAULT && gc__server_any_text(s))))
+    ok = gc__msg_text_check(GC_MESSAGE_TEXT, data, len) == 0;
+  if (!ok && flags == GC_MESSAGE_TEXT)
+    return EILSEQ;
   struct gc_shared *sh = gc_shared_new(data, len);
   if (!sh)
     return ENOMEM;
+  sh->utf8_ok = (uint8_t)ok;
   gc_shared_ref(sh); /* ours, until the mails are out */
   struct gc_mail *mails[GC_WORKERS_MAX] = {0};
   int rc = 0;
@@ -347,6 +388,7 @@ static GCT_INT api_broadcast(const GCT_INTPTR *handles, GCT_SIZE count,
     gc_shared_ref(sh);
     mails[l]->ptr = sh;
     mails[l]->cookie = cookie;
+    mails[l]->level = flags;
   }
   if (!rc) {
     for (size_t i = 0; i < count; i++) {
@@ -360,7 +402,8 @@ static GCT_INT api_broadcast(const GCT_INTPTR *handles, GCT_SIZE count,
     /* The caller's own receivers first: the handles of other loops are
      * not in its table, so they are skipped there. */
     if (cur && per[cur->id])
-      rc = gc__conn_broadcast_shared(cur, handles, count, sh, cookie, &n);
+      rc = gc__conn_broadcast_shared(cur, handles, count, sh, cookie, flags,
+                                     &n);
     for (size_t l = 0; !rc && l < s->loop_count; l++)
       if (mails[l]) {
         struct gc_mail *m = mails[l];
@@ -376,6 +419,13 @@ static GCT_INT api_broadcast(const GCT_INTPTR *handles, GCT_SIZE count,
     gc_mail_free(mails[l]);
   gc_shared_release(sh);
   return rc;
+}
+
+static GCT_INT api_broadcast(const GCT_INTPTR *handles, GCT_SIZE count,
+                             GCT_PTR data, GCT_SIZE len, GCT_INTPTR cookie,
+                             GCT_SIZE *queued) {
+  return api_broadcast_ex(handles, count, data, len, cookie,
+                          GC_MESSAGE_DEFAULT, queued);
 }
 
 static int64_t api_now_ms(void) {
@@ -461,4 +511,8 @@ void gc__core_api_fill(struct core_api *api) {
   api->workerPost = api_worker_post;
   api->applicationWorker = api_application_worker;
   api->workerEnter = api_worker_enter;
+  api->connectionAddMessageEx = api_add_message_ex;
+  api->connectionsBroadcastEx = api_broadcast_ex;
+  api->connectionCloseEx = api_close_ex;
+  api->connectionRefuse = api_refuse;
 }

@@ -188,18 +188,27 @@ int gc_ws_accept_key(const char *key, char out[29]) {
 static const char *status_text(int status) {
   switch (status) {
   case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 402: return "Payment Required";
   case 403: return "Forbidden";
   case 404: return "Not Found";
+  case 409: return "Conflict";
+  case 410: return "Gone";
+  case 423: return "Locked";
+  case 429: return "Too Many Requests";
   case 431: return "Request Header Fields Too Large";
   case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
   case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
   default: return "Error";
   }
 }
 
 int gc_http_response(char *buf, size_t size, int status, const char *body) {
   int n = snprintf(buf, size,
-                   "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+                   "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
                    status, status_text(status), strlen(body) + 1, body);
   return n < 0 || (size_t)n >= size ? -1 : n;

@@ -127,6 +127,11 @@ struct gc_conn {
   unsigned close_logged : 1;      /* ws_fail logged why the input failed */
   unsigned close_log_pending : 1; /* wslay refused input: log its close code */
   unsigned counted : 1; /* in server->open_total (max_connections) */
+  unsigned in_connect : 1; /* inside its on_connect: connectionRefuse works */
+  uint16_t close_code;   /* of its NORMAL close (connectionCloseEx); 0: 1000 */
+  uint16_t refuse_status; /* connectionRefuse's HTTP status, or 0: 403 */
+  char *close_text;  /* that close frame's reason (owned), or NULL */
+  char *refuse_text; /* connectionRefuse's body line (owned), or NULL */
   struct gc_http_req *req; /* during the handshake only */
   struct gc_ws *ws; /* borrowed from loop->ws_pool while needed, else NULL */
   struct gc_send_queue q;
@@ -416,11 +421,26 @@ void gc__conn_hand_over(struct gc_conn *c, int worker, const uint8_t *rest,
 /* conn_api.c */
 /* The connection behind a handle, or NULL for a stale one. */
 struct gc_conn *gc__conn_get(struct gc_loop *loop, intptr_t h);
+/* 'flags' is a GC_MESSAGE_* of server.h: DEFAULT is the app's type. */
 int gc_conn_send(struct gc_loop *loop, intptr_t h, const void *data, size_t len,
-                 intptr_t cookie);
+                 intptr_t cookie, int flags);
 int gc_conn_close(struct gc_loop *loop, intptr_t h, int reason);
+/* connectionCloseEx: 'code' 0 is 1000, 'text' NULL is none. */
+int gc_conn_close_ex(struct gc_loop *loop, intptr_t h, int reason, int code,
+                     const char *text);
+/* connectionRefuse, on the connection's own loop. */
+int gc_conn_refuse(struct gc_loop *loop, intptr_t h, int status,
+                   const char *text);
+/* The checks of those calls that need no connection, so a call handed to
+ * another loop is refused before it leaves: 0 or EINVAL (EILSEQ for a
+ * text message that is not UTF-8). */
+int gc__msg_flags_check(int flags);
+int gc__msg_text_check(int flags, const void *data, size_t len);
+int gc__close_args_check(int reason, int code, const char *text);
+/* Whether some application sends text by default ("message_type"). */
+int gc__server_any_text(const struct gc_server *s);
 int gc_conn_broadcast(struct gc_loop *loop, const intptr_t *handles, size_t count,
-                      const void *data, size_t len, intptr_t cookie,
+                      const void *data, size_t len, intptr_t cookie, int flags,
                       size_t *queued);
 int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms);
 void gc__conn_close_all(struct gc_loop *loop, int reason);
@@ -428,7 +448,7 @@ void gc__conn_close_all(struct gc_loop *loop, int reason);
  * 'handles' (the caller keeps its reference). */
 int gc__conn_broadcast_shared(struct gc_loop *loop, const intptr_t *handles,
                               size_t count, struct gc_shared *sh,
-                              intptr_t cookie, size_t *queued);
+                              intptr_t cookie, int flags, size_t *queued);
 
 /* adapter_loader.c */
 int gc_server_load(struct gc_server *s, char *err, size_t errlen) GC_WUR;

@@ -66,10 +66,19 @@ int gc_mail_post(struct gc_loop *to, struct gc_mail *m) {
 static void mail_run(struct gc_loop *loop, struct gc_mail *m) {
   switch (m->kind) {
   case GC_MAIL_SEND:
-    (void)gc_conn_send(loop, m->handle, m->data, m->len, m->cookie);
+    if (gc_conn_send(loop, m->handle, m->data, m->len, m->cookie, m->level) ==
+        EILSEQ) {
+      /* GC_MESSAGE_DEFAULT to a text app: known only here (server.h). */
+      struct gc_conn *c = gc__conn_get(loop, m->handle);
+      if (c)
+        gc__conn_log(c, GCL_WARN,
+                     "a text message from another thread is not valid "
+                     "UTF-8: not sent");
+    }
     break;
   case GC_MAIL_CLOSE:
-    (void)gc_conn_close(loop, m->handle, (int)m->arg);
+    (void)gc_conn_close_ex(loop, m->handle, (int)m->arg, m->level,
+                           m->stat ? (const char *)m->data : NULL);
     break;
   case GC_MAIL_TIMER:
     (void)gc_conn_set_timer(loop, m->handle, (int)m->arg);
@@ -79,7 +88,7 @@ static void mail_run(struct gc_loop *loop, struct gc_mail *m) {
     break;
   case GC_MAIL_BCAST:
     gc__conn_broadcast_shared(loop, (const intptr_t *)(void *)m->data, m->len,
-                              m->ptr, m->cookie, NULL);
+                              m->ptr, m->cookie, m->level, NULL);
     break;
   case GC_MAIL_TIMER_STOP:
     (void)gc__app_timer_stop(loop, m->handle);

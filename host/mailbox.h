@@ -16,12 +16,13 @@ struct gc_mem_ops;
 struct gc_http_req;
 
 enum gc_mail_kind {
-  GC_MAIL_SEND,       /* handle, cookie, data[len] */
-  GC_MAIL_CLOSE,      /* handle, arg = reason */
+  GC_MAIL_SEND,       /* handle, cookie, data[len], level = GC_MESSAGE_* */
+  GC_MAIL_CLOSE,      /* handle, arg = reason, level = code, stat = 1 when
+                         data holds the text (NUL-terminated) */
   GC_MAIL_TIMER,      /* handle, arg = ms */
   GC_MAIL_LIMIT,      /* handle, level, stat, arg = value */
   GC_MAIL_BCAST,      /* ptr = struct gc_shared (one reference), cookie,
-                         data = intptr_t handles[len] */
+                         data = intptr_t handles[len], level = GC_MESSAGE_* */
   GC_MAIL_TIMER_STOP, /* handle = timer id */
   GC_MAIL_POST,       /* ptr = callback, cookie = user */
   GC_MAIL_ADOPT,      /* ptr = struct gc_adopt: a connection handed over */

@@ -53,6 +53,7 @@ struct gc_shared *gc_shared_new(const void *data, size_t len) {
     return NULL;
   atomic_init(&sh->refs, 0);
   sh->len = len;
+  sh->utf8_ok = 0;
   if (len)
     memcpy(sh->data, data, len);
   return sh;
@@ -64,9 +65,10 @@ void gc_shared_release(struct gc_shared *sh) {
     gc_free(sh);
 }
 
-/* Writes the frame header of a binary message of 'len' bytes. */
-static void frame_header(struct gc_msg *m, size_t len) {
-  m->hdr[0] = 0x82; /* FIN + binary */
+/* Writes the frame header of a message of 'len' bytes: FIN + binary
+ * (0x82), or FIN + text (0x81) when 'text'. */
+static void frame_header(struct gc_msg *m, size_t len, int text) {
+  m->hdr[0] = text ? 0x81 : 0x82;
   if (len < 126) {
     m->hdr[1] = (uint8_t)len;
     m->hdr_len = 2;
@@ -83,16 +85,23 @@ static void frame_header(struct gc_msg *m, size_t len) {
   }
 }
 
-int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
-                             size_t len, intptr_t cookie) {
+int gc_send_queue_push_frame_as(struct gc_send_queue *q, const void *data,
+                                size_t len, intptr_t cookie, int text) {
   struct gc_msg *m = msg_new(data, len);
   if (!m)
     return ENOMEM;
   m->cookie = cookie;
-  frame_header(m, len);
+  frame_header(m, len, text);
   queue_append(q, m);
   return 0;
 }
+
+int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
+                             size_t len, intptr_t cookie) {
+  return gc_send_queue_push_frame_as(q, data, len, cookie, 0);
+}
+
+void gc_send_queue_msg_text(struct gc_msg *m) { m->hdr[0] = 0x81; }
 
 struct gc_msg *gc_send_queue_msg_shared(struct gc_shared *sh, intptr_t cookie) {
   struct gc_msg *m = gc_malloc(sizeof *m);
@@ -104,7 +113,7 @@ struct gc_msg *gc_send_queue_msg_shared(struct gc_shared *sh, intptr_t cookie) {
   m->len = sh->len;
   m->shared = sh;
   gc_shared_ref(sh);
-  frame_header(m, sh->len);
+  frame_header(m, sh->len, 0);
   return m;
 }
 

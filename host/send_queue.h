@@ -19,6 +19,9 @@
 struct gc_shared {
   _Atomic size_t refs;
   size_t len;
+  /* 1 when 'data' is valid UTF-8 (may go as text); set by its maker
+   * before any other thread sees it, read-only after. */
+  uint8_t utf8_ok;
   uint8_t data[];
 };
 
@@ -50,6 +53,11 @@ void gc_send_queue_init(struct gc_send_queue *q);
 int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
                              size_t len, intptr_t cookie)
     __attribute__((warn_unused_result));
+/* The same, a text frame (FIN + 0x1) when 'text' is non-zero. The caller
+ * has checked that a text payload is UTF-8. */
+int gc_send_queue_push_frame_as(struct gc_send_queue *q, const void *data,
+                                size_t len, intptr_t cookie, int text)
+    __attribute__((warn_unused_result));
 /* A shared payload holding a copy of 'data', with no reference yet; free
  * it with gc_shared_release when no queue took it. NULL: no memory. */
 struct gc_shared *gc_shared_new(const void *data, size_t len);
@@ -65,6 +73,8 @@ int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
  * one more reference to 'sh' (NULL: no memory), appended later with
  * gc_send_queue_append or freed unqueued with gc_send_queue_msg_free. */
 struct gc_msg *gc_send_queue_msg_shared(struct gc_shared *sh, intptr_t cookie);
+/* Makes such a message, not yet queued, a text frame. */
+void gc_send_queue_msg_text(struct gc_msg *m);
 void gc_send_queue_append(struct gc_send_queue *q, struct gc_msg *m);
 void gc_send_queue_msg_free(struct gc_msg *m);
 /* Appends host bytes written verbatim. 0 or ENOMEM. */

@@ -70,6 +70,7 @@ static const char *lua_adapter_path(void) {
 struct tmsg {
   struct tmsg *next;
   size_t len;
+  int text; /* a text frame (else binary) */
   char data[];
 };
 
@@ -91,7 +92,9 @@ struct tclient {
   int paused;           /* takes no bytes from the host (client:pause) */
   int ignore_close;     /* never answers a close frame (client:ignore_close) */
   int close_code;
+  char close_text[126]; /* the reason of the close frame, NUL-terminated */
   int http_status;
+  char *body;           /* of a refused upgrade, without its newline */
   const char *close_reason;
   struct tbuf in, out;
   wslay_event_context_ptr ws;
@@ -248,6 +251,12 @@ static void cws_on_msg(wslay_event_context_ptr ctx,
   if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
     c->got_close = 1;
     c->close_code = arg->status_code;
+    size_t n = arg->msg_length > 2 ? arg->msg_length - 2 : 0;
+    if (n >= sizeof c->close_text)
+      n = sizeof c->close_text - 1;
+    if (n)
+      memcpy(c->close_text, arg->msg + 2, n);
+    c->close_text[n] = '\0';
     return;
   }
   if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
@@ -257,6 +266,7 @@ static void cws_on_msg(wslay_event_context_ptr ctx,
     return;
   m->next = NULL;
   m->len = arg->msg_length;
+  m->text = arg->opcode == WSLAY_TEXT_FRAME;
   memcpy(m->data, arg->msg, arg->msg_length);
   if (c->tail)
     c->tail->next = m;
@@ -293,7 +303,16 @@ static int client_process(struct tclient *c) {
       if (wslay_event_context_client_init(&c->ws, &cws_callbacks, c) != 0)
         c->ws = NULL;
     } else {
-      c->in.len = 0; /* the error body */
+      /* The error body: one line (the host writes it with the head). */
+      size_t n = c->in.len;
+      while (n && (c->in.p[n - 1] == '\n' || c->in.p[n - 1] == '\r'))
+        n--;
+      free(c->body);
+      if ((c->body = malloc(n + 1)) != NULL) {
+        memcpy(c->body, c->in.p, n);
+        c->body[n] = '\0';
+      }
+      c->in.len = 0;
     }
   }
   if (c->ws && c->in.len && wslay_event_want_read(c->ws))
@@ -419,9 +438,11 @@ static json_t *to_json(lua_State *L, int idx, int depth) {
 }
 
 /* T.host{ script = "scripts/chat.lua", name = "chat", config = {...},
- *         raise_errors = true, quiet = true, workers = N, route = "..." }
+ *         raise_errors = true, quiet = true, workers = N, route = "...",
+ *         message_type = "text" }
  * 'workers' sets threading.worker_count unless the config has "threading";
- * 'route' is the route of the app made from 'script' (not of config.adapters). */
+ * 'route' and 'message_type' go in the app made from 'script' (not in
+ * config.adapters). */
 static int l_host(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "workers");
@@ -435,17 +456,23 @@ static int l_host(lua_State *L) {
   if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
     return luaL_error(L, "gc.testing.host: 'route' must be a string");
   const char *route = lua_tostring(L, -1); /* anchored by the argument */
-  lua_pop(L, 2);
+  lua_getfield(L, 1, "message_type");
+  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+    return luaL_error(L, "gc.testing.host: 'message_type' must be a string");
+  const char *mtype = lua_tostring(L, -1); /* anchored by the argument */
+  lua_pop(L, 3);
   lua_getfield(L, 1, "script");
   const char *script = luaL_optstring(L, -1, NULL);
   lua_getfield(L, 1, "config");
   int has_cfg = lua_istable(L, -1);
   json_t *root = has_cfg ? to_json(L, -1, 0) : json_object();
   lua_pop(L, 1);
-  if (route && json_object_get(root, "adapters")) {
+  if ((route || mtype) && json_object_get(root, "adapters")) {
     json_decref(root);
-    return luaL_error(L, "gc.testing.host: 'route' goes with 'script'; put "
-                         "\"route\" in the app entries of config.adapters");
+    return luaL_error(L, "gc.testing.host: '%s' goes with 'script'; put "
+                         "\"%s\" in the app entries of config.adapters",
+                      route ? "route" : "message_type",
+                      route ? "route" : "message_type");
   }
   if (workers > 0 && !json_object_get(root, "threading"))
     json_object_set_new(root, "threading",
@@ -470,6 +497,8 @@ static int l_host(lua_State *L) {
                               "lua", "file_name", script);
     if (entry && route)
       json_object_set_new(entry, "route", json_string(route));
+    if (entry && mtype)
+      json_object_set_new(entry, "message_type", json_string(mtype));
     json_object_set_new(root, "adapters",
                         json_pack("[{s:s, s:[o]}]", "type", "lua", "apps", entry));
     if (!json_object_get(root, "vhosts"))
@@ -802,20 +831,24 @@ static int client_ignore_close(lua_State *L) {
   return 0;
 }
 
-/* client:received(): the messages since the last call, in order. */
+/* client:received(): the messages since the last call, in order, and a
+ * second array with the type of each ("text" or "binary"). */
 static int client_received(lua_State *L) {
   struct tclient *c = check_client(L);
+  lua_newtable(L);
   lua_newtable(L);
   int n = 0;
   while (c->head) {
     struct tmsg *m = c->head;
-    c->head = m->next;
     lua_pushlstring(L, m->data, m->len);
-    lua_rawseti(L, -2, ++n);
+    lua_rawseti(L, -3, ++n);
+    lua_pushstring(L, m->text ? "text" : "binary");
+    lua_rawseti(L, -2, n);
+    c->head = m->next;
     free(m);
   }
   c->tail = NULL;
-  return 1;
+  return 2;
 }
 
 static int client_index(lua_State *L) {
@@ -829,6 +862,16 @@ static int client_index(lua_State *L) {
   } else if (!strcmp(k, "close_code")) {
     if (c->got_close)
       lua_pushinteger(L, c->close_code);
+    else
+      lua_pushnil(L);
+  } else if (!strcmp(k, "close_text")) {
+    if (c->got_close)
+      lua_pushstring(L, c->close_text);
+    else
+      lua_pushnil(L);
+  } else if (!strcmp(k, "body")) {
+    if (c->body)
+      lua_pushstring(L, c->body);
     else
       lua_pushnil(L);
   } else if (!strcmp(k, "status")) {
@@ -857,6 +900,7 @@ static int client_gc(lua_State *L) {
   }
   if (c->ws)
     wslay_event_context_free(c->ws);
+  free(c->body);
   free(c->in.p);
   free(c->out.p);
   memset(c, 0, sizeof *c);

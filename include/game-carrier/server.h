@@ -42,6 +42,17 @@ extern "C" {
 #define GC_CLOSE_REASON_NORMAL 0 /* deliver the queue, then close */
 #define GC_CLOSE_REASON_DROP 1   /* discard the queue, close at once */
 
+/* Frame types of connectionAddMessageEx and connectionsBroadcastEx (API
+ * 1.2). DEFAULT is the app's "message_type" ("binary" unless configured),
+ * which is also what connectionAddMessage and connectionsBroadcast send. */
+#define GC_MESSAGE_DEFAULT 0
+#define GC_MESSAGE_BINARY 1 /* a binary frame (a browser gets a Blob) */
+#define GC_MESSAGE_TEXT 2   /* a text frame (a string): valid UTF-8 only */
+
+/* Bounds of connectionCloseEx and connectionRefuse (API 1.2). */
+#define GC_CLOSE_TEXT_MAX 123  /* bytes of a close frame's reason */
+#define GC_REFUSE_TEXT_MAX 256 /* bytes of a refused upgrade's body line */
+
 /* Types of getOpt. */
 #define GC_OPT_TYPE_NULL 0   /* existence test; nothing written */
 #define GC_OPT_TYPE_STRING 1 /* writes a 'const char *' owned by the host */
@@ -83,13 +94,15 @@ typedef GCT_INT(GC_CORE_API *GetOpt)(GCT_CSTR name, GCT_INT type,
 
 /* ---- messaging ---------------------------------------------------------- */
 
-/* Queues one message (one WebSocket frame, binary) for the client. 'data'
- * is copied before return. 'cookie' comes back in on_message_sent, which
+/* Queues one message (one WebSocket frame, of the app's "message_type":
+ * binary unless configured; see ConnectionAddMessageEx) for the client.
+ * 'data' is copied before return. 'cookie' comes back in on_message_sent, which
  * fires exactly once per accepted message: status 0 when handed to the
  * OS, non-zero (ECANCELED) when discarded. EINVAL: stale handle, connection
  * closing, NULL data with len > 0. EMSGSIZE: 'len' is over the host's
  * max_output_msg_size; nothing changed. ENOBUFS: the output queue limit was
- * reached: the client does not read and was dropped. */
+ * reached: the client does not read and was dropped. EILSEQ: the app
+ * sends text and 'data' is not valid UTF-8; nothing changed. */
 typedef GCT_INT(GC_CORE_API *ConnectionAddMessage)(GCT_INTPTR conn_handle,
                                                    GCT_PTR data, GCT_SIZE len,
                                                    GCT_INTPTR cookie);
@@ -97,7 +110,7 @@ typedef GCT_INT(GC_CORE_API *ConnectionAddMessage)(GCT_INTPTR conn_handle,
 /* Requests the close of a connection and returns at once; on_disconnect
  * follows later from the event loop, never inside this call. NORMAL stops
  * reading, delivers every queued message in order, then sends a WebSocket
- * close frame (1000) and closes, dropping after the configured drain time.
+ * close frame (1000; see ConnectionCloseEx for another code) and closes, dropping after the configured drain time.
  * DROP discards the queue and closes the socket now. EINVAL: another
  * reason, an unknown or stale handle, or a connection already closing. */
 typedef GCT_INT(GC_CORE_API *ConnectionClose)(GCT_INTPTR conn_handle,
@@ -231,6 +244,52 @@ typedef GCT_INT(GC_CORE_API *ApplicationWorker)(GCT_INT app_id);
  * the application events. */
 typedef GCT_INT(GC_CORE_API *WorkerEnter)(GCT_INT worker);
 
+/* Appended in API 1.2 (gcs extensions): text frames, close codes, refusals. */
+
+/* connectionAddMessage with a frame type: 'flags' is GC_MESSAGE_TEXT,
+ * GC_MESSAGE_BINARY or GC_MESSAGE_DEFAULT (0: the app's "message_type",
+ * exactly connectionAddMessage). A text message must be valid UTF-8
+ * (RFC 6455: a client fails the connection otherwise): EILSEQ and
+ * nothing queued when it is not. 'data' is const here (copied, as by
+ * connectionAddMessage). EINVAL for other flags, and as
+ * connectionAddMessage. A call handed to another worker (see the
+ * conventions above) with GC_MESSAGE_TEXT is checked before it returns;
+ * with DEFAULT the app's type is known there only, so an invalid text
+ * message is found there, logged and not sent. */
+typedef GCT_INT(GC_CORE_API *ConnectionAddMessageEx)(GCT_INTPTR conn_handle,
+                                                     GCT_CPTR data, GCT_SIZE len,
+                                                     GCT_INTPTR cookie,
+                                                     GCT_INT flags);
+/* connectionsBroadcast with a frame type ('flags' as above). With
+ * GC_MESSAGE_TEXT a payload that is not valid UTF-8 is refused (EILSEQ,
+ * no connection took it). With DEFAULT each receiver gets its own app's
+ * type, and receivers whose app sends text skip a payload that is not
+ * valid UTF-8 (as closing ones are skipped: not counted in '*queued'). */
+typedef GCT_INT(GC_CORE_API *ConnectionsBroadcastEx)(
+    const GCT_INTPTR *handles, GCT_SIZE count, GCT_CPTR data, GCT_SIZE len,
+    GCT_INTPTR cookie, GCT_INT flags, GCT_SIZE *queued);
+/* connectionClose with the close frame's status code and reason, which
+ * the client sees in its close event (a browser's CloseEvent.code and
+ * .reason): 'code' 1000 or 3000..4999 (0: 1000), 'text' NULL or a
+ * NUL-terminated string of at most GC_CLOSE_TEXT_MAX bytes of valid UTF-8
+ * (copied). NORMAL sends them once the queue is delivered; DROP sends no
+ * close frame at all (they are checked, then unused). EINVAL: another
+ * code, a text too long or not UTF-8, and as connectionClose; ENOMEM. */
+typedef GCT_INT(GC_CORE_API *ConnectionCloseEx)(GCT_INTPTR conn_handle,
+                                                GCT_INT reason, GCT_INT code,
+                                                GCT_CSTR text);
+/* Chooses the HTTP answer of a refused upgrade: callable only inside
+ * on_connect, for that connection, and only then (EINVAL otherwise). If
+ * on_connect then returns GC_DROP_CONNECTION, the client gets 'status'
+ * (400..599) with 'text' as a one-line text/plain body (NULL: the default
+ * body; else 1..GC_REFUSE_TEXT_MAX bytes of UTF-8 without control
+ * characters, copied), instead of 403; if on_connect accepts, the answer
+ * is forgotten. A second call replaces the first. E.g.
+ *   api.connectionRefuse(h, 401, "bad token"); return GC_DROP_CONNECTION;
+ * EINVAL: outside its on_connect, another status, a bad text; ENOMEM. */
+typedef GCT_INT(GC_CORE_API *ConnectionRefuse)(GCT_INTPTR conn_handle,
+                                               GCT_INT status, GCT_CSTR text);
+
 struct core_api {
   GetOpt getOpt;
 
@@ -275,6 +334,12 @@ struct core_api {
   WorkerPost workerPost;
   ApplicationWorker applicationWorker;
   WorkerEnter workerEnter;
+
+  /* Appended in API 1.2. */
+  ConnectionAddMessageEx connectionAddMessageEx;
+  ConnectionsBroadcastEx connectionsBroadcastEx;
+  ConnectionCloseEx connectionCloseEx;
+  ConnectionRefuse connectionRefuse;
 };
 
 /* ---- adapter events (exported by the adapter, called by gcs) ------------ */
@@ -312,7 +377,8 @@ GC_ADAPTER_EVENT void application_shutdown(GCT_INT app_id);
 
 /* A client completed the WebSocket upgrade. 'udata' is the request target
  * (path and query, e.g. "/chat?room=7"); strings are valid during the call.
- * Return GC_DROP_CONNECTION to refuse (no other event follows), anything
+ * Return GC_DROP_CONNECTION to refuse (no other event follows; HTTP 403
+ * unless connectionRefuse chose another answer), anything
  * else becomes 'conn_user' of every later event of this connection. */
 GC_ADAPTER_EVENT GCT_INTPTR on_connect(GCT_INT app_id, GCT_INTPTR conn_handle,
                                        GCT_INT pid, GCT_CSTR rip,

@@ -150,9 +150,46 @@ static void test_shared_payload(void **state) {
   gc_shared_release(gc_shared_new("x", 1));
 }
 
+/* Text frames (API 1.2): opcode 0x1, same lengths; a shared payload is
+ * text for one queue and binary for another. */
+static void test_text_frames(void **state) {
+  (void)state;
+  static uint8_t buf[300], out[400];
+  memset(buf, 'y', sizeof buf);
+  struct gc_send_queue q, r;
+  gc_send_queue_init(&q);
+  gc_send_queue_init(&r);
+  assert_int_equal(gc_send_queue_push_frame_as(&q, buf, 300, 1, 1), 0);
+  assert_int_equal(gather(&q, out, 64), 304);
+  assert_int_equal(out[0], 0x81); /* FIN + text */
+  assert_int_equal(out[1], 126);
+  assert_int_equal((out[2] << 8) | out[3], 300);
+  gc_send_queue_clear(&q, NULL, NULL);
+  assert_int_equal(gc_send_queue_push_frame_as(&q, "b", 1, 1, 0), 0);
+  assert_int_equal(gather(&q, out, 64), 3);
+  assert_int_equal(out[0], 0x82);
+  gc_send_queue_clear(&q, NULL, NULL);
+  struct gc_shared *sh = gc_shared_new("{}", 2);
+  assert_non_null(sh);
+  struct gc_msg *t = gc_send_queue_msg_shared(sh, 0);
+  struct gc_msg *b = gc_send_queue_msg_shared(sh, 0);
+  assert_non_null(t);
+  assert_non_null(b);
+  gc_send_queue_msg_text(t);
+  gc_send_queue_append(&q, t);
+  gc_send_queue_append(&r, b);
+  assert_int_equal(gather(&q, out, 64), 4);
+  assert_int_equal(out[0], 0x81);
+  assert_int_equal(gather(&r, out, 64), 4);
+  assert_int_equal(out[0], 0x82);
+  gc_send_queue_clear(&q, NULL, NULL);
+  gc_send_queue_clear(&r, NULL, NULL); /* the last reference frees it */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_frame_headers),
+      cmocka_unit_test(test_text_frames),
       cmocka_unit_test(test_partial_writes_report_in_order),
       cmocka_unit_test(test_iov_limit),
       cmocka_unit_test(test_clear_reports_everything),
