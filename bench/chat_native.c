@@ -6,15 +6,36 @@
  * (sender too) as "NAME: TEXT"; "* NAME joined" to the room on connect,
  * "* NAME left" to the others on disconnect; a trailing "\r\n" is stripped,
  * empty messages ignored, longer than 4096 bytes gets "* message too long".
- * No /commands. Every room message is queued with connectionsBroadcast: the
- * frame is built once and shared by the receivers' queues. */
+ * No /commands. Every room message is queued with connectionsBroadcast,
+ * with the handles of every member whatever loop owns them: the frame is
+ * built once and shared by the receivers' queues, and each other loop gets
+ * one mail per message.
+ *
+ * Threads: gcs runs a native adapter's events on every worker loop (a
+ * connection's events on the loop that accepted it), so the rooms are
+ * shared by threads. Game Carrier's smart locks guard them:
+ *   - 'registry' (one) guards the list of rooms, a room's creation and its
+ *     freeing, and is held for a whole join or leave, so that a room found
+ *     in the list is never freed under a joining member;
+ *   - each room's own lock guards its member and handle arrays (a join may
+ *     realloc them). A message takes only its room's lock, and only to copy
+ *     the handles out: the broadcast itself runs unlocked, so senders of
+ *     one room on different loops wait for each other for a copy of 8
+ *     bytes per member, not for the queueing.
+ * Lock order: registry, then a room. A member's room stays alive while it
+ * is a member (a room is freed only once empty, under the registry, when
+ * no member is left to take its lock), and a member's own events never run
+ * concurrently, so on_message needs no registry. A copied handle whose connection has left since is stale and
+ * skipped by the host (handles carry a generation). */
 #include <game-carrier/server.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_TEXT 4096
 #define MAX_NAME 32
+#define STACK_HANDLES 1024 /* members copied on the stack; more are malloc'd */
 
 struct room;
 
@@ -27,24 +48,35 @@ struct member {
 
 struct room {
   char *name;
+  GCT_INTPTR lock; /* smart lock: members, handles, count, cap */
   struct member **members;
   GCT_INTPTR *handles; /* parallel to members, handed to the host as is */
   size_t count, cap;
-  struct room *next;
+  struct room *next; /* under 'registry' */
 };
 
 static struct core_api api;
+static GCT_INTPTR registry; /* smart lock: 'rooms', joins and leaves */
 static struct room *rooms;
-static long next_id;
-static char *msg_buf; /* "NAME: TEXT", reused */
-static size_t msg_cap;
+static atomic_long next_id;
 
 GC_ADAPTER_EVENT GCT_INT adapter_initialize(GCT_INT adapter_id,
                                             struct core_api *core,
                                             GCT_CPTR load_path) {
   (void)adapter_id, (void)load_path;
   api = *core;
-  return api.connectionsBroadcast ? 0 : 1;
+  if (!api.connectionsBroadcast || !api.smartLockCreate)
+    return 1;
+  registry = api.smartLockCreate();
+  return registry ? 0 : 1;
+}
+
+GC_ADAPTER_EVENT void adapter_finalize(GCT_INT adapter_id) {
+  (void)adapter_id;
+  /* Every connection has had its on_disconnect: no room is left. */
+  if (registry)
+    api.smartLockDestroy(registry);
+  registry = 0;
 }
 
 static int hexval(int ch) {
@@ -107,25 +139,59 @@ static struct member *find(struct room *r, const char *name) {
   return NULL;
 }
 
+/* A copy of a room's handles, taken under its lock and broadcast to after
+ * the lock is released. */
+struct snap {
+  GCT_INTPTR local[STACK_HANDLES];
+  GCT_INTPTR *h;
+  size_t n;
+};
+
+/* Under r's lock. On no memory the copy is empty (the message is lost). */
+static void snap_take(struct snap *sn, const struct room *r) {
+  sn->h = sn->local;
+  sn->n = r->count;
+  if (sn->n > STACK_HANDLES && !(sn->h = malloc(sn->n * sizeof *sn->h))) {
+    sn->h = sn->local;
+    sn->n = 0;
+  }
+  if (sn->n)
+    memcpy(sn->h, r->handles, sn->n * sizeof *sn->h);
+}
+
+static void snap_send(struct snap *sn, const void *text, size_t len) {
+  if (sn->n)
+    (void)api.connectionsBroadcast(sn->h, sn->n, (GCT_PTR)text, len, 0, NULL);
+  if (sn->h != sn->local)
+    free(sn->h);
+  sn->h = sn->local;
+  sn->n = 0;
+}
+
 static void say(struct room *r, const void *text, size_t len) {
-  if (r->count)
-    (void)api.connectionsBroadcast(r->handles, r->count, (GCT_PTR)text, len, 0,
-                                   NULL);
+  struct snap sn;
+  api.smartLock(r->lock);
+  snap_take(&sn, r);
+  api.smartUnlock(r->lock);
+  snap_send(&sn, text, len);
 }
 
-static void notice(struct room *r, const char *name, const char *what) {
-  char line[MAX_NAME + 64];
-  int n = snprintf(line, sizeof line, "* %s %s", name, what);
-  say(r, line, (size_t)n);
+static size_t notice_text(char *line, size_t cap, const char *name,
+                          const char *what) {
+  int n = snprintf(line, cap, "* %s %s", name, what);
+  return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
+/* Under 'registry'. */
 static struct room *room_get(const char *name) {
   for (struct room *r = rooms; r; r = r->next)
     if (strcmp(r->name, name) == 0)
       return r;
   struct room *r = calloc(1, sizeof *r);
   size_t n = strlen(name) + 1;
-  if (!r || !(r->name = malloc(n))) {
+  if (!r || !(r->name = malloc(n)) || !(r->lock = api.smartLockCreate())) {
+    if (r)
+      free(r->name);
     free(r);
     return NULL;
   }
@@ -135,6 +201,7 @@ static struct room *room_get(const char *name) {
   return r;
 }
 
+/* Under 'registry', not under r's lock: no member is left to take it. */
 static void room_drop_if_empty(struct room *r) {
   if (r->count)
     return;
@@ -143,6 +210,7 @@ static void room_drop_if_empty(struct room *r) {
       *p = r->next;
       break;
     }
+  api.smartLockDestroy(r->lock);
   free(r->members);
   free(r->handles);
   free(r->name);
@@ -159,15 +227,18 @@ GC_ADAPTER_EVENT GCT_INTPTR on_connect(GCT_INT app_id, GCT_INTPTR conn_handle,
   if (query_get(target, "room", room_name, sizeof room_name) <= 0)
     strcpy(room_name, "lobby");
   long nl = query_get(target, "name", name, sizeof name);
-  struct room *r = room_get(room_name);
   struct member *m = calloc(1, sizeof *m);
-  if (!r || !m) {
+  if (!m)
+    return GC_DROP_CONNECTION;
+  long id = atomic_fetch_add(&next_id, 1) + 1;
+  api.smartLock(registry);
+  struct room *r = room_get(room_name);
+  if (!r) {
+    api.smartUnlock(registry);
     free(m);
-    if (r)
-      room_drop_if_empty(r);
     return GC_DROP_CONNECTION;
   }
-  long id = ++next_id;
+  api.smartLock(r->lock);
   if (!valid_name(name, nl))
     snprintf(m->name, sizeof m->name, "guest%ld", id);
   else if (find(r, name))
@@ -181,8 +252,10 @@ GC_ADAPTER_EVENT GCT_INTPTR on_connect(GCT_INT app_id, GCT_INTPTR conn_handle,
       r->members = mm;
     GCT_INTPTR *hh = mm ? realloc(r->handles, cap * sizeof *hh) : NULL;
     if (!mm || !hh) {
-      free(m);
+      api.smartUnlock(r->lock);
       room_drop_if_empty(r);
+      api.smartUnlock(registry);
+      free(m);
       return GC_DROP_CONNECTION;
     }
     r->handles = hh;
@@ -194,7 +267,12 @@ GC_ADAPTER_EVENT GCT_INTPTR on_connect(GCT_INT app_id, GCT_INTPTR conn_handle,
   r->members[r->count] = m;
   r->handles[r->count] = conn_handle;
   r->count++;
-  notice(r, m->name, "joined");
+  struct snap sn;
+  snap_take(&sn, r);
+  api.smartUnlock(r->lock);
+  api.smartUnlock(registry);
+  char line[MAX_NAME + 64];
+  snap_send(&sn, line, notice_text(line, sizeof line, m->name, "joined"));
   return (GCT_INTPTR)m;
 }
 
@@ -215,32 +293,36 @@ GC_ADAPTER_EVENT void on_message(GCT_INTPTR conn_user, GCT_PTR data,
                                    sizeof too_long - 1, 0);
     return;
   }
+  /* "NAME: TEXT", on this thread's stack (events of several loops run at
+   * once). */
+  char buf[sizeof m->name + 2 + MAX_TEXT];
   size_t nl = strlen(m->name);
-  size_t total = nl + 2 + len;
-  if (total > msg_cap) {
-    char *p = realloc(msg_buf, total);
-    if (!p)
-      return;
-    msg_buf = p;
-    msg_cap = total;
-  }
-  memcpy(msg_buf, m->name, nl);
-  memcpy(msg_buf + nl, ": ", 2);
-  memcpy(msg_buf + nl + 2, text, len);
-  say(m->room, msg_buf, total);
+  memcpy(buf, m->name, nl);
+  memcpy(buf + nl, ": ", 2);
+  memcpy(buf + nl + 2, text, len);
+  /* m is a member until its on_disconnect, which never runs beside this
+   * event: its room stays alive without the registry. */
+  say(m->room, buf, nl + 2 + len);
 }
 
 GC_ADAPTER_EVENT void on_disconnect(GCT_INTPTR conn_user) {
   struct member *m = (struct member *)conn_user;
   struct room *r = m->room;
   if (r) {
+    struct snap sn;
+    api.smartLock(registry);
+    api.smartLock(r->lock);
     size_t last = r->count - 1;
     r->members[m->index] = r->members[last];
     r->handles[m->index] = r->handles[last];
     r->members[m->index]->index = m->index;
     r->count--;
-    notice(r, m->name, "left");
+    snap_take(&sn, r); /* the others: the room may go with the registry's lock */
+    api.smartUnlock(r->lock);
     room_drop_if_empty(r);
+    api.smartUnlock(registry);
+    char line[MAX_NAME + 64];
+    snap_send(&sn, line, notice_text(line, sizeof line, m->name, "left"));
   }
   free(m);
 }

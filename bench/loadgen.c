@@ -38,10 +38,20 @@
  * traffic does not hold this loop from the measured connections.
  * --proto raw replaces WebSocket by a raw TCP byte echo (echo, idle,
  * handshake = TCP connects). With --pid the server's CPU use during the
- * measurement is reported too (from /proc/PID/stat).
+ * measurement is reported too (from /proc/PID/stat): in all (server_cpu_pct,
+ * server_cpu_s, and server_cpu_s_per_mmsg, CPU seconds per million
+ * messages counted) and per thread (server_threads_cpu_pct, from
+ * /proc/PID/task/TID/stat: how a server spread its work over its loops).
+ * Always: machine_cpu_pct (every CPU's busy time, /proc/stat) and
+ * others_cpu_pct, what of it neither this process nor the server used
+ * (other processes, the kernel's threads): how noisy the sample was.
+ * --rooms R (echo, idle): connection i asks for PATH?room=(i mod R), so that
+ * a server that places connections by a query parameter (gcs's "route":
+ * "query.room") spreads them over R keys.
  *
  * Output: one JSON line on stdout. Exit status 0 when it measured (errors
  * are in the JSON), 1 on bad usage or when nothing could be measured. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -75,6 +85,7 @@ static struct {
   int text;
   int pid;
   int flood_conns, flood_size, flood_window;
+  int rooms;
 } opt = {.mode = M_ECHO,
          .host = "127.0.0.1",
          .port = 7681,
@@ -201,7 +212,12 @@ static struct {
   uint64_t handshakes;
   uint64_t t_meas_start, t_meas_end, t_start;
   long cpu_srv_start, cpu_srv_end;
+  /* per thread of the server: tid and ticks at the start of the window */
+  int nthr;
+  int thr_tid[64];
+  long thr_start[64], thr_end[64];
   double cpu_cli_start, cpu_cli_end;
+  long long cpu_all_start, cpu_all_end; /* every CPU's busy ticks, /proc/stat */
   long rss_before_kb, rss_after_kb;
   char first_error[160];
 } st;
@@ -271,9 +287,8 @@ static long proc_rss_kb(int pid) {
   return kb;
 }
 
-static long proc_cpu_ticks(int pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+static long stat_cpu_ticks(const char *path) {
+  char buf[1024];
   FILE *f = fopen(path, "r");
   if (!f)
     return -1;
@@ -297,6 +312,69 @@ static long proc_cpu_ticks(int pid) {
     p++;
   }
   return utime + stime;
+}
+
+static long proc_cpu_ticks(int pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  return stat_cpu_ticks(path);
+}
+
+static long task_cpu_ticks(int pid, int tid) {
+  char path[96];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+  return stat_cpu_ticks(path);
+}
+
+/* The server's threads at the start of the window (at most 64). */
+static void threads_begin(int pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task", pid);
+  DIR *d = opendir(path);
+  st.nthr = 0;
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d)) && st.nthr < 64) {
+    int tid = atoi(e->d_name);
+    if (tid <= 0)
+      continue;
+    st.thr_tid[st.nthr] = tid;
+    st.thr_start[st.nthr] = task_cpu_ticks(pid, tid);
+    st.nthr++;
+  }
+  closedir(d);
+  /* by tid: the main thread first, then the loops in the order started */
+  for (int i = 1; i < st.nthr; i++)
+    for (int j = i; j > 0 && st.thr_tid[j - 1] > st.thr_tid[j]; j--) {
+      int t = st.thr_tid[j];
+      st.thr_tid[j] = st.thr_tid[j - 1];
+      st.thr_tid[j - 1] = t;
+      long v = st.thr_start[j];
+      st.thr_start[j] = st.thr_start[j - 1];
+      st.thr_start[j - 1] = v;
+    }
+}
+
+static void threads_end(int pid) {
+  for (int i = 0; i < st.nthr; i++)
+    st.thr_end[i] = task_cpu_ticks(pid, st.thr_tid[i]);
+}
+
+/* Busy ticks of the whole machine (all CPUs) from /proc/stat: what the
+ * server and this process did not use of it is the others' (noise). */
+static long long machine_busy_ticks(void) {
+  FILE *f = fopen("/proc/stat", "r");
+  if (!f)
+    return -1;
+  long long v[8] = {0};
+  int n = fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1],
+                 &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+  fclose(f);
+  if (n < 8)
+    return -1;
+  /* user nice system idle iowait irq softirq steal: all but idle, iowait */
+  return v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
 }
 
 static double self_cpu_s(void) {
@@ -1008,6 +1086,9 @@ static void on_connect(uv_connect_t *req, int status) {
     snprintf(path, sizeof path, c->is_sender ? "%s?room=bench&name=s"
                                              : "%s?room=bench&name=r%d",
              opt.path, c->id);
+  else if (opt.rooms)
+    snprintf(path, sizeof path, "%s%croom=%d", opt.path,
+             strchr(opt.path, '?') ? '&' : '?', c->id % opt.rooms);
   else
     snprintf(path, sizeof path, "%s", opt.path);
   char req_txt[512];
@@ -1102,16 +1183,22 @@ static void measure_begin(void) {
   measuring = 1;
   st.t_meas_start = uv_hrtime();
   st.cpu_cli_start = self_cpu_s();
-  if (opt.pid)
+  st.cpu_all_start = machine_busy_ticks();
+  if (opt.pid) {
     st.cpu_srv_start = proc_cpu_ticks(opt.pid);
+    threads_begin(opt.pid);
+  }
 }
 
 static void measure_end(void) {
   measuring = 0;
   st.t_meas_end = uv_hrtime();
   st.cpu_cli_end = self_cpu_s();
-  if (opt.pid)
+  st.cpu_all_end = machine_busy_ticks();
+  if (opt.pid) {
     st.cpu_srv_end = proc_cpu_ticks(opt.pid);
+    threads_end(opt.pid);
+  }
 }
 
 static void on_phase(uv_timer_t *t);
@@ -1264,10 +1351,37 @@ static void print_json(void) {
   if (secs > 0) {
     printf(",\"client_cpu_pct\":%.0f",
            (st.cpu_cli_end - st.cpu_cli_start) / secs * 100);
-    if (opt.pid && st.cpu_srv_start >= 0 && st.cpu_srv_end >= 0)
-      printf(",\"server_cpu_pct\":%.0f",
-             (double)(st.cpu_srv_end - st.cpu_srv_start) /
-                 (double)sysconf(_SC_CLK_TCK) / secs * 100);
+    if (opt.pid && st.cpu_srv_start >= 0 && st.cpu_srv_end >= 0) {
+      double tck = (double)sysconf(_SC_CLK_TCK);
+      double cs = (double)(st.cpu_srv_end - st.cpu_srv_start) / tck;
+      printf(",\"server_cpu_pct\":%.0f,\"server_cpu_s\":%.2f", cs / secs * 100,
+             cs);
+      if (st.msgs)
+        printf(",\"server_cpu_s_per_mmsg\":%.3f", cs / ((double)st.msgs / 1e6));
+      printf(",\"server_threads_cpu_pct\":[");
+      int first = 1;
+      for (int i = 0; i < st.nthr; i++) {
+        if (st.thr_start[i] < 0 || st.thr_end[i] < 0)
+          continue;
+        printf("%s%.0f", first ? "" : ",",
+               (double)(st.thr_end[i] - st.thr_start[i]) / tck / secs * 100);
+        first = 0;
+      }
+      printf("]");
+    }
+    printf(",\"client_cpu_s\":%.2f", st.cpu_cli_end - st.cpu_cli_start);
+    if (st.cpu_all_start >= 0 && st.cpu_all_end >= 0) {
+      /* Everything else that ran meanwhile (other processes, kernel
+       * threads), in % of one CPU: the noise of this sample. */
+      double all = (double)(st.cpu_all_end - st.cpu_all_start) /
+                   (double)sysconf(_SC_CLK_TCK);
+      double others = all - (st.cpu_cli_end - st.cpu_cli_start);
+      if (opt.pid && st.cpu_srv_start >= 0 && st.cpu_srv_end >= 0)
+        others -= (double)(st.cpu_srv_end - st.cpu_srv_start) /
+                  (double)sysconf(_SC_CLK_TCK);
+      printf(",\"machine_cpu_pct\":%.0f,\"others_cpu_pct\":%.0f", all / secs * 100,
+             others > 0 ? others / secs * 100 : 0.0);
+    }
   }
   printf(",\"errors\":%" PRIu64 ",\"conn_errors\":%" PRIu64
          ",\"mismatches\":%" PRIu64 ",\"closed_by_server\":%" PRIu64,
@@ -1315,7 +1429,8 @@ static void usage(void) {
           "  [--concurrency C] [--hold T] [--text] [--pid SERVER_PID] "
           "[--label L]\n"
           "  [--flood-conns F] [--flood-size S] [--flood-window W]   (echo "
-          "mode)\n");
+          "mode)\n"
+          "  [--rooms R]   (echo, idle: connection i asks for PATH?room=i%%R)\n");
   exit(1);
 }
 
@@ -1331,7 +1446,7 @@ int main(int argc, char **argv) {
       {"text", 0, 0, 't'},     {"pid", 1, 0, 'i'},
       {"label", 1, 0, 'l'},    {"setup-timeout", 1, 0, 'T'},
       {"flood-conns", 1, 0, 'F'}, {"flood-size", 1, 0, 'S'},
-      {"flood-window", 1, 0, 'X'},
+      {"flood-window", 1, 0, 'X'}, {"rooms", 1, 0, 'R'},
       {"help", 0, 0, '?'},     {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -1370,6 +1485,7 @@ int main(int argc, char **argv) {
     case 'F': opt.flood_conns = atoi(optarg); break;
     case 'S': opt.flood_size = atoi(optarg); break;
     case 'X': opt.flood_window = atoi(optarg); break;
+    case 'R': opt.rooms = atoi(optarg); break;
     default: usage();
     }
   }
@@ -1377,7 +1493,8 @@ int main(int argc, char **argv) {
       opt.receivers < 1 || opt.concurrency < 1 || opt.duration <= 0 ||
       opt.warmup < 0 || (opt.raw && opt.mode == M_BROADCAST) ||
       opt.flood_conns < 0 || (opt.flood_conns && opt.mode != M_ECHO) ||
-      opt.flood_size < 1 || opt.flood_size > (1 << 20) || opt.flood_window < 0)
+      opt.flood_size < 1 || opt.flood_size > (1 << 20) || opt.flood_window < 0 ||
+      opt.rooms < 0 || (opt.rooms && opt.mode != M_ECHO && opt.mode != M_IDLE))
     usage();
   if (!opt.flood_window) {
     opt.flood_window = (2 << 20) / opt.flood_size;

@@ -23,6 +23,10 @@ const NAMES = {
   'uv-raw': `libuv ${args.uv || ''} raw TCP`.trim(),
   'chat-native': 'gcs + chat_native.c',
   'chat-lua': 'gcs + chat.lua',
+  'logic-w1': 'gcs -w 1 + logic.lua (routed)',
+  'logic-w2': 'gcs -w 2 + logic.lua (routed)',
+  'chat-w1': 'gcs -w 1 + chat_native.c',
+  'chat-w2': 'gcs -w 2 + chat_native.c',
 };
 const present = SERVERS.filter((s) => rows.some((r) => r.server === s));
 // The middle element of a sorted array (the lower one of an even count).
@@ -86,6 +90,9 @@ p('  Echo rows: `SIZE x CONNECTIONS wWINDOW` = messages of SIZE bytes, WINDOW in
 p('  messages/s counts echoes received (one direction).');
 p();
 
+// Echo, memory and latency tables: only when some echo server ran (not
+// under BENCH_FAIR_ONLY's or BENCH_WORKERS_ONLY's subsets without them).
+if (present.length && labels.length) {
 p('## Messages per second (ratio to gcs + native echo)');
 p();
 const body = labels.map((l) => [l, ...present.map((s) => cell(s, l, 'msgs_per_s'))]);
@@ -116,6 +123,8 @@ const latRows = [...labels, 'handshake'].map((l) => [l, ...present.map((s) => {
   return r && r.lat_p50_us !== undefined ? `${fmt1(r.lat_p50_us)} / ${fmt1(r.lat_p99_us)} / ${fmt1(r.lat_p999_us)}` : '–';
 })]);
 table(header, latRows);
+
+}
 
 const chats = ['chat-native', 'chat-lua'].filter((s) => rows.some((r) => r.server === s));
 if (chats.length) {
@@ -230,6 +239,91 @@ if (fairOk('fair alone').length) {
     }));
 }
 
+// ---- workers (issue 15) -----------------------------------------------------------
+// gcs -w 1 and -w 2 on the same workload, alternating; per label: each
+// server's median, and the median of the per-round ratios (the i-th run of
+// -w 2 over the i-th of -w 1).
+const workerTargets = [];
+const WK = [
+  ['workers logic', 'logic-w1', 'logic-w2', 'msgs_per_s', 'messages/s',
+    `Lua game logic: bench/logic.lua, \`"route": "query.room"\` (a Lua state per worker), 100 clients in ${args['workers-rooms'] || '?'} rooms (\`?room=i mod ${args['workers-rooms'] || 'R'}\`), 32 B, ${args['workers-window'] || '?'} in flight each`],
+  ['workers broadcast', 'chat-w1', 'chat-w2', 'deliveries_per_s', 'deliveries/s',
+    'Room broadcast: bench/chat_native.c, 1 sender → 1,000 receivers in one room (on both loops, by the kernel\'s SO_REUSEPORT hash), 32 B, 8 broadcasts in flight'],
+];
+if (WK.some(([l, a, b]) => samples(a, l).length || samples(b, l).length)) {
+  const okRuns = (s, l) => samples(s, l).filter((r) => !bad(r));
+  const stat = (xs) => {
+    if (!xs.length) return undefined;
+    const ys = [...xs].sort((x, y) => x - y);
+    return { med: mid(ys), min: ys[0], max: ys[ys.length - 1], n: ys.length };
+  };
+  const col = (s, l, f) => stat(okRuns(s, l).map(f).filter((x) => x !== undefined && Number.isFinite(x)));
+  const range = (x, d = 0, unit = '') => (x ? `${x.med.toFixed(d)}${unit}${x.n > 1 ? ` (${x.min.toFixed(d)}–${x.max.toFixed(d)})` : ''}` : '–');
+  const rangeN = (x) => (x ? `${fmt(x.med)}${x.n > 1 ? ` (${fmt(x.min)}–${fmt(x.max)})` : ''}` : '–');
+  // 'quiet': only the rounds where the rest of the machine used under
+  // QUIET % of a CPU during both runs (loadgen's others_cpu_pct).
+  const QUIET = 20;
+  const calm = (r) => r.others_cpu_pct !== undefined && r.others_cpu_pct < QUIET;
+  const perRound = (l, a, b, f, quiet) => {
+    const xa = samples(a, l), xb = samples(b, l);
+    return stat(xa.map((r, i) => (xb[i] && !bad(r) && !bad(xb[i]) && f(r) && f(xb[i]) &&
+      (!quiet || (calm(r) && calm(xb[i]))) ? f(xb[i]) / f(r) : undefined))
+      .filter((x) => x !== undefined));
+  };
+  const cliPerM = (r) => (r.client_cpu_s !== undefined && r.messages ? r.client_cpu_s / (r.messages / 1e6) : undefined);
+  const thr = (r) => (Array.isArray(r.server_threads_cpu_pct) ? r.server_threads_cpu_pct : []);
+  p('## Worker loops: gcs -w 1 against gcs -w 2 (issue 15)');
+  p();
+  p(`- **-w 1:** ${args['pinning-w1'] || '?'}.`);
+  p(`- **-w 2:** ${args['pinning-w2'] || '?'}.`);
+  p('- The two servers alternate, every other round in reverse order; each cell is the median of the rounds');
+  p('  (min–max), the ratio the median of the per-round ratios (-w 2 over -w 1 of the same round).');
+  p('- CPU s per million: the gcs process\'s user + system CPU time (/proc/PID/stat, all its threads) during the');
+  p('  measurement, per million messages (deliveries for the broadcast); the load generator\'s likewise');
+  p('  (getrusage). "Others": CPU time the rest of the machine used meanwhile (/proc/stat), in % of one CPU: the');
+  p('  noise of the sample, out of the 200 % of two cores.');
+  p();
+  for (const [l, a, b, key, unit, what] of WK) {
+    if (!samples(a, l).length && !samples(b, l).length) continue;
+    p(`**${what}.**`);
+    p();
+    const rate = (s) => col(s, l, (r) => r[key]);
+    const srvPerM = (s) => col(s, l, (r) => r.server_cpu_s_per_mmsg);
+    const ratioR = perRound(l, a, b, (r) => r[key]);
+    const cpuR = perRound(l, a, b, (r) => r.server_cpu_s_per_mmsg);
+    table(['', unit, 'server CPU %', 'server threads CPU %', 'server CPU s per million', 'loadgen CPU s per million', 'others CPU %', 'p50 / p99 (µs)', 'runs'],
+      [a, b].map((s) => {
+        const xs = okRuns(s, l);
+        const errs = samples(s, l).filter(bad).length;
+        if (!xs.length) return [NAMES[s], `–${errNote(samples(s, l)[0])}`, '–', '–', '–', '–', '–', '–', '0'];
+        const med = xs.slice().sort((x, y) => x[key] - y[key])[Math.floor((xs.length - 1) / 2)];
+        return [NAMES[s], rangeN(rate(s)), range(col(s, l, (r) => r.server_cpu_pct), 0, '%'),
+          thr(med).filter((x) => x >= 1).join(' / ') || '–',
+          range(srvPerM(s), 2), range(col(s, l, cliPerM), 2), range(col(s, l, (r) => r.others_cpu_pct), 0, '%'),
+          `${fmt1(med.lat_p50_us)} / ${fmt1(med.lat_p99_us)}`,
+          `${xs.length}${errs ? ` (+${errs} with errors)` : ''}`];
+      }));
+    const rx = (x) => (x ? `${x.med.toFixed(2)}×${x.n > 1 ? ` (${x.min.toFixed(2)}–${x.max.toFixed(2)})` : ''}` : '–');
+    const rr = rx(ratioR), cr = rx(cpuR);
+    const qR = perRound(l, a, b, (r) => r[key], true), qC = perRound(l, a, b, (r) => r.server_cpu_s_per_mmsg, true);
+    p(`-w 2 / -w 1, all ${ratioR ? ratioR.n : 0} rounds: ${unit} **${rr}**; server CPU s per million **${cr}**.`);
+    p(`Only the ${qR ? qR.n : 0} round${qR && qR.n === 1 ? '' : 's'} where the rest of the machine used under ${QUIET} % of a CPU during both runs: ${unit} ${rx(qR)}; server CPU s per million ${rx(qC)}.`);
+    p();
+    if (l === 'workers logic') {
+      workerTargets.push(['workers: logic.lua routed, -w 2 ≥ 1.6× the messages/s of -w 1',
+        `${rr} (median of per-round ratios; quiet rounds: ${rx(qR)})`, ratioR ? ratioR.med >= 1.6 : undefined]);
+      workerTargets.push(['workers: logic.lua routed, server CPU s per million messages within 10 % from -w 1 to -w 2',
+        `${range(srvPerM(a), 2)} → ${range(srvPerM(b), 2)}: ${cr}`, cpuR ? Math.abs(cpuR.med - 1) <= 0.10 : undefined]);
+    } else {
+      const w2 = rate(b);
+      workerTargets.push(['workers: room broadcast (chat_native.c, 1 → 1,000), -w 2 ≥ 1M deliveries/s',
+        `${w2 ? fmt(w2.med) : '–'} (${rr} of -w 1)`, w2 ? w2.med >= 1e6 : undefined]);
+      workerTargets.push(['(room broadcast: server CPU s per million deliveries, -w 1 → -w 2)',
+        `${range(srvPerM(a), 2)} → ${range(srvPerM(b), 2)}: ${cr}`, 'info']);
+    }
+  }
+}
+
 // ---- targets ------------------------------------------------------------------
 const TL = '32B x100 w16';
 const tl = labels.find((l) => l.includes(TL)) || labels[0];
@@ -273,21 +367,29 @@ if (tl) {
   }
 }
 const idle = v('gcs-native', 'idle', 'rss_per_conn_b');
-tgt('≤ 4 KiB RSS per idle connection (gcs-native)', idle !== undefined ? `${fmt(idle)} B` : '–', idle !== undefined ? idle <= 4096 : undefined);
+if (present.length && labels.length)
+  tgt('≤ 4 KiB RSS per idle connection (gcs-native)', idle !== undefined ? `${fmt(idle)} B` : '–', idle !== undefined ? idle <= 4096 : undefined);
 const idleLua = v('gcs-lua', 'idle', 'rss_per_conn_b');
 if (idleLua !== undefined) targets.push(['(gcs + echo.lua, same test)', `${fmt(idleLua)} B`, 'info']);
 let chatSrc = '';
 try { chatSrc = fs.readFileSync(path.join(__dirname, '..', 'scripts', 'chat.lua'), 'utf8'); } catch (e) { /* absent */ }
 const luaShared = /gc\.broadcast\s*\(/.test(chatSrc);
-tgt('room broadcast serialized once and shared: chat_native.c', 'connectionsBroadcast (one frame, refcounted)', true);
-tgt('room broadcast serialized once and shared: scripts/chat.lua',
-  luaShared ? 'gc.broadcast' : 'conn:send per member (one copy per receiver)', luaShared);
+if (chats.length) {
+  tgt('room broadcast serialized once and shared: chat_native.c', 'connectionsBroadcast (one frame, refcounted)', true);
+  tgt('room broadcast serialized once and shared: scripts/chat.lua',
+    luaShared ? 'gc.broadcast' : 'conn:send per member (one copy per receiver)', luaShared);
+}
 for (const t of fairTargets) tgt(...t);
-p('## Targets (issue 5; fairness: issue 13.12)');
+for (const [name, value, ok] of workerTargets) {
+  if (ok === 'info') targets.push([name, value, 'info']);
+  else tgt(name, value, ok);
+}
+p('## Targets (issue 5; fairness: issue 13.12; workers: issue 15)');
 p();
 table(['target', 'measured', ''], targets);
 
 // ---- bounds ---------------------------------------------------------------------
+if (labels.length || chats.length) {
 p('## What bounds each figure (from the CPU use measured during each run)');
 p();
 p('S = the server\'s core was saturated (server CPU ≥ 90%: the server is the bound); C = the load');
@@ -301,6 +403,7 @@ const bound = (r) => {
 };
 table(header, [...labels, 'handshake'].map((l) => [l, ...present.map((s) => bound(get(s, l)))]).concat(
   chats.length ? [['broadcast', ...present.map((s, i) => (i < chats.length ? `${NAMES[chats[i]]}: ${bound(get(chats[i], 'broadcast'))}` : ''))]] : []));
+}
 
 const errs = rows.filter(bad);
 if (errs.length) {
@@ -321,7 +424,7 @@ fs.writeFileSync(path.join(out, 'RESULTS.md'), L.join('\n'));
 
 // ---- chart -------------------------------------------------------------------------
 if (!labels.length) {
-  console.error('report: no echo rows (BENCH_FAIR_ONLY?), no chart');
+  console.error('report: no echo rows (BENCH_FAIR_ONLY or BENCH_WORKERS_ONLY), no chart');
 } else try {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-plot-'));
   const q = (s) => `"${s.replace(/"/g, '')}"`;

@@ -2,13 +2,18 @@
 # bench/run.sh - `make bench`: gcs side by side with the servers users would
 # pick instead, in one run, all driven by bench/loadgen.
 #
-#   QUICK=1 bench/run.sh      the short version (< 1 minute)
+#   QUICK=1 bench/run.sh      the short version (under 2 minutes)
 #   BUILD=build               the CMake build directory (configured here with
 #                             -DGC_BUILD_BENCH=ON; gcs is measured from it)
-#   BENCH_PORT=19100          first of the 9 ports used (127.0.0.1 only)
+#   BENCH_PORT=19100          first of the 13 ports used (127.0.0.1 only)
 #   BENCH_ONLY="gcs-native lws"   a subset of the servers (default: all)
 #   BENCH_FAIR_ONLY=1         only the fairness rows (gcs-native, issue 13.12);
 #                             the report goes to $BUILD/bench/RESULTS.md
+#   BENCH_WORKERS_ONLY=1      only the rows with 1 and 2 worker loops (issue
+#                             15); the report goes to $BUILD/bench/RESULTS.md
+#   BENCH_QUIET=25            before each round of those rows, wait (30 s at
+#                             most) until the rest of the machine uses under
+#                             this % of a CPU (/proc/stat over 1 s); 0: no wait
 #
 # Servers: gcs + the native echo adapter, gcs + scripts/echo.lua, an lws
 # echo, a Node 'ws' echo and a bare libuv raw-TCP echo; for the room
@@ -16,7 +21,17 @@
 # game logic gcs + bench/logic.lua under the default time limit and under
 # an instruction budget (the count hook's cost); for fairness gcs + the
 # native echo with 50 echo clients alone and beside one flooder. Every
-# server runs pinned to CPU 0 (taskset -c 0), the load generator to CPU 1.
+# server runs pinned to CPU 0 (taskset -c 0), the load generator to CPU 1,
+# and every gcs among them with one worker loop (-w 1: the default, "auto",
+# would run one per CPU), so that the figures compare with those taken
+# before gcs had workers and with the one-thread peers.
+# Workers (issue 15): gcs with -w 1 and -w 2, side by side: bench/logic.lua
+# with "route": "query.room" and the clients in 20 rooms (loadgen --rooms),
+# and bench/chat_native.c's room of 1,000 receivers (spread over the loops
+# by the kernel's SO_REUSEPORT hash). -w 1 runs as above (server on CPU 0,
+# loadgen on CPU 1); -w 2 runs the server on both CPUs and the load
+# generator on both too (taskset -c 0,1 each): the machine has two cores,
+# so the load generator's work comes out of the two loops' share.
 # Workloads run server after server for each workload, so that the ratios
 # compare figures taken seconds apart.
 #
@@ -34,6 +49,10 @@ ONLY=${BENCH_ONLY:-}
 FAIR_ONLY=${BENCH_FAIR_ONLY:-}
 [ "$FAIR_ONLY" = 0 ] && FAIR_ONLY=
 [ -n "$FAIR_ONLY" ] && ONLY=gcs-native
+WORKERS_ONLY=${BENCH_WORKERS_ONLY:-}
+[ "$WORKERS_ONLY" = 0 ] && WORKERS_ONLY=
+[ -n "$FAIR_ONLY" ] && [ -n "$WORKERS_ONLY" ] && die "BENCH_FAIR_ONLY and BENCH_WORKERS_ONLY: one at a time"
+[ -n "$WORKERS_ONLY" ] && ONLY="logic-w1 logic-w2 chat-w1 chat-w2"
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 T_START=$(date +%s)
 
@@ -79,12 +98,21 @@ if [ -n "$QUICK" ]; then
   WARM=0.3 DUR=1 HS_DUR=1 IDLE_CONNS=10000 BC_DUR=1 REPEAT_ALL=1 REPEAT_PAIR=3 COST_REPS=3 COST_SEC=0.3
   ECHO_ROWS="32:100:16 1024:100:16 32:1000:16"
   REPEAT_FAIR=1 FAIR_DUR=1
+  REPEAT_WORKERS=3 WORKERS_DUR=1
 else
   WARM=1 DUR=4 HS_DUR=3 IDLE_CONNS=10000 BC_DUR=4 REPEAT_ALL=3 REPEAT_PAIR=15 COST_REPS=11 COST_SEC=0.5
   ECHO_ROWS="32:1:16 32:100:16 32:1000:16 1024:1:16 1024:100:16 1024:1000:16 32:100:1 1024:100:1"
   REPEAT_FAIR=5 FAIR_DUR=3
+  REPEAT_WORKERS=9 WORKERS_DUR=3
 fi
 [ -n "$FAIR_ONLY" ] && ECHO_ROWS=""
+[ -n "$WORKERS_ONLY" ] && ECHO_ROWS=""
+# Workers: logic.lua's clients (100, 32 B) in this many rooms, with this
+# many messages in flight each: 64, not the 16 of the other rows, because
+# with -w 2 the load generator's CPU comes out of the server's two cores,
+# and at 64 it costs 0.25-0.3 us a message instead of 0.6-0.8 (the server
+# 3.2 instead of 3.6): see bench/NOTES.md, "Worker loops".
+WORKERS_ROOMS=20 WORKERS_WINDOW=64
 # Fairness (issue 13.12): 50 echo clients, 32 B, 16 in flight, alone and
 # beside one flooder (32 B and 64 KiB messages, sent without waiting).
 FAIR_FLOODS="0 32 65536"
@@ -103,17 +131,22 @@ fi
 NCPU=$(nproc)
 if [ "$NCPU" -ge 2 ]; then
   PIN_SRV="taskset -c 0" PIN_CLI="taskset -c 1" PINNING="server on CPU 0, loadgen on CPU 1 (taskset)"
+  PIN_BOTH="taskset -c 0,1"
+  PINNING_W1="gcs -w 1 on CPU 0 (taskset -c 0), loadgen on CPU 1 (taskset -c 1)"
+  PINNING_W2="gcs -w 2 on CPUs 0 and 1 (taskset -c 0,1), loadgen on CPUs 0 and 1 (taskset -c 0,1): they share both cores"
 else
-  PIN_SRV="" PIN_CLI="" PINNING="none (one CPU)"
+  PIN_SRV="" PIN_CLI="" PINNING="none (one CPU)" PIN_BOTH=""
+  PINNING_W1="none (one CPU)" PINNING_W2="none (one CPU: two loops on one core)"
 fi
 
 WORK=$(mktemp -d /tmp/gcs-bench.XXXXXX)
 RESULTS="$B/bench/results.jsonl"
 : >"$RESULTS"
-declare -A PID PORT CMD
+declare -A PID PORT CMD SPIN CPIN
 SERVERS_ECHO="gcs-native gcs-lua lws node-ws uv-raw"
 SERVERS_CHAT="chat-native chat-lua"
 SERVERS_LOGIC="logic-lua logic-budget"
+SERVERS_WORKERS="logic-w1 logic-w2 chat-w1 chat-w2"
 
 wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -134,28 +167,44 @@ EOF
 }
 
 i=0
-for s in $SERVERS_ECHO $SERVERS_CHAT $SERVERS_LOGIC; do PORT[$s]=$((PORT0 + i)); i=$((i + 1)); done
+for s in $SERVERS_ECHO $SERVERS_CHAT $SERVERS_LOGIC $SERVERS_WORKERS; do
+  PORT[$s]=$((PORT0 + i)) SPIN[$s]=$PIN_SRV CPIN[$s]=$PIN_CLI
+  i=$((i + 1))
+done
+SPIN[logic-w2]=$PIN_BOTH CPIN[logic-w2]=$PIN_BOTH
+SPIN[chat-w2]=$PIN_BOTH CPIN[chat-w2]=$PIN_BOTH
 gcs_config gcs-native "${PORT[gcs-native]}" \
   "{\"type\":\"native\",\"dir\":\"$B\",\"name\":\"echo\",\"apps\":[{\"name\":\"echo\",\"type_name\":\"echo\",\"file_name\":\"echo\"}]}" echo
 gcs_config gcs-lua "${PORT[gcs-lua]}" \
   "{\"type\":\"lua\",\"apps\":[{\"name\":\"echo\",\"file_name\":\"$ROOT/scripts/echo.lua\"}]}" echo
-gcs_config chat-native "${PORT[chat-native]}" \
-  "{\"type\":\"native\",\"dir\":\"$B/bench\",\"name\":\"bench_chat\",\"apps\":[{\"name\":\"chat\",\"type_name\":\"chat\",\"file_name\":\"chat\"}]}" chat
+CHAT_NATIVE_APP="{\"type\":\"native\",\"dir\":\"$B/bench\",\"name\":\"bench_chat\",\"apps\":[{\"name\":\"chat\",\"type_name\":\"chat\",\"file_name\":\"chat\"}]}"
+gcs_config chat-native "${PORT[chat-native]}" "$CHAT_NATIVE_APP" chat
+gcs_config chat-w1 "${PORT[chat-w1]}" "$CHAT_NATIVE_APP" chat
+gcs_config chat-w2 "${PORT[chat-w2]}" "$CHAT_NATIVE_APP" chat
 gcs_config chat-lua "${PORT[chat-lua]}" \
   "{\"type\":\"lua\",\"apps\":[{\"name\":\"chat\",\"file_name\":\"$ROOT/scripts/chat.lua\"}]}" chat
 LOGIC_APP="{\"type\":\"lua\",\"apps\":[{\"name\":\"logic\",\"file_name\":\"$ROOT/bench/logic.lua\"}]}"
 gcs_config logic-lua "${PORT[logic-lua]}" "$LOGIC_APP" logic
 gcs_config logic-budget "${PORT[logic-budget]}" "$LOGIC_APP" logic \
   '"lua":{"instruction_budget":100000000},'
-CMD[gcs-native]="$B/gcs -C $WORK/gcs-native.json"
-CMD[gcs-lua]="$B/gcs -C $WORK/gcs-lua.json"
+# A state of logic.lua per worker, the clients placed by ?room=.
+LOGIC_ROUTED="{\"type\":\"lua\",\"apps\":[{\"name\":\"logic\",\"file_name\":\"$ROOT/bench/logic.lua\",\"route\":\"query.room\"}]}"
+gcs_config logic-w1 "${PORT[logic-w1]}" "$LOGIC_ROUTED" logic
+gcs_config logic-w2 "${PORT[logic-w2]}" "$LOGIC_ROUTED" logic
+# -w 1: one loop, as gcs ran before it had workers (the default is one per CPU).
+CMD[gcs-native]="$B/gcs -w 1 -C $WORK/gcs-native.json"
+CMD[gcs-lua]="$B/gcs -w 1 -C $WORK/gcs-lua.json"
 CMD[lws]="$B/bench/lws_echo ${PORT[lws]} 127.0.0.1"
 CMD[node-ws]="node $ROOT/bench/peers/ws_echo.js ${PORT[node-ws]} 127.0.0.1"
 CMD[uv-raw]="$B/bench/uv_echo ${PORT[uv-raw]} 127.0.0.1"
-CMD[chat-native]="$B/gcs -C $WORK/chat-native.json"
-CMD[chat-lua]="$B/gcs -C $WORK/chat-lua.json"
-CMD[logic-lua]="$B/gcs -C $WORK/logic-lua.json"
-CMD[logic-budget]="$B/gcs -C $WORK/logic-budget.json"
+CMD[chat-native]="$B/gcs -w 1 -C $WORK/chat-native.json"
+CMD[chat-lua]="$B/gcs -w 1 -C $WORK/chat-lua.json"
+CMD[logic-lua]="$B/gcs -w 1 -C $WORK/logic-lua.json"
+CMD[logic-budget]="$B/gcs -w 1 -C $WORK/logic-budget.json"
+CMD[logic-w1]="$B/gcs -w 1 -C $WORK/logic-w1.json"
+CMD[logic-w2]="$B/gcs -w 2 -C $WORK/logic-w2.json"
+CMD[chat-w1]="$B/gcs -w 1 -C $WORK/chat-w1.json"
+CMD[chat-w2]="$B/gcs -w 2 -C $WORK/chat-w2.json"
 
 port_busy() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
 
@@ -163,7 +212,7 @@ start_server() { # name
   local s=$1 p=${PORT[$1]}
   port_busy "$p" && die "port $p (for $s) is in use: set BENCH_PORT"
   # shellcheck disable=SC2086
-  $PIN_SRV ${CMD[$s]} >"$WORK/$s.log" 2>&1 &
+  ${SPIN[$s]} ${CMD[$s]} >"$WORK/$s.log" 2>&1 &
   PID[$s]=$!
   for _ in $(seq 100); do
     port_busy "$p" && return 0
@@ -184,7 +233,7 @@ run() {
     line="{\"label\":\"$label\",\"error\":\"server not running\"}"
   else
     # shellcheck disable=SC2086
-    line=$(timeout 120 $PIN_CLI "$B/bench/loadgen" --proto "$proto" --port "${PORT[$s]}" \
+    line=$(timeout 120 ${CPIN[$s]} "$B/bench/loadgen" --proto "$proto" --port "${PORT[$s]}" \
       --pid "${PID[$s]}" --label "$label" --setup-timeout 30 "$@" 2>>"$WORK/loadgen.err" |
       tail -n 1) || true
     [ -n "$line" ] || line="{\"label\":\"$label\",\"error\":\"loadgen failed\"}"
@@ -196,8 +245,9 @@ run() {
 summary() {
   local l=$1 v
   for k in msgs_per_s deliveries_per_s handshakes_per_s rss_per_conn_b lat_p50_us lat_p99_us \
-    flood_mb_per_s server_cpu_pct errors error; do
-    v=$(printf '%s' "$l" | grep -o "\"$k\":[^,}]*" | head -1) || true
+    flood_mb_per_s server_cpu_pct server_cpu_s_per_mmsg server_threads_cpu_pct others_cpu_pct \
+    errors error; do
+    v=$(printf '%s' "$l" | grep -o "\"$k\":\(\[[^]]*\]\|[^,}]*\)" | head -1) || true
     [ -n "$v" ] && printf '%s ' "$v"
   done
 }
@@ -208,13 +258,16 @@ BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 >= 20 {printf "%s(%s%%) ", $2, 
 [ -n "$BUSY" ] && log "warning: other busy processes: $BUSY(figures will be noisy)"
 
 # ---- servers -----------------------------------------------------------------
-ECHO_LIST="" CHAT_LIST="" LOGIC_LIST=""
+ECHO_LIST="" CHAT_LIST="" LOGIC_LIST="" WORKERS_LIST=""
 for s in $SERVERS_ECHO; do wanted "$s" && ECHO_LIST="$ECHO_LIST $s"; done
 for s in $SERVERS_CHAT; do wanted "$s" && CHAT_LIST="$CHAT_LIST $s"; done
 for s in $SERVERS_LOGIC; do wanted "$s" && LOGIC_LIST="$LOGIC_LIST $s"; done
-[ -n "$FAIR_ONLY" ] && CHAT_LIST="" LOGIC_LIST=""
-for s in $ECHO_LIST $CHAT_LIST $LOGIC_LIST; do start_server "$s"; done
-log "servers up:$ECHO_LIST$CHAT_LIST$LOGIC_LIST ($PINNING)"
+for s in $SERVERS_WORKERS; do wanted "$s" && WORKERS_LIST="$WORKERS_LIST $s"; done
+[ -n "$FAIR_ONLY" ] && CHAT_LIST="" LOGIC_LIST="" WORKERS_LIST=""
+[ -n "$WORKERS_ONLY" ] && ECHO_LIST=""
+for s in $ECHO_LIST $CHAT_LIST $LOGIC_LIST $WORKERS_LIST; do start_server "$s"; done
+log "servers up:$ECHO_LIST$CHAT_LIST$LOGIC_LIST$WORKERS_LIST ($PINNING)"
+[ -n "$WORKERS_LIST" ] && log "workers rows: -w 1: $PINNING_W1; -w 2: $PINNING_W2"
 
 # ---- workloads -------------------------------------------------------------------
 # The target row (32 B x 100, 16 in flight) runs several times, the servers
@@ -309,17 +362,71 @@ for s in $LOGIC_LIST; do
     --warmup "$WARM" --duration "$DUR" --concurrency 128
 done
 
+# The machine's busy CPU over one second, in % of one CPU (/proc/stat).
+machine_busy() {
+  local a b
+  a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat)
+  sleep 1
+  b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat)
+  echo $(((b - a) * 100 / $(getconf CLK_TCK)))
+}
+# Waits until the rest of the machine is under BENCH_QUIET % of a CPU: -w 2
+# needs both cores, so a busy neighbour costs it more than it costs -w 1.
+wait_quiet() {
+  local max=${BENCH_QUIET:-25} busy t=0
+  [ "$max" = 0 ] && return 0
+  while busy=$(machine_busy) && [ "$busy" -ge "$max" ]; do
+    t=$((t + 1))
+    if [ "$t" -ge 30 ]; then
+      log "the rest of the machine still uses $busy % of a CPU after 30 s: running anyway"
+      return 0
+    fi
+  done
+  [ "$t" -gt 0 ] && log "waited $t s for the machine to calm down (now $busy % of a CPU busy)"
+  return 0
+}
+# Workers (issue 15): the same workload on gcs -w 1 and on gcs -w 2, the
+# two alternating, every other round in reverse order; the report takes
+# the median of the per-round ratios. Lua game logic: a state per worker
+# ("route": "query.room"), 100 clients in WORKERS_ROOMS rooms (?room=i mod
+# R), so that each loop runs its own rooms. Room broadcast: chat_native.c,
+# 1,000 receivers and the sender wherever the kernel's SO_REUSEPORT hash
+# put them; each broadcast crosses to the other loop in one mail.
+if [ -n "$WORKERS_LIST" ]; then
+  for rep in $(seq "$REPEAT_WORKERS"); do
+    wait_quiet
+    order="1 2"
+    [ $((rep % 2)) -eq 0 ] && order="2 1"
+    log "workers: logic.lua routed by room ($WORKERS_ROOMS rooms), 32 B x100 w$WORKERS_WINDOW, -w 1 and -w 2 (run $rep of $REPEAT_WORKERS)"
+    for w in $order; do
+      wanted "logic-w$w" || continue
+      run "workers logic" "logic-w$w" --mode echo --rooms "$WORKERS_ROOMS" --size 32 --conns 100 \
+        --window "$WORKERS_WINDOW" --warmup "$WARM" --duration "$WORKERS_DUR" --concurrency 128
+    done
+    log "workers: room broadcast (chat_native.c), 1 sender -> $BC_RECEIVERS receivers, -w 1 and -w 2 (run $rep of $REPEAT_WORKERS)"
+    for w in $order; do
+      wanted "chat-w$w" || continue
+      run "workers broadcast" "chat-w$w" --mode broadcast --receivers "$BC_RECEIVERS" \
+        --window "$BC_WINDOW" --size 32 --warmup "$WARM" --duration "$WORKERS_DUR" --concurrency 128
+    done
+  done
+fi
+
 # ---- report --------------------------------------------------------------------
 T_END=$(date +%s)
 CMDLINE="make bench${QUICK:+ QUICK=1}"
 OUT=bench
 if [ -n "$FAIR_ONLY" ]; then
   OUT=$B/bench CMDLINE="BENCH_FAIR_ONLY=1 $CMDLINE"
+elif [ -n "$WORKERS_ONLY" ]; then
+  OUT=$B/bench CMDLINE="BENCH_WORKERS_ONLY=1 $CMDLINE"
 fi
 node bench/report.js --results "$RESULTS" --out "$OUT" \
   --cmd "$CMDLINE" --build-type "${BT:-?}" --pinning "$PINNING" \
   --load-before "$LOAD_BEFORE" --busy "${BUSY:-none}" \
   --elapsed "$((T_END - T_START))" --quick "${QUICK:+1}" \
+  --pinning-w1 "$PINNING_W1" --pinning-w2 "$PINNING_W2" --workers-rooms "$WORKERS_ROOMS" \
+  --workers-window "$WORKERS_WINDOW" \
   --idle-conns "$IDLE_CONNS" --lws "$(pkg-config --modversion libwebsockets 2>/dev/null || echo '?')" \
   --ws "$(node -p "require('$ROOT/bench/node_modules/ws/package.json').version")" \
   --node "$(node --version)" --uv "$(pkg-config --modversion libuv 2>/dev/null || echo '?')"
