@@ -73,6 +73,10 @@ struct gc_server {
   _Atomic int stopping;       /* the shutdown began */
   _Atomic int forced;         /* it dropped connections (GC_EXIT_FORCED) */
   size_t loops_drained;       /* loop 0's: loops that reported drained */
+  /* logging.conn_lines_per_second is one bound for the whole server. */
+  pthread_mutex_t conn_log_lock;
+  int conn_log_ready;
+  struct gc_log_limit conn_log;
   _Atomic unsigned drop_mark; /* signals received at the second stop */
   _Atomic int drops_pending;  /* loops yet to run that stop's drop */
   struct gc_adapter *adapters;
@@ -225,7 +229,6 @@ struct gc_loop {
   int ka_retries;
   uint64_t fd_limit; /* soft RLIMIT_NOFILE at listen; 0 = none known */
   int fd_base;       /* descriptors in use at listen, roughly */
-  struct gc_log_limit conn_log;   /* lines about single connections */
   uint32_t conn_log_per_second;   /* logging.conn_lines_per_second */
 };
 

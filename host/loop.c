@@ -213,7 +213,10 @@ static void housekeeping_fired(void *ctx, intptr_t arg) {
 }
 
 void gc__loop_conn_log_roll(struct gc_loop *loop) {
-  uint64_t dropped = gc_log_limit_roll(&loop->conn_log, gc_loop_now(loop));
+  struct gc_server *s = loop->server;
+  pthread_mutex_lock(&s->conn_log_lock);
+  uint64_t dropped = gc_log_limit_roll(&s->conn_log, gc_loop_now(loop));
+  pthread_mutex_unlock(&s->conn_log_lock);
   if (dropped)
     gc_log(GCL_WARN, "%llu lines about connections not logged in the last "
            "second (over logging.conn_lines_per_second = %u)",
@@ -224,7 +227,11 @@ int gc__loop_conn_log_take(struct gc_loop *loop, int level) {
   if (!gc_log_enabled(level))
     return 0;
   gc__loop_conn_log_roll(loop);
-  return gc_log_limit_take(&loop->conn_log, loop->conn_log_per_second);
+  struct gc_server *s = loop->server;
+  pthread_mutex_lock(&s->conn_log_lock);
+  int ok = gc_log_limit_take(&s->conn_log, loop->conn_log_per_second);
+  pthread_mutex_unlock(&s->conn_log_lock);
+  return ok;
 }
 
 /* keep_alive {timeout, interval, retries}: after 'timeout' seconds without

@@ -24,6 +24,9 @@ struct gc_server *_Atomic gc__server_process;
 int gc_server_loops_create(struct gc_server *s, size_t n, int threaded) {
   if (n < 1 || n > GC_WORKERS_MAX)
     return EINVAL;
+  if (pthread_mutex_init(&s->conn_log_lock, NULL) != 0)
+    return ENOMEM;
+  s->conn_log_ready = 1;
   s->loops = gc_calloc(n, sizeof *s->loops);
   if (!s->loops)
     return ENOMEM;
@@ -219,6 +222,9 @@ int gc_server_loops_close(struct gc_server *s) {
   gc_free(s->loops);
   s->loops = NULL;
   s->loop_count = 0;
+  if (s->conn_log_ready)
+    pthread_mutex_destroy(&s->conn_log_lock);
+  s->conn_log_ready = 0;
   return rc;
 }
 

@@ -14,18 +14,23 @@
  *   "timer-close MS"  arm a timer, then close NORMAL (on_timer must not come)
  *   "big N"           queue one message of N bytes; log "big_rc <id> <rc>"
  * An echo the host refuses is logged as "echo_rc <id> <rc>".
- * A client whose request target contains "refuse" is refused. */
+ * A client whose request target contains "refuse" is refused.
+ *
+ * Events come on several worker threads (Game Carrier's rules): the ids and
+ * the last closed handle are atomics, and each line is written whole. */
+#define _POSIX_C_SOURCE 200809L /* flockfile */
 #include <errno.h>
 #include <game-carrier/server.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static struct core_api api;
 static FILE *out;
-static int next_id;
-static GCT_INTPTR last_closed_handle;
+static atomic_int next_id;
+static _Atomic GCT_INTPTR last_closed_handle;
 
 struct conn {
   GCT_INTPTR handle;
@@ -38,10 +43,12 @@ static void rec(const char *fmt, ...) {
     return;
   va_list ap;
   va_start(ap, fmt);
+  flockfile(out); /* one line at a time from every worker */
   vfprintf(out, fmt, ap);
   va_end(ap);
   fputc('\n', out);
   fflush(out);
+  funlockfile(out);
 }
 
 static void reply(struct conn *c, const char *text) {
@@ -85,7 +92,7 @@ GC_ADAPTER_EVENT GCT_INTPTR on_connect(GCT_INT app_id, GCT_INTPTR handle, GCT_IN
                                        GCT_CSTR rip, GCT_INT rport, GCT_CSTR lip,
                                        GCT_INT lport, GCT_CSTR udata) {
   (void)app_id, (void)rport, (void)lport;
-  int id = ++next_id;
+  int id = atomic_fetch_add(&next_id, 1) + 1;
   rec("connect %d %s %d %s %s", id, udata, (int)pid, rip, lip);
   if (strstr(udata, "refuse")) {
     rec("refused %d", id);
@@ -167,6 +174,6 @@ GC_ADAPTER_EVENT void on_timer(GCT_INTPTR user) {
 GC_ADAPTER_EVENT void on_disconnect(GCT_INTPTR user) {
   struct conn *c = (struct conn *)user;
   rec("disconnect %d", c->id);
-  last_closed_handle = c->handle;
+  atomic_store(&last_closed_handle, c->handle);
   free(c);
 }

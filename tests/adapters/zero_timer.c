@@ -5,12 +5,13 @@
  * and stop on SIGTERM while they spin. "ticks" replies how many times the
  * timers fired. Only <game-carrier/server.h> and libc. */
 #include <game-carrier/server.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 static struct core_api api;
 static GCT_INT app;
-static long ticks;
+static atomic_long ticks; /* timers on worker 0, read by every worker */
 static GCT_INTPTR repeating;
 
 static void next_tick(GCT_INTPTR user) {

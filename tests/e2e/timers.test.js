@@ -49,7 +49,6 @@ test('a native adapter re-arming timerStart(0) still serves and stops', { timeou
   const gcs = await h.startGcs({
     adapters: [{ type: 'native', dir: h.BUILD, name: 'zero_timer', apps: [{ name: 'z' }] }],
     vhosts: [{ ip: '127.0.0.1', port, protocol: 'ws', app: 'z' }],
-    threading: { worker_count: 1 }, // zero_timer.c's tick count is a plain global read by every loop
   }, {});
   port = gcs.port;
   await serveWhileSpinning(gcs, port);

@@ -137,8 +137,6 @@ function recorderConfig(port, dir, extra = {}) {
       vhosts: [{ ip: '127.0.0.1', port, protocol: 'ws', app: 'rec' }],
       logging: { level: 'NORMAL' },
       close_drain_ms: 2000,
-      // One loop: recorder.c keeps plain globals (next id, last closed handle, one log file).
-      threading: { worker_count: 1 },
       ...extra,
     },
   };
