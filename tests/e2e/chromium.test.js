@@ -55,3 +55,34 @@ test('headless Chromium echoes through gcs', async () => {
   killBrowser();
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });
+
+// Text frames (issue 18): a Lua app with "message_type": "text" sends JSON
+// the page parses with JSON.parse(e.data), no Blob in the way, and its
+// NORMAL close with a code and a reason reaches the browser's close event.
+test('headless Chromium gets text frames and a close code with a reason', async () => {
+  assert.ok(fs.existsSync(CHROMIUM), 'chromium is missing: make test installs it');
+  const dir = fs.mkdtempSync(path.join(tmp, 'text-'));
+  const r = h.recorderConfig(0, dir);
+  r.cfg.adapters.push({ type: 'lua', apps: [
+    { name: 'txt', file_name: 'tests/e2e/scripts/messages.lua', message_type: 'text' }] });
+  r.cfg.vhosts.push({ ip: '127.0.0.1', port: 0, protocol: 'ws', app: 'txt' }); // the same port
+  const gcs = await h.startGcs(r.cfg);
+  const page = 'file://' + path.join(h.SRC, 'tests/e2e/pages/text.html') + '?port=' + gcs.port;
+  browser = spawn(CHROMIUM, [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--user-data-dir=' + path.join(dir, 'profile'), page,
+  ], { stdio: 'ignore', detached: true });
+  const ev = await h.waitEvents(r.log, (e) => e.some((l) => l.includes('/rec/report?r=')), 'the page report', 1200);
+  const line = ev.find((l) => l.includes('/rec/report?r='));
+  const result = JSON.parse(decodeURIComponent(line.split(' ')[2].split('?r=')[1]));
+  assert.deepStrictEqual(result, {
+    types: ['string', 'string'],
+    welcome: { hello: 'browser', n: 1 },
+    last: 'bye',
+    code: 4001,
+    reason: 'room full',
+  });
+  killBrowser();
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});

@@ -35,7 +35,8 @@ local function reply(conn, what, ok, err)
 end
 
 local function try_close(conn, ...)
-  local ok, err = pcall(conn.close, conn, ...)
+  local args = table.pack(...)
+  local ok, err = pcall(function() return conn:close(table.unpack(args, 1, args.n)) end)
   return ok and "ok" or tostring(err)
 end
 
