@@ -113,7 +113,9 @@ GC_ADAPTER_EVENT GCT_INT adapter_initialize(GCT_INT adapter_id,
       core->connectionAddMessage == NULL || core->connectionClose == NULL)
     return EINVAL;
   api = *core; /* valid only during this call */
-  int rc = check_scripts(adapter_id);
+  int rc = gc_lua_options_check(&api, adapter_id);
+  if (rc == 0)
+    rc = check_scripts(adapter_id);
   if (rc != 0)
     return rc;
   promote_lua_symbols();

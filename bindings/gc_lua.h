@@ -422,6 +422,20 @@ int gc_lua_pubsub_deliver(const struct core_api *api, GCT_INT app_id,
 int gc_lua_l_publish(lua_State *L);
 int gc_lua_l_subscribe(lua_State *L);
 
+/* ---- settings.c, counter.c, options.c: what the config gives a script -- */
+
+/* Sets gc.settings (the app's merged "settings", read-only tables) and
+ * gc.null in the gc table on top (protected context). */
+void gc_lua_settings_open(lua_State *L, const struct gc_lua_app *app);
+/* gc.counter(name) (upvalue 1: the app). */
+int gc_lua_l_counter(lua_State *L);
+/* Opens (1) or closes (0) the calling thread's window in which gc.counter
+ * may create counters: around the load of an app's states (group.c). */
+void gc_lua_counter_window(int open);
+/* Checks the "lua" objects of the config this adapter reads (the root's,
+ * its apps'): 0, or EINVAL after logging the first problem with its place. */
+int gc_lua_options_check(const struct core_api *api, GCT_INT adapter_id);
+
 /* ---- provided by the driver (adapter.c) --------------------------------- */
 
 /* Hands the line of a script error to the driver's error sink, if one is

@@ -541,6 +541,7 @@ static const luaL_Reg gc_funcs[] = {
     {"set_timeout", l_set_timeout},
     {"publish", gc_lua_l_publish},
     {"subscribe", gc_lua_l_subscribe},
+    {"counter", gc_lua_l_counter},
     {NULL, NULL}};
 
 static const luaL_Reg timer_methods[] = {{"cancel", timer_cancel},
@@ -604,6 +605,7 @@ static int luaopen_gc(lua_State *L) {
   lua_pushinteger(L, app->worker_count);
   lua_setfield(L, -2, "count");
   lua_setfield(L, -2, "worker");
+  gc_lua_settings_open(L, app);
   lua_pushliteral(L, "gc 1.0 (" LUA_RELEASE ")");
   lua_setfield(L, -2, "_VERSION");
   return 1;

@@ -183,7 +183,9 @@ int gc_lua_group_initialize(const struct core_api *api, GCT_INT app_id,
     g->states[w] = app;
     if ((rc = enter_or_log(api, label, w)) != 0)
       break;
+    gc_lua_counter_window(1); /* gc.counter may create, as in C here */
     rc = gc_lua_app_load(app);
+    gc_lua_counter_window(0);
     (void)worker_enter(api, -1);
   }
   if (rc != 0) {

@@ -53,7 +53,8 @@ enum kind {
   K_ROUTE,  /* an app's route: "path" or "query.NAME" */
   K_OBJECT, /* with the keys 'sub' */
   K_ARRAY,  /* non-empty, of objects with the keys 'sub' */
-  K_FREE    /* an object whose content is not the host's to check */
+  K_FREE    /* an object whose content is not the host's to check:
+             * "settings" (the game's), "lua" (the Lua adapter's) */
 };
 
 #define F_REQUIRED 1u
@@ -96,14 +97,12 @@ static const struct key_spec limits_keys[] = {
     S_UINT("msg_per_second"), S_UINT("kbytes_per_second"),
     S_RANGE("max_msg_size", 0, 0, GC_MSG_SIZE_HARD_MAX),
     S_UINT("output_queue_size"), S_END};
-static const struct key_spec lua_keys[] = {
-    S_UINT("instruction_budget"), S_UINT("time_limit_ms"), S_UINT("memory_limit"),
-    S_STR("path", 0), S_BOOL("unsafe"),
-    S_END};
+/* "lua" (root and app entry) is the Lua adapter's own object: the adapter
+ * checks its keys (bindings/options.c), with their place in the text. */
 static const struct key_spec app_keys[] = {
     S_STR("name", F_REQUIRED | F_NONEMPTY), S_STR("type_name", 0),
     S_STR("file_name", 0), S_OBJ("conn_notice", limits_keys),
-    S_OBJ("conn_critical", limits_keys), S_OBJ("lua", lua_keys),
+    S_OBJ("conn_critical", limits_keys), S_FREE("lua"),
     S_ROUTE("route"),
     S_CHOICE("message_type", 0, message_types),
     S_FREE("settings"),
@@ -154,7 +153,7 @@ static const struct key_spec root_keys[] = {
     S_RANGE("message_timeout_ms", 0, 0, UINT32_MAX),
     S_RANGE("send_timeout_ms", 0, 0, UINT32_MAX),
     S_UINT("max_buffered_bytes"),
-    S_OBJ("lua", lua_keys),
+    S_FREE("lua"),
     S_FREE("settings"),
     S_END};
 
@@ -306,7 +305,7 @@ static int check_value(struct gc_config_ctx *v, const json_t *val,
     if (!json_is_object(val))
       return fail_got(v, val, "an object");
     return check_object(v, val, ks->sub);
-  case K_FREE: /* "settings": the game's own, any JSON inside */
+  case K_FREE:
     return json_is_object(val) ? 0 : fail_got(v, val, "an object");
   case K_ARRAY: {
     if (!json_is_array(val) || json_array_size(val) == 0)
