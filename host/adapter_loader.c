@@ -157,7 +157,10 @@ int gc_server_load(struct gc_server *s, char *err, size_t errlen) {
       app->limits = ac->apps[k].limits;
     }
   }
-  gc__server_place_apps(s); /* before application_initialize asks */
+  if (gc__server_place_apps(s) != 0) { /* before application_initialize asks */
+    snprintf(err, errlen, "out of memory");
+    return ENOMEM;
+  }
 
   s->phase = GC_PHASE_LOAD;
   for (size_t i = 0; i < cfg->adapter_count; i++) {

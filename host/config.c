@@ -75,6 +75,7 @@ void gc_config_free(struct gc_config *cfg) {
   gc_free(cfg->vhosts);
   gc_free(cfg->log_file);
   gc_free(cfg->working_dir);
+  gc_free(cfg->admin_ip);
   gc__config_texts_free(cfg->texts);
   gc_free(cfg->text);
   gc_free(cfg->source);

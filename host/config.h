@@ -118,6 +118,13 @@ struct gc_config {
   uint64_t keep_alive_interval_ms;
   uint32_t keep_alive_retries;
   char *working_dir;        /* NULL when absent; stored, never chdir'ed to */
+  /* "admin": the listener of /metrics and /health; admin_ip NULL when
+   * absent (off, the default). Port 0: the kernel's choice, logged. */
+  char *admin_ip;
+  int admin_port;
+  /* Seconds /health answers 503 "draining" after SIGTERM before the
+   * shutdown begins (default 0). */
+  uint32_t drain_s;
 };
 
 /* Reads and loads the config file at 'path' (see gc_config_load_string).

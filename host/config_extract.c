@@ -204,5 +204,12 @@ int gc__config_extract(struct gc_config *cfg) {
   cfg->conn_lines_per_second =
       (uint32_t)uint_member(logging, "conn_lines_per_second", 100);
   keep_alive_extract(cfg, json_object_get(root, "keep_alive"));
+  cfg->drain_s = (uint32_t)uint_member(root, "drain_s", 0);
+  const json_t *admin = json_object_get(root, "admin");
+  if (admin) {
+    cfg->admin_port = (int)uint_member(admin, "port", 0);
+    if (dup_member(admin, "ip", &cfg->admin_ip))
+      return ENOMEM;
+  }
   return dup_member(root, "working_dir", &cfg->working_dir);
 }

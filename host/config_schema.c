@@ -127,6 +127,8 @@ static const struct key_spec keep_alive_keys[] = {
 static const struct key_spec threading_keys[] = {
     S_AUTO("worker_count", 1, GC_WORKER_COUNT_MAX), S_BOOL("use_libuv"),
     S_END};
+static const struct key_spec admin_keys[] = {
+    S_IP("ip", F_REQUIRED), S_RANGE("port", F_REQUIRED, 0, 65535), S_END};
 static const struct key_spec counters_keys[] = {
     S_UINT("per_second_window"), S_UINT("update_interval"), S_END};
 static const struct key_spec root_keys[] = {
@@ -153,6 +155,8 @@ static const struct key_spec root_keys[] = {
     S_RANGE("message_timeout_ms", 0, 0, UINT32_MAX),
     S_RANGE("send_timeout_ms", 0, 0, UINT32_MAX),
     S_UINT("max_buffered_bytes"),
+    S_OBJ("admin", admin_keys),
+    S_RANGE("drain_s", 0, 0, 86400),
     S_FREE("lua"),
     S_FREE("settings"),
     S_END};

@@ -49,14 +49,13 @@ void gc__conn_log(struct gc_conn *c, int level, const char *fmt, ...) {
     gc_log_write(level, msg);
 }
 
-#define CTR(c) (&(c)->loop->ctr)
 
 static void report_sent(void *ctx, const struct gc_msg *m) {
   struct gc_conn *c = ctx;
   struct gc_adapter *a = c->app->adapter;
-  gc_counters_bump(CTR(c), GC_CTR_MESSAGES_OUT, 1);
-  gc_counters_bump(CTR(c), GC_CTR_BYTES_OUT, (int64_t)m->len);
-  gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
+  gc__stat(c, GC_CTR_MESSAGES_OUT, 1);
+  gc__stat(c, GC_CTR_BYTES_OUT, (int64_t)m->len);
+  gc__stat(c, GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
   if (c->accepted && a->on_message_sent)
     a->on_message_sent(c->user, m->cookie, m->len, 0);
 }
@@ -64,7 +63,7 @@ static void report_sent(void *ctx, const struct gc_msg *m) {
 static void report_discarded(void *ctx, const struct gc_msg *m) {
   struct gc_conn *c = ctx;
   struct gc_adapter *a = c->app ? c->app->adapter : NULL;
-  gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
+  gc__stat(c, GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
   if (c->accepted && a && a->on_message_sent)
     a->on_message_sent(c->user, m->cookie, m->len, ECANCELED);
 }
@@ -72,7 +71,7 @@ static void report_discarded(void *ctx, const struct gc_msg *m) {
 /* Refused in on_connect: what it queued vanishes unreported. */
 void gc__conn_uncount_queued(void *ctx, const struct gc_msg *m) {
   struct gc_conn *c = ctx;
-  gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
+  gc__stat(c, GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
 }
 
 static void conn_free(struct gc_conn *c) {
@@ -108,7 +107,7 @@ void gc__conn_on_close(uv_handle_t *h) {
   if (c->accepted) {
     struct gc_adapter *a = c->app->adapter;
     loop->open_count--;
-    gc_counters_bump(CTR(c), GC_CTR_CONNECTIONS, -1);
+    gc__stat(c, GC_CTR_CONNECTIONS, -1);
     if (a->on_disconnect)
       a->on_disconnect(c->user);
   }
@@ -235,8 +234,8 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
     ws_fail(c, 1007, "invalid UTF-8 in a text message");
     return;
   }
-  gc_counters_bump(CTR(c), GC_CTR_MESSAGES_IN, 1);
-  gc_counters_bump(CTR(c), GC_CTR_BYTES_IN, (int64_t)arg->msg_length);
+  gc__stat(c, GC_CTR_MESSAGES_IN, 1);
+  gc__stat(c, GC_CTR_BYTES_IN, (int64_t)arg->msg_length);
   if (gc__conn_count_input(c, arg->msg_length))
     return;
   struct gc_adapter *a = c->app->adapter;

@@ -244,28 +244,17 @@ int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms) {
 }
 
 /* Shutdown: every accepted connection closes with 'reason', handshakes
- * are cut. */
-struct close_all {
-  struct gc_loop *loop;
-  int reason;
-};
-
-static void close_one(uv_handle_t *h, void *arg) {
-  struct close_all *ca = arg;
-  struct gc_loop *loop = ca->loop;
-  if (h->type != UV_TCP || uv_is_closing(h))
-    return;
-  for (size_t i = 0; i < loop->listener_count; i++)
-    if (h == (uv_handle_t *)&loop->listeners[i]->tcp)
-      return;
-  struct gc_conn *c = h->data;
-  if (c->state == GC_CONN_OPEN && ca->reason == GC_CLOSE_REASON_NORMAL)
-    (void)gc_conn_close(loop, c->handle, GC_CLOSE_REASON_NORMAL);
-  else if (c->state == GC_CONN_HANDSHAKE || ca->reason == GC_CLOSE_REASON_DROP)
-    gc__conn_teardown(c); /* no app has seen it, or we are in a hurry */
-}
-
+ * are cut. Every connection is in the loop's table from accept on (the
+ * loop's other TCP handles, listeners and the admin's, are not). */
 void gc__conn_close_all(struct gc_loop *loop, int reason) {
-  struct close_all ca = {loop, reason};
-  uv_walk(&loop->uv, close_one, &ca);
+  struct gc_handle_table *t = &loop->conns;
+  for (uint32_t i = 0; i < t->cap; i++) {
+    struct gc_conn *c = gc_handle_table_at(t, i);
+    if (!c || c->state == GC_CONN_DEAD)
+      continue;
+    if (c->state == GC_CONN_OPEN && reason == GC_CLOSE_REASON_NORMAL)
+      (void)gc_conn_close(loop, c->handle, GC_CLOSE_REASON_NORMAL);
+    else if (c->state == GC_CONN_HANDSHAKE || reason == GC_CLOSE_REASON_DROP)
+      gc__conn_teardown(c); /* no app has seen it, or we are in a hurry */
+  }
 }

@@ -10,7 +10,6 @@
 #include "internal.h"
 #include "log.h"
 
-#define CTR(c) (&(c)->loop->ctr)
 
 /* ---- statistics and limits ---------------------------------------------- */
 
@@ -117,7 +116,7 @@ int gc__conn_queue_room(struct gc_conn *c, size_t len) {
 }
 
 void gc__conn_queued(struct gc_conn *c, size_t len) {
-  gc_counters_bump(CTR(c), GC_CTR_QUEUED_BYTES,
+  gc__stat(c, GC_CTR_QUEUED_BYTES,
                    (int64_t)(len + gc_ws_header_size(len)));
   if (!c->out_since)
     c->out_since = gc_loop_now(c->loop);

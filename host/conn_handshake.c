@@ -9,13 +9,15 @@
 #include "log.h"
 #include "transport.h"
 
-#define CTR(c) (&(c)->loop->ctr)
 
 /* Answers an HTTP error with a one-line body, then closes. */
 void gc__conn_http_reject(struct gc_conn *c, int status, const char *body) {
   char buf[512];
   int n = gc_http_response(buf, sizeof buf, status, body);
   gc__conn_log(c, GCL_INFO, "HTTP %d: %s", status, body);
+  if (status >= 400 && status < 400 + GC_REFUSED_STATUSES)
+    atomic_fetch_add_explicit(&c->loop->refused[status - 400], 1,
+                              memory_order_relaxed);
   gc__conn_read_stop(c);
   if (n < 0 || gc_send_queue_push_raw(&c->q, buf, (size_t)n) != 0) {
     gc__conn_teardown(c);
@@ -126,8 +128,8 @@ void gc__conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
   c->refuse_status = 0;
   c->user = user;
   c->accepted = 1;
-  gc_counters_bump(CTR(c), GC_CTR_CONNECTIONS, 1);
-  gc_counters_bump(CTR(c), GC_CTR_ACCEPTED, 1);
+  gc__stat(c, GC_CTR_CONNECTIONS, 1);
+  gc__stat(c, GC_CTR_ACCEPTED, 1);
   c->win_start = c->last_input = gc_loop_now(loop);
   loop->open_count++;
   gc_free(c->req);

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "conn_limits.h"
 #include "send_queue.h"
+#include "text.h"
 #include "timers.h"
 #include "ws_pool.h"
 
@@ -71,6 +72,7 @@ struct gc_server {
   _Atomic int64_t open_total; /* accepted connections, every loop */
   _Atomic int64_t conn_total; /* connections alive, handshakes included */
   _Atomic int stopping;       /* the shutdown began */
+  _Atomic int draining;       /* SIGTERM with drain_s: /health says 503 */
   _Atomic int forced;         /* it dropped connections (GC_EXIT_FORCED) */
   size_t loops_drained;       /* loop 0's: loops that reported drained */
   /* logging.conn_lines_per_second is one bound for the whole server. */
@@ -174,6 +176,9 @@ struct gc_conn {
 
 struct gc_mail;
 struct gc_transport;
+struct gc_admin;
+#define GC_LAG_BUCKETS 10
+#define GC_REFUSED_STATUSES 200
 
 /* Work for a loop from other threads: a FIFO under a mutex (producers hold
  * it for a pointer append; the owner takes the whole list at once) and an
@@ -198,6 +203,16 @@ struct gc_loop {
   _Atomic int running; /* its thread is inside uv_run (WorkerEnter) */
   int drained; /* stopping with no connection left: reported to loop 0 */
   struct gc_counter_shard ctr; /* this loop's share of the built-in counters */
+  struct gc_counter_shard *app_ctr; /* the same per app ([app_count]) */
+  /* /metrics (metrics.c): written by this loop, read by loop 0. */
+  struct {
+    _Atomic uint64_t bucket[GC_LAG_BUCKETS];
+    _Atomic uint64_t count, sum_ms;
+  } lag;
+  int64_t lag_due; /* when the housekeeping tick is due */
+  _Atomic uint64_t refused[GC_REFUSED_STATUSES]; /* HTTP 400..599 answered */
+  struct gc_admin *admin; /* loop 0's admin listener, else NULL */
+  uv_timer_t drain_timer; /* loop 0's, SIGTERM with drain_s */
   struct gc_handle_table conns; /* accepted connections by handle */
   size_t conn_count;            /* every gc_conn alive, handshakes included */
   size_t open_count;            /* accepted ones */
@@ -232,6 +247,15 @@ struct gc_loop {
   uint32_t conn_log_per_second;   /* logging.conn_lines_per_second */
 };
 
+/* Bumps built-in counter 'id' of a connection's loop and of its app on
+ * that loop (the app's figures for /metrics), by the loop's thread. */
+#define gc__stat(c, which, d)                                                  \
+  do {                                                                         \
+    gc_counters_bump(&(c)->loop->ctr, (which), (d));                           \
+    if ((c)->app && (c)->loop->app_ctr)                                        \
+      gc_counters_bump(&(c)->loop->app_ctr[(c)->app->id], (which), (d));       \
+  } while (0)
+
 /* The loop of the calling thread: the core_api entry points have no
  * context argument. NULL on a thread that is no worker's. */
 extern _Thread_local struct gc_loop *gc__loop_current;
@@ -254,8 +278,9 @@ int gc_server_loops_create(struct gc_server *s, size_t n, int threaded) GC_WUR;
 /* gc_loop_listen on every loop. */
 int gc_server_listen(struct gc_server *s, int bind_sockets, char *err,
                      size_t errlen) GC_WUR;
-/* Sets each app's 'home' worker (after gc_server_load). */
-void gc__server_place_apps(struct gc_server *s);
+/* Sets each app's 'home' worker and each loop's per-app counters (in
+ * gc_server_load, once the apps exist). 0 or ENOMEM. */
+int gc__server_place_apps(struct gc_server *s) GC_WUR;
 /* The worker a connection of 'app' to 'target' belongs on, or -1: stay
  * where it was accepted. */
 int gc__app_worker(const struct gc_server *s, const struct gc_app *app,
@@ -286,6 +311,15 @@ int gc_loop_init(struct gc_loop *loop, struct gc_server *server, int id) GC_WUR;
  * them virtual (gc.testing connects in memory). */
 int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
                    size_t errlen) GC_WUR;
+/* admin.c: the admin listener on loop 0 (config "admin"; nothing when
+ * absent). 0, or an errno with a line in 'err'. gc__admin_stop closes it
+ * and its connections (gc_loop_close). */
+int gc__admin_start(struct gc_loop *loop, char *err, size_t errlen) GC_WUR;
+void gc__admin_stop(struct gc_loop *loop);
+/* metrics.c */
+void gc__metrics_render(struct gc_server *s, struct gc_text *t);
+void gc__loop_lag_observe(struct gc_loop *loop, int64_t lag_ms);
+
 /* watch.c: gcs --watch on loop 0 (after the apps are loaded). 0 or an
  * errno; gc__watch_stop closes what was opened, either way. */
 struct gc_watch;

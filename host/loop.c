@@ -131,6 +131,28 @@ int gc__loop_forced_drop(struct gc_loop *loop) {
 
 /* ---- signals ------------------------------------------------------------- */
 
+/* SIGTERM with drain_s: /health answers 503 while players keep playing,
+ * so the load balancer sends no new ones; then the shutdown. */
+static void drain_over(uv_timer_t *t) {
+  struct gc_loop *loop = t->data;
+  gc_log(GCL_NOTICE, "drained for %u s: shutting down", loop->server->cfg->drain_s);
+  gc_server_stop(loop->server);
+}
+
+static void drain_start(struct gc_loop *loop) {
+  struct gc_server *srv = loop->server;
+  atomic_store(&srv->draining, 1);
+  gc_log(GCL_NOTICE, "draining: /health answers 503 for %u s, then the "
+         "shutdown (another signal starts it now)", srv->cfg->drain_s);
+  loop->drain_timer.data = loop;
+  if (uv_timer_init(&loop->uv, &loop->drain_timer) != 0 ||
+      uv_timer_start(&loop->drain_timer, drain_over,
+                     (uint64_t)srv->cfg->drain_s * 1000, 0) != 0) {
+    gc_log(GCL_WARN, "cannot time the drain: shutting down now");
+    gc_server_stop(srv);
+  }
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   struct gc_loop *loop = s->data;
   struct gc_server *srv = loop->server;
@@ -138,6 +160,12 @@ static void on_signal(uv_signal_t *s, int signum) {
   gc_log(GCL_NOTICE, "signal %d received", signum);
   if (!atomic_load(&srv->stopping)) {
     gc__signal_guard_take(received);
+    if (signum == SIGTERM && srv->cfg->drain_s && !atomic_load(&srv->draining)) {
+      drain_start(loop);
+      return;
+    }
+    if (atomic_load(&srv->draining))
+      (void)uv_timer_stop(&loop->drain_timer); /* asked again: stop now */
   } else {
     /* Taken once every loop dropped its connections: a loop stuck in an
      * adapter never does, and the guard ends the process. */
@@ -204,6 +232,11 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
 static void housekeeping_fired(void *ctx, intptr_t arg) {
   struct gc_loop *loop = ctx;
   (void)arg;
+  if (!loop->virtual_clock) {
+    int64_t now = gc_loop_now(loop);
+    gc__loop_lag_observe(loop, now - loop->lag_due);
+    loop->lag_due = now + 1000;
+  }
   gc__loop_conn_log_roll(loop);
   gc__conn_sweep(loop);
   if (++loop->housekeeping_ticks % 5 == 0 && loop->trim_pending) {
@@ -246,6 +279,7 @@ static int loop_housekeeping_start(struct gc_loop *loop) {
     loop->ka_interval_ms = (int64_t)cfg->keep_alive_interval_ms;
     loop->ka_retries = (int)cfg->keep_alive_retries;
   }
+  loop->lag_due = gc_loop_now(loop) + 1000;
   return gc_timers_start(&loop->timers, gc_loop_now(loop), 1000, 1000,
                          housekeeping_fired, loop, 0, &loop->housekeeping_id);
 }
@@ -342,6 +376,7 @@ int gc_loop_close(struct gc_loop *loop) {
   int rc = 0;
   if (loop->uv_ready) {
     gc__watch_stop(loop);
+    gc__admin_stop(loop);
     uv_walk(&loop->uv, close_walk, NULL);
     /* A uv_stop not yet consumed (the loop finished before it ran) makes
      * the first uv_run return at once: run until the closes are done. */
@@ -362,6 +397,8 @@ int gc_loop_close(struct gc_loop *loop) {
   gc_free(loop->rbuf);
   loop->rbuf = NULL;
   gc_ws_pool_free(&loop->ws_pool);
+  gc_free(loop->app_ctr);
+  loop->app_ctr = NULL;
   gc__mailbox_free(loop);
   if (gc__loop_current == loop)
     gc__loop_current = NULL;

@@ -54,7 +54,7 @@ int gc_server_listen(struct gc_server *s, int bind_sockets, char *err,
     if (rc)
       return rc;
   }
-  return 0;
+  return bind_sockets ? gc__admin_start(s->loops[0], err, errlen) : 0;
 }
 
 /* ---- placement ----------------------------------------------------------- */
@@ -112,7 +112,15 @@ int gc__app_worker(const struct gc_server *s, const struct gc_app *app,
   return (int)(fnv1a(key, len) % (uint32_t)s->loop_count);
 }
 
-void gc__server_place_apps(struct gc_server *s) {
+int gc__server_place_apps(struct gc_server *s) {
+  for (size_t k = 0; k < s->loop_count; k++) {
+    struct gc_loop *loop = s->loops[k];
+    gc_free(loop->app_ctr);
+    loop->app_ctr = s->app_count ? gc_calloc(s->app_count, sizeof *loop->app_ctr)
+                                 : NULL;
+    if (s->app_count && !loop->app_ctr)
+      return ENOMEM;
+  }
   for (size_t i = 0; i < s->app_count; i++) {
     struct gc_app *app = &s->apps[i];
     const struct gc_adapter_conf *ac = app->adapter->conf;
@@ -123,6 +131,7 @@ void gc__server_place_apps(struct gc_server *s) {
                     ? (int)((size_t)app->id % (s->loop_count ? s->loop_count : 1))
                     : -1;
   }
+  return 0;
 }
 
 /* ---- running ------------------------------------------------------------- */

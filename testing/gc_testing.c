@@ -108,7 +108,14 @@ struct thost {
   char *errors; /* GCL_ERR lines since the last check, each ending in RS */
   size_t errors_len;
   int quiet;
+  /* Every line logged (host:logs), "X: text" without the timestamp, and
+   * its level; the last LOGS_KEPT of them. */
+  char **logs;
+  int *log_levels;
+  size_t nlogs, logs_cap;
 };
+
+#define LOGS_KEPT 10000
 
 /* ---- log capture --------------------------------------------------------- */
 
@@ -154,11 +161,59 @@ static void error_sink_install(const char *path) {
   have_sink = set != NULL;
 }
 
+/* "[2026/12/02 10:00:00:1234] E: text" without its timestamp. */
+static const char *untimed(const char *line) {
+  const char *p = line[0] == '[' ? strstr(line, "] ") : NULL;
+  return p ? p + 2 : line;
+}
+
+static void logs_add(struct thost *t, int level, const char *line) {
+  if (t->nlogs == LOGS_KEPT) { /* the oldest half goes */
+    size_t half = LOGS_KEPT / 2;
+    for (size_t i = 0; i < half; i++)
+      free(t->logs[i]);
+    memmove(t->logs, t->logs + half, (t->nlogs - half) * sizeof *t->logs);
+    memmove(t->log_levels, t->log_levels + half,
+            (t->nlogs - half) * sizeof *t->log_levels);
+    t->nlogs -= half;
+  }
+  if (t->nlogs == t->logs_cap) {
+    size_t cap = t->logs_cap ? t->logs_cap * 2 : 64;
+    char **l = realloc(t->logs, cap * sizeof *l);
+    if (l)
+      t->logs = l;
+    int *v = l ? realloc(t->log_levels, cap * sizeof *v) : NULL;
+    if (v)
+      t->log_levels = v;
+    if (!l || !v)
+      return;
+    t->logs_cap = cap;
+  }
+  char *copy = strdup(line);
+  if (!copy)
+    return;
+  t->logs[t->nlogs] = copy;
+  t->log_levels[t->nlogs++] = level;
+}
+
+static void logs_free(struct thost *t) {
+  for (size_t i = 0; i < t->nlogs; i++)
+    free(t->logs[i]);
+  free(t->logs);
+  free(t->log_levels);
+  t->logs = NULL;
+  t->log_levels = NULL;
+  t->nlogs = t->logs_cap = 0;
+}
+
 static void log_hook(int level, const char *line, void *ud) {
   (void)ud;
   struct thost *t = log_target;
-  if (t && !have_sink && (level & GCL_ERR))
-    errors_add(t, line);
+  if (!t)
+    return;
+  logs_add(t, level, untimed(line));
+  if (!have_sink && (level & GCL_ERR))
+    errors_add(t, untimed(line));
 }
 
 /* ---- buffers ------------------------------------------------------------- */
@@ -439,10 +494,10 @@ static json_t *to_json(lua_State *L, int idx, int depth) {
 
 /* T.host{ script = "scripts/chat.lua", name = "chat", config = {...},
  *         raise_errors = true, quiet = true, workers = N, route = "...",
- *         message_type = "text" }
+ *         message_type = "text", settings = {...} }
  * 'workers' sets threading.worker_count unless the config has "threading";
- * 'route' and 'message_type' go in the app made from 'script' (not in
- * config.adapters). */
+ * 'route', 'message_type' and 'settings' go in the app made from 'script'
+ * (not in config.adapters). */
 static int l_host(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "workers");
@@ -460,19 +515,29 @@ static int l_host(lua_State *L) {
   if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
     return luaL_error(L, "gc.testing.host: 'message_type' must be a string");
   const char *mtype = lua_tostring(L, -1); /* anchored by the argument */
-  lua_pop(L, 3);
+  lua_getfield(L, 1, "settings");
+  if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+    return luaL_error(L, "gc.testing.host: 'settings' must be a table");
+  json_t *settings = lua_istable(L, -1) ? to_json(L, -1, 0) : NULL;
+  lua_pop(L, 4);
+  if (settings && !json_is_object(settings)) { /* {} and {k = v}: objects */
+    json_decref(settings);
+    return luaL_error(L, "gc.testing.host: 'settings' must be a table with "
+                         "string keys (a JSON object), not an array");
+  }
   lua_getfield(L, 1, "script");
   const char *script = luaL_optstring(L, -1, NULL);
   lua_getfield(L, 1, "config");
   int has_cfg = lua_istable(L, -1);
   json_t *root = has_cfg ? to_json(L, -1, 0) : json_object();
   lua_pop(L, 1);
-  if ((route || mtype) && json_object_get(root, "adapters")) {
+  if ((route || mtype || settings) && json_object_get(root, "adapters")) {
+    const char *what = route ? "route" : mtype ? "message_type" : "settings";
     json_decref(root);
+    json_decref(settings);
     return luaL_error(L, "gc.testing.host: '%s' goes with 'script'; put "
                          "\"%s\" in the app entries of config.adapters",
-                      route ? "route" : "message_type",
-                      route ? "route" : "message_type");
+                      what, what);
   }
   if (workers > 0 && !json_object_get(root, "threading"))
     json_object_set_new(root, "threading",
@@ -480,6 +545,7 @@ static int l_host(lua_State *L) {
   if (!json_object_get(root, "adapters")) {
     if (!script) {
       json_decref(root);
+      json_decref(settings);
       return luaL_error(L, "gc.testing.host: 'script' or config.adapters needed");
     }
     lua_getfield(L, 1, "name");
@@ -499,6 +565,9 @@ static int l_host(lua_State *L) {
       json_object_set_new(entry, "route", json_string(route));
     if (entry && mtype)
       json_object_set_new(entry, "message_type", json_string(mtype));
+    if (entry && settings)
+      json_object_set_new(entry, "settings", settings);
+    settings = NULL;
     json_object_set_new(root, "adapters",
                         json_pack("[{s:s, s:[o]}]", "type", "lua", "apps", entry));
     if (!json_object_get(root, "vhosts"))
@@ -524,8 +593,9 @@ static int l_host(lua_State *L) {
   luaL_setmetatable(L, HOST_MT);
   log_target = t;
   gc_log_set_hook(log_hook, NULL);
-  /* Errors always reach the hook; quiet keeps the spec's output clean. */
-  gc_log_set_level(quiet ? GCL_ERR : GCL_VERBOSE);
+  /* Every line reaches the hook (host:logs); quiet keeps the spec's
+   * output clean. */
+  gc_log_set_level(GCL_VERBOSE);
   gc_log_set_stderr(!quiet);
   const char *lua_adapter = lua_adapter_path();
   char err[1024] = "";
@@ -562,6 +632,7 @@ static void host_free(struct thost *t) {
   free(t->errors);
   t->errors = NULL;
   t->errors_len = 0;
+  logs_free(t);
   if (log_target == t)
     log_target = NULL;
   if (live_host == t)
@@ -674,6 +745,43 @@ static int host_errors(lua_State *L) {
   free(t->errors);
   t->errors = NULL;
   t->errors_len = 0;
+  return 1;
+}
+
+/* host:logs([level]): the lines logged so far ("W: text", no timestamp),
+ * oldest first; with a level (a name "err" ... "debug", "user", gc.ERR ...,
+ * or a mask such as "ERR|WARN"), those at that level or more severe (USER
+ * counting with notice, as in gcs -l). */
+static int host_logs(lua_State *L) {
+  struct thost *t = luaL_checkudata(L, 1, HOST_MT);
+  int mask = GCL_VERBOSE;
+  if (!lua_isnoneornil(L, 2)) {
+    static const char *const names[] = {"err", "warn", "notice", "info", "debug"};
+    char num[32];
+    const char *s = NULL;
+    if (lua_isinteger(L, 2)) {
+      lua_Integer v = lua_tointeger(L, 2);
+      for (int i = 0; i < 5; i++)
+        if (v == (1 << i))
+          s = names[i];
+      if (!s) {
+        snprintf(num, sizeof num, "%lld", (long long)v);
+        s = num;
+      }
+    } else {
+      s = luaL_checkstring(L, 2);
+    }
+    if (gc_log_level_parse_cli(s, &mask) != 0)
+      return luaL_argerror(L, 2, "a log level: err, warn, notice, info, debug, "
+                                 "user, gc.ERR..., or a mask like \"ERR|WARN\"");
+  }
+  lua_newtable(L);
+  lua_Integer n = 0;
+  for (size_t i = 0; i < t->nlogs; i++)
+    if (t->log_levels[i] & mask) {
+      lua_pushstring(L, t->logs[i]);
+      lua_rawseti(L, -2, ++n);
+    }
   return 1;
 }
 
@@ -910,6 +1018,7 @@ static int client_gc(lua_State *L) {
 static const luaL_Reg host_methods[] = {
     {"connect", host_connect}, {"advance", host_advance}, {"now", host_now},
     {"errors", host_errors},   {"close", host_close},     {"counter", host_counter},
+    {"logs", host_logs},
     {"reload", host_reload},
     {NULL, NULL}};
 

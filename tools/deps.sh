@@ -4,7 +4,7 @@
 # installed, with apt-get, on Debian or Ubuntu (and their derivatives).
 # Elsewhere it names what to install and fails.
 #   build  the compiler, CMake, pkg-config and the libraries
-#   test   build's, plus busted, cmocka, Node/npm and Chromium (make test)
+#   test   build's, plus busted, cmocka, Node/npm, Chromium and promtool (make test)
 set -eu
 what=${1:-build}
 missing="" names=""
@@ -40,6 +40,7 @@ if [ "$what" = test ]; then
   need nodejs "Node.js (node)" has node
   need npm "npm" has npm
   need chromium "Chromium (chromium)" has chromium
+  need prometheus "Prometheus's promtool (prometheus)" has promtool
 fi
 [ -z "$missing" ] && exit 0
 

@@ -26,7 +26,8 @@ const LUA_APP = `local gc = require "gc"
 local app = {}
 function app.on_message(conn, key)
   local v = gc.settings
-  for part in key:gmatch("[^.]+") do v = v[tonumber(part) or part] end
+  for part in key:gsub("^[#?]", ""):gmatch("[^.]+") do v = v[tonumber(part) or part] end
+  if key:sub(1, 1) == "#" then v = #v elseif key:sub(1, 1) == "?" then v = v == gc.null end
   local ok, err = pcall(function() gc.settings.motd = "changed" end)
   conn:send(tostring(v) .. "|" .. tostring(ok) .. "|" .. tostring(err):gsub("^.-: ", ""))
 end
@@ -44,7 +45,8 @@ test('a native adapter reads its merged settings with getOpt; a Lua app with gc.
         settings: { motd: 'adapter', db: { port: 6000 } },
         apps: [{ name: 'a', settings: { level: 7, db: { user: 'ann' }, list: [1, 'two', null] } },
                { name: 'b' }] },
-      { type: 'lua', apps: [{ name: 'lua', file_name: script, settings: { level: 3 } }] }],
+      { type: 'lua', apps: [{ name: 'lua', file_name: script,
+                                  settings: { level: 3, gone: null, list: [1, null, 3] } }] }],
     vhosts: [{ ip: '127.0.0.1', port: 0, protocol: 'ws', app: 'a' },
              { ip: '127.0.0.1', port: 0, protocol: 'ws', app: 'b' },
              { ip: '127.0.0.1', port: 0, protocol: 'ws', app: 'lua' }],
@@ -75,8 +77,9 @@ test('a native adapter reads its merged settings with getOpt; a Lua app with gc.
     's:adapter', 'i:1', 'j:{"motd":"adapter","level":1,"db":{"host":"db","port":6000}}', 'i:3']);
   assert.match(gcs.stderrText, /settings_reader a: motd=adapter/);
   // Lua: the merged settings, read-only.
-  const lua = await ask(gcs.port, 'lua', ['motd', 'level', 'db.port']);
-  assert.deepStrictEqual(lua.map((l) => l.split('|')[0]), ['root', '3', '5432']);
+  // JSON null: nil in an object, gc.null in an array (its place kept).
+  const lua = await ask(gcs.port, 'lua', ['motd', 'level', 'db.port', 'gone', '#list', '?list.2', 'list.3']);
+  assert.deepStrictEqual(lua.map((l) => l.split('|')[0]), ['root', '3', '5432', 'nil', '3', 'true', '3']);
   assert.match(lua[0], /\|false\|gc\.settings is read-only \(assigning gc\.settings\.motd\)$/);
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });
