@@ -36,10 +36,12 @@ test('50 reloads while 100 clients echo: every message answered, in order, nobod
   for (let i = 0; i < 100; i++) clients.push(await h.connect(gcs.port, `/?p=${i}`));
   const PER = 30;
   let reloads = 0;
+  // One SIGHUP at a time (signals that arrive together are one signal):
+  // the next goes once the previous reload is logged.
   const hup = (async () => {
     for (; reloads < 50; reloads++) {
       gcs.kill('SIGHUP');
-      await h.sleep(10);
+      for (let i = 0; i < 400 && count(gcs.stderrText, /reloaded .*game\.lua/g) <= reloads; i++) await h.sleep(5);
     }
   })();
   // Each client sends its numbers in bursts while the reloads go on.
