@@ -188,11 +188,16 @@ struct gc_mailbox {
   struct gc_mail *head, *tail;
   uv_async_t async;
   int async_ready;
+  /* Padded off the loop's other fields (which its owner reads on every
+   * event) to their own cache lines: other threads write the lock and the
+   * list. Padding, not _Alignas: loops come from malloc. */
+  char pad_before[64];
   int closed; /* the loop ended: posts fail with ESHUTDOWN */
 };
 
 struct gc_loop {
   uv_loop_t uv;
+  char pad_after[64];
   int uv_ready; /* uv_loop_init done, uv_loop_close not yet */
   struct gc_server *server;
   int id; /* the worker's index in server->loops */

@@ -289,8 +289,8 @@ int main(int argc, char **argv) {
   size_t workers = server.cfg->worker_count;
   if (workers_opt > 0)
     workers = (size_t)workers_opt;
-  if (workers == 0) { /* "auto" */
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (workers == 0) { /* "auto": the CPUs this process may run on */
+    unsigned cpus = uv_available_parallelism(); /* the affinity mask (taskset) */
     workers = cpus < 1 ? 1 : cpus > GC_WORKERS_MAX ? GC_WORKERS_MAX : (size_t)cpus;
   }
 
