@@ -218,6 +218,25 @@ GC_ADAPTER_EVENT void on_timer(GCT_INTPTR conn_user) {
   gc_lua_conn_timer((struct gc_lua_conn *)conn_user);
 }
 
+/* gcs extension (API 1.3): a message of one of our apps' channels from
+ * the host's Redis (gc.publish on this host or another), on worker 0:
+ * every state of the app gets it, as gc.publish does in one process. */
+GC_ADAPTER_EVENT void on_channel_message(GCT_INT app_id, GCT_CSTR channel,
+                                         GCT_CPTR data, GCT_SIZE len) {
+  if (!initialized || channel == NULL || (data == NULL && len))
+    return;
+  int rc = gc_lua_pubsub_deliver(&api, app_id, channel, strlen(channel),
+                                 data, len);
+  if (rc == ENOMEM) {
+    char line[128];
+    snprintf(line, sizeof line,
+             "lua: a message on channel '%.48s' from redis was not delivered: "
+             "out of memory",
+             channel);
+    api.logMessage(GCL_ERR, line);
+  }
+}
+
 GC_ADAPTER_EVENT GCT_INT on_issue(GCT_INTPTR conn_user, GCT_INT id,
                                   GCT_COUNTER_VALUE value) {
   return gc_lua_conn_issue((struct gc_lua_conn *)conn_user, id, value);

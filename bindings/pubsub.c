@@ -8,8 +8,15 @@
  * (workerPost, even for the publisher's own), so a subscriber never runs
  * inside gc.publish, and deliveries posted by one thread to one worker
  * keep their order. gc_lua_pubsub_deliver is where any transport hands a
- * message to this process's states (gc.publish now, a link between hosts
- * later); it knows nothing of where the message came from.
+ * message to this process's states (gc.publish, or the host's Redis
+ * through on_channel_message); it knows nothing of where the message came
+ * from.
+ *
+ * With a "redis" in the host's config (channelPublish answers other than
+ * ENOSYS), gc.publish does not deliver here at all: the message goes to
+ * Redis, and every host, this one included, gets it back through
+ * on_channel_message (adapter.c), so every state on every host sees one
+ * channel's messages in the one order Redis took them in.
  *
  * In a state, the subscriptions are "gc.subscription" userdata, each
  * holding its function (user value 1) and channel (user value 2), listed
@@ -185,18 +192,52 @@ int gc_lua_pubsub_deliver(const struct core_api *api, GCT_INT app_id,
 
 /* ---- the Lua side -------------------------------------------------------- */
 
+/* gc.publish through the host (channelPublish, API 1.3): 0, or ENOSYS when
+ * the host has no Redis (deliver in the process), or its error. */
+static int publish_via_host(const struct gc_lua_app *app, const char *channel,
+                            size_t chlen, const char *data, size_t len) {
+  const struct core_api *api = app->api;
+  if (api->channelPublish == NULL)
+    return ENOSYS; /* a host before API 1.3 */
+  if (memchr(channel, '\0', chlen)) {
+    /* Not a C string: ENOSYS (checked first) says whether Redis is on. */
+    int rc = api->channelPublish(app->app_id, NULL, NULL, 0);
+    return rc == ENOSYS ? ENOSYS : EINVAL;
+  }
+  return api->channelPublish(app->app_id, channel, data, len);
+}
+
 /* gc.publish(channel, data) -> true | nil, errmsg: every state of this
  * application (this one included) gets 'data' in its subscribers of
- * 'channel', later. */
+ * 'channel', later; on every host sharing the config's "redis". */
 int gc_lua_l_publish(lua_State *L) {
   struct gc_lua_app *app = lua_touserdata(L, lua_upvalueindex(1));
   size_t chlen, len;
   const char *channel = luaL_checklstring(L, 1, &chlen);
   const char *data = luaL_checklstring(L, 2, &len);
-  int rc = gc_lua_pubsub_deliver(app->api, app->app_id, channel, chlen, data,
-                                 len);
-  if (rc != 0)
+  int rc = publish_via_host(app, channel, chlen, data, len);
+  if (rc == ENOSYS)
+    rc = gc_lua_pubsub_deliver(app->api, app->app_id, channel, chlen, data,
+                               len);
+  switch (rc) {
+  case 0:
+    break;
+  case ENOTCONN:
+    lua_pushnil(L);
+    lua_pushliteral(L, "redis unavailable");
+    return 2;
+  case EAGAIN:
+    lua_pushnil(L);
+    lua_pushliteral(L, "redis is not keeping up");
+    return 2;
+  case EINVAL:
+    lua_pushnil(L);
+    lua_pushliteral(L, "bad channel name (through redis: at most 1024 bytes, "
+                       "no NUL)");
+    return 2;
+  default:
     return gc_lua_push_error(L, rc);
+  }
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -121,6 +121,7 @@ static int adapter_open(struct gc_server *s, struct gc_adapter *a, char *err,
   RESOLVE(a, on_message_sent);
   RESOLVE(a, on_timer);
   RESOLVE(a, on_issue);
+  RESOLVE(a, on_channel_message);
   return 0;
 }
 

@@ -125,6 +125,13 @@ struct gc_config {
   /* Seconds /health answers 503 "draining" after SIGTERM before the
    * shutdown begins (default 0). */
   uint32_t drain_s;
+  /* "redis" (ours): the Redis server gc.publish goes through between
+   * hosts (host/redis.c; gc.redis shares it). 'redis_url' NULL when
+   * absent: publish and subscribe stay inside the process. A valid
+   * redis_url.h URL (validation parsed it). 'redis_timeout_ms': the bound
+   * of a connect and of an answer, default 2000, 0 = none. */
+  char *redis_url;
+  uint32_t redis_timeout_ms;
 };
 
 /* Reads and loads the config file at 'path' (see gc_config_load_string).

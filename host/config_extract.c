@@ -211,5 +211,9 @@ int gc__config_extract(struct gc_config *cfg) {
     if (dup_member(admin, "ip", &cfg->admin_ip))
       return ENOMEM;
   }
+  const json_t *redis = json_object_get(root, "redis");
+  cfg->redis_timeout_ms = (uint32_t)uint_member(redis, "timeout_ms", 2000);
+  if (redis && dup_member(redis, "url", &cfg->redis_url))
+    return ENOMEM;
   return dup_member(root, "working_dir", &cfg->working_dir);
 }

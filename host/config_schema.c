@@ -16,6 +16,7 @@
 #include "config_internal.h"
 #include "conn_limits.h"
 #include "log.h"
+#include "redis_url.h"
 
 /* Damerau-free Levenshtein distance, case-insensitive, for "did you mean";
  * SIZE_MAX for strings too long to bother. */
@@ -51,6 +52,7 @@ enum kind {
   K_CHOICE, /* one of 'choices' */
   K_IP,     /* a numeric IPv4 or IPv6 address, as the listener parses it */
   K_ROUTE,  /* an app's route: "path" or "query.NAME" */
+  K_REDIS_URL, /* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (redis_url.h) */
   K_OBJECT, /* with the keys 'sub' */
   K_ARRAY,  /* non-empty, of objects with the keys 'sub' */
   K_FREE    /* an object whose content is not the host's to check:
@@ -79,6 +81,7 @@ struct key_spec {
 #define S_RANGE(k, f, lo, hi) {k, K_UINT, f, lo, hi, NULL, NULL, NULL}
 #define S_AUTO(k, lo, hi) {k, K_UINT_AUTO, 0, lo, hi, NULL, NULL, NULL}
 #define S_ROUTE(k) {k, K_ROUTE, 0, 0, 0, NULL, NULL, NULL}
+#define S_REDIS_URL(k, f) {k, K_REDIS_URL, f, 0, 0, NULL, NULL, NULL}
 #define S_BOOL(k) {k, K_BOOL, 0, 0, 0, NULL, NULL, NULL}
 #define S_LEVEL(k) {k, K_LEVEL, 0, 0, 0, NULL, NULL, NULL}
 #define S_CHOICE(k, f, c) {k, K_CHOICE, f, 0, 0, c, NULL, NULL}
@@ -129,6 +132,10 @@ static const struct key_spec threading_keys[] = {
     S_END};
 static const struct key_spec admin_keys[] = {
     S_IP("ip", F_REQUIRED), S_RANGE("port", F_REQUIRED, 0, 65535), S_END};
+/* "redis": the Redis of gc.publish between hosts (and of gc.redis). */
+static const struct key_spec redis_keys[] = {
+    S_REDIS_URL("url", F_REQUIRED), S_RANGE("timeout_ms", 0, 0, UINT32_MAX),
+    S_END};
 static const struct key_spec counters_keys[] = {
     S_UINT("per_second_window"), S_UINT("update_interval"), S_END};
 static const struct key_spec root_keys[] = {
@@ -157,6 +164,7 @@ static const struct key_spec root_keys[] = {
     S_UINT("max_buffered_bytes"),
     S_OBJ("admin", admin_keys),
     S_RANGE("drain_s", 0, 0, 86400),
+    S_OBJ("redis", redis_keys),
     S_FREE("lua"),
     S_FREE("settings"),
     S_END};
@@ -304,6 +312,15 @@ static int check_value(struct gc_config_ctx *v, const json_t *val,
                            "%s is not a route; use \"path\" or "
                            "\"query.NAME\"%s (e.g. \"query.room\")",
                            got, name_rule);
+  }
+  case K_REDIS_URL: {
+    struct gc_redis_url url;
+    char why[192];
+    if (!json_is_string(val))
+      return fail_got(v, val, "a string");
+    if (gc_redis_url_parse(json_string_value(val), &url, why, sizeof why) == 0)
+      return 0;
+    return gc__config_fail(v, v->depth, false, "%s", why);
   }
   case K_OBJECT:
     if (!json_is_object(val))

@@ -475,6 +475,12 @@ static GCT_INT api_worker_enter(GCT_INT worker) {
   return s ? gc__worker_enter(s, worker) : EINVAL;
 }
 
+/* API 1.3: channels between hosts (redis.c). */
+static GCT_INT api_channel_publish(GCT_INT app_id, GCT_CSTR channel,
+                                   GCT_CPTR data, GCT_SIZE len) {
+  return gc__redis_publish(api_server(), app_id, channel, data, len);
+}
+
 void gc__core_api_fill(struct core_api *api) {
   memset(api, 0, sizeof *api);
   api->getOpt = api_get_opt;
@@ -515,4 +521,5 @@ void gc__core_api_fill(struct core_api *api) {
   api->connectionsBroadcastEx = api_broadcast_ex;
   api->connectionCloseEx = api_close_ex;
   api->connectionRefuse = api_refuse;
+  api->channelPublish = api_channel_publish;
 }

@@ -49,6 +49,7 @@ struct gc_adapter {
   gc_on_message_sent_fn on_message_sent;
   gc_on_timer_fn on_timer;
   gc_on_issue_fn on_issue;
+  gc_on_channel_message_fn on_channel_message; /* API 1.3, optional */
 };
 
 struct gc_app {
@@ -89,6 +90,9 @@ struct gc_server {
   char *lua_adapter_path;
   struct gc_counters counters;
   int counters_ready;
+  /* The config's "redis" (redis.c), loop 0's; NULL without one, and under
+   * gc.testing. Set before the workers start, freed after they ended. */
+  struct gc_redis *redis;
 };
 
 enum gc_phase {
@@ -324,6 +328,25 @@ void gc__admin_stop(struct gc_loop *loop);
 /* metrics.c */
 void gc__metrics_render(struct gc_server *s, struct gc_text *t);
 void gc__loop_lag_observe(struct gc_loop *loop, int64_t lag_ms);
+
+/* redis.c: channelPublish between hosts through the config's "redis": one
+ * publishing and one subscribing hiredis connection on loop 0. */
+struct gc_redis;
+/* Starts connecting (loop 0, gcs only, after the adapters are loaded):
+ * 0 (Redis may still be down: it retries), ENOMEM with a line in 'err'.
+ * Nothing without a "redis" in the config. */
+int gc__redis_start(struct gc_loop *loop, char *err, size_t errlen) GC_WUR;
+/* Disconnects for good, on loop 0's thread (idempotent): no adapter is
+ * called after. The struct stays for late callers until gc__redis_free,
+ * after the loop's handles closed. */
+void gc__redis_stop(struct gc_server *s);
+void gc__redis_free(struct gc_server *s);
+/* channelPublish (server.h): from any thread. */
+int gc__redis_publish(struct gc_server *s, int app_id, const char *channel,
+                      const void *data, size_t len);
+/* GC_MAIL_REDIS_PUB on loop 0. */
+struct gc_mail;
+void gc__redis_publish_mail(struct gc_loop *loop, struct gc_mail *m);
 
 /* watch.c: gcs --watch on loop 0 (after the apps are loaded). 0 or an
  * errno; gc__watch_stop closes what was opened, either way. */

@@ -92,6 +92,8 @@ void gc__loop_exit(struct gc_loop *loop) {
   if (loop->finished)
     return;
   loop->finished = 1;
+  if (loop->id == 0) /* no channel message reaches an adapter after this */
+    gc__redis_stop(loop->server);
   uv_stop(&loop->uv);
 }
 
@@ -377,11 +379,15 @@ int gc_loop_close(struct gc_loop *loop) {
   if (loop->uv_ready) {
     gc__watch_stop(loop);
     gc__admin_stop(loop);
+    if (loop->id == 0) /* its handles, before the walk closes them */
+      gc__redis_stop(loop->server);
     uv_walk(&loop->uv, close_walk, NULL);
     /* A uv_stop not yet consumed (the loop finished before it ran) makes
      * the first uv_run return at once: run until the closes are done. */
     for (int i = 0; i < 3 && uv_run(&loop->uv, UV_RUN_DEFAULT) != 0; i++)
       ;
+    if (loop->id == 0)
+      gc__redis_free(loop->server);
     rc = uv_loop_close(&loop->uv);
     loop->uv_ready = 0;
   }

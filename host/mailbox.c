@@ -117,6 +117,9 @@ static void mail_run(struct gc_loop *loop, struct gc_mail *m) {
   case GC_MAIL_EXIT:
     gc__loop_exit(loop);
     break;
+  case GC_MAIL_REDIS_PUB:
+    gc__redis_publish_mail(loop, m);
+    break;
   }
   gc_mail_free(m);
 }

@@ -54,7 +54,10 @@ int gc_server_listen(struct gc_server *s, int bind_sockets, char *err,
     if (rc)
       return rc;
   }
-  return bind_sockets ? gc__admin_start(s->loops[0], err, errlen) : 0;
+  if (!bind_sockets)
+    return 0; /* gc.testing: no admin listener, no Redis */
+  int rc = gc__admin_start(s->loops[0], err, errlen);
+  return rc ? rc : gc__redis_start(s->loops[0], err, errlen);
 }
 
 /* ---- placement ----------------------------------------------------------- */

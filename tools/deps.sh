@@ -4,7 +4,8 @@
 # installed, with apt-get, on Debian or Ubuntu (and their derivatives).
 # Elsewhere it names what to install and fails.
 #   build  the compiler, CMake, pkg-config and the libraries
-#   test   build's, plus busted, cmocka, Node/npm, Chromium and promtool (make test)
+#   test   build's, plus busted, cmocka, Node/npm, Chromium, promtool and
+#          redis-server (make test)
 set -eu
 what=${1:-build}
 missing="" names=""
@@ -33,6 +34,7 @@ need liblua5.4-dev "Lua 5.4 (pkg-config lua5.4)" pc lua5.4
 need libssl-dev "OpenSSL (pkg-config openssl)" pc openssl
 need libwslay-dev "wslay (wslay/wslay.h)" header wslay/wslay.h
 need libhttp-parser-dev "http-parser (http_parser.h)" header http_parser.h
+need libhiredis-dev "hiredis (pkg-config hiredis)" pc hiredis
 if [ "$what" = test ]; then
   need lua5.4 "the Lua 5.4 interpreter (lua5.4)" has lua5.4
   need lua-busted "busted" has busted
@@ -41,6 +43,7 @@ if [ "$what" = test ]; then
   need npm "npm" has npm
   need chromium "Chromium (chromium)" has chromium
   need prometheus "Prometheus's promtool (prometheus)" has promtool
+  need redis-server "Redis (redis-server), for e2e.redis" has redis-server
 fi
 [ -z "$missing" ] && exit 0
 

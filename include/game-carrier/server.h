@@ -290,6 +290,34 @@ typedef GCT_INT(GC_CORE_API *ConnectionCloseEx)(GCT_INTPTR conn_handle,
 typedef GCT_INT(GC_CORE_API *ConnectionRefuse)(GCT_INTPTR conn_handle,
                                                GCT_INT status, GCT_CSTR text);
 
+/* Appended in API 1.3 (gcs extensions): channels between hosts. */
+
+/* Publishes 'data' on channel 'channel' of application 'app_id' through
+ * the config's "redis": every gcs host connected to that Redis (this one
+ * included) hands it to the app's adapter there, through its export
+ * on_channel_message (below). The message goes to Redis as it is, on the
+ * Redis channel "gcs:<app name>:<channel>", so only hosts serving an app
+ * of that name hear it. 'channel' is a NUL-terminated string of at most
+ * 1024 bytes ("" too); 'data' (len bytes, may hold NULs) is copied before
+ * return. Callable from any thread; calls from one thread keep their
+ * order. Returns 0 once the message is on its way, not once delivered
+ * (Redis pub/sub is at most once: a message in flight when the connection
+ * drops may be lost), or:
+ *  - ENOSYS: the config has no "redis" (or this host offers none, such as
+ *    gc.testing's): nothing leaves the process; deliver in-process
+ *    yourself (the Lua adapter's gc.publish does). Checked before the
+ *    arguments: channelPublish(app_id, NULL, NULL, 0) answers ENOSYS
+ *    without Redis and EINVAL with it;
+ *  - ENOTCONN: Redis is down or not connected yet (the host reconnects
+ *    by itself; the log says once per outage): nothing was sent;
+ *  - EAGAIN: more than 64 MiB of published messages wait for Redis's
+ *    answer (Redis does not keep up): nothing was sent;
+ *  - EINVAL: an unknown app, a bad channel, NULL data with len > 0;
+ *    EMSGSIZE: 'len' over 512 MiB (Redis's limit); ENOMEM; ESHUTDOWN:
+ *    the host is shutting down (after its connections are gone). */
+typedef GCT_INT(GC_CORE_API *ChannelPublish)(GCT_INT app_id, GCT_CSTR channel,
+                                             GCT_CPTR data, GCT_SIZE len);
+
 struct core_api {
   GetOpt getOpt;
 
@@ -340,6 +368,9 @@ struct core_api {
   ConnectionsBroadcastEx connectionsBroadcastEx;
   ConnectionCloseEx connectionCloseEx;
   ConnectionRefuse connectionRefuse;
+
+  /* Appended in API 1.3. */
+  ChannelPublish channelPublish;
 };
 
 /* ---- adapter events (exported by the adapter, called by gcs) ------------ */
@@ -355,6 +386,18 @@ GC_ADAPTER_EVENT void adapter_finalize(GCT_INT adapter_id);
  * adapter reloads its scripts). Called once per loaded library, on worker
  * 0's thread while every worker runs. */
 GC_ADAPTER_EVENT void adapter_reload(GCT_INT adapter_id);
+
+/* Optional (gcs extension, API 1.3): a message published on 'channel' of
+ * application 'app_id' (channelPublish, by this host or another one
+ * sharing the config's "redis"). Called on worker 0's thread, one message
+ * at a time, in the order Redis delivers them (the order in which Redis
+ * took them, the same on every host), once the workers run and until
+ * the shutdown has closed every connection; never during
+ * application_shutdown. 'channel' (NUL-terminated) and 'data' (len bytes,
+ * NUL-terminated past len) are valid during the call only. gcs subscribes
+ * to the channels of the apps whose adapter exports it. */
+GC_ADAPTER_EVENT void on_channel_message(GCT_INT app_id, GCT_CSTR channel,
+                                         GCT_CPTR data, GCT_SIZE len);
 
 /* Threads of the application events: application_initialize and
  * application_start run on the main thread before the workers start;
@@ -419,6 +462,8 @@ typedef void (*gc_on_message_sent_fn)(GCT_INTPTR, GCT_INTPTR, GCT_SIZE,
                                       GCT_INT);
 typedef void (*gc_on_timer_fn)(GCT_INTPTR);
 typedef GCT_INT (*gc_on_issue_fn)(GCT_INTPTR, GCT_INT, GCT_COUNTER_VALUE);
+typedef void (*gc_on_channel_message_fn)(GCT_INT, GCT_CSTR, GCT_CPTR,
+                                         GCT_SIZE);
 
 #ifdef __cplusplus
 }

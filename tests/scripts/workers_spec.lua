@@ -180,6 +180,20 @@ describe("workers", function()
       assert.equal(want, ask(by[1], "log"))
     end)
 
+    it("stays in the process under gc.testing, even with a \"redis\" in the config", function()
+      host:close()
+      -- gc.testing has no Redis link: nothing connects to this port.
+      host = T.host{ script = PROBE, workers = 2, route = "query.room",
+                     config = { redis = { url = "redis://127.0.0.1:1/0" } } }
+      local by = one_per_worker(host)
+      assert.equal("published true", ask(by[0], "pub news local"))
+      assert.equal("log local+flag", ask(by[0], "log"))
+      assert.equal("log local", ask(by[1], "log"))
+      for _, line in ipairs(host:logs()) do
+        assert.is_nil(line:find("^%u: redis "), line)
+      end
+    end)
+
     it("stops delivering to a cancelled subscription", function()
       local by = one_per_worker(host)
       assert.equal("cancel true false", ask(by[1], "cancel"))
