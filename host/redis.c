@@ -21,8 +21,13 @@
  * Debian's hiredis 0.14 ignores a poll error (libuv reports POLLERR as
  * status UV_EBADF and stops the handle), so a refused connect or a reset
  * would hang the connection for ever. Ours lets hiredis find the error,
- * as newer hirediss do. Names that are not numeric addresses are resolved
- * with uv_getaddrinfo before each connect, never blocking loop 0. */
+ * as newer hiredis releases do. Names that are not numeric addresses are
+ * resolved with uv_getaddrinfo before each connect, never blocking loop 0.
+ *
+ * Why local delivery goes through Redis too: a host that delivered its
+ * own messages at once and the others' later would show two players of
+ * one channel on two hosts two different orders; through Redis every
+ * state everywhere sees one order, at the price of a round trip. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -40,8 +45,8 @@
 #include "mailbox.h"
 #include "redis_url.h"
 
-#define CHANNEL_MAX 1024                  /* bytes of an app's channel name */
-#define PENDING_MAX ((int64_t)64 << 20)   /* bytes awaiting PUBLISH answers */
+#define CHANNEL_MAX 1024                /* bytes of an app's channel name */
+#define PENDING_MAX ((int64_t)64 << 20) /* bytes awaiting PUBLISH answers */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -75,7 +80,7 @@ struct rconn {
 struct sub_app {
   struct gc_redis *r;
   int app_id;
-  char *pattern; /* gcs:<name, glob-escaped>:* */
+  char *pattern;     /* gcs:<name, glob-escaped>:* */
   size_t prefix_len; /* of "gcs:<name>:" as channels carry it */
   char *prefix;
 };
@@ -89,10 +94,10 @@ struct gc_redis {
   struct rconn pub, sub;
   struct sub_app *apps;
   size_t napps;
-  _Atomic int up;      /* publishes are taken */
-  _Atomic int stopped; /* gc__redis_stop ran */
-  _Atomic int64_t pending;   /* bytes of publishes not answered yet */
-  _Atomic uint64_t refused;  /* publishes refused in this outage */
+  _Atomic int up;           /* publishes are taken */
+  _Atomic int stopped;      /* gc__redis_stop ran */
+  _Atomic int64_t pending;  /* bytes of publishes not answered yet */
+  _Atomic uint64_t refused; /* publishes refused in this outage */
   uint64_t lost; /* taken, then dropped or unanswered with the connection */
   int ever_up;
   int outage_logged;
@@ -183,7 +188,8 @@ static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
 /* ---- the link: up, down, one line each ----------------------------------- */
 
 static int link_ready(const struct gc_redis *r) {
-  return r->pub.state == RC_READY && (r->napps == 0 || r->sub.state == RC_READY);
+  return r->pub.state == RC_READY &&
+         (r->napps == 0 || r->sub.state == RC_READY);
 }
 
 /* After a connection changed state; 'why' says what failed (NULL: it got
@@ -275,8 +281,8 @@ static void conn_fail(struct rconn *rc, const char *why, int free_ctx) {
   if (was_ready)
     rc->backoff_ms = BACKOFF_MIN_MS;
   timer_arm(rc, rc->backoff_ms);
-  rc->backoff_ms = rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-                                                       : rc->backoff_ms * 2;
+  rc->backoff_ms =
+      rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rc->backoff_ms * 2;
 }
 
 static void conn_ready(struct rconn *rc) {

@@ -167,7 +167,8 @@ int gc_redis_url_parse(const char *url, struct gc_redis_url *out, char *why,
     long db = number(slash + 1, db_end, 0, INT_MAX);
     if (db < 0) {
       int n = (int)(db_end - slash - 1);
-      return bad(why, whylen, "bad database \"%.*s\" (a number 0..%d after '/')",
+      return bad(why, whylen,
+                 "bad database \"%.*s\" (a number 0..%d after '/')",
                  n > 16 ? 16 : n, slash + 1, INT_MAX);
     }
     out->db = (int)db;
