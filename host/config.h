@@ -86,6 +86,7 @@ struct gc_config {
   size_t vhost_count;       /* >= 1 */
   char *log_file;           /* NULL = stderr only; "%p" expanded to the PID */
   int log_level;            /* GCL_* mask, default GCL_NORMAL */
+  int log_format;           /* logging.format: GC_LOG_FORMAT_TEXT (default) or _JSON */
   /* Every number: 0 is "no limit" where a limit can be off; where off
    * makes no sense, the loader refuses 0 (README "Config"). */
   uint64_t max_connections; /* 0 = unlimited (default) */

@@ -172,7 +172,11 @@ int gc__config_extract(struct gc_config *cfg) {
   const json_t *logging = json_object_get(root, "logging");
   const json_t *file = json_object_get(logging, "log_file");
   const json_t *level = json_object_get(logging, "level");
+  const json_t *format = json_object_get(logging, "format");
   cfg->log_level = GCL_NORMAL;
+  cfg->log_format = format && strcmp(json_string_value(format), "json") == 0
+                        ? GC_LOG_FORMAT_JSON
+                        : GC_LOG_FORMAT_TEXT;
   if (level) {
     int rc = gc__config_level_of(level, &cfg->log_level);
     if (rc)

@@ -95,6 +95,7 @@ struct key_spec {
 static const char *const adapter_types[] = {"native", "lua", NULL};
 static const char *const protocols[] = {"ws", "wss", NULL};
 static const char *const message_types[] = {"text", "binary", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
 
 static const struct key_spec limits_keys[] = {
     S_UINT("msg_per_second"), S_UINT("kbytes_per_second"),
@@ -120,7 +121,8 @@ static const struct key_spec vhost_keys[] = {
     S_END};
 static const struct key_spec logging_keys[] = {
     S_STR("log_file", 0), S_LEVEL("level"),
-    S_RANGE("conn_lines_per_second", 0, 0, UINT32_MAX), S_END};
+    S_RANGE("conn_lines_per_second", 0, 0, UINT32_MAX),
+    S_CHOICE("format", 0, log_formats), S_END};
 /* Seconds; the host multiplies them by 1000 in 64 bits. A ping interval or
  * a number of pings cannot be "off": timeout 0 turns keep-alive off. */
 #define KA_OFF "keep-alive is turned off with \"timeout\": 0"

@@ -229,7 +229,7 @@ struct gc_loop {
   uv_timer_t timer; /* fires the earliest of 'timers' */
   uv_prepare_t prepare;
   uv_check_t check;
-  uv_signal_t sigint, sigterm, sighup; /* loop 0's */
+  uv_signal_t sigint, sigterm, sighup, sigusr1; /* loop 0's */
   struct gc_watch *watch; /* gcs --watch (loop 0's), else NULL */
   struct gc_conn *dirty; /* connections with output or a pending step */
   struct gc_conn *resume; /* connections that read their share this turn */

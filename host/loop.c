@@ -192,6 +192,23 @@ static void on_sighup(uv_signal_t *s, int signum) {
   (void)gc_server_reload(loop->server);
 }
 
+/* SIGUSR1 reopens the log file (logrotate's postrotate, after it renamed
+ * the file): the writer thread opens it once the lines logged before are
+ * in the old one, so this never waits for a disk. */
+static void on_sigusr1(uv_signal_t *s, int signum) {
+  struct gc_loop *loop = s->data;
+  (void)signum;
+  const char *file = loop->server->cfg->log_file;
+  if (!file) {
+    gc_log(GCL_NOTICE, "SIGUSR1 received: no log file to reopen (logging to "
+           "stderr only)");
+    return;
+  }
+  gc_log(GCL_NOTICE, "SIGUSR1 received: reopening the log file %s", file);
+  if (gc_log_reopen() != 0)
+    gc_log(GCL_WARN, "cannot reopen the log file %s: out of memory", file);
+}
+
 /* The process's signals, taken before the first socket is bound: a SIGTERM
  * sent as soon as gcs listens (an orchestrator, a test) must be a graceful
  * stop, not death by the default action. */
@@ -206,6 +223,11 @@ static void signals_start(struct gc_loop *loop) {
   if ((rc = uv_signal_init(&loop->uv, &loop->sighup)) != 0 ||
       (rc = uv_signal_start(&loop->sighup, on_sighup, SIGHUP)) != 0)
     gc_log(GCL_WARN, "cannot handle SIGHUP (%s): it ends gcs", uv_strerror(rc));
+  loop->sigusr1.data = loop;
+  if ((rc = uv_signal_init(&loop->uv, &loop->sigusr1)) != 0 ||
+      (rc = uv_signal_start(&loop->sigusr1, on_sigusr1, SIGUSR1)) != 0)
+    gc_log(GCL_WARN, "cannot handle SIGUSR1 (%s): the log file cannot be "
+           "reopened", uv_strerror(rc));
 }
 
 static int loop_housekeeping_start(struct gc_loop *loop);

@@ -159,6 +159,8 @@ int main(int argc, char **argv) {
   /* Until the loop's SIGHUP handler is in place (at listen): a SIGHUP while
    * scripts load must not end the process either. */
   signal(SIGHUP, SIG_IGN);
+  /* Nor a logrotate's SIGUSR1 (loop 0 reopens the log file on it). */
+  signal(SIGUSR1, SIG_IGN);
   const char *config_path = NULL, *script = NULL, *addr = "0.0.0.0";
   const char *route = NULL;
   int port = 7681;
@@ -270,6 +272,7 @@ int main(int argc, char **argv) {
   }
   if (log_mask >= 0)
     server.cfg->log_level = log_mask;
+  gc_log_set_format(server.cfg->log_format);
   if ((rc = gc_log_open(server.cfg->log_file, server.cfg->log_level)) != 0) {
     fprintf(stderr, "gcs: cannot open log file %s: %s\n", server.cfg->log_file,
             strerror(rc));

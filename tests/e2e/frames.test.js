@@ -135,6 +135,7 @@ test('from an adapter thread: text checked before it leaves, DEFAULT checked on 
   const summary = T(`thread 0 ${EILSEQ} 0 ${EINVAL}`);
   assert.deepStrictEqual(t.msgs, [T('from-thread'), summary]); // 0xfc was not sent
   assert.deepStrictEqual(b.msgs, [T('from-thread'), B('\xfc'), summary]);
-  assert.match(gcs.stderrText, /a text message from another thread is not valid UTF-8: not sent/);
+  const notSent = /a text message from another thread is not valid UTF-8: not sent/;
+  assert.match(await h.waitStderr(gcs, notSent), notSent);
   await stop(gcs);
 });

@@ -153,7 +153,8 @@ test('a flood over msg_per_second RED is dropped; a calm client is not', async (
   await s.closedP;
   calm.send('still here');
   assert.deepStrictEqual(await h.received(calm, 1), ['still here']);
-  assert.match(gcs.stderrText, /msg_per_second \d+ over the RED limit 200, dropped/);
+  const red = /msg_per_second \d+ over the RED limit 200, dropped/;
+  assert.match(await h.waitStderr(gcs, red), red);
   calm.close();
 });
 
@@ -186,7 +187,7 @@ test('a client that never reads is dropped at the output queue limit', async () 
   // Exactly one line, for this very connection, saying why.
   const line = new RegExp(`N: connection 127\\.0\\.0\\.1:${local}: output queue full ` +
     '\\((\\d+) messages, (\\d+) bytes\\): the client does not read, dropped\n', 'g');
-  const lines = [...quiet.stderrText.matchAll(line)];
+  const lines = [...(await h.waitStderr(quiet, line)).matchAll(line)];
   assert.strictEqual(lines.length, 1, quiet.stderrText);
   assert.ok(Number(lines[0][2]) > 1048576 * 3, `dropped holding ${lines[0][2]} bytes`);
   // Before it, once, the YELLOW limit: reported while the write waited.
@@ -216,7 +217,7 @@ test('a NORMAL close the client never answers is dropped after close_drain_ms', 
   assert.ok(closeAt && waited >= 600 && waited < 5000, `dropped ${waited} ms after the close frame`);
   await h.waitEvents(quiet.log, (e) => e.includes(`disconnect ${id}`), 'its on_disconnect');
   const line = new RegExp(`I: connection 127\\.0\\.0\\.1:${local}: close not completed in 700 ms, dropped\n`, 'g');
-  assert.strictEqual((quiet.stderrText.match(line) || []).length, 1, quiet.stderrText);
+  assert.strictEqual(((await h.waitStderr(quiet, line)).match(line) || []).length, 1, quiet.stderrText);
 });
 
 test('a silent peer is pinged, then dropped (keep_alive)', async () => {

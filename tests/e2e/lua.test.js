@@ -54,7 +54,8 @@ test('scripts/arena.lua: snapshots every tick, a cheater is dropped', async () =
   const cheater = await h.connect(port, '/?name=cheat');
   cheater.send('move 19 19');
   assert.strictEqual((await cheater.closed).code, 1006);
-  assert.match(gcs.stderrText, /dropping cheat \(127\.0\.0\.1\): impossible move/);
+  const dropping = /dropping cheat \(127\.0\.0\.1\): impossible move/;
+  assert.match(await h.waitStderr(gcs, dropping), dropping);
   await stop(gcs);
 });
 
@@ -72,7 +73,7 @@ test('conn:close in Lua behaves as connectionClose in C: NORMAL delivers, DROP d
   const s = await h.connect(port);
   s.send('stats');
   assert.deepStrictEqual(await h.received(s, 1), ['ok=1000 bad=1000']);
-  assert.match(gcs.stderrText, /close true nil closed/);
+  assert.match(await h.waitStderr(gcs, /close true nil closed/), /close true nil closed/);
   await stop(gcs);
 });
 
@@ -85,7 +86,8 @@ test('a script error stays with its handler: other clients keep being served', a
   a.send('me too');
   assert.deepStrictEqual(await h.received(b, 1), ['still fine']);
   assert.deepStrictEqual(await h.received(a, 1), ['me too']);
-  assert.match(gcs.stderrText, /E: lua app queue: error in on_message: .*queue\.lua:\d+: boom in on_message/);
+  const boom = /E: lua app queue: error in on_message: .*queue\.lua:\d+: boom in on_message/;
+  assert.match(await h.waitStderr(gcs, boom), boom);
   await assert.rejects(h.connect(port, '/?fail=connect'), (e) => e.status === 403);
   await stop(gcs);
 });
@@ -99,7 +101,8 @@ test('an infinite loop is stopped by the time limit (default 1 s of CPU), not a 
   b.send('other client');
   assert.deepStrictEqual(await h.received(a, 1), ['after the loop']);
   assert.deepStrictEqual(await h.received(b, 1), ['other client']);
-  assert.match(gcs.stderrText, /time limit exceeded \(1000 ms of CPU\)/);
+  const limit = /time limit exceeded \(1000 ms of CPU\)/;
+  assert.match(await h.waitStderr(gcs, limit), limit);
   await stop(gcs);
 });
 

@@ -75,7 +75,7 @@ test('a native adapter reads its merged settings with getOpt; a Lua app with gc.
     'apps[$].settings.motd', 'apps[$].settings.level', 'apps.b.settings',
     'apps.len']), [
     's:adapter', 'i:1', 'j:{"motd":"adapter","level":1,"db":{"host":"db","port":6000}}', 'i:3']);
-  assert.match(gcs.stderrText, /settings_reader a: motd=adapter/);
+  assert.match(await h.waitStderr(gcs, /settings_reader a: motd=adapter/), /settings_reader a: motd=adapter/);
   // Lua: the merged settings, read-only.
   // JSON null: nil in an object, gc.null in an array (its place kept).
   const lua = await ask(gcs.port, 'lua', ['motd', 'level', 'db.port', 'gone', '#list', '?list.2', 'list.3']);

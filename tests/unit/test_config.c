@@ -18,6 +18,7 @@
 #include "alloc.h"
 #include "config.h"
 #include "conn_limits.h"
+#include "log.h"
 
 /* One native adapter serving "echo", one vhost on it: the smallest config. */
 #define ADAPTERS                                                               \
@@ -199,6 +200,23 @@ static void test_log_file_and_level(void **state) {
                "with '|') or a number 0..65535, got 70000");
   expect_error("{" ADAPTERS "," VHOSTS ",\n \"logging\": {\"log_file\": 1}}",
                "t.json:2:26: logging.log_file: expected a string, got 1");
+}
+
+/* logging.format: "text" (the default) or "json". */
+static void test_log_format(void **state) {
+  (void)state;
+  struct gc_config *cfg = load_ok("{" ADAPTERS "," VHOSTS "}");
+  assert_int_equal(cfg->log_format, GC_LOG_FORMAT_TEXT);
+  gc_config_free(cfg);
+  cfg = load_ok("{" ADAPTERS "," VHOSTS ", \"logging\": {\"format\": \"json\"}}");
+  assert_int_equal(cfg->log_format, GC_LOG_FORMAT_JSON);
+  gc_config_free(cfg);
+  cfg = load_ok("{" ADAPTERS "," VHOSTS ", \"logging\": {\"format\": \"text\"}}");
+  assert_int_equal(cfg->log_format, GC_LOG_FORMAT_TEXT);
+  gc_config_free(cfg);
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"logging\": {\"format\": \"xml\"}}",
+               "t.json:2:24: logging.format: expected \"text\" or \"json\", "
+               "got \"xml\"");
 }
 
 /* ---- unknown keys -------------------------------------------------------- */
@@ -899,6 +917,7 @@ int main(void) {
       cmocka_unit_test(test_full_game_carrier_example),
       cmocka_unit_test(test_comments_ignored_everywhere),
       cmocka_unit_test(test_log_file_and_level),
+      cmocka_unit_test(test_log_format),
       cmocka_unit_test(test_unknown_key_root),
       cmocka_unit_test(test_unknown_key_nested),
       cmocka_unit_test(test_bad_port),

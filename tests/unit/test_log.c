@@ -1,5 +1,7 @@
 /* Tests host/log.c: level names, the mask, the line format, the file and
- * the stderr copy, truncation, the hook, and whole lines under threads. */
+ * the stderr copy, truncation, the hook, whole lines under threads, the
+ * writer thread (a full queue, a stderr nobody reads, last words while it
+ * is stuck), reopening the file, the JSON format. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,12 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include <game-carrier/common.h>
 
 #include "log.h"
+#include "log_format.h"
 
 /* "[2026/11/25 10:00:00:1234] N: " */
 #define PREFIX_RE "^\\[[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{4}\\] "
@@ -33,6 +39,7 @@ static int reset(void **state) {
   gc_log_set_hook(NULL, NULL);
   gc_log_set_stderr(0);
   gc_log_set_level(GCL_NORMAL);
+  gc_log_set_format(GC_LOG_FORMAT_TEXT);
   snprintf(tmp_path, sizeof tmp_path, "/tmp/gc_test_log_XXXXXX");
   int fd = mkstemp(tmp_path);
   if (fd < 0)
@@ -253,6 +260,7 @@ static char *capture_stderr(void (*fn)(void)) {
   assert_true(saved >= 0);
   assert_true(dup2(fd, STDERR_FILENO) >= 0);
   fn();
+  gc_log_flush(); /* the writer's lines reach this stderr, not the next */
   assert_true(dup2(saved, STDERR_FILENO) >= 0);
   close(saved);
   close(fd);
@@ -417,6 +425,7 @@ static void test_stderr_epipe(void **state) {
   gc_log(GCL_ERR, "first");
   gc_log(GCL_ERR, "second");
   gc_log(GCL_NOTICE, "third");
+  gc_log_flush();
   assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
   close(saved);
   signal(SIGPIPE, old);
@@ -485,6 +494,437 @@ static void test_threads_write_whole_lines(void **state) {
   free(text);
 }
 
+/* ---- the writer thread ---------------------------------------------------- */
+
+/* A stderr whose pipe is full and nobody reads: p[0] to read it later. */
+static int stderr_full_pipe(int p[2]) {
+  assert_int_equal(pipe(p), 0);
+  int fl = fcntl(p[1], F_GETFL);
+  assert_int_equal(fcntl(p[1], F_SETFL, fl | O_NONBLOCK), 0);
+  char junk[4096];
+  memset(junk, 'x', sizeof junk);
+  for (int i = 0; i < 1024 && write(p[1], junk, sizeof junk) > 0; i++)
+    ;
+  assert_int_equal(fcntl(p[1], F_SETFL, fl), 0);
+  int saved = dup(STDERR_FILENO);
+  assert_true(saved >= 0);
+  assert_int_equal(dup2(p[1], STDERR_FILENO), STDERR_FILENO);
+  close(p[1]);
+  return saved;
+}
+
+/* Reads what is in the pipe now (bounded by 'cap'). */
+static size_t drain(int fd, char *buf, size_t cap) {
+  int fl = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  size_t n = 0;
+  ssize_t k;
+  char junk[4096];
+  while ((k = read(fd, n < cap ? buf + n : junk, n < cap ? cap - n : sizeof junk)) > 0)
+    n += n < cap ? (size_t)k : 0;
+  fcntl(fd, F_SETFL, fl);
+  return n;
+}
+
+struct reader {
+  int fd;
+  char *buf;
+  size_t len, cap;
+};
+
+/* Reads 'fd' to its end. */
+static void *read_all(void *arg) {
+  struct reader *r = arg;
+  for (;;) {
+    if (r->len + 65536 > r->cap) {
+      r->cap = r->cap ? r->cap * 2 : 1 << 20;
+      r->buf = realloc(r->buf, r->cap + 1);
+      if (!r->buf)
+        abort();
+    }
+    ssize_t n = read(r->fd, r->buf + r->len, r->cap - r->len);
+    if (n <= 0)
+      break;
+    r->len += (size_t)n;
+  }
+  r->buf[r->len] = '\0';
+  return NULL;
+}
+
+#define FLOOD 30000
+
+/* The file is a FIFO nobody reads yet (a disk that stopped): gc_log never
+ * waits, the queue fills, lines are counted, and once the writer gets on
+ * one line says how many were lost. Every line is either written, whole
+ * and in order, or counted; each keeps the time it was logged at. */
+static void test_queue_full_counts_lost_lines(void **state) {
+  (void)state;
+  unlink(tmp_path);
+  assert_int_equal(mkfifo(tmp_path, 0600), 0);
+  int rfd = open(tmp_path, O_RDONLY | O_NONBLOCK);
+  assert_true(rfd >= 0);
+  assert_int_equal(gc_log_open(tmp_path, GCL_NORMAL), 0);
+  char pad[121];
+  memset(pad, 'p', 120);
+  pad[120] = '\0';
+  for (int i = 0; i < FLOOD; i++)
+    gc_log(GCL_NOTICE, "flood %05d %s", i, pad);
+  /* Logged by now, whenever written. */
+  struct timespec t1;
+  clock_gettime(CLOCK_REALTIME, &t1);
+  char until[GC__LOG_TEXT_MAX];
+  gc__log_format(until, GC_LOG_FORMAT_TEXT, GCL_NOTICE, &t1, "", 0);
+  fcntl(rfd, F_SETFL, fcntl(rfd, F_GETFL) & ~O_NONBLOCK);
+  struct reader r = {.fd = rfd};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, read_all, &r), 0);
+  gc_log(GCL_NOTICE, "after the flood");
+  gc_log_close(); /* writes everything queued, then closes: EOF */
+  assert_int_equal(pthread_join(th, NULL), 0);
+  close(rfd);
+
+  unsigned long long lost = 0;
+  int written = 0, next = 0, after = 0, notes = 0;
+  char *save = NULL;
+  for (char *line = strtok_r(r.buf, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    assert_matches(line, PREFIX_RE "[NW]: ");
+    const char *msg = line + PREFIX_LEN;
+    int i, used = 0;
+    unsigned long long n;
+    if (sscanf(msg, "N: flood %d %n", &i, &used) == 1) {
+      assert_true(i >= next); /* in order, each once */
+      next = i + 1;
+      assert_string_equal(msg + used, pad);
+      /* Stamped when logged, not when written. */
+      assert_true(memcmp(line, until, PREFIX_LEN - 1) <= 0);
+      written++;
+    } else if (sscanf(msg, "W: %llu log lines lost: the log could not keep up%n",
+                      &n, &used) == 1 && !msg[used]) {
+      lost += n;
+      notes++;
+    } else {
+      assert_string_equal(msg, "N: after the flood");
+      after++;
+    }
+  }
+  free(r.buf);
+  assert_true(notes >= 1);
+  assert_true(lost > 0);
+  assert_int_equal((unsigned long long)written + (unsigned long long)after + lost,
+                   FLOOD + 1);
+}
+
+/* stderr is a pipe nobody reads: gc_log does not wait; the writer waits
+ * GC_LOG_STDERR_WAIT_MS for it once, then passes it over and the file
+ * gets every line and one note; once stderr is read again, it gets a line
+ * saying how many it missed, then the new lines. */
+static void test_stderr_not_read(void **state) {
+  (void)state;
+  int p[2];
+  int saved = stderr_full_pipe(p);
+  assert_int_equal(gc_log_open(tmp_path, GCL_NORMAL), 0);
+  gc_log_set_stderr(1);
+  for (int i = 0; i < 300; i++)
+    gc_log(GCL_NOTICE, "line %d", i);
+  gc_log_flush();
+  char *text = slurp(tmp_path);
+  assert_int_equal(count_lines(text), 301);
+  assert_matches(text, PREFIX_RE "N: line 0\n"
+                       "\\[[^]]*\\] W: stderr is not being read: lines go to "
+                       "this file only until it is\n"
+                       "\\[[^]]*\\] N: line 1\n");
+  assert_matches(text, PREFIX_RE "N: line 299$");
+  free(text);
+  char *buf = malloc(1 << 20);
+  assert_non_null(buf);
+  drain(p[0], buf, 1 << 20); /* the filler */
+  gc_log(GCL_NOTICE, "resumed");
+  gc_log_flush();
+  size_t n = drain(p[0], buf, (1 << 20) - 1);
+  buf[n] = '\0';
+  assert_int_equal(count_lines(buf), 2);
+  assert_matches(buf, PREFIX_RE "W: 300 log lines were not written to stderr "
+                      "while it was not read \\(the log file has them\\)\n"
+                      "\\[[^]]*\\] N: resumed\n");
+  free(buf);
+  assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+  close(saved);
+  close(p[0]);
+  gc_log_close();
+  text = slurp(tmp_path);
+  assert_int_equal(count_lines(text), 302);
+  free(text);
+}
+
+/* Last words while the writer is stuck (here: waiting for a full stderr):
+ * written to the file by the caller before it returns, never into the
+ * full pipe. */
+static void test_urgent_while_writer_stuck(void **state) {
+  (void)state;
+  int p[2];
+  int saved = stderr_full_pipe(p);
+  assert_int_equal(gc_log_open(tmp_path, GCL_NORMAL), 0);
+  gc_log_set_stderr(1);
+  gc_log(GCL_NOTICE, "queued");
+  gc_log_urgent(GCL_ERR, "last words");
+  char *text = slurp(tmp_path);
+  assert_matches(text, PREFIX_RE "E: last words$");
+  free(text);
+  /* Read again: the writer's line gets there, the last words did not. */
+  char *buf = malloc(1 << 20);
+  assert_non_null(buf);
+  size_t n = drain(p[0], buf, (1 << 20) - 1);
+  gc_log_flush();
+  n += drain(p[0], buf + n, (1 << 20) - 1 - n);
+  buf[n] = '\0';
+  assert_null(strstr(buf, "last words"));
+  assert_non_null(strstr(buf, "N: queued\n"));
+  free(buf);
+  assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+  close(saved);
+  close(p[0]);
+  gc_log_close();
+  text = slurp(tmp_path);
+  assert_matches(text, PREFIX_RE "N: queued$");
+  free(text);
+}
+
+/* ---- reopening ------------------------------------------------------------ */
+
+static char *path_in(const char *dir, const char *name) {
+  char *p = malloc(strlen(dir) + strlen(name) + 2);
+  assert_non_null(p);
+  sprintf(p, "%s/%s", dir, name);
+  return p;
+}
+
+/* logrotate: the file is renamed, gc_log_reopen: the lines before go to
+ * the renamed file, the later ones to a new one at the path. A file that
+ * cannot be opened again keeps the old one, which says why. */
+static void test_reopen(void **state) {
+  (void)state;
+  char dir[] = "/tmp/gc_test_log_dir_XXXXXX", away[] = "/tmp/gc_test_log_away_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  assert_non_null(mkdtemp(away));
+  char *log = path_in(dir, "gcs.log"), *log1 = path_in(dir, "gcs.log.1");
+  char *moved = path_in(away, "gcs.log"), *moved1 = path_in(away, "gcs.log.1");
+  assert_int_equal(gc_log_open(log, GCL_NORMAL), 0);
+  gc_log(GCL_NOTICE, "before");
+  assert_int_equal(rename(log, log1), 0);
+  assert_int_equal(gc_log_reopen(), 0);
+  gc_log(GCL_NOTICE, "after");
+  gc_log_flush();
+  char *old = slurp(log1), *cur = slurp(log);
+  assert_int_equal(count_lines(old), 1);
+  assert_matches(old, PREFIX_RE "N: before$");
+  assert_int_equal(count_lines(cur), 2);
+  assert_matches(cur, PREFIX_RE "N: log file reopened\n\\[[^]]*\\] N: after\n");
+  free(old);
+  free(cur);
+
+  /* The directory is gone: the file open now stays. */
+  assert_int_equal(rename(log, moved), 0);
+  assert_int_equal(rename(log1, moved1), 0);
+  assert_int_equal(rmdir(dir), 0);
+  assert_int_equal(gc_log_reopen(), 0);
+  gc_log(GCL_NOTICE, "still here");
+  gc_log_close();
+  cur = slurp(moved);
+  assert_int_equal(count_lines(cur), 4);
+  assert_matches(cur, PREFIX_RE "W: cannot reopen the log file /tmp/gc_test_log_dir_"
+                      "[^ ]*/gcs.log \\(No such file or directory\\): lines still go "
+                      "to the file open before\n\\[[^]]*\\] N: still here\n");
+  free(cur);
+  unlink(moved);
+  unlink(moved1);
+  rmdir(away);
+  free(log);
+  free(log1);
+  free(moved);
+  free(moved1);
+
+  /* Nothing to reopen: stderr only, or closed. */
+  assert_int_equal(gc_log_open(NULL, GCL_NORMAL), 0);
+  assert_int_equal(gc_log_reopen(), ENOENT);
+  gc_log_close();
+  assert_int_equal(gc_log_reopen(), ENOENT);
+}
+
+#define ROT_THREADS 4
+#define ROT_LINES 1500
+#define ROTATIONS 5
+
+static void *rot_writer(void *arg) {
+  int t = (int)(intptr_t)arg;
+  for (int i = 0; i < ROT_LINES; i++)
+    gc_log(GCL_NOTICE, "t%d i%d end", t, i);
+  return NULL;
+}
+
+/* Rotations while threads log: the files, oldest first, hold every line
+ * once, whole, each thread's in order. (The lines fit the queue: none is
+ * lost whatever the scheduling.) */
+static void test_reopen_under_threads(void **state) {
+  (void)state;
+  char dir[] = "/tmp/gc_test_log_rot_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char *log = path_in(dir, "gcs.log");
+  assert_int_equal(gc_log_open(log, GCL_NORMAL), 0);
+  pthread_t th[ROT_THREADS];
+  for (int t = 0; t < ROT_THREADS; t++)
+    assert_int_equal(pthread_create(&th[t], NULL, rot_writer, (void *)(intptr_t)t), 0);
+  for (int k = 1; k <= ROTATIONS; k++) {
+    nanosleep(&(struct timespec){0, 1000000}, NULL); /* spacing, not a bound */
+    char name[32];
+    snprintf(name, sizeof name, "gcs.log.%d", k);
+    char *to = path_in(dir, name);
+    assert_int_equal(rename(log, to), 0);
+    assert_int_equal(gc_log_reopen(), 0);
+    free(to);
+    /* The writer opens the new file by itself, after the lines before. */
+    for (int i = 0; i < 20000 && access(log, F_OK) != 0; i++)
+      nanosleep(&(struct timespec){0, 1000000}, NULL);
+    assert_int_equal(access(log, F_OK), 0);
+  }
+  for (int t = 0; t < ROT_THREADS; t++)
+    assert_int_equal(pthread_join(th[t], NULL), 0);
+  gc_log_close();
+  int next[ROT_THREADS] = {0};
+  for (int k = 1; k <= ROTATIONS + 1; k++) {
+    char name[32];
+    snprintf(name, sizeof name, k <= ROTATIONS ? "gcs.log.%d" : "gcs.log", k);
+    char *path = path_in(dir, name);
+    char *text = slurp(path);
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+      int t, i, used = 0;
+      if (strcmp(line + PREFIX_LEN, "N: log file reopened") == 0)
+        continue;
+      assert_int_equal(sscanf(line + PREFIX_LEN, "N: t%d i%d end%n", &t, &i, &used), 2);
+      assert_int_equal(line[PREFIX_LEN + used], '\0');
+      assert_true(t >= 0 && t < ROT_THREADS);
+      assert_int_equal(i, next[t]);
+      next[t]++;
+    }
+    free(text);
+    unlink(path);
+    free(path);
+  }
+  for (int t = 0; t < ROT_THREADS; t++)
+    assert_int_equal(next[t], ROT_LINES);
+  rmdir(dir);
+  free(log);
+}
+
+/* ---- JSON ------------------------------------------------------------------- */
+
+static void expect_escape(const char *in, size_t len, const char *want) {
+  char out[256];
+  size_t n = gc__log_json_escape(out, in, len);
+  out[n] = '\0';
+  if (strcmp(out, want) != 0)
+    fail_msg("escaped to '%s', want '%s'", out, want);
+}
+
+static void test_json_escape(void **state) {
+  (void)state;
+  expect_escape("plain", 5, "plain");
+  expect_escape("q\"b\\s/", 6, "q\\\"b\\\\s/");
+  expect_escape("\n\r\t\b\f", 5, "\\n\\r\\t\\b\\f");
+  expect_escape("\x01\x1f\x7f", 3, "\\u0001\\u001f\\u007f");
+  expect_escape("a\0b", 3, "a\\u0000b");
+  /* Valid UTF-8 stays as it is. */
+  expect_escape("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+  /* Each byte that is not part of a valid character: U+FFFD. */
+  expect_escape("\xff", 1, "\\ufffd");
+  expect_escape("\xc0\xaf", 2, "\\ufffd\\ufffd");             /* overlong */
+  expect_escape("\xed\xa0\x80", 3, "\\ufffd\\ufffd\\ufffd");  /* surrogate */
+  expect_escape("\xf4\x90\x80\x80", 4, "\\ufffd\\ufffd\\ufffd\\ufffd"); /* > U+10FFFF */
+  expect_escape("\xe2\x82x", 3, "\\ufffd\\ufffdx");           /* cut short */
+  expect_escape("\xe2\x82", 2, "\\ufffd\\ufffd");             /* at the end */
+  expect_escape("\x80", 1, "\\ufffd");
+}
+
+/* "format": "json": one object per line, which a JSON parser reads back
+ * to the message logged (bytes that are not UTF-8 as U+FFFD); the hook
+ * still sees text. */
+static void test_json_format(void **state) {
+  (void)state;
+  static const struct {
+    int level;
+    const char *in, *word, *out;
+  } lines[] = {
+      {GCL_NOTICE, "plain", "notice", "plain"},
+      {GCL_ERR, "q\"b\\s/\x01\x1f\x7f\tin\r\nside\n", "error",
+       "q\"b\\s/\x01\x1f\x7f\tin\r\nside"},
+      {GCL_WARN, "bad \xff\xfe overlong \xc0\xaf sur \xed\xa0\x80 cut \xe2\x82 end",
+       "warn",
+       "bad \xef\xbf\xbd\xef\xbf\xbd overlong \xef\xbf\xbd\xef\xbf\xbd sur "
+       "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd cut \xef\xbf\xbd\xef\xbf\xbd end"},
+      {GCL_USER, "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 ok", "user",
+       "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 ok"},
+      {GCL_INFO, "i", "info", "i"},
+      {GCL_DEBUG, "d", "debug", "d"},
+  };
+  size_t count = sizeof lines / sizeof lines[0];
+  gc_log_set_format(GC_LOG_FORMAT_JSON);
+  gc_log_set_format(7); /* not a format: ignored */
+  assert_int_equal(gc_log_open(tmp_path, GCL_VERBOSE), 0);
+  hooked_count = 0;
+  gc_log_set_hook(hook, NULL);
+  for (size_t i = 0; i < count; i++)
+    gc_log_write(lines[i].level, lines[i].in);
+  assert_matches(hooked_line, PREFIX_RE "D: d$");
+  gc_log_set_hook(NULL, NULL);
+  /* A long message of control characters: cut, each escaped. */
+  char *big = malloc(10001);
+  assert_non_null(big);
+  memset(big, 1, 10000);
+  big[10000] = '\0';
+  gc_log_write(GCL_WARN, big);
+  free(big);
+  gc_log_close();
+
+  char *text = slurp(tmp_path);
+  for (const char *p = text; *p; p++)
+    assert_true(*p == '\n' || ((unsigned char)*p >= 0x20 && *p != 0x7f));
+  char *save = NULL;
+  size_t k = 0;
+  for (char *line = strtok_r(text, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save), k++) {
+    json_error_t err;
+    json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, &err);
+    if (!o)
+      fail_msg("line %zu is not JSON (%s): %s", k, err.text, line);
+    assert_int_equal(json_object_size(o), 3);
+    const char *ts = json_string_value(json_object_get(o, "ts"));
+    assert_non_null(ts);
+    assert_matches(ts, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$");
+    const char *level = json_string_value(json_object_get(o, "level"));
+    json_t *msg = json_object_get(o, "msg");
+    assert_non_null(level);
+    assert_true(json_is_string(msg));
+    if (k < count) {
+      assert_string_equal(level, lines[k].word);
+      assert_int_equal(json_string_length(msg), strlen(lines[k].out));
+      assert_memory_equal(json_string_value(msg), lines[k].out, strlen(lines[k].out));
+    } else {
+      assert_int_equal(k, count);
+      assert_string_equal(level, "warn");
+      assert_int_equal(json_string_length(msg), GC_LOG_MSG_MAX);
+      assert_memory_equal(json_string_value(msg) + GC_LOG_MSG_MAX - 4, "\x01...", 4);
+    }
+    /* The key order operators' tools show. */
+    assert_memory_equal(line, "{\"ts\":\"", 7);
+    assert_non_null(strstr(line, "\",\"level\":\""));
+    json_decref(o);
+  }
+  assert_int_equal(k, count + 1);
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_level_parse, reset, cleanup),
@@ -499,6 +939,13 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_stderr_epipe, reset, cleanup),
       cmocka_unit_test_setup_teardown(test_urgent, reset, cleanup),
       cmocka_unit_test_setup_teardown(test_threads_write_whole_lines, reset, cleanup),
+      cmocka_unit_test_setup_teardown(test_queue_full_counts_lost_lines, reset, cleanup),
+      cmocka_unit_test_setup_teardown(test_stderr_not_read, reset, cleanup),
+      cmocka_unit_test_setup_teardown(test_urgent_while_writer_stuck, reset, cleanup),
+      cmocka_unit_test_setup_teardown(test_reopen, reset, cleanup),
+      cmocka_unit_test_setup_teardown(test_reopen_under_threads, reset, cleanup),
+      cmocka_unit_test(test_json_escape),
+      cmocka_unit_test_setup_teardown(test_json_format, reset, cleanup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,14 @@ async function waitListening(proc, n) {
   throw new Error(`gcs did not log ${n} listening line(s):\n` + proc.stderrText);
 }
 
+// Waits (bounded) until gcs's stderr matches 're', then returns it: log
+// lines are written by the log's writer thread, a moment after what they
+// report (a close, an answer) may already have reached the client.
+async function waitStderr(proc, re) {
+  for (let i = 0; i < 500 && proc.stderrText.search(re) < 0; i++) await sleep(10);
+  return proc.stderrText;
+}
+
 async function waitForPort(port, proc) {
   for (let i = 0; i < 200; i++) {
     if (proc && proc.exitCode !== null) throw new Error('gcs exited: ' + proc.stderrText);
@@ -238,6 +246,6 @@ const NO_ASYNC_SIGNALS = process.env.GC_TSAN === '1'
 
 module.exports = {
   NO_ASYNC_SIGNALS, WORKERS, frame, closeCode,
-  GCS, BUILD, SRC, sleep, listening, startGcs, stopGcs, killAll, recorderConfig,
+  GCS, BUILD, SRC, sleep, listening, waitStderr, startGcs, stopGcs, killAll, recorderConfig,
   events, waitEvents, connect, received, rawExchange, upgradeRequest, WebSocket,
 };
