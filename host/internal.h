@@ -188,20 +188,20 @@ struct gc_admin;
  * it for a pointer append; the owner takes the whole list at once) and an
  * async handle that wakes the loop. */
 struct gc_mailbox {
-  pthread_mutex_t lock;
-  struct gc_mail *head, *tail;
-  uv_async_t async;
-  int async_ready;
   /* Padded off the loop's other fields (which its owner reads on every
    * event) to their own cache lines: other threads write the lock and the
    * list. Padding, not _Alignas: loops come from malloc. */
   char pad_before[64];
+  pthread_mutex_t lock;
+  struct gc_mail *head, *tail;
+  uv_async_t async;
+  int async_ready;
   int closed; /* the loop ended: posts fail with ESHUTDOWN */
+  char pad_after[64];
 };
 
 struct gc_loop {
   uv_loop_t uv;
-  char pad_after[64];
   int uv_ready; /* uv_loop_init done, uv_loop_close not yet */
   struct gc_server *server;
   int id; /* the worker's index in server->loops */

@@ -147,10 +147,16 @@ test('10,000 connect/disconnect cycles leave no Lua memory behind', async () => 
       await Promise.all(batch.map((ws) => ws.closed));
     }
   };
-  await cycle(500); // warm up: tables grow to their working size
-  const before = await mem();
-  await cycle(10000);
-  const afterMem = await mem();
+  let before, afterMem;
+  try {
+    await cycle(500); // warm up: tables grow to their working size
+    before = await mem();
+    await cycle(10000);
+    afterMem = await mem();
+  } catch (e) {
+    e.message += '\n' + gcs.stderrText; // what gcs said of it
+    throw e;
+  }
   assert.ok(afterMem - before < 32 * 1024, `Lua memory grew from ${before} to ${afterMem} bytes`);
   await stop(gcs);
 });
