@@ -298,6 +298,10 @@ int gc_lua_app_reload(struct gc_lua_app *app, const char *script, char *err,
  * looks like a handler and is not one: "on_..." or "application_...", or a
  * few edits from a handler's name (protected context, raw accesses). */
 void gc_lua_handlers_check(lua_State *L, struct gc_lua_app *app, int idx);
+/* Levenshtein distance with ASCII case folded, for "did you mean"; both
+ * lengths at most GC_LUA_EDIT_MAX. */
+#define GC_LUA_EDIT_MAX 64
+size_t gc_lua_edit_distance(const char *a, size_t la, const char *b, size_t lb);
 
 /* ---- sandbox.c: what a script may not reach ------------------------------ */
 

@@ -25,9 +25,10 @@ static const char *const handler_names[] = {
 #define MAX_EDITS 2
 #define NAME_MAX_CMP 64 /* longer keys are compared by their start */
 
-/* Levenshtein distance with ASCII case folded; both at most NAME_MAX_CMP. */
-static size_t distance(const char *a, size_t la, const char *b, size_t lb) {
-  size_t row[NAME_MAX_CMP + 1];
+_Static_assert(NAME_MAX_CMP == GC_LUA_EDIT_MAX, "one bound for both");
+
+size_t gc_lua_edit_distance(const char *a, size_t la, const char *b, size_t lb) {
+  size_t row[GC_LUA_EDIT_MAX + 1];
   for (size_t j = 0; j <= lb; j++)
     row[j] = j;
   for (size_t i = 1; i <= la; i++) {
@@ -63,7 +64,7 @@ static const char *closest(const char *key, size_t len, size_t *edits) {
     const char *name = handler_names[i];
     if (strlen(name) == len && memcmp(name, key, len) == 0)
       return NULL;
-    size_t d = distance(key, cmp, name, strlen(name));
+    size_t d = gc_lua_edit_distance(key, cmp, name, strlen(name));
     if (d < best_d) {
       best_d = d;
       best = name;

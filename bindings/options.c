@@ -13,7 +13,6 @@
  * order (the JSON text keeps it), so the first problem is the one told.
  * A host without GC_OPT_TYPE_JSON (another Game Carrier host) gets no
  * check: the values read in limits.c keep their defaults when unreadable. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,24 +34,8 @@ static const struct {
 
 /* Case-insensitive edit distance for "did you mean"; SIZE_MAX when too long. */
 static size_t edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b), row[33];
-  if (la > 32 || lb > 32)
-    return SIZE_MAX;
-  for (size_t j = 0; j <= lb; j++)
-    row[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t up = row[j];
-      size_t sub = diag + (tolower((unsigned char)a[i - 1]) !=
-                           tolower((unsigned char)b[j - 1]));
-      size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
-      row[j] = sub < best ? sub : best;
-      diag = up;
-    }
-  }
-  return row[lb];
+  size_t la = strlen(a), lb = strlen(b);
+  return la > 32 || lb > 32 ? SIZE_MAX : gc_lua_edit_distance(a, la, b, lb);
 }
 
 /* ---- a scan of compact JSON (the host's, so well-formed) ------------------- */
