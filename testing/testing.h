@@ -1,0 +1,71 @@
+/* testing.h - what the files of gc.testing share: its host and client
+ * records (gc_testing.c drives them from Lua, client.c speaks WebSocket
+ * for the clients). */
+#ifndef GC_TESTING_H
+#define GC_TESTING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <wslay/wslay.h>
+
+#include "embed.h"
+
+struct tmsg {
+  struct tmsg *next;
+  size_t len;
+  int text; /* a text frame (else binary) */
+  char data[];
+};
+
+struct tbuf {
+  uint8_t *p;
+  size_t len, cap;
+};
+
+struct thost;
+
+struct tclient {
+  struct thost *host;
+  struct tclient *next; /* in the host's list while the connection lives */
+  struct gc_conn *conn; /* NULL once the host closed it */
+  int opened;           /* 101 received */
+  int finished;         /* close_reason decided */
+  int gone;             /* the host closed the connection */
+  int got_close;        /* a close frame arrived */
+  int paused;           /* takes no bytes from the host (client:pause) */
+  int ignore_close;     /* never answers a close frame (client:ignore_close) */
+  int close_code;
+  char close_text[126]; /* the reason of the close frame, NUL-terminated */
+  int http_status;
+  char *body;           /* of a refused upgrade, without its newline */
+  const char *close_reason;
+  struct tbuf in, out;
+  wslay_event_context_ptr ws;
+  struct tmsg *head, *tail;
+};
+
+struct thost {
+  struct gc_host *h;
+  struct tclient *clients;
+  int raise_errors;
+  char *errors; /* GCL_ERR lines since the last check, each ending in RS */
+  size_t errors_len;
+  int quiet;
+  /* Every line logged (host:logs), "X: text" without the timestamp, and
+   * its level; the last LOGS_KEPT of them. */
+  char **logs;
+  int *log_levels;
+  size_t nlogs, logs_cap;
+};
+
+/* client.c */
+int gc_tbuf_add(struct tbuf *b, const void *data, size_t len);
+void gc_tbuf_take(struct tbuf *b, size_t n);
+/* The host's side of every client (gc_host_connect). */
+extern const struct gc_mem_ops gc_tclient_mem_ops;
+/* Parses what the server wrote; 1 if the client has bytes to send. */
+int gc_tclient_process(struct tclient *c);
+/* Hands what the client's wslay wrote to the host (which runs it). */
+void gc_tclient_flush(struct tclient *c);
+
+#endif
