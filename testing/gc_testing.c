@@ -32,40 +32,7 @@
 
 #define HOST_MT "gc.testing.host"
 #define ERR_SEP '\x1e' /* between two logged errors (they span lines) */
-#define CLIENT_MT "gc.testing.client"
 
-#ifndef GC_LUA_ADAPTER_PATH
-#define GC_LUA_ADAPTER_PATH "libgc_lua.so"
-#endif
-
-/* The Lua adapter T.host loads: $GC_LUA_ADAPTER; else, for an installed
- * module (<prefix>/GC_LUA_CMOD_DIR/gc/testing.so), the adapter installed
- * with it (<prefix>/lib/gcs/libgc_lua.so: found relative to the module, so
- * a DESTDIR tree works too); else the build tree's it was built with. */
-static const char *lua_adapter_path(void) {
-  const char *env = getenv("GC_LUA_ADAPTER");
-  if (env)
-    return env;
-#if defined(GC_LUA_CMOD_DIR) && defined(GC_INSTALL_ADAPTER_DIR)
-  static char installed[PATH_MAX];
-  char self[PATH_MAX];
-  Dl_info info;
-  if (dladdr((void *)lua_adapter_path, &info) && info.dli_fname &&
-      realpath(info.dli_fname, self)) {
-    char *slash = strrchr(self, '/');
-    static const char tail[] = "/" GC_LUA_CMOD_DIR "/gc";
-    size_t dir = slash ? (size_t)(slash - self) : 0;
-    size_t prefix = dir - (sizeof tail - 1);
-    if (dir >= sizeof tail - 1 && !memcmp(self + prefix, tail, sizeof tail - 1) &&
-        snprintf(installed, sizeof installed,
-                 "%.*s/" GC_INSTALL_ADAPTER_DIR "/libgc_lua.so", (int)prefix,
-                 self) < (int)sizeof installed &&
-        access(installed, R_OK) == 0)
-      return installed;
-  }
-#endif
-  return GC_LUA_ADAPTER_PATH;
-}
 
 #include "testing.h"
 
@@ -74,6 +41,8 @@ static const char *lua_adapter_path(void) {
 /* ---- log capture --------------------------------------------------------- */
 
 static struct thost *log_target; /* the host being driven right now */
+
+void gc_thost_enter(struct thost *t) { log_target = t; }
 /* The open host: the Lua adapter is loaded once per process, so only one
  * host can run at a time (see T.host). */
 static struct thost *live_host;
@@ -170,7 +139,7 @@ static void log_hook(int level, const char *line, void *ud) {
     errors_add(t, untimed(line));
 }
 
-static void host_unlink(struct thost *t, struct tclient *c) {
+void gc_thost_unlink(struct thost *t, struct tclient *c) {
   for (struct tclient **p = &t->clients; *p; p = &(*p)->next)
     if (*p == c) {
       *p = c->next;
@@ -193,7 +162,7 @@ static void push_errors(lua_State *L, struct thost *t, const char *prefix) {
 
 /* Lets clients answer the server (close replies, pongs) until all is quiet,
  * then raises any script error logged meanwhile. */
-static void host_settle(lua_State *L, struct thost *t) {
+void gc_thost_settle(lua_State *L, struct thost *t) {
   for (int round = 0; round < 1000; round++) {
     int busy = 0;
     for (struct tclient *c = t->clients; c; c = c->next) {
@@ -209,7 +178,7 @@ static void host_settle(lua_State *L, struct thost *t) {
     next = c->next;
     gc_tclient_process(c);
     if (c->finished)
-      host_unlink(t, c);
+      gc_thost_unlink(t, c);
   }
   if (t->errors_len && t->raise_errors) {
     push_errors(L, t, "");
@@ -225,45 +194,6 @@ static struct thost *check_host(lua_State *L) {
     luaL_error(L, "host is closed");
   log_target = t;
   return t;
-}
-
-static json_t *to_json(lua_State *L, int idx, int depth);
-
-static json_t *table_to_json(lua_State *L, int idx, int depth) {
-  idx = lua_absindex(L, idx);
-  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-  json_t *out;
-  if (n > 0) {
-    out = json_array();
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_rawgeti(L, idx, i);
-      json_array_append_new(out, to_json(L, -1, depth + 1));
-      lua_pop(L, 1);
-    }
-    return out;
-  }
-  out = json_object();
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    if (lua_type(L, -2) == LUA_TSTRING)
-      json_object_set_new(out, lua_tostring(L, -2), to_json(L, -1, depth + 1));
-    lua_pop(L, 1);
-  }
-  return out;
-}
-
-static json_t *to_json(lua_State *L, int idx, int depth) {
-  if (depth > 32)
-    return json_null();
-  switch (lua_type(L, idx)) {
-  case LUA_TBOOLEAN: return json_boolean(lua_toboolean(L, idx));
-  case LUA_TNUMBER:
-    return lua_isinteger(L, idx) ? json_integer(lua_tointeger(L, idx))
-                                 : json_real(lua_tonumber(L, idx));
-  case LUA_TSTRING: return json_string(lua_tostring(L, idx));
-  case LUA_TTABLE: return table_to_json(L, idx, depth);
-  default: return json_null();
-  }
 }
 
 /* T.host{ script = "scripts/chat.lua", name = "chat", config = {...},
@@ -292,7 +222,7 @@ static int l_host(lua_State *L) {
   lua_getfield(L, 1, "settings");
   if (!lua_isnil(L, -1) && !lua_istable(L, -1))
     return luaL_error(L, "gc.testing.host: 'settings' must be a table");
-  json_t *settings = lua_istable(L, -1) ? to_json(L, -1, 0) : NULL;
+  json_t *settings = lua_istable(L, -1) ? gc_testing_to_json(L, -1, 0) : NULL;
   lua_pop(L, 4);
   if (settings && !json_is_object(settings)) { /* {} and {k = v}: objects */
     json_decref(settings);
@@ -303,7 +233,7 @@ static int l_host(lua_State *L) {
   const char *script = luaL_optstring(L, -1, NULL);
   lua_getfield(L, 1, "config");
   int has_cfg = lua_istable(L, -1);
-  json_t *root = has_cfg ? to_json(L, -1, 0) : json_object();
+  json_t *root = has_cfg ? gc_testing_to_json(L, -1, 0) : json_object();
   lua_pop(L, 1);
   if ((route || mtype || settings) && json_object_get(root, "adapters")) {
     const char *what = route ? "route" : mtype ? "message_type" : "settings";
@@ -371,7 +301,7 @@ static int l_host(lua_State *L) {
    * output clean. */
   gc_log_set_level(GCL_VERBOSE);
   gc_log_set_stderr(!quiet);
-  const char *lua_adapter = lua_adapter_path();
+  const char *lua_adapter = gc_testing_adapter_path();
   char err[1024] = "";
   /* A spec that failed before host:close() left its host open: close it
    * now, or this one's applications could not start (and every later spec
@@ -388,7 +318,7 @@ static int l_host(lua_State *L) {
     return lua_error(L);
   }
   live_host = t;
-  host_settle(L, t);
+  gc_thost_settle(L, t);
   return 1;
 }
 
@@ -429,7 +359,7 @@ static int host_close(lua_State *L) {
     gc_host_stop(t->h);
     for (int i = 0; i < 100 && !gc_host_finished(t->h); i++) {
       t->raise_errors = 0;
-      host_settle(L, t);
+      gc_thost_settle(L, t);
       if (!gc_host_finished(t->h) && gc_host_advance(t->h, 100) != 0)
         break; /* timers spin at one instant: gc_host_destroy drops the rest */
     }
@@ -453,7 +383,7 @@ static int host_advance(lua_State *L) {
   lua_Integer ms = luaL_checkinteger(L, 2);
   luaL_argcheck(L, ms >= 0, 2, "time cannot go back");
   int rc = gc_host_advance(t->h, ms);
-  host_settle(L, t);
+  gc_thost_settle(L, t);
   if (rc == ELOOP)
     return luaL_error(L, "host:advance: timers keep firing at %I ms without time "
                       "moving (%d turns at that instant): a 0 ms timer that "
@@ -484,7 +414,7 @@ static int host_reload(lua_State *L) {
   gc_host_pump(t->h); /* this thread acts as worker 0 again */
   int rc = reload(NULL, script, err, sizeof err);
   gc_host_pump(t->h); /* what the new code did at load (timers, sends) */
-  host_settle(L, t);
+  gc_thost_settle(L, t);
   if (rc != 0) {
     lua_pushnil(L);
     lua_pushstring(L, *err ? err : strerror(rc));
@@ -597,196 +527,8 @@ static int host_connect(lua_State *L) {
   if (n < 0 || (size_t)n >= sizeof req)
     return luaL_error(L, "gc.testing: path too long");
   gc_host_input(t->h, c->conn, req, (size_t)n);
-  host_settle(L, t);
+  gc_thost_settle(L, t);
   return 1;
-}
-
-/* ---- client -------------------------------------------------------------- */
-
-static struct tclient *check_client(lua_State *L) {
-  struct tclient *c = luaL_checkudata(L, 1, CLIENT_MT);
-  if (c->host)
-    log_target = c->host;
-  return c;
-}
-
-static int client_is_open(lua_State *L) {
-  struct tclient *c = check_client(L);
-  lua_pushboolean(L, c->conn && c->opened && !c->got_close);
-  return 1;
-}
-
-/* client:send(data [, "binary"]) sends a text frame unless told binary. */
-static int client_send(lua_State *L) {
-  struct tclient *c = check_client(L);
-  size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
-  const char *kind = luaL_optstring(L, 3, "text");
-  if (!c->conn || !c->ws || c->got_close) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "closed");
-    return 2;
-  }
-  struct wslay_event_msg msg = {
-      .opcode = strcmp(kind, "binary") == 0 ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME,
-      .msg = (const uint8_t *)data,
-      .msg_length = len};
-  if (wslay_event_queue_msg(c->ws, &msg) != 0 || wslay_event_send(c->ws) != 0)
-    return luaL_error(L, "gc.testing: cannot send");
-  gc_tclient_flush(c);
-  host_settle(L, c->host);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-/* client:send_raw(bytes): bytes on the wire as they are (hostile input). */
-static int client_send_raw(lua_State *L) {
-  struct tclient *c = check_client(L);
-  size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
-  if (!c->conn) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "closed");
-    return 2;
-  }
-  gc_host_input(c->host->h, c->conn, data, len);
-  host_settle(L, c->host);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-/* client:close([code]): a clean close from the client side. */
-static int client_close(lua_State *L) {
-  struct tclient *c = check_client(L);
-  lua_Integer code = luaL_optinteger(L, 2, 1000);
-  if (!c->conn || !c->ws) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "closed");
-    return 2;
-  }
-  (void)wslay_event_queue_close(c->ws, (uint16_t)code, NULL, 0);
-  (void)wslay_event_send(c->ws);
-  gc_tclient_flush(c);
-  host_settle(L, c->host);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-/* client:drop(): the client vanishes without a close frame. */
-static int client_drop(lua_State *L) {
-  struct tclient *c = check_client(L);
-  if (c->conn)
-    gc_host_eof(c->host->h, c->conn);
-  if (c->host)
-    host_settle(L, c->host);
-  return 0;
-}
-
-/* client:pause(): the client stops reading. The host's output queue grows
- * as for a real client that does not read (its kernel buffer full): queue
- * limits, YELLOW issues, send_timeout_ms and close_drain_ms apply. */
-static int client_pause(lua_State *L) {
-  struct tclient *c = check_client(L);
-  c->paused = 1;
-  return 0;
-}
-
-/* client:resume(): it reads again; what waited arrives. */
-static int client_resume(lua_State *L) {
-  struct tclient *c = check_client(L);
-  c->paused = 0;
-  if (c->conn && c->host && c->host->h) {
-    gc_host_resume(c->host->h, c->conn);
-    host_settle(L, c->host);
-  }
-  return 0;
-}
-
-/* client:ignore_close(on): while on, a close frame from the host gets no
- * answer (the host drops the client after close_drain_ms). */
-static int client_ignore_close(lua_State *L) {
-  struct tclient *c = check_client(L);
-  luaL_checkany(L, 2);
-  c->ignore_close = lua_toboolean(L, 2);
-  if (!c->ignore_close && c->host && c->host->h)
-    host_settle(L, c->host); /* the reply held back goes out now */
-  return 0;
-}
-
-/* client:received(): the messages since the last call, in order, and a
- * second array with the type of each ("text" or "binary"). */
-static int client_received(lua_State *L) {
-  struct tclient *c = check_client(L);
-  lua_newtable(L);
-  lua_newtable(L);
-  int n = 0;
-  while (c->head) {
-    struct tmsg *m = c->head;
-    lua_pushlstring(L, m->data, m->len);
-    lua_rawseti(L, -3, ++n);
-    lua_pushstring(L, m->text ? "text" : "binary");
-    lua_rawseti(L, -2, n);
-    c->head = m->next;
-    free(m);
-  }
-  c->tail = NULL;
-  return 2;
-}
-
-static int client_index(lua_State *L) {
-  struct tclient *c = luaL_checkudata(L, 1, CLIENT_MT);
-  const char *k = luaL_checkstring(L, 2);
-  if (!strcmp(k, "close_reason")) {
-    if (c->close_reason)
-      lua_pushstring(L, c->close_reason);
-    else
-      lua_pushnil(L);
-  } else if (!strcmp(k, "close_code")) {
-    if (c->got_close)
-      lua_pushinteger(L, c->close_code);
-    else
-      lua_pushnil(L);
-  } else if (!strcmp(k, "close_text")) {
-    if (c->got_close)
-      lua_pushstring(L, c->close_text);
-    else
-      lua_pushnil(L);
-  } else if (!strcmp(k, "body")) {
-    if (c->body)
-      lua_pushstring(L, c->body);
-    else
-      lua_pushnil(L);
-  } else if (!strcmp(k, "status")) {
-    lua_pushinteger(L, c->http_status);
-  } else {
-    luaL_getmetafield(L, 1, "__methods");
-    lua_getfield(L, -1, k);
-  }
-  return 1;
-}
-
-static int client_gc(lua_State *L) {
-  struct tclient *c = luaL_checkudata(L, 1, CLIENT_MT);
-  if (c->conn && c->host && c->host->h) {
-    /* Collected while connected: the client vanishes. */
-    struct thost *t = c->host;
-    host_unlink(t, c);
-    gc_host_eof(t->h, c->conn);
-  } else if (c->host) {
-    host_unlink(c->host, c);
-  }
-  while (c->head) {
-    struct tmsg *m = c->head;
-    c->head = m->next;
-    free(m);
-  }
-  if (c->ws)
-    wslay_event_context_free(c->ws);
-  free(c->body);
-  free(c->in.p);
-  free(c->out.p);
-  memset(c, 0, sizeof *c);
-  return 0;
 }
 
 static const luaL_Reg host_methods[] = {
@@ -794,14 +536,6 @@ static const luaL_Reg host_methods[] = {
     {"errors", host_errors},   {"close", host_close},     {"counter", host_counter},
     {"logs", host_logs},
     {"reload", host_reload},
-    {NULL, NULL}};
-
-static const luaL_Reg client_methods[] = {
-    {"send", client_send},         {"send_raw", client_send_raw},
-    {"close", client_close},       {"drop", client_drop},
-    {"received", client_received}, {"is_open", client_is_open},
-    {"pause", client_pause},       {"resume", client_resume},
-    {"ignore_close", client_ignore_close},
     {NULL, NULL}};
 
 int luaopen_gc_testing(lua_State *L);
@@ -816,15 +550,7 @@ int luaopen_gc_testing(lua_State *L) {
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
-  if (luaL_newmetatable(L, CLIENT_MT)) {
-    luaL_newlib(L, client_methods);
-    lua_setfield(L, -2, "__methods");
-    lua_pushcfunction(L, client_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, client_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_pop(L, 1);
+  gc_tclient_lua_open(L);
   lua_newtable(L);
   lua_pushcfunction(L, l_host);
   lua_setfield(L, -2, "host");

@@ -58,6 +58,30 @@ struct thost {
   size_t nlogs, logs_cap;
 };
 
+#define CLIENT_MT "gc.testing.client"
+
+struct lua_State;
+
+/* gc_testing.c */
+/* The host a spec drives now (where its log lines and errors go). */
+void gc_thost_enter(struct thost *t);
+/* Runs the host and its clients until nothing moves; raises the script
+ * errors logged meanwhile (unless the host was made not to). */
+void gc_thost_settle(struct lua_State *L, struct thost *t);
+/* The client leaves the host's list (its connection is over). */
+void gc_thost_unlink(struct thost *t, struct tclient *c);
+
+/* setup.c */
+/* The Lua adapter T.host loads. */
+const char *gc_testing_adapter_path(void);
+/* The Lua value at 'idx' as JSON (tables nested at most to a depth);
+ * NULL for what JSON cannot hold. */
+struct json_t;
+struct json_t *gc_testing_to_json(struct lua_State *L, int idx, int depth);
+
+/* client_lua.c: the client's metatable and methods. */
+void gc_tclient_lua_open(struct lua_State *L);
+
 /* client.c */
 int gc_tbuf_add(struct tbuf *b, const void *data, size_t len);
 void gc_tbuf_take(struct tbuf *b, size_t n);
