@@ -4,8 +4,8 @@
 # installed, with apt-get, on Debian or Ubuntu (and their derivatives).
 # Elsewhere it names what to install and fails.
 #   build  the compiler, CMake, pkg-config and the libraries
-#   test   build's, plus busted, cmocka, Node/npm, Chromium, promtool and
-#          redis-server (make test)
+#   test   build's, plus busted, cmocka, Node/npm, Chromium, promtool,
+#          redis-server, haproxy and testssl.sh (make test)
 set -eu
 what=${1:-build}
 missing="" names=""
@@ -44,6 +44,8 @@ if [ "$what" = test ]; then
   need chromium "Chromium (chromium)" has chromium
   need prometheus "Prometheus's promtool (prometheus)" has promtool
   need redis-server "Redis (redis-server), for e2e.redis" has redis-server
+  need haproxy "HAProxy (haproxy), for e2e.cluster" has haproxy
+  need testssl.sh "testssl.sh (testssl), for e2e.wss" has testssl
 fi
 [ -z "$missing" ] && exit 0
 
