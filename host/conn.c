@@ -234,13 +234,17 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
     ws_fail(c, 1007, "invalid UTF-8 in a text message");
     return;
   }
+  gc__conn_deliver(c, arg->msg, arg->msg_length);
+}
+
+void gc__conn_deliver(struct gc_conn *c, const uint8_t *msg, size_t len) {
   gc__stat(c, GC_CTR_MESSAGES_IN, 1);
-  gc__stat(c, GC_CTR_BYTES_IN, (int64_t)arg->msg_length);
-  if (gc__conn_count_input(c, arg->msg_length))
+  gc__stat(c, GC_CTR_BYTES_IN, (int64_t)len);
+  if (gc__conn_count_input(c, len))
     return;
   struct gc_adapter *a = c->app->adapter;
   if (a->on_message)
-    a->on_message(c->user, (GCT_PTR)arg->msg, arg->msg_length);
+    a->on_message(c->user, (GCT_PTR)msg, len);
 }
 
 static const struct wslay_event_callbacks ws_callbacks = {
@@ -319,6 +323,85 @@ static size_t conn_scan(struct gc_conn *c, const uint8_t *data, size_t len,
   return off;
 }
 
+/* wslay reads 'len' bytes of 'data'. Returns 0 to go on, 2 when wslay
+ * reads no more (the caller steps the connection), 1 when the caller must
+ * stop at once (the connection is dead, or closing on a protocol error,
+ * all said and armed). */
+static int conn_input_wslay(struct gc_conn *c, const uint8_t *data,
+                            size_t len) {
+  if (gc__conn_ws_bind(c) != 0) {
+    gc__conn_log(c, GCL_ERR, "out of memory for its input, dropped");
+    gc__conn_teardown(c);
+    return 1;
+  }
+  if (!wslay_event_want_read(c->ws->ctx))
+    return 2;
+  const char *refused = NULL;
+  size_t take = conn_scan(c, data, len, &refused);
+  c->in = data;
+  c->in_len = take;
+  int rc = wslay_event_recv(c->ws->ctx);
+  c->in = NULL;
+  c->in_len = 0;
+  if (c->state == GC_CONN_DEAD)
+    return 1;
+  if (rc == 0) {
+    if (refused && wslay_event_want_read(c->ws->ctx))
+      ws_fail(c, 1009, refused);
+    gc__conn_budget_enforce(c->loop, 0);
+  }
+  if (c->state == GC_CONN_DEAD)
+    return 1;
+  if (rc != 0) {
+    /* wslay gives up on some protocol errors (an oversized or fragmented
+     * control frame) with a negative code and no close frame queued: fail
+     * the connection as RFC 6455 7.1.7 says, with 1002, unless we are out
+     * of memory. */
+    gc__conn_log(c, GCL_NOTICE,
+             "protocol error in a frame (wslay %d), "
+             "closing with 1002",
+             rc);
+    static const uint8_t close_1002[] = {0x88, 0x02, 0x03, 0xea};
+    if (rc == WSLAY_ERR_NOMEM || wslay_event_get_close_sent(c->ws->ctx) ||
+        gc_send_queue_push_raw(&c->q, close_1002, sizeof close_1002) != 0) {
+      gc__conn_teardown(c);
+      return 1;
+    }
+    if (c->state == GC_CONN_OPEN)
+      c->state = GC_CONN_CLOSING;
+    c->close_after_flush = 1;
+    gc__conn_read_stop(c);
+    gc__conn_arm_deadline(c);
+    gc__loop_mark_dirty(c->loop, c);
+    return 1;
+  }
+  if (!wslay_event_want_read(c->ws->ctx) && c->state == GC_CONN_OPEN) {
+    /* The peer closed, or its input broke the protocol: wslay queued the
+     * close frame; the app can no longer send. In the second case wslay
+     * chose the code: it is logged once the frame is out (gc__conn_flush). */
+    if (!c->close_logged && !wslay_event_get_close_received(c->ws->ctx))
+      c->close_log_pending = 1;
+    c->state = GC_CONN_CLOSING;
+    gc__conn_arm_deadline(c);
+  }
+  return 0;
+}
+
+/* How much of 'data' wslay takes next, when the fast lane does not: the
+ * rest of a frame it holds the start of, else the frame at 'data' if it is
+ * all there, else everything (a frame cut by the end of the read). The
+ * fast lane takes over again at the next frame boundary. */
+static size_t conn_wslay_share(const struct gc_conn *c, const uint8_t *data,
+                               size_t len) {
+  const struct gc_ws_scan *s = c->ws ? &c->ws->scan : NULL;
+  if (s && s->in_payload)
+    return s->left && s->left < len ? (size_t)s->left : len;
+  if (s && s->hlen)
+    return len;
+  size_t n = gc__ws_frame_size(data, len);
+  return n ? n : len;
+}
+
 void gc__conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   if (c->state == GC_CONN_DEAD)
     return;
@@ -336,62 +419,30 @@ void gc__conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
       gc__conn_handshake_done(c, data + used, len - used);
     return;
   }
-  if (gc__conn_ws_bind(c) != 0) {
-    gc__conn_log(c, GCL_ERR, "out of memory for its input, dropped");
-    gc__conn_teardown(c);
-    return;
-  }
-  if (!wslay_event_want_read(c->ws->ctx))
+  if (c->ws && !wslay_event_want_read(c->ws->ctx))
     return;
   c->last_input = gc_loop_now(c->loop);
   c->pings_sent = 0;
-  const char *refused = NULL;
-  size_t take = conn_scan(c, data, len, &refused);
-  c->in = data;
-  c->in_len = take;
-  int rc = wslay_event_recv(c->ws->ctx);
-  c->in = NULL;
-  c->in_len = 0;
-  if (c->state == GC_CONN_DEAD)
-    return;
-  if (rc == 0) {
-    if (refused && wslay_event_want_read(c->ws->ctx))
-      ws_fail(c, 1009, refused);
-    gc__conn_budget_enforce(c->loop, 0);
-  }
-  if (c->state == GC_CONN_DEAD)
-    return;
-  if (rc != 0) {
-    /* wslay gives up on some protocol errors (an oversized or fragmented
-     * control frame) with a negative code and no close frame queued: fail
-     * the connection as RFC 6455 7.1.7 says, with 1002, unless we are out
-     * of memory. */
-    gc__conn_log(c, GCL_NOTICE,
-             "protocol error in a frame (wslay %d), "
-             "closing with 1002",
-             rc);
-    static const uint8_t close_1002[] = {0x88, 0x02, 0x03, 0xea};
-    if (rc == WSLAY_ERR_NOMEM || wslay_event_get_close_sent(c->ws->ctx) ||
-        gc_send_queue_push_raw(&c->q, close_1002, sizeof close_1002) != 0) {
-      gc__conn_teardown(c);
-      return;
+  while (len) {
+    /* Between frames (a parked connection always is), an open connection
+     * takes the fast lane first. */
+    if (c->state == GC_CONN_OPEN && (!c->ws || gc_ws_scan_idle(&c->ws->scan))) {
+      size_t n = gc__conn_fast_input(c, data, len);
+      data += n;
+      len -= n;
+      if (c->state == GC_CONN_DEAD)
+        return;
+      if (!len)
+        break;
     }
-    if (c->state == GC_CONN_OPEN)
-      c->state = GC_CONN_CLOSING;
-    c->close_after_flush = 1;
-    gc__conn_read_stop(c);
-    gc__conn_arm_deadline(c);
-    gc__loop_mark_dirty(c->loop, c);
-    return;
-  }
-  if (!wslay_event_want_read(c->ws->ctx) && c->state == GC_CONN_OPEN) {
-    /* The peer closed, or its input broke the protocol: wslay queued the
-     * close frame; the app can no longer send. In the second case wslay
-     * chose the code: it is logged once the frame is out (gc__conn_flush). */
-    if (!c->close_logged && !wslay_event_get_close_received(c->ws->ctx))
-      c->close_log_pending = 1;
-    c->state = GC_CONN_CLOSING;
-    gc__conn_arm_deadline(c);
+    size_t k = conn_wslay_share(c, data, len);
+    int rc = conn_input_wslay(c, data, k);
+    if (rc == 1)
+      return;
+    if (rc == 2)
+      break;
+    data += k;
+    len -= k;
   }
   conn_step(c);
 }

@@ -60,6 +60,7 @@ struct gc_conn *gc__conn_new(struct gc_listener *l) {
   gc_http_req_init(c->req);
   gc_send_queue_init(&c->q);
   c->q.acct = &loop->buffered;
+  c->q.pool = &loop->msg_pool;
   c->loop = loop;
   c->listener = l;
   c->tp = &gc_transport_tcp;

@@ -238,6 +238,9 @@ struct gc_loop {
   uint64_t buffer_budget; /* max_buffered_bytes resolved; 0 = no limit */
   int buffer_budget_set;
   char *rbuf;            /* one read buffer for every connection */
+  uint8_t *ubuf;         /* conn_fast.c: a message unmasked, GC_FAST_MSG_MAX */
+  struct gc_msg_pool msg_pool; /* its connections' spare message blocks */
+  int in_fast;           /* conn_fast.c runs a handler: its ubuf is in use */
   struct gc_ws_pool ws_pool; /* spare wslay contexts */
   struct gc_listener **listeners;
   size_t listener_count;
@@ -444,6 +447,17 @@ int gc__conn_ws_bind(struct gc_conn *c);
 void gc__conn_ws_max_msg(struct gc_conn *c);
 /* Bytes that arrived from the peer, in any state. */
 void gc__conn_input(struct gc_conn *c, const uint8_t *data, size_t len);
+/* A complete data message for the adapter (text already checked). */
+void gc__conn_deliver(struct gc_conn *c, const uint8_t *msg, size_t len);
+/* conn_fast.c: the largest payload the fast lane takes (the read buffer's
+ * size: a larger frame never arrives in one read). */
+#define GC_FAST_MSG_MAX 65536
+/* Takes the complete, unfragmented, masked data frames at the start of
+ * 'data' (an OPEN connection between frames); returns the bytes taken. */
+size_t gc__conn_fast_input(struct gc_conn *c, const uint8_t *data, size_t len);
+/* The size of the complete frame at 'p' (header and payload), or 0 when
+ * 'n' bytes do not hold all of it. */
+size_t gc__ws_frame_size(const uint8_t *p, size_t n);
 /* Uncounts a message of a refused connection (gc_send_queue_clear). */
 void gc__conn_uncount_queued(void *ctx, const struct gc_msg *m);
 

@@ -250,7 +250,8 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
 
 /* ---- keep-alive ----------------------------------------------------------- */
 
-/* Once a second: keep-alive pings; every 5 s, if connections went away,
+/* Once a second: keep-alive pings, the message blocks the second did not
+ * need back to the heap; every 5 s, if connections went away,
  * hand freed heap back to the OS (glibc keeps it otherwise, and RSS after
  * a burst of hostile clients would never come down). */
 static void housekeeping_fired(void *ctx, intptr_t arg) {
@@ -263,6 +264,7 @@ static void housekeeping_fired(void *ctx, intptr_t arg) {
   }
   gc__loop_conn_log_roll(loop);
   gc__conn_sweep(loop);
+  gc_msg_pool_trim(&loop->msg_pool);
   if (++loop->housekeeping_ticks % 5 == 0 && loop->trim_pending) {
     loop->trim_pending = 0;
     malloc_trim(0);
@@ -325,10 +327,17 @@ int gc_loop_init(struct gc_loop *loop, struct gc_server *server, int id) {
   loop->timers.ids.tag = (uint8_t)id;
   if (!(loop->rbuf = gc_malloc(65536)))
     return ENOMEM;
+  if (!(loop->ubuf = gc_malloc(GC_FAST_MSG_MAX))) {
+    gc_free(loop->rbuf);
+    loop->rbuf = NULL;
+    return ENOMEM;
+  }
   int rc = uv_loop_init(&loop->uv);
   if (rc != 0) {
     gc_free(loop->rbuf);
+    gc_free(loop->ubuf);
     loop->rbuf = NULL;
+    loop->ubuf = NULL;
     return loop_errno(rc);
   }
   loop->uv_ready = 1;
@@ -424,6 +433,9 @@ int gc_loop_close(struct gc_loop *loop) {
   gc_handle_table_free(&loop->conns);
   gc_free(loop->rbuf);
   loop->rbuf = NULL;
+  gc_free(loop->ubuf);
+  loop->ubuf = NULL;
+  gc_msg_pool_drain(&loop->msg_pool);
   gc_ws_pool_free(&loop->ws_pool);
   gc_free(loop->app_ctr);
   loop->app_ctr = NULL;

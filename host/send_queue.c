@@ -12,13 +12,56 @@ size_t gc_ws_header_size(size_t len) {
   return len < 126 ? 2 : len <= 0xffff ? 4 : 10;
 }
 
-static struct gc_msg *msg_new(const void *data, size_t len) {
+/* The block sizes of the pool's classes, message header included. */
+static const size_t class_bytes[GC_MSG_POOL_CLASSES] = {256, 2048};
+
+void gc_msg_pool_trim(struct gc_msg_pool *p) {
+  for (int k = 0; k < GC_MSG_POOL_CLASSES; k++) {
+    for (uint32_t n = p->low[k]; n && p->spare[k]; n--) {
+      struct gc_msg *m = p->spare[k];
+      p->spare[k] = m->next;
+      p->count[k]--;
+      gc_free(m);
+    }
+    p->low[k] = p->count[k];
+  }
+}
+
+void gc_msg_pool_drain(struct gc_msg_pool *p) {
+  for (int k = 0; k < GC_MSG_POOL_CLASSES; k++) {
+    while (p->spare[k]) {
+      struct gc_msg *m = p->spare[k];
+      p->spare[k] = m->next;
+      gc_free(m);
+    }
+    p->count[k] = p->low[k] = 0;
+  }
+}
+
+static struct gc_msg *msg_new(struct gc_msg_pool *pool, const void *data,
+                              size_t len) {
   if (len > SIZE_MAX - sizeof(struct gc_msg))
     return NULL;
-  struct gc_msg *m = gc_malloc(sizeof *m + len);
-  if (!m)
-    return NULL;
+  int cls = 0;
+  if (pool)
+    for (int k = 0; k < GC_MSG_POOL_CLASSES; k++)
+      if (sizeof(struct gc_msg) + len <= class_bytes[k]) {
+        cls = k + 1;
+        break;
+      }
+  struct gc_msg *m;
+  if (cls && pool->spare[cls - 1]) {
+    m = pool->spare[cls - 1];
+    pool->spare[cls - 1] = m->next;
+    if (--pool->count[cls - 1] < pool->low[cls - 1])
+      pool->low[cls - 1] = pool->count[cls - 1];
+  } else {
+    m = gc_malloc(cls ? class_bytes[cls - 1] : sizeof *m + len);
+    if (!m)
+      return NULL;
+  }
   memset(m, 0, sizeof *m);
+  m->pool_class = (uint8_t)cls;
   uint8_t *payload = (uint8_t *)(m + 1);
   if (len)
     memcpy(payload, data, len);
@@ -39,9 +82,16 @@ static void queue_append(struct gc_send_queue *q, struct gc_msg *m) {
     *q->acct += (int64_t)(m->hdr_len + m->len);
 }
 
-static void msg_free(struct gc_msg *m) {
+static void msg_free(struct gc_msg_pool *pool, struct gc_msg *m) {
   if (m->shared)
     gc_shared_release(m->shared);
+  int k = m->pool_class - 1;
+  if (pool && k >= 0 && pool->count[k] < GC_MSG_POOL_KEEP) {
+    m->next = pool->spare[k];
+    pool->spare[k] = m;
+    pool->count[k]++;
+    return;
+  }
   gc_free(m);
 }
 
@@ -87,7 +137,7 @@ static void frame_header(struct gc_msg *m, size_t len, int text) {
 
 int gc_send_queue_push_frame_as(struct gc_send_queue *q, const void *data,
                                 size_t len, intptr_t cookie, int text) {
-  struct gc_msg *m = msg_new(data, len);
+  struct gc_msg *m = msg_new(q->pool, data, len);
   if (!m)
     return ENOMEM;
   m->cookie = cookie;
@@ -121,7 +171,7 @@ void gc_send_queue_append(struct gc_send_queue *q, struct gc_msg *m) {
   queue_append(q, m);
 }
 
-void gc_send_queue_msg_free(struct gc_msg *m) { msg_free(m); }
+void gc_send_queue_msg_free(struct gc_msg *m) { msg_free(NULL, m); }
 
 int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
                               intptr_t cookie) {
@@ -134,7 +184,7 @@ int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
 
 int gc_send_queue_push_raw(struct gc_send_queue *q, const void *data,
                            size_t len) {
-  struct gc_msg *m = msg_new(data, len);
+  struct gc_msg *m = msg_new(q->pool, data, len);
   if (!m)
     return ENOMEM;
   m->internal = 1;
@@ -201,7 +251,7 @@ void gc_send_queue_consume(struct gc_send_queue *q, size_t n, gc_msg_done_cb don
     queue_pop(q);
     if (!m->internal && done)
       done(ctx, m);
-    msg_free(m);
+    msg_free(q->pool, m);
   }
   /* A message of zero bytes left (cannot happen with frames) is complete. */
 }
@@ -211,7 +261,7 @@ void gc_send_queue_clear(struct gc_send_queue *q, gc_msg_done_cb done, void *ctx
     struct gc_msg *m = queue_pop(q);
     if (!m->internal && done)
       done(ctx, m);
-    msg_free(m);
+    msg_free(q->pool, m);
   }
   if (q->acct)
     *q->acct -= (int64_t)q->bytes;

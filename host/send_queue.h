@@ -33,8 +33,26 @@ struct gc_msg {
   struct gc_shared *shared; /* NULL: the payload follows the struct */
   uint8_t internal;
   uint8_t hdr_len;
+  uint8_t pool_class; /* 0: its own allocation; k: a block of class k - 1 */
   uint8_t hdr[10];
 };
+
+/* A loop's spare message blocks, so that the usual message (a payload up
+ * to ~2 KiB) costs no malloc and no free: glibc serves blocks above 1 KiB
+ * from its slower bins. Two size classes of at most GC_MSG_POOL_KEEP
+ * spares each (18 MiB in all at most); the spares a whole second did not
+ * need are freed (gc_msg_pool_trim), so an idle loop keeps none. One
+ * loop's only. */
+#define GC_MSG_POOL_CLASSES 2
+#define GC_MSG_POOL_KEEP 8192
+struct gc_msg_pool {
+  struct gc_msg *spare[GC_MSG_POOL_CLASSES];
+  uint32_t count[GC_MSG_POOL_CLASSES];
+  uint32_t low[GC_MSG_POOL_CLASSES]; /* the fewest spares since the last trim */
+};
+/* Frees the spares unused since the last call (the loop's second tick). */
+void gc_msg_pool_trim(struct gc_msg_pool *p);
+void gc_msg_pool_drain(struct gc_msg_pool *p);
 
 struct gc_send_queue {
   struct gc_msg *head, *tail;
@@ -42,6 +60,7 @@ struct gc_send_queue {
   size_t bytes;    /* bytes not yet written, headers included */
   size_t head_off; /* bytes of 'head' already written */
   int64_t *acct;   /* NULL, or a total that follows 'bytes' (many queues) */
+  struct gc_msg_pool *pool; /* NULL, or where its message blocks come from */
 };
 
 /* Called once per adapter message leaving the queue. */

@@ -1,0 +1,145 @@
+/* conn_fast.c - the receive path's fast lane.
+ *
+ * Game traffic is mostly small, complete, unfragmented, masked data frames,
+ * several per read. wslay takes each through its frame reader, which
+ * unmasks a byte at a time into a buffer of its own: at 1 KiB that was
+ * four fifths of the host's instructions per message (bench/NOTES.md,
+ * "Beyond uWebSockets"). Here a frame whose header and payload are both in
+ * the bytes just read is unmasked a word at a time into the loop's scratch
+ * buffer and handed to the adapter at once. Everything else (control
+ * frames, fragments, a frame cut by the end of a read, a header wslay
+ * would refuse, text that is not UTF-8) stops the lane, and wslay takes it
+ * from that frame on with its own checks, so the two never disagree about
+ * what is valid: the lane only takes frames wslay would deliver as they
+ * are. */
+#include <string.h>
+
+#include "conn_limits.h"
+#include "internal.h"
+#include "utf8.h"
+
+/* The header of the frame at 'p', when the lane may take that frame whole:
+ * FIN, no RSV bit, text or binary, masked, the length in its shortest
+ * form, at most 'max' bytes, and all of it within 'n'. Writes the header's
+ * size and the payload's length; 0 when the frame is not the lane's. */
+static int fast_frame(const uint8_t *p, size_t n, uint64_t max, size_t *hdr,
+                      size_t *plen) {
+  if (n < 6 || (p[0] & 0xf0) != 0x80 || (p[1] & 0x80) == 0)
+    return 0;
+  uint8_t op = p[0] & 0x0f;
+  if (op != 1 && op != 2)
+    return 0;
+  uint64_t len = p[1] & 0x7f;
+  size_t h = 6;
+  if (len == 126) {
+    if (n < 8)
+      return 0;
+    len = (uint64_t)p[2] << 8 | p[3];
+    if (len < 126)
+      return 0;
+    h = 8;
+  } else if (len == 127) {
+    if (n < 14)
+      return 0;
+    len = 0;
+    for (int i = 0; i < 8; i++)
+      len = len << 8 | p[2 + i];
+    if (len < 65536 || (len >> 63))
+      return 0;
+    h = 14;
+  }
+  if (len > max || len > GC_FAST_MSG_MAX || len > n - h)
+    return 0;
+  *hdr = h;
+  *plen = (size_t)len;
+  return 1;
+}
+
+/* dst = src XOR the 4-byte mask, 64 then sixteen bytes at a time (GCC's and
+ * clang's vector extension: SSE2 on x86-64, NEON on arm64), then eight,
+ * then one; 'i' stays a multiple of 4 until the last bytes, so the mask's
+ * phase is 0 at every word. */
+typedef uint64_t gc__v2u64 __attribute__((vector_size(16)));
+
+static void unmask_copy(uint8_t *dst, const uint8_t *src, size_t n,
+                        const uint8_t mask[4]) {
+  uint32_t m32;
+  memcpy(&m32, mask, 4);
+  uint64_t m64 = (uint64_t)m32 << 32 | m32;
+  gc__v2u64 m128 = {m64, m64};
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    gc__v2u64 w[4];
+    memcpy(w, src + i, 64);
+    w[0] ^= m128;
+    w[1] ^= m128;
+    w[2] ^= m128;
+    w[3] ^= m128;
+    memcpy(dst + i, w, 64);
+  }
+  for (; i + 16 <= n; i += 16) {
+    gc__v2u64 w;
+    memcpy(&w, src + i, 16);
+    w ^= m128;
+    memcpy(dst + i, &w, 16);
+  }
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, src + i, 8);
+    w ^= m64;
+    memcpy(dst + i, &w, 8);
+  }
+  for (; i < n; i++)
+    dst[i] = src[i] ^ mask[i & 3];
+}
+
+size_t gc__conn_fast_input(struct gc_conn *c, const uint8_t *data, size_t len) {
+  struct gc_loop *loop = c->loop;
+  /* A handler that makes another connection of this loop read (gc.testing's
+   * in-memory peers can) must not write over the scratch buffer that the
+   * outer message still lives in: that nested read takes the slow lane. */
+  if (loop->in_fast)
+    return 0;
+  uint64_t max = gc_msg_size_limit(
+      gc__conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE));
+  size_t off = 0;
+  loop->in_fast = 1;
+  while (c->state == GC_CONN_OPEN && off < len) {
+    size_t h, n;
+    if (!fast_frame(data + off, len - off, max, &h, &n))
+      break;
+    const uint8_t *p = data + off;
+    unmask_copy(loop->ubuf, p + h, n, p + h - 4);
+    int text = (p[0] & 0x0f) == 1;
+    if (text && !gc_utf8_valid(loop->ubuf, n))
+      break; /* wslay fails it with 1007, from the original bytes */
+    off += h + n;
+    c->read_frames++;
+    gc__conn_deliver(c, loop->ubuf, n);
+  }
+  loop->in_fast = 0;
+  return off;
+}
+
+size_t gc__ws_frame_size(const uint8_t *p, size_t n) {
+  if (n < 2)
+    return 0;
+  uint64_t len = p[1] & 0x7f;
+  size_t h = 2 + ((p[1] & 0x80) ? 4 : 0);
+  if (len == 126) {
+    if (n < 4)
+      return 0;
+    len = (uint64_t)p[2] << 8 | p[3];
+    h += 2;
+  } else if (len == 127) {
+    if (n < 10)
+      return 0;
+    len = 0;
+    for (int i = 0; i < 8; i++)
+      len = len << 8 | p[2 + i];
+    h += 8;
+  }
+  if (n < h || len > n - h)
+    return 0;
+  return h + (size_t)len;
+}
