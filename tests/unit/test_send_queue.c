@@ -186,6 +186,47 @@ static void test_text_frames(void **state) {
   gc_send_queue_clear(&r, NULL, NULL); /* the last reference frees it */
 }
 
+/* The loop's message pool: a freed block of a class serves the next
+ * message of that class (the same block, no malloc); a payload over the
+ * largest class is its own allocation; spares a whole trim period did not
+ * use are freed, those it used are kept. */
+static void test_message_pool(void **state) {
+  (void)state;
+  struct gc_msg_pool pool = {0};
+  struct gc_send_queue q;
+  gc_send_queue_init(&q);
+  q.pool = &pool;
+  static uint8_t big[4000];
+  assert_int_equal(gc_send_queue_push_frame(&q, "small", 5, 1), 0);
+  assert_int_equal(gc_send_queue_push_frame(&q, big, 1024, 2), 0);
+  assert_int_equal(gc_send_queue_push_frame(&q, big, sizeof big, 3), 0);
+  const struct gc_msg *small = q.head, *kib = q.head->next;
+  assert_int_equal(small->pool_class, 1);
+  assert_int_equal(kib->pool_class, 2);
+  assert_int_equal(q.tail->pool_class, 0);
+  gc_send_queue_clear(&q, NULL, NULL);
+  assert_int_equal(pool.count[0], 1);
+  assert_int_equal(pool.count[1], 1);
+  /* Both became spares during this period: both stay. */
+  gc_msg_pool_trim(&pool);
+  assert_int_equal(pool.count[0], 1);
+  assert_int_equal(pool.count[1], 1);
+  assert_int_equal(gc_send_queue_push_frame(&q, "again", 5, 4), 0);
+  assert_ptr_equal(q.head, small); /* the spare, reused */
+  assert_int_equal(pool.count[0], 0);
+  gc_send_queue_clear(&q, NULL, NULL);
+  /* The small class's spare was taken in this period: it stays; the 1 KiB
+   * class's was spare all along: it goes. */
+  gc_msg_pool_trim(&pool);
+  assert_int_equal(pool.count[0], 1);
+  assert_int_equal(pool.count[1], 0);
+  /* A period in which nobody took it: freed too. */
+  gc_msg_pool_trim(&pool);
+  assert_int_equal(pool.count[0], 0);
+  assert_null(pool.spare[0]);
+  gc_msg_pool_drain(&pool);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_frame_headers),
@@ -194,6 +235,7 @@ int main(void) {
       cmocka_unit_test(test_iov_limit),
       cmocka_unit_test(test_clear_reports_everything),
       cmocka_unit_test(test_shared_payload),
+      cmocka_unit_test(test_message_pool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
