@@ -14,12 +14,14 @@ const rows = fs.readFileSync(args.results, 'utf8').split('\n').filter(Boolean).m
   try { return JSON.parse(l); } catch (e) { return { error: `bad line: ${l.slice(0, 80)}` }; }
 });
 
-const SERVERS = ['gcs-native', 'gcs-lua', 'lws', 'node-ws', 'uv-raw'];
+const SERVERS = ['gcs-native', 'gcs-lua', 'lws', 'node-ws', 'bun', 'uws', 'uv-raw'];
 const NAMES = {
   'gcs-native': 'gcs + native echo',
   'gcs-lua': 'gcs + echo.lua',
   lws: `libwebsockets ${(args.lws || '').replace(/-$/, '')}`.trim(),
   'node-ws': `Node ${args.node || ''} ws ${args.ws || ''}`.trim(),
+  bun: `Bun ${args.bun || ''}`.trim(),
+  uws: `uWebSockets.js ${(args.uws || '').replace(/-unofficial.*/, '')}`.trim(),
   'uv-raw': `libuv ${args.uv || ''} raw TCP`.trim(),
   'chat-native': 'gcs + chat_native.c',
   'chat-lua': 'gcs + chat.lua',
@@ -366,9 +368,25 @@ if (tl) {
       `${ratio(a, b)} / ${ratio(a, c)} / ${a && d ? ((d / a) * 100).toFixed(0) + '%' : '–'}`, 'info']);
   }
 }
+// Issue 20: against uWebSockets (Bun and uWebSockets.js), at every size.
+for (const wl of labels.filter((x) => x.includes('x100 w16') || x.includes('x1000 w16'))) {
+  const n = v('gcs-native', wl, 'msgs_per_s'), lu = v('gcs-lua', wl, 'msgs_per_s');
+  const b = v('bun', wl, 'msgs_per_s'), u = v('uws', wl, 'msgs_per_s');
+  if (b) tgt(`gcs-native ≥ 1.2× Bun (${wl})`, ratio(n, b), n ? n / b >= 1.2 : undefined);
+  if (u) tgt(`gcs-native ≥ 1.2× uWebSockets.js (${wl})`, ratio(n, u), n ? n / u >= 1.2 : undefined);
+  if (b) tgt(`gcs + echo.lua ≥ 1.0× Bun (${wl})`, ratio(lu, b), lu ? lu / b >= 1.0 : undefined);
+}
+{
+  const wl = labels.find((x) => x.includes('1024B x100 w16'));
+  const n = wl && v('gcs-native', wl, 'msgs_per_s'), raw = wl && v('uv-raw', wl, 'msgs_per_s');
+  if (n && raw) tgt(`gcs-native 1 KiB echo within 2× of the raw libuv TCP echo (${wl})`, ratio(n, raw), raw / n <= 2);
+}
 const idle = v('gcs-native', 'idle', 'rss_per_conn_b');
 if (present.length && labels.length)
   tgt('≤ 4 KiB RSS per idle connection (gcs-native)', idle !== undefined ? `${fmt(idle)} B` : '–', idle !== undefined ? idle <= 4096 : undefined);
+const idleBun = v('bun', 'idle', 'rss_per_conn_b');
+if (idleBun !== undefined && idle !== undefined)
+  tgt('RSS per idle connection ≤ Bun\'s (gcs-native)', `${fmt(idle)} B vs ${fmt(idleBun)} B`, idle <= idleBun);
 const idleLua = v('gcs-lua', 'idle', 'rss_per_conn_b');
 if (idleLua !== undefined) targets.push(['(gcs + echo.lua, same test)', `${fmt(idleLua)} B`, 'info']);
 let chatSrc = '';

@@ -16,7 +16,9 @@
 #                             this % of a CPU (/proc/stat over 1 s); 0: no wait
 #
 # Servers: gcs + the native echo adapter, gcs + scripts/echo.lua, an lws
-# echo, a Node 'ws' echo and a bare libuv raw-TCP echo; for the room
+# echo, a Node 'ws' echo, Bun's and uWebSockets.js's echoes (uWebSockets
+# inside, a JavaScript handler per message; npm packages) and a bare libuv
+# raw-TCP echo; for the room
 # broadcast gcs + bench/chat_native.c and gcs + scripts/chat.lua; for Lua
 # game logic gcs + bench/logic.lua under the default time limit and under
 # an instruction budget (the count hook's cost); for fairness gcs + the
@@ -73,8 +75,9 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
-if [ ! -f bench/node_modules/ws/package.json ]; then
-  log "installing the Node peer's 'ws' (npm ci in bench/)"
+if [ ! -f bench/node_modules/ws/package.json ] || [ ! -x bench/node_modules/.bin/bun ] ||
+   [ ! -f bench/node_modules/@trufflesuite/uws-js-unofficial/package.json ]; then
+  log "installing the JavaScript peers: 'ws', Bun, uWebSockets.js (npm ci in bench/)"
   npm ci --prefix bench --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
@@ -96,12 +99,12 @@ done
 # ---- the plan ----------------------------------------------------------------
 if [ -n "$QUICK" ]; then
   WARM=0.3 DUR=1 HS_DUR=1 IDLE_CONNS=10000 BC_DUR=1 REPEAT_ALL=1 REPEAT_PAIR=3 COST_REPS=3 COST_SEC=0.3
-  ECHO_ROWS="32:100:16 1024:100:16 32:1000:16"
+  ECHO_ROWS="32:100:16 1024:100:16 16384:100:16 32:1000:16"
   REPEAT_FAIR=1 FAIR_DUR=1
   REPEAT_WORKERS=3 WORKERS_DUR=1
 else
   WARM=1 DUR=4 HS_DUR=3 IDLE_CONNS=10000 BC_DUR=4 REPEAT_ALL=3 REPEAT_PAIR=15 COST_REPS=11 COST_SEC=0.5
-  ECHO_ROWS="32:1:16 32:100:16 32:1000:16 1024:1:16 1024:100:16 1024:1000:16 32:100:1 1024:100:1"
+  ECHO_ROWS="32:1:16 32:100:16 32:1000:16 1024:1:16 1024:100:16 1024:1000:16 16384:100:16 32:100:1 1024:100:1"
   REPEAT_FAIR=5 FAIR_DUR=3
   REPEAT_WORKERS=9 WORKERS_DUR=3
 fi
@@ -143,7 +146,7 @@ WORK=$(mktemp -d /tmp/gcs-bench.XXXXXX)
 RESULTS="$B/bench/results.jsonl"
 : >"$RESULTS"
 declare -A PID PORT CMD SPIN CPIN
-SERVERS_ECHO="gcs-native gcs-lua lws node-ws uv-raw"
+SERVERS_ECHO="gcs-native gcs-lua lws node-ws bun uws uv-raw"
 SERVERS_CHAT="chat-native chat-lua"
 SERVERS_LOGIC="logic-lua logic-budget"
 SERVERS_WORKERS="logic-w1 logic-w2 chat-w1 chat-w2"
@@ -196,6 +199,8 @@ CMD[gcs-native]="$B/gcs -w 1 -C $WORK/gcs-native.json"
 CMD[gcs-lua]="$B/gcs -w 1 -C $WORK/gcs-lua.json"
 CMD[lws]="$B/bench/lws_echo ${PORT[lws]} 127.0.0.1"
 CMD[node-ws]="node $ROOT/bench/peers/ws_echo.js ${PORT[node-ws]} 127.0.0.1"
+CMD[bun]="$ROOT/bench/node_modules/.bin/bun $ROOT/bench/peers/bun_echo.js ${PORT[bun]} 127.0.0.1"
+CMD[uws]="node $ROOT/bench/peers/uws_echo.js ${PORT[uws]} 127.0.0.1"
 CMD[uv-raw]="$B/bench/uv_echo ${PORT[uv-raw]} 127.0.0.1"
 CMD[chat-native]="$B/gcs -w 1 -C $WORK/chat-native.json"
 CMD[chat-lua]="$B/gcs -w 1 -C $WORK/chat-lua.json"
@@ -429,5 +434,7 @@ node bench/report.js --results "$RESULTS" --out "$OUT" \
   --workers-window "$WORKERS_WINDOW" \
   --idle-conns "$IDLE_CONNS" --lws "$(pkg-config --modversion libwebsockets 2>/dev/null || echo '?')" \
   --ws "$(node -p "require('$ROOT/bench/node_modules/ws/package.json').version")" \
-  --node "$(node --version)" --uv "$(pkg-config --modversion libuv 2>/dev/null || echo '?')"
+  --node "$(node --version)" --bun "$("$ROOT/bench/node_modules/.bin/bun" --version)" \
+  --uws "$(node -p "require('$ROOT/bench/node_modules/@trufflesuite/uws-js-unofficial/package.json').version")" \
+  --uv "$(pkg-config --modversion libuv 2>/dev/null || echo '?')"
 log "done in $((T_END - T_START)) s: $OUT/RESULTS.md, $OUT/results.png"
