@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conn_limits.h"
+
 typedef void (*gc_counter_cb)(intptr_t user, int32_t id, int64_t value);
 
 struct gc_counter_sub {
@@ -54,9 +56,43 @@ enum gc_system_counter {
   GC_CTR_SYSTEM_COUNT
 };
 
+/* /metrics' figures beyond the built-in counters (metrics.c renders them,
+ * summed over the loops; only the per-app shards fill them). */
+
+/* Who began a connection's end (gcs_connections_closed_total{by}). */
+enum gc_closed_by {
+  GC_CLOSED_BY_CLIENT = 1, /* its close frame came first, or it vanished */
+  GC_CLOSED_BY_SERVER,     /* ours came first: the app, the shutdown, an error */
+  GC_CLOSED_BY_DROP,       /* cut with no close frame: DROP, a RED limit, ... */
+  GC_CLOSED_BY_COUNT
+};
+/* Close codes 1000..1015 one by one, then 3xxx, 4xxx and other. */
+#define GC_CLOSE_CODE_BUCKETS 19
+
+/* The adapter events whose wall time is measured (gcs_handler_seconds). */
+enum gc_event {
+  GC_EV_CONNECT,
+  GC_EV_MESSAGE,
+  GC_EV_MESSAGE_SENT,
+  GC_EV_DISCONNECT,
+  GC_EV_TIMER,
+  GC_EV_ISSUE,
+  GC_EV_CHANNEL_MESSAGE,
+  GC_EV_COUNT
+};
+#define GC_HANDLER_BUCKETS 16 /* bounds; one more slot counts the rest */
+/* The bounds in nanoseconds, ascending (metrics.c). */
+extern const uint64_t gc_handler_bounds_ns[GC_HANDLER_BUCKETS];
+
 struct gc_counter_shard {
   char pad_before[64];
   _Atomic int64_t v[GC_CTR_SYSTEM_COUNT];
+  _Atomic uint64_t closed[GC_CLOSED_BY_COUNT][GC_CLOSE_CODE_BUCKETS];
+  _Atomic uint64_t limit_hits[GC_STAT_MAX + 1][2]; /* [stat][YELLOW 0, RED 1] */
+  struct {
+    _Atomic uint64_t bucket[GC_HANDLER_BUCKETS + 1]; /* not cumulative */
+    _Atomic uint64_t sum_ns;
+  } handler[GC_EV_COUNT];
   char pad_after[64];
 };
 
@@ -87,6 +123,21 @@ static inline void gc_counters_bump(struct gc_counter_shard *s, int id, int64_t 
   atomic_store_explicit(&s->v[id],
                         atomic_load_explicit(&s->v[id], memory_order_relaxed) + d,
                         memory_order_relaxed);
+}
+
+/* The same for a shard's other figures (plain uint64_t arithmetic). */
+static inline void gc_counters_inc(_Atomic uint64_t *v, uint64_t d) {
+  atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + d,
+                        memory_order_relaxed);
+}
+
+/* One adapter call of event 'ev' that took 'ns': a bucket and the sum. */
+static inline void gc_counters_time(struct gc_counter_shard *s, int ev, uint64_t ns) {
+  int b = 0;
+  while (b < GC_HANDLER_BUCKETS && ns > gc_handler_bounds_ns[b])
+    b++;
+  gc_counters_inc(&s->handler[ev].bucket[b], 1);
+  gc_counters_inc(&s->handler[ev].sum_ns, ns);
 }
 
 #endif

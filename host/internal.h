@@ -138,8 +138,10 @@ struct gc_conn {
   unsigned close_log_pending : 1; /* wslay refused input: log its close code */
   unsigned counted : 1; /* in server->open_total (max_connections) */
   unsigned in_connect : 1; /* inside its on_connect: connectionRefuse works */
+  unsigned close_by : 2;   /* who began its end, for /metrics (metrics.h) */
   uint16_t close_code;   /* of its NORMAL close (connectionCloseEx); 0: 1000 */
   uint16_t refuse_status; /* connectionRefuse's HTTP status, or 0: 403 */
+  uint16_t closed_code;   /* the close code of that end (metrics.h) */
   char *close_text;  /* that close frame's reason (owned), or NULL */
   char *refuse_text; /* connectionRefuse's body line (owned), or NULL */
   struct gc_http_req *req; /* during the handshake only */
