@@ -13,6 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
 #include "conn_limits.h"
 
 typedef void (*gc_counter_cb)(intptr_t user, int32_t id, int64_t value);
@@ -56,8 +61,14 @@ enum gc_system_counter {
   GC_CTR_SYSTEM_COUNT
 };
 
-/* /metrics' figures beyond the built-in counters (metrics.c renders them,
- * summed over the loops; only the per-app shards fill them). */
+struct gc_counter_shard {
+  char pad_before[64];
+  _Atomic int64_t v[GC_CTR_SYSTEM_COUNT];
+  char pad_after[64];
+};
+
+/* /metrics' figures of an app beyond the built-in counters (metrics.c
+ * renders them, summed over the loops). */
 
 /* Who began a connection's end (gcs_connections_closed_total{by}). */
 enum gc_closed_by {
@@ -81,17 +92,35 @@ enum gc_event {
   GC_EV_COUNT
 };
 #define GC_HANDLER_BUCKETS 16 /* bounds; one more slot counts the rest */
-/* The bounds in nanoseconds, ascending (metrics.c). */
+/* The bounds in nanoseconds, ascending (metrics.c), and in ticks of
+ * gc_clock_ticks (set by gc_counters_init). */
 extern const uint64_t gc_handler_bounds_ns[GC_HANDLER_BUCKETS];
+extern uint64_t gc_handler_bounds_ticks[GC_HANDLER_BUCKETS];
 
-struct gc_counter_shard {
-  char pad_before[64];
-  _Atomic int64_t v[GC_CTR_SYSTEM_COUNT];
+/* The clock of handler times, read twice per adapter call: the CPU's
+ * time-stamp counter where it runs at a constant rate (x86-64 with an
+ * invariant TSC: 13 ns a read on the VM of bench/NOTES.md, where
+ * uv_hrtime's clock_gettime through kvm-clock takes 34), else uv_hrtime's
+ * nanoseconds. gc_counters_init calibrates it once per process. */
+extern int gc_clock_tsc;
+extern double gc_clock_ticks_per_ns;
+static inline uint64_t gc_clock_ticks(void) {
+#if defined(__x86_64__)
+  if (gc_clock_tsc)
+    return __rdtsc();
+#endif
+  return uv_hrtime();
+}
+
+/* One app's share on one worker loop: its built-in counters and the
+ * figures above, written by that loop only, read by anyone. */
+struct gc_app_shard {
+  struct gc_counter_shard c;
   _Atomic uint64_t closed[GC_CLOSED_BY_COUNT][GC_CLOSE_CODE_BUCKETS];
   _Atomic uint64_t limit_hits[GC_STAT_MAX + 1][2]; /* [stat][YELLOW 0, RED 1] */
   struct {
     _Atomic uint64_t bucket[GC_HANDLER_BUCKETS + 1]; /* not cumulative */
-    _Atomic uint64_t sum_ns;
+    _Atomic uint64_t sum_ticks;
   } handler[GC_EV_COUNT];
   char pad_after[64];
 };
@@ -131,13 +160,16 @@ static inline void gc_counters_inc(_Atomic uint64_t *v, uint64_t d) {
                         memory_order_relaxed);
 }
 
-/* One adapter call of event 'ev' that took 'ns': a bucket and the sum. */
-static inline void gc_counters_time(struct gc_counter_shard *s, int ev, uint64_t ns) {
+/* One adapter call of event 'ev' from 'start' to 'end' (gc_clock_ticks):
+ * a bucket and the sum. A counter read on another CPU may be behind. */
+static inline void gc_counters_time(struct gc_app_shard *s, int ev, uint64_t start,
+                                    uint64_t end) {
+  uint64_t t = end > start ? end - start : 0;
   int b = 0;
-  while (b < GC_HANDLER_BUCKETS && ns > gc_handler_bounds_ns[b])
+  while (b < GC_HANDLER_BUCKETS && t > gc_handler_bounds_ticks[b])
     b++;
   gc_counters_inc(&s->handler[ev].bucket[b], 1);
-  gc_counters_inc(&s->handler[ev].sum_ns, ns);
+  gc_counters_inc(&s->handler[ev].sum_ticks, t);
 }
 
 #endif

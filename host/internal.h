@@ -214,7 +214,7 @@ struct gc_loop {
   _Atomic int running; /* its thread is inside uv_run (WorkerEnter) */
   int drained; /* stopping with no connection left: reported to loop 0 */
   struct gc_counter_shard ctr; /* this loop's share of the built-in counters */
-  struct gc_counter_shard *app_ctr; /* the same per app ([app_count]) */
+  struct gc_app_shard *app_ctr; /* the same per app ([app_count]), and more */
   /* /metrics (metrics.c): written by this loop, read by loop 0. */
   struct {
     _Atomic uint64_t bucket[GC_LAG_BUCKETS];
@@ -264,7 +264,7 @@ struct gc_loop {
   do {                                                                         \
     gc_counters_bump(&(c)->loop->ctr, (which), (d));                           \
     if ((c)->app && (c)->loop->app_ctr)                                        \
-      gc_counters_bump(&(c)->loop->app_ctr[(c)->app->id], (which), (d));       \
+      gc_counters_bump(&(c)->loop->app_ctr[(c)->app->id].c, (which), (d));     \
   } while (0)
 
 /* The loop of the calling thread: the core_api entry points have no

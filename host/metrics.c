@@ -53,7 +53,7 @@ static void code_label(char *buf, size_t n, int bucket) {
 }
 
 void gc__metrics_conn_closed(struct gc_conn *c) {
-  struct gc_counter_shard *s = gc__app_shard(c->loop, c->app);
+  struct gc_app_shard *s = gc__app_shard(c->loop, c->app);
   if (!s)
     return;
   unsigned by = c->close_by, code = c->closed_code;
@@ -104,7 +104,7 @@ static void per_app(struct gc_text *t, const struct gc_server *s, int id,
     for (size_t w = 0; w < s->loop_count; w++) {
       const struct gc_loop *loop = s->loops[w];
       int64_t v = loop->app_ctr
-                      ? atomic_load_explicit(&loop->app_ctr[a].v[id], memory_order_relaxed)
+                      ? atomic_load_explicit(&loop->app_ctr[a].c.v[id], memory_order_relaxed)
                       : 0;
       gc_text_printf(t, "%s{app=\"", name);
       label(t, s->apps[a].conf->name);
@@ -117,7 +117,7 @@ struct app_sums {
   uint64_t closed[GC_CLOSED_BY_COUNT][GC_CLOSE_CODE_BUCKETS];
   uint64_t hits[GC_STAT_MAX + 1][2];
   uint64_t bucket[GC_EV_COUNT][GC_HANDLER_BUCKETS + 1];
-  uint64_t sum_ns[GC_EV_COUNT];
+  uint64_t sum_ticks[GC_EV_COUNT];
 };
 
 static uint64_t ld(const _Atomic uint64_t *v) {
@@ -127,7 +127,7 @@ static uint64_t ld(const _Atomic uint64_t *v) {
 static void app_sum(const struct gc_server *s, size_t a, struct app_sums *o) {
   memset(o, 0, sizeof *o);
   for (size_t w = 0; w < s->loop_count; w++) {
-    const struct gc_counter_shard *sh = s->loops[w]->app_ctr ? &s->loops[w]->app_ctr[a] : NULL;
+    const struct gc_app_shard *sh = s->loops[w]->app_ctr ? &s->loops[w]->app_ctr[a] : NULL;
     if (!sh)
       continue;
     for (int by = 0; by < GC_CLOSED_BY_COUNT; by++)
@@ -139,7 +139,7 @@ static void app_sum(const struct gc_server *s, size_t a, struct app_sums *o) {
     for (int ev = 0; ev < GC_EV_COUNT; ev++) {
       for (int b = 0; b <= GC_HANDLER_BUCKETS; b++)
         o->bucket[ev][b] += ld(&sh->handler[ev].bucket[b]);
-      o->sum_ns[ev] += ld(&sh->handler[ev].sum_ns);
+      o->sum_ticks[ev] += ld(&sh->handler[ev].sum_ticks);
     }
   }
 }
@@ -218,7 +218,7 @@ static void app_figures(struct gc_text *t, const struct gc_server *s) {
       }
       app_label(t, "gcs_handler_seconds_sum", s, a);
       gc_text_printf(t, ",event=\"%s\"} %.9f\n", event_names[ev],
-                     (double)sums[a].sum_ns[ev] / 1e9);
+                     (double)sums[a].sum_ticks[ev] / gc_clock_ticks_per_ns / 1e9);
       app_label(t, "gcs_handler_seconds_count", s, a);
       gc_text_printf(t, ",event=\"%s\"} %llu\n", event_names[ev], (unsigned long long)cum);
     }

@@ -8,7 +8,7 @@
 
 #include "internal.h"
 
-static inline struct gc_counter_shard *gc__app_shard(struct gc_loop *loop,
+static inline struct gc_app_shard *gc__app_shard(struct gc_loop *loop,
                                                      const struct gc_app *app) {
   return app && loop && loop->app_ctr ? &loop->app_ctr[app->id] : NULL;
 }
@@ -30,20 +30,20 @@ void gc__metrics_conn_closed(struct gc_conn *c);
 
 /* 'c' crossed its 'level' threshold (GC_STAT_STATUS_*) of 'stat'. */
 static inline void gc__limit_hit(struct gc_conn *c, int stat, int level) {
-  struct gc_counter_shard *s = gc__app_shard(c->loop, c->app);
+  struct gc_app_shard *s = gc__app_shard(c->loop, c->app);
   if (s && stat >= 1 && stat <= GC_STAT_MAX && (level == 1 || level == 2))
     gc_counters_inc(&s->limit_hits[stat][level - 1], 1);
 }
 
 /* Runs 'call' (an adapter event of 'app', enum gc_event) and adds its wall
- * time to the loop's histogram: two reads of the monotonic clock. */
+ * time to the loop's histogram: two reads of a monotonic clock. */
 #define GC__TIMED(loop, app, ev, call)                                         \
   do {                                                                         \
-    uint64_t gc__t0 = uv_hrtime();                                             \
+    uint64_t gc__t0 = gc_clock_ticks();                                        \
     call;                                                                      \
-    struct gc_counter_shard *gc__s = gc__app_shard((loop), (app));             \
+    struct gc_app_shard *gc__s = gc__app_shard((loop), (app));                 \
     if (gc__s)                                                                 \
-      gc_counters_time(gc__s, (ev), uv_hrtime() - gc__t0);                     \
+      gc_counters_time(gc__s, (ev), gc__t0, gc_clock_ticks());                 \
   } while (0)
 
 #endif
