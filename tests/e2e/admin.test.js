@@ -190,6 +190,10 @@ test('/metrics: closes by code and by whom, limit hits, handler time per app and
   const big = await h.connect(gcs.port, '/p');
   big.send('x'.repeat(2000));
   await ended(big, 1009);
+  // A frame with a reserved bit set: wslay chooses the code (1002).
+  const raw = await h.rawExchange(gcs.port, Buffer.concat([Buffer.from(h.upgradeRequest('/p')),
+    h.frame(1, 'x', { rsv: 0x40 })]));
+  assert.strictEqual(h.closeCode(Buffer.from(raw.slice(raw.indexOf('\r\n\r\n') + 4), 'latin1')), 1002);
   // The Lua app.
   const l1 = await h.connect(gcs.port, '/l');
   l1.send('hi');
@@ -210,14 +214,15 @@ test('/metrics: closes by code and by whom, limit hits, handler time per app and
   let m;
   for (let i = 0; i < 400; i++) {
     m = (await get(admin, '/metrics')).body;
-    if (total(m, 'gcs_connections_closed_total', { app: 'p' }) === 8 &&
+    if (total(m, 'gcs_connections_closed_total', { app: 'p' }) === 9 &&
         total(m, 'gcs_connections_closed_total', { app: 'l' }) === 3) break;
     await h.sleep(25);
   }
   execFileSync('promtool', ['check', 'metrics'], { input: m }); // throws on a finding
   assert.deepStrictEqual(series(m, 'gcs_connections_closed_total', 'p'), [
     'by=client,code=1000 3', 'by=client,code=1006 1', 'by=drop,code=1006 1',
-    'by=server,code=1009 1', 'by=server,code=3xxx 1', 'by=server,code=4xxx 1']);
+    'by=server,code=1002 1', 'by=server,code=1009 1', 'by=server,code=3xxx 1',
+    'by=server,code=4xxx 1']);
   assert.deepStrictEqual(series(m, 'gcs_connections_closed_total', 'l'), [
     'by=client,code=1000 1', 'by=drop,code=1006 1', 'by=server,code=4xxx 1']);
   // Every statistic and level has its series, zeros included.
@@ -231,7 +236,7 @@ test('/metrics: closes by code and by whom, limit hits, handler time per app and
     return [e, r.count];
   }));
   assert.deepStrictEqual(counts('p', ['connect', 'message', 'message_sent', 'disconnect', 'timer', 'issue']),
-    { connect: 8, message: 16, message_sent: 13, disconnect: 8, timer: 1, issue: 1 });
+    { connect: 9, message: 16, message_sent: 13, disconnect: 9, timer: 1, issue: 1 });
   assert.deepStrictEqual(counts('l', ['connect', 'message', 'message_sent', 'disconnect', 'timer']),
     { connect: 3, message: 4, message_sent: 2, disconnect: 3, timer: 1 });
   // The probe has no on_channel_message: no histogram for it.
