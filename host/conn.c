@@ -214,7 +214,8 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
   (void)ctx;
   c->read_frames++;
   if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
-    gc__conn_closing(c, GC_CLOSED_BY_CLIENT, arg->status_code ? arg->status_code : 1005);
+    gc__conn_closing(c, GC_CLOSED_BY_CLIENT,
+                     arg->status_code ? arg->status_code : 1005); /* none */
     if (arg->status_code != 1000 && arg->status_code != 1001 &&
         arg->status_code != 1005 && arg->status_code != 0)
       gc__conn_log(c, GCL_INFO, "peer closed with %u", arg->status_code);

@@ -103,9 +103,9 @@ static void per_app(struct gc_text *t, const struct gc_server *s, int id,
   for (size_t a = 0; a < s->app_count; a++)
     for (size_t w = 0; w < s->loop_count; w++) {
       const struct gc_loop *loop = s->loops[w];
-      int64_t v = loop->app_ctr
-                      ? atomic_load_explicit(&loop->app_ctr[a].c.v[id], memory_order_relaxed)
-                      : 0;
+      int64_t v = loop->app_ctr ? atomic_load_explicit(&loop->app_ctr[a].c.v[id],
+                                                       memory_order_relaxed)
+                                : 0;
       gc_text_printf(t, "%s{app=\"", name);
       label(t, s->apps[a].conf->name);
       gc_text_printf(t, "\",worker=\"%zu\"} %lld\n", w, (long long)v);
@@ -127,9 +127,10 @@ static uint64_t ld(const _Atomic uint64_t *v) {
 static void app_sum(const struct gc_server *s, size_t a, struct app_sums *o) {
   memset(o, 0, sizeof *o);
   for (size_t w = 0; w < s->loop_count; w++) {
-    const struct gc_app_shard *sh = s->loops[w]->app_ctr ? &s->loops[w]->app_ctr[a] : NULL;
-    if (!sh)
+    const struct gc_loop *loop = s->loops[w];
+    if (!loop->app_ctr)
       continue;
+    const struct gc_app_shard *sh = &loop->app_ctr[a];
     for (int by = 0; by < GC_CLOSED_BY_COUNT; by++)
       for (int b = 0; b < GC_CLOSE_CODE_BUCKETS; b++)
         o->closed[by][b] += ld(&sh->closed[by][b]);
@@ -220,7 +221,8 @@ static void app_figures(struct gc_text *t, const struct gc_server *s) {
       gc_text_printf(t, ",event=\"%s\"} %.9f\n", event_names[ev],
                      (double)sums[a].sum_ticks[ev] / gc_clock_ticks_per_ns / 1e9);
       app_label(t, "gcs_handler_seconds_count", s, a);
-      gc_text_printf(t, ",event=\"%s\"} %llu\n", event_names[ev], (unsigned long long)cum);
+      gc_text_printf(t, ",event=\"%s\"} %llu\n", event_names[ev],
+                     (unsigned long long)cum);
     }
   gc_free(sums);
 }
