@@ -21,6 +21,7 @@
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "transport.h"
 #include "utf8.h"
 
@@ -57,7 +58,8 @@ static void report_sent(void *ctx, const struct gc_msg *m) {
   gc__stat(c, GC_CTR_BYTES_OUT, (int64_t)m->len);
   gc__stat(c, GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
   if (c->accepted && a->on_message_sent)
-    a->on_message_sent(c->user, m->cookie, m->len, 0);
+    GC__TIMED(c->loop, c->app, GC_EV_MESSAGE_SENT,
+              a->on_message_sent(c->user, m->cookie, m->len, 0));
 }
 
 static void report_discarded(void *ctx, const struct gc_msg *m) {
@@ -65,7 +67,8 @@ static void report_discarded(void *ctx, const struct gc_msg *m) {
   struct gc_adapter *a = c->app ? c->app->adapter : NULL;
   gc__stat(c, GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
   if (c->accepted && a && a->on_message_sent)
-    a->on_message_sent(c->user, m->cookie, m->len, ECANCELED);
+    GC__TIMED(c->loop, c->app, GC_EV_MESSAGE_SENT,
+              a->on_message_sent(c->user, m->cookie, m->len, ECANCELED));
 }
 
 /* Refused in on_connect: what it queued vanishes unreported. */
@@ -108,8 +111,9 @@ void gc__conn_on_close(uv_handle_t *h) {
     struct gc_adapter *a = c->app->adapter;
     loop->open_count--;
     gc__stat(c, GC_CTR_CONNECTIONS, -1);
+    gc__metrics_conn_closed(c);
     if (a->on_disconnect)
-      a->on_disconnect(c->user);
+      GC__TIMED(loop, c->app, GC_EV_DISCONNECT, a->on_disconnect(c->user));
   }
   if (c->handle)
     (void)gc_handle_table_remove(&loop->conns, c->handle);
@@ -198,6 +202,7 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data,
 
 static void ws_fail(struct gc_conn *c, uint16_t code, const char *why) {
   gc__conn_log(c, GCL_NOTICE, "%s, closing with %u", why, code);
+  gc__conn_closing(c, GC_CLOSED_BY_SERVER, code);
   c->close_logged = 1;
   (void)wslay_event_queue_close(c->ws->ctx, code, NULL, 0);
   wslay_event_shutdown_read(c->ws->ctx);
@@ -209,6 +214,8 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
   (void)ctx;
   c->read_frames++;
   if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+    gc__conn_closing(c, GC_CLOSED_BY_CLIENT,
+                     arg->status_code ? arg->status_code : 1005); /* none */
     if (arg->status_code != 1000 && arg->status_code != 1001 &&
         arg->status_code != 1005 && arg->status_code != 0)
       gc__conn_log(c, GCL_INFO, "peer closed with %u", arg->status_code);
@@ -244,7 +251,8 @@ void gc__conn_deliver(struct gc_conn *c, const uint8_t *msg, size_t len) {
     return;
   struct gc_adapter *a = c->app->adapter;
   if (a->on_message)
-    a->on_message(c->user, (GCT_PTR)msg, len);
+    GC__TIMED(c->loop, c->app, GC_EV_MESSAGE,
+              a->on_message(c->user, (GCT_PTR)msg, len));
 }
 
 static const struct wslay_event_callbacks ws_callbacks = {
@@ -346,8 +354,10 @@ static int conn_input_wslay(struct gc_conn *c, const uint8_t *data,
   if (c->state == GC_CONN_DEAD)
     return 1;
   if (rc == 0) {
-    if (refused && wslay_event_want_read(c->ws->ctx))
+    if (refused && wslay_event_want_read(c->ws->ctx)) {
+      gc__limit_hit(c, GC_CONN_STAT_MAX_MSG_SIZE, GC_STAT_STATUS_RED);
       ws_fail(c, 1009, refused);
+    }
     gc__conn_budget_enforce(c->loop, 0);
   }
   if (c->state == GC_CONN_DEAD)
@@ -361,6 +371,7 @@ static int conn_input_wslay(struct gc_conn *c, const uint8_t *data,
              "protocol error in a frame (wslay %d), "
              "closing with 1002",
              rc);
+    gc__conn_closing(c, GC_CLOSED_BY_SERVER, 1002);
     static const uint8_t close_1002[] = {0x88, 0x02, 0x03, 0xea};
     if (rc == WSLAY_ERR_NOMEM || wslay_event_get_close_sent(c->ws->ctx) ||
         gc_send_queue_push_raw(&c->q, close_1002, sizeof close_1002) != 0) {
@@ -379,8 +390,10 @@ static int conn_input_wslay(struct gc_conn *c, const uint8_t *data,
     /* The peer closed, or its input broke the protocol: wslay queued the
      * close frame; the app can no longer send. In the second case wslay
      * chose the code: it is logged once the frame is out (gc__conn_flush). */
-    if (!c->close_logged && !wslay_event_get_close_received(c->ws->ctx))
+    if (!c->close_logged && !wslay_event_get_close_received(c->ws->ctx)) {
       c->close_log_pending = 1;
+      gc__conn_closing(c, GC_CLOSED_BY_SERVER, 0); /* wslay's code */
+    }
     c->state = GC_CONN_CLOSING;
     gc__conn_arm_deadline(c);
   }
@@ -459,6 +472,7 @@ void gc__conn_write_done(struct gc_conn *c, int status, size_t written) {
     return; /* cancelled by uv_close: on_close reports the rest */
   if (status < 0) {
     gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(status));
+    gc__conn_closing(c, GC_CLOSED_BY_CLIENT, 1006); /* the peer is gone */
     gc__conn_teardown(c);
     return;
   }
@@ -497,6 +511,7 @@ void gc__conn_flush(struct gc_conn *c) {
     int w = c->tp->try_write(c, iov, n);
     if (w < 0) {
       gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(w));
+      gc__conn_closing(c, GC_CLOSED_BY_CLIENT, 1006); /* the peer is gone */
       gc__conn_teardown(c);
       return;
     }

@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "utf8.h"
 
 /* ---- the API ------------------------------------------------------------- */
@@ -170,6 +171,7 @@ int gc_conn_close_ex(struct gc_loop *loop, intptr_t h, int reason, int code,
   if (!c || c->state != GC_CONN_OPEN || gc__close_args_check(reason, code, text))
     return EINVAL;
   if (reason == GC_CLOSE_REASON_DROP) {
+    gc__conn_closing(c, GC_CLOSED_BY_DROP, 1006);
     gc__conn_teardown(c); /* no close frame: code and text are not sent */
     return 0;
   }
@@ -177,6 +179,7 @@ int gc_conn_close_ex(struct gc_loop *loop, intptr_t h, int reason, int code,
   if (text && *text && !(copy = gc_strdup(text)))
     return ENOMEM;
   c->close_code = (uint16_t)code; /* conn_step sends them after the queue */
+  gc__conn_closing(c, GC_CLOSED_BY_SERVER, code ? code : 1000);
   c->close_text = copy;
   c->state = GC_CONN_DRAINING;
   if (c->timer_id) {
@@ -226,7 +229,7 @@ static void conn_timer_fired(void *ctx, intptr_t handle) {
     return;
   struct gc_adapter *a = c->app->adapter;
   if (a->on_timer)
-    a->on_timer(c->user);
+    GC__TIMED(loop, c->app, GC_EV_TIMER, a->on_timer(c->user));
 }
 
 int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms) {

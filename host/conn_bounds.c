@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "metrics.h"
 
 
 /* ---- statistics and limits ---------------------------------------------- */
@@ -27,6 +28,7 @@ static int conn_stat_check(struct gc_conn *c, int stat, uint64_t value) {
     gc__conn_log(c, GCL_NOTICE, "%s %llu over the RED limit %llu, dropped",
              gc_stat_name(stat), (unsigned long long)value,
              (unsigned long long)red);
+    gc__limit_hit(c, stat, GC_STAT_STATUS_RED);
     gc__conn_teardown(c);
     return 1;
   }
@@ -35,9 +37,12 @@ static int conn_stat_check(struct gc_conn *c, int stat, uint64_t value) {
   if (!yellow || value <= yellow || (c->issued & bit))
     return 0;
   c->issued |= bit;
+  gc__limit_hit(c, stat, GC_STAT_STATUS_YELLOW);
   struct gc_adapter *a = c->app->adapter;
-  int reaction = a->on_issue ? a->on_issue(c->user, stat, (GCT_COUNTER_VALUE)value)
-                             : GC_STAT_REACTION_DEFAULT;
+  int reaction = GC_STAT_REACTION_DEFAULT;
+  if (a->on_issue)
+    GC__TIMED(c->loop, c->app, GC_EV_ISSUE,
+              reaction = a->on_issue(c->user, stat, (GCT_COUNTER_VALUE)value));
   if (c->state != GC_CONN_OPEN)
     return 1; /* the app closed it meanwhile */
   if (reaction == GC_STAT_REACTION_CLOSE) {
@@ -108,6 +113,7 @@ int gc__conn_queue_room(struct gc_conn *c, size_t len) {
              "output queue full (%zu messages, %zu "
              "bytes): the client does not read, dropped",
              count, bytes);
+    gc__limit_hit(c, GC_CONN_STAT_OUTPUT_QUEUE_SIZE, GC_STAT_STATUS_RED);
     gc__conn_teardown(c);
     return ENOBUFS;
   }

@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "transport.h"
 
 
@@ -106,8 +107,9 @@ void gc__conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
     int lport = c->listener->port;
     c->tp->local_addr(c, lip, sizeof lip, &lport);
     c->in_connect = 1; /* connectionRefuse may choose the answer */
-    user = a->on_connect(app->id, c->handle, GC_PROTOCOL_WS, c->rip, c->rport,
-                         lip, lport, target);
+    GC__TIMED(loop, app, GC_EV_CONNECT,
+              user = a->on_connect(app->id, c->handle, GC_PROTOCOL_WS, c->rip,
+                                   c->rport, lip, lport, target));
     c->in_connect = 0;
   }
   if (user == GC_DROP_CONNECTION) {

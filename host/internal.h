@@ -138,8 +138,10 @@ struct gc_conn {
   unsigned close_log_pending : 1; /* wslay refused input: log its close code */
   unsigned counted : 1; /* in server->open_total (max_connections) */
   unsigned in_connect : 1; /* inside its on_connect: connectionRefuse works */
+  unsigned close_by : 2;   /* who began its end, for /metrics (metrics.h) */
   uint16_t close_code;   /* of its NORMAL close (connectionCloseEx); 0: 1000 */
   uint16_t refuse_status; /* connectionRefuse's HTTP status, or 0: 403 */
+  uint16_t closed_code;   /* the close code of that end (metrics.h) */
   char *close_text;  /* that close frame's reason (owned), or NULL */
   char *refuse_text; /* connectionRefuse's body line (owned), or NULL */
   struct gc_http_req *req; /* during the handshake only */
@@ -212,7 +214,7 @@ struct gc_loop {
   _Atomic int running; /* its thread is inside uv_run (WorkerEnter) */
   int drained; /* stopping with no connection left: reported to loop 0 */
   struct gc_counter_shard ctr; /* this loop's share of the built-in counters */
-  struct gc_counter_shard *app_ctr; /* the same per app ([app_count]) */
+  struct gc_app_shard *app_ctr; /* the same per app ([app_count]), and more */
   /* /metrics (metrics.c): written by this loop, read by loop 0. */
   struct {
     _Atomic uint64_t bucket[GC_LAG_BUCKETS];
@@ -265,7 +267,7 @@ struct gc_loop {
   do {                                                                         \
     gc_counters_bump(&(c)->loop->ctr, (which), (d));                           \
     if ((c)->app && (c)->loop->app_ctr)                                        \
-      gc_counters_bump(&(c)->loop->app_ctr[(c)->app->id], (which), (d));       \
+      gc_counters_bump(&(c)->loop->app_ctr[(c)->app->id].c, (which), (d));     \
   } while (0)
 
 /* The loop of the calling thread: the core_api entry points have no

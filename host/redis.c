@@ -43,6 +43,7 @@
 #include "internal.h"
 #include "log.h"
 #include "mailbox.h"
+#include "metrics.h"
 #include "redis_url.h"
 
 #define CHANNEL_MAX 1024                /* bytes of an app's channel name */
@@ -377,8 +378,9 @@ static void deliver(struct sub_app *sa, const redisReply *chan,
   struct gc_app *app = &s->apps[sa->app_id];
   if (!app->started || !app->adapter->on_channel_message)
     return;
-  app->adapter->on_channel_message(app->id, chan->str + sa->prefix_len,
-                                   data->str, data->len);
+  GC__TIMED(gc__loop_current, app, GC_EV_CHANNEL_MESSAGE,
+            app->adapter->on_channel_message(app->id, chan->str + sa->prefix_len,
+                                             data->str, data->len));
 }
 
 /* Every reply of the subscriber's PSUBSCRIBE patterns ('priv' is the app). */
