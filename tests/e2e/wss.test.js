@@ -1,0 +1,210 @@
+// wss (issue 16): a vhost with "protocol": "wss" serves WebSocket over TLS
+// with the keys of ssl_keys_path. Certificates are made here with the
+// openssl command (lib/tls.js); clients are npm ws trusting the test CA,
+// node's tls, raw sockets and openssl s_client.
+const { test, before, after } = require('node:test');
+const assert = require('node:assert');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const h = require('./lib/harness');
+const t = require('./lib/tls');
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-wss-'));
+let ca;
+let srv; // PREFIX of the server's keys
+after(() => {
+  h.killAll();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+before(() => {
+  ca = t.makeCa(tmp);
+  srv = t.makeServerCert(tmp, 'srv');
+});
+
+// Echo, and commands: "cmd:proto" answers info.protocol; "cmd:flood N CODE"
+// queues N messages of 1 KB then closes NORMAL with CODE.
+const SCRIPT = `
+local app = {}
+function app.on_connect(conn, info) conn.proto = info.protocol end
+function app.on_message(conn, data)
+  if data == "cmd:proto" then conn:send("proto " .. conn.proto) return end
+  local n, code = data:match("^cmd:flood (%d+) (%d+)$")
+  if n then
+    for i = 1, tonumber(n) do conn:send(i .. ":" .. string.rep("x", 1000)) end
+    conn:close("normal", tonumber(code), "flooded")
+    return
+  end
+  conn:send(data)
+end
+return app
+`;
+
+function wssConfig(extra = {}, vhost = {}) {
+  const file = path.join(tmp, 'wss.lua');
+  fs.writeFileSync(file, SCRIPT);
+  return {
+    adapters: [{ type: 'lua', apps: [{ name: 'echo', file_name: file }] }],
+    vhosts: [{ ip: '127.0.0.1', port: 0, protocol: 'wss', app: 'echo', ...vhost }],
+    ssl_keys_path: srv,
+    logging: { level: 'VERBOSE' },
+    close_drain_ms: 3000,
+    ...extra,
+  };
+}
+
+test('npm ws over wss: echo, info.protocol, 1 MiB messages, many messages, close codes', async () => {
+  const gcs = await t.startWss(wssConfig());
+  const ws = await t.connectWss(gcs.port, ca);
+  ws.send('cmd:proto');
+  ws.send('hello');
+  assert.deepStrictEqual(await h.received(ws, 2), ['proto wss', 'hello']);
+  // 1 MiB each way, twice, bytes intact.
+  const big = crypto.randomBytes(1 << 20);
+  ws.send(big);
+  ws.send(big);
+  for (let i = 0; i < 1000 && ws.received.length < 4; i++) await h.sleep(10);
+  assert.strictEqual(ws.received.length, 4);
+  assert.ok(Buffer.from(ws.received[2]).equals(big) && Buffer.from(ws.received[3]).equals(big));
+  // Many small messages come back in order.
+  ws.received = [];
+  for (let i = 0; i < 3000; i++) ws.send('m' + i);
+  for (let i = 0; i < 1000 && ws.received.length < 3000; i++) await h.sleep(10);
+  assert.deepStrictEqual(ws.received.map(String), Array.from({ length: 3000 }, (_, i) => 'm' + i));
+  // The client's close code reaches the server, which answers it.
+  ws.close(4321, 'bye');
+  assert.strictEqual((await ws.closed).code, 4321);
+  // localhost (the DNS name of the certificate) works as well.
+  const ws2 = await t.connectWss(gcs.port, ca, '/', 'localhost');
+  ws2.send('x');
+  assert.deepStrictEqual(await h.received(ws2, 1), ['x']);
+  ws2.terminate();
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
+
+test('a NORMAL close drains everything queued, then the client sees the close code', async () => {
+  const gcs = await t.startWss(wssConfig());
+  const ws = await t.connectWss(gcs.port, ca);
+  ws.send('cmd:flood 2000 4005');
+  const closed = await ws.closed;
+  assert.strictEqual(closed.code, 4005);
+  assert.strictEqual(closed.reason, 'flooded');
+  assert.strictEqual(ws.received.length, 2000);
+  assert.ok(ws.received.every((m, i) => String(m).startsWith((i + 1) + ':')));
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
+
+// Bytes on a raw socket until the server closes (bounded).
+function rawClose(port, bytes) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(bytes));
+    const timer = setTimeout(() => { s.destroy(); reject(new Error('not closed')); }, 8000);
+    let got = Buffer.alloc(0);
+    s.on('data', (d) => { got = Buffer.concat([got, d]); });
+    s.on('error', () => {});
+    s.on('close', () => { clearTimeout(timer); resolve(got); });
+  });
+}
+
+test('garbage, a plain HTTP request and TLS 1.1 are refused with one line each', async () => {
+  const gcs = await t.startWss(wssConfig());
+  const garbage = await rawClose(gcs.port, Buffer.from('\x00\x01\x02garbage garbage garbage\r\n\r\n', 'latin1'));
+  assert.ok(!garbage.toString('latin1').includes('HTTP/1.1'));
+  const plain = await rawClose(gcs.port, h.upgradeRequest());
+  assert.ok(!plain.toString('latin1').includes('101'), 'no upgrade over plain HTTP');
+  const old = await t.sClient(gcs.port, ['-tls1_1']);
+  assert.match(old.out, /alert protocol version/, old.out);
+  assert.match(old.out, /Cipher is \(NONE\)/, old.out);
+  const log = await h.waitStderr(gcs, /unsupported protocol/);
+  assert.match(log, /TLS handshake failed \(a plain HTTP request on a wss port\), closed/);
+  assert.match(log, /TLS handshake failed \((wrong version number|packet length too long|[^)]+)\), closed/);
+  assert.strictEqual((log.match(/TLS handshake failed/g) || []).length, 3, log);
+  // Still serving.
+  const ws = await t.connectWss(gcs.port, ca);
+  ws.send('ok');
+  assert.deepStrictEqual(await h.received(ws, 1), ['ok']);
+  ws.terminate();
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
+
+test('openssl s_client: TLS 1.2 and 1.3 with ALPN http/1.1; renegotiation refused', async () => {
+  const gcs = await t.startWss(wssConfig());
+  for (const v of ['-tls1_2', '-tls1_3']) {
+    const r = await t.sClient(gcs.port, [v, '-CAfile', ca, '-alpn', 'http/1.1', '-servername', 'localhost']);
+    assert.match(r.out, new RegExp('Protocol\\s*:\\s*TLSv1\\.' + v.slice(-1)), r.out);
+    assert.match(r.out, /ALPN protocol: http\/1\.1/, r.out);
+    assert.match(r.out, /Verify return code: 0 \(ok\)/, r.out);
+  }
+  // A client offering only another protocol is refused (RFC 7301).
+  const h2 = await t.sClient(gcs.port, ['-tls1_3', '-alpn', 'h2']);
+  assert.doesNotMatch(h2.out, /ALPN protocol: h2/);
+  assert.match(h2.out, /no application protocol|alert/i, h2.out);
+  // "R" asks s_client to renegotiate (TLS 1.2): the server answers with a
+  // no_renegotiation alert, which ends the client's attempt.
+  const reneg = await t.sClient(gcs.port, ['-tls1_2', '-CAfile', ca], { input: 'R\n', holdMs: 700 });
+  assert.match(reneg.out, /RENEGOTIATING/, reneg.out);
+  assert.match(reneg.out, /:no renegotiation:/, reneg.out);
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
+
+test('SIGHUP: new keys for new connections, open ones go on; bad new keys keep the old', async () => {
+  const keys = path.join(tmp, 'hup');
+  fs.copyFileSync(srv + '.key', keys + '.key');
+  fs.copyFileSync(srv + '.cert', keys + '.cert');
+  const gcs = await t.startWss(wssConfig({ ssl_keys_path: keys }));
+  assert.strictEqual(await t.peerFingerprint(gcs.port, ca), t.fingerprint(srv + '.cert'));
+  const ws = await t.connectWss(gcs.port, ca);
+  ws.send('before');
+  assert.deepStrictEqual(await h.received(ws, 1), ['before']);
+  const next = t.makeServerCert(tmp, 'next');
+  fs.copyFileSync(next + '.key', keys + '.key');
+  fs.copyFileSync(next + '.cert', keys + '.cert');
+  gcs.kill('SIGHUP');
+  await h.waitStderr(gcs, /TLS keys .*hup\.\{key,cert\} reloaded/);
+  assert.strictEqual(await t.peerFingerprint(gcs.port, ca), t.fingerprint(next + '.cert'));
+  ws.send('after');
+  assert.deepStrictEqual(await h.received(ws, 2), ['before', 'after']);
+  // A key that does not match the certificate: one error, the keys stay.
+  fs.copyFileSync(srv + '.key', keys + '.key');
+  gcs.kill('SIGHUP');
+  const log = await h.waitStderr(gcs, /hup\.key does not match the certificate/);
+  assert.match(log, /E: ssl_keys_path: .*hup\.key does not match the certificate .*hup\.cert; new wss connections keep the keys loaded before/);
+  assert.strictEqual(await t.peerFingerprint(gcs.port, ca), t.fingerprint(next + '.cert'));
+  ws.send('still');
+  assert.deepStrictEqual(await h.received(ws, 3), ['before', 'after', 'still']);
+  ws.terminate();
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
+
+test('missing or mismatched key files stop the start with one line naming the file', async () => {
+  const cases = [
+    [path.join(tmp, 'nothing'), /cannot read .*nothing\.key: No such file or directory/],
+    [null, /mismatch\.key does not match the certificate .*mismatch\.cert/],
+  ];
+  const mism = path.join(tmp, 'mismatch');
+  fs.copyFileSync(path.join(tmp, 'ca.key'), mism + '.key');
+  fs.copyFileSync(srv + '.cert', mism + '.cert');
+  cases[1][0] = mism;
+  for (const [prefix, re] of cases) {
+    const gcs = await h.startGcs(wssConfig({}, { ssl_keys_path: prefix }), { wait: false });
+    assert.strictEqual(await gcs.exited, 1, gcs.stderrText);
+    const errs = gcs.stderrText.split('\n').filter((l) => /\bE: /.test(l));
+    assert.strictEqual(errs.length, 1, gcs.stderrText);
+    assert.match(errs[0], re);
+    assert.doesNotMatch(gcs.stderrText, /listening/);
+  }
+});
+
+test('gcs SCRIPT --wss PREFIX serves the script over TLS', async () => {
+  const file = path.join(tmp, 'quick.lua');
+  fs.writeFileSync(file, SCRIPT);
+  const gcs = await h.startGcs({ args: [file, '-p', '0', '-a', '127.0.0.1', '--wss', srv] }, { wait: false });
+  [gcs.port] = await t.waitWss(gcs);
+  const ws = await t.connectWss(gcs.port, ca);
+  ws.send('cmd:proto');
+  assert.deepStrictEqual(await h.received(ws, 1), ['proto wss']);
+  ws.terminate();
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
