@@ -24,27 +24,8 @@ before(() => {
   srv = t.makeServerCert(tmp, 'srv');
 });
 
-// Echo, and commands: "cmd:proto" answers info.protocol; "cmd:flood N CODE"
-// queues N messages of 1 KB then closes NORMAL with CODE.
-const SCRIPT = `
-local app = {}
-function app.on_connect(conn, info) conn.proto = info.protocol end
-function app.on_message(conn, data)
-  if data == "cmd:proto" then conn:send("proto " .. conn.proto) return end
-  local n, code = data:match("^cmd:flood (%d+) (%d+)$")
-  if n then
-    for i = 1, tonumber(n) do conn:send(i .. ":" .. string.rep("x", 1000)) end
-    conn:close("normal", tonumber(code), "flooded")
-    return
-  end
-  conn:send(data)
-end
-return app
-`;
-
 function wssConfig(extra = {}, vhost = {}) {
-  const file = path.join(tmp, 'wss.lua');
-  fs.writeFileSync(file, SCRIPT);
+  const file = t.echoScript(tmp);
   return {
     adapters: [{ type: 'lua', apps: [{ name: 'echo', file_name: file }] }],
     vhosts: [{ ip: '127.0.0.1', port: 0, protocol: 'wss', app: 'echo', ...vhost }],
@@ -198,8 +179,7 @@ test('missing or mismatched key files stop the start with one line naming the fi
 });
 
 test('gcs SCRIPT --wss PREFIX serves the script over TLS', async () => {
-  const file = path.join(tmp, 'quick.lua');
-  fs.writeFileSync(file, SCRIPT);
+  const file = t.echoScript(tmp);
   const gcs = await h.startGcs({ args: [file, '-p', '0', '-a', '127.0.0.1', '--wss', srv] }, { wait: false });
   [gcs.port] = await t.waitWss(gcs);
   const ws = await t.connectWss(gcs.port, ca);

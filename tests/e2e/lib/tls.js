@@ -8,6 +8,31 @@ const path = require('node:path');
 const tls = require('node:tls');
 const h = require('./harness');
 
+// Echo, and commands: "cmd:proto" answers info.protocol; "cmd:flood N CODE"
+// queues N messages of 1 KB then closes NORMAL with CODE.
+const SCRIPT = `
+local app = {}
+function app.on_connect(conn, info) conn.proto = info.protocol end
+function app.on_message(conn, data)
+  if data == "cmd:proto" then conn:send("proto " .. conn.proto) return end
+  local n, code = data:match("^cmd:flood (%d+) (%d+)$")
+  if n then
+    for i = 1, tonumber(n) do conn:send(i .. ":" .. string.rep("x", 1000)) end
+    conn:close("normal", tonumber(code), "flooded")
+    return
+  end
+  conn:send(data)
+end
+return app
+`;
+
+// Writes the script into 'dir'; its path.
+function echoScript(dir) {
+  const file = path.join(dir, 'wss.lua');
+  fs.writeFileSync(file, SCRIPT);
+  return file;
+}
+
 function ossl(args, opts = {}) {
   return execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
 }
@@ -105,5 +130,5 @@ function sClient(port, args, { input = '', holdMs = 300, timeoutMs = 10000 } = {
   });
 }
 
-module.exports = { ossl, makeCa, makeServerCert, fingerprint, spkiHash, waitWss, startWss,
+module.exports = { echoScript, ossl, makeCa, makeServerCert, fingerprint, spkiHash, waitWss, startWss,
   connectWss, peerFingerprint, sClient };
