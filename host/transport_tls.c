@@ -51,6 +51,7 @@ struct gc_tls_conn {
   unsigned conn_waiting : 1; /* the connection's write ends with it */
   unsigned wait_hs : 1;      /* a write waits for the handshake */
   unsigned got_notify : 1;   /* the peer's close_notify came */
+  unsigned tcp_reading : 1;  /* the socket is read (see tls_read_stop) */
 };
 
 /* ---- the BIO ------------------------------------------------------------- */
@@ -326,7 +327,15 @@ static int tls_write(struct gc_conn *c, const uv_buf_t *iov, size_t n,
                      size_t total) {
   struct gc_tls_conn *t = c->tls;
   if (!SSL_is_init_finished(t->ssl)) {
-    t->wait_hs = 1; /* an HTTP answer before the handshake ended */
+    /* An HTTP answer before the handshake ended (503 at accept): it goes
+     * out once the handshake is over, for which the socket is read. */
+    t->wait_hs = 1;
+    if (!t->tcp_reading) {
+      int rc = gc__tcp_read_start(c);
+      if (rc)
+        return rc;
+      t->tcp_reading = 1;
+    }
     return 0;
   }
   if (t->enc_ahead < total && t->enc_ahead < GC_TLS_BATCH) {
@@ -377,6 +386,10 @@ static void tls_pump(struct gc_conn *c, struct gc_tls_conn *t) {
       return;
     }
     tls_flush(c, t);
+    if (!c->reading && t->tcp_reading) {
+      gc__tcp_read_stop(c); /* as asked meanwhile (tls_read_stop) */
+      t->tcp_reading = 0;
+    }
     if (t->wait_hs && c->state != GC_CONN_DEAD) {
       t->wait_hs = 0;
       gc__conn_write_done(c, 0, 0); /* what waited for the handshake */
@@ -437,8 +450,10 @@ static void tls_input(struct gc_conn *c, const uint8_t *data, size_t len) {
 
 static int tls_read_start(struct gc_conn *c) {
   struct gc_tls_conn *t = c->tls;
-  int rc = gc__tcp_read_start(c);
-  if (rc == 0 && t && t->pending) {
+  int rc = 0;
+  if (!t->tcp_reading && (rc = gc__tcp_read_start(c)) == 0)
+    t->tcp_reading = 1;
+  if (rc == 0 && t->pending) {
     /* What came after the upgrade request on the loop that read it. */
     uint8_t *p = t->pending;
     size_t n = t->pending_len;
@@ -448,6 +463,18 @@ static int tls_read_start(struct gc_conn *c) {
     gc_free(p);
   }
   return rc;
+}
+
+/* An HTTP answer before the handshake ended stops reading, but TLS must
+ * read on to finish its handshake before the answer can go out: the
+ * socket is read until then (the handshake deadline bounds it;
+ * gc__conn_input ignores what comes meanwhile). */
+static void tls_read_stop(struct gc_conn *c) {
+  struct gc_tls_conn *t = c->tls;
+  if (!t || !t->tcp_reading || !SSL_is_init_finished(t->ssl))
+    return;
+  gc__tcp_read_stop(c);
+  t->tcp_reading = 0;
 }
 
 /* ---- the end, and moving between loops ----------------------------------- */
@@ -504,6 +531,7 @@ static int tls_adopt(struct gc_conn *c, struct gc_adopt *a) {
   c->tls = a->tls;
   a->tls = NULL;
   c->tls->c = c;
+  c->tls->tcp_reading = 0; /* a new handle */
   /* Output left from the handshake goes with the next flush. */
   return 0;
 }
@@ -511,7 +539,7 @@ static int tls_adopt(struct gc_conn *c, struct gc_adopt *a) {
 const struct gc_transport gc_transport_tls = {
     .name = "tls",
     .read_start = tls_read_start,
-    .read_stop = gc__tcp_read_stop,
+    .read_stop = tls_read_stop,
     .try_write = tls_try_write,
     .write = tls_write,
     .local_addr = gc__tcp_local_addr,

@@ -188,3 +188,71 @@ test('gcs SCRIPT --wss PREFIX serves the script over TLS', async () => {
   ws.terminate();
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });
+
+test('the handshake deadline covers the TLS handshake; max_connections answers 503 over TLS', async () => {
+  const gcs = await t.startWss(wssConfig({ handshake_timeout_ms: 400, max_connections: 1 }));
+  // A TCP client that never sends its ClientHello, and one that stops
+  // half-way through it, are closed at the deadline.
+  const silent = await rawClose(gcs.port, Buffer.alloc(0));
+  const hello = Buffer.from('16030100c8010000c40303', 'hex'); // a ClientHello's first bytes
+  const partial = await rawClose(gcs.port, hello);
+  assert.strictEqual(silent.length + partial.length, 0);
+  const log = await h.waitStderr(gcs, /(no complete upgrade request in time[\s\S]*){2}/);
+  assert.strictEqual((log.match(/no complete upgrade request in time, closed/g) || []).length, 2, log);
+  // One client is the maximum: the second gets its 503 once its TLS
+  // handshake is over (the answer waits for it), then close_notify.
+  const first = await t.connectWss(gcs.port, ca);
+  const second = await new Promise((resolve) => {
+    const ws = new h.WebSocket(`wss://127.0.0.1:${gcs.port}/`, { ca: fs.readFileSync(ca) });
+    ws.on('unexpected-response', (req, res) => resolve(res.statusCode));
+    ws.on('open', () => resolve('open'));
+    ws.on('error', (e) => resolve(e.message));
+  });
+  assert.strictEqual(second, 503);
+  first.send('still');
+  assert.deepStrictEqual(await h.received(first, 1), ['still']);
+  first.terminate();
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
+
+test('over wss a client that stops reading is dropped at RED output_queue_size; DROP is abrupt', async () => {
+  const file = path.join(tmp, 'flood.lua');
+  fs.writeFileSync(file, `
+local app = {}
+function app.on_message(conn, data)
+  if data == "drop" then conn:close("drop") return end
+  for i = 1, 20 do conn:send(string.rep("y", 60000)) end
+end
+function app.on_disconnect(conn) end
+return app
+`);
+  const gcs = await t.startWss({
+    adapters: [{ type: 'lua', apps: [{ name: 'flood', file_name: file }] }],
+    vhosts: [{ ip: '127.0.0.1', port: 0, protocol: 'wss', app: 'flood' }],
+    ssl_keys_path: srv,
+    conn_critical: { output_queue_size: 100 },
+    logging: { level: 'VERBOSE' },
+  });
+  // A TLS client that completes the upgrade, then never reads again.
+  const tls = require('node:tls');
+  const sock = await new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: gcs.port, ca: fs.readFileSync(ca), servername: 'localhost' }, () => resolve(s));
+    s.on('error', reject);
+  });
+  sock.write(h.upgradeRequest());
+  await new Promise((r) => sock.once('data', r));
+  sock.pause();
+  const ask = h.frame(2, 'more');
+  for (let i = 0; i < 20 && !/output queue/.test(gcs.stderrText); i++) {
+    sock.write(ask);
+    await h.sleep(100);
+  }
+  const log = await h.waitStderr(gcs, /output queue/);
+  assert.match(log, /output queue[^\n]*(dropp|RED)/i, log);
+  sock.destroy();
+  // DROP: the client sees no close frame (1006).
+  const ws = await t.connectWss(gcs.port, ca);
+  ws.send('drop');
+  assert.strictEqual((await ws.closed).code, 1006);
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
