@@ -36,9 +36,24 @@ SSL_CTX *gc_tls_keys_ctx(struct gc_tls_keys *k);
  * 'err'. Exposed for the tests. */
 SSL_CTX *gc_tls_server_ctx_new(const char *prefix, char *err, size_t errlen);
 
+/* tls_client.c: the client side, for links this host opens. A context
+ * for TLS 1.2+ with ALPN http/1.1 that verifies the peer against
+ * 'ca_file' (PEM; NULL: the system's store) unless 'verify' is 0: NULL
+ * with a line in 'err'. */
+SSL_CTX *gc_tls_client_ctx_new(const char *ca_file, int verify, char *err,
+                               size_t errlen);
+/* A client SSL of 'ctx' that must prove 'host' (a name: SNI and the
+ * certificate's DNS names; an address: its IP entries). NULL when out of
+ * memory or 'host' is not usable. */
+SSL *gc_tls_client_ssl_new(SSL_CTX *ctx, const char *host);
+
 /* transport_tls.c: puts an accepted connection on the TLS transport with
  * a new SSL of 'k': 0 or ENOMEM. */
 int gc__tls_conn_attach(struct gc_conn *c, struct gc_tls_keys *k);
+/* The same for a connection this host opened to 'host' (its socket
+ * connected), as the client: the ClientHello goes out at once. 0, ENOMEM
+ * or EINVAL (a host name OpenSSL cannot check). */
+int gc__tls_conn_attach_client(struct gc_conn *c, SSL_CTX *ctx, const char *host);
 /* Frees the TLS state a hand-over carried (a mail never run, an adoption
  * that failed). */
 void gc__tls_adopt_discard(struct gc_adopt *a);
