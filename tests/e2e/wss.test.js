@@ -190,7 +190,7 @@ test('gcs SCRIPT --wss PREFIX serves the script over TLS', async () => {
 });
 
 test('the handshake deadline covers the TLS handshake; max_connections answers 503 over TLS', async () => {
-  const gcs = await t.startWss(wssConfig({ handshake_timeout_ms: 400, max_connections: 1 }));
+  let gcs = await t.startWss(wssConfig({ handshake_timeout_ms: 400 }));
   // A TCP client that never sends its ClientHello, and one that stops
   // half-way through it, are closed at the deadline.
   const silent = await rawClose(gcs.port, Buffer.alloc(0));
@@ -199,6 +199,8 @@ test('the handshake deadline covers the TLS handshake; max_connections answers 5
   assert.strictEqual(silent.length + partial.length, 0);
   const log = await h.waitStderr(gcs, /(no complete upgrade request in time[\s\S]*){2}/);
   assert.strictEqual((log.match(/no complete upgrade request in time, closed/g) || []).length, 2, log);
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+  gcs = await t.startWss(wssConfig({ max_connections: 1 }));
   // One client is the maximum: the second gets its 503 once its TLS
   // handshake is over (the answer waits for it), then close_notify.
   const first = await t.connectWss(gcs.port, ca);
