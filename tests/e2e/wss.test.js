@@ -110,13 +110,22 @@ test('garbage, a plain HTTP request and TLS 1.1 are refused with one line each',
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });
 
-test('openssl s_client: TLS 1.2 and 1.3 with ALPN http/1.1; renegotiation refused', async () => {
+test('openssl s_client: TLS 1.2 and 1.3 with ALPN http/1.1, resumed sessions; renegotiation refused', async () => {
   const gcs = await t.startWss(wssConfig());
   for (const v of ['-tls1_2', '-tls1_3']) {
     const r = await t.sClient(gcs.port, [v, '-CAfile', ca, '-alpn', 'http/1.1', '-servername', 'localhost']);
     assert.match(r.out, new RegExp('Protocol\\s*:\\s*TLSv1\\.' + v.slice(-1)), r.out);
     assert.match(r.out, /ALPN protocol: http\/1\.1/, r.out);
     assert.match(r.out, /Verify return code: 0 \(ok\)/, r.out);
+  }
+  // Session resumption by ticket, TLS 1.3 and 1.2: the second connection
+  // of a client that kept the first's session is "Reused".
+  for (const v of ['-tls1_3', '-tls1_2']) {
+    const sess = path.join(tmp, 'sess' + v + '.pem');
+    const first = await t.sClient(gcs.port, [v, '-CAfile', ca, '-sess_out', sess]);
+    assert.match(first.out, /^New, TLSv1\.[23]/m, first.out);
+    const again = await t.sClient(gcs.port, [v, '-CAfile', ca, '-sess_in', sess]);
+    assert.match(again.out, /^Reused, TLSv1\.[23]/m, again.out);
   }
   // A client offering only another protocol is refused (RFC 7301).
   const h2 = await t.sClient(gcs.port, ['-tls1_3', '-alpn', 'h2']);
@@ -256,5 +265,33 @@ return app
   const ws = await t.connectWss(gcs.port, ca);
   ws.send('drop');
   assert.strictEqual((await ws.closed).code, 1006);
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
+
+test('an orderly close ends with TLS close_notify after the close frame', async () => {
+  const gcs = await t.startWss(wssConfig());
+  // openssl s_client as a raw wss client: the upgrade, then a close frame;
+  // gcs answers it and then sends close_notify, which s_client reports
+  // as "closed" (a connection that just ended would not be).
+  const p = require('node:child_process').spawn('openssl',
+    ['s_client', '-connect', `127.0.0.1:${gcs.port}`, '-nocommands', '-ign_eof']);
+  let out = '';
+  p.stdout.on('data', (d) => { out += d.toString('latin1'); });
+  p.stderr.on('data', (d) => { out += d.toString('latin1'); });
+  const exited = new Promise((r) => p.on('exit', r));
+  try {
+    for (let i = 0; i < 200 && !/Verify return code/.test(out); i++) await h.sleep(25);
+    p.stdin.write(h.upgradeRequest());
+    for (let i = 0; i < 200 && !/101 Switching Protocols/.test(out); i++) await h.sleep(25);
+    assert.match(out, /101 Switching Protocols/, out);
+    p.stdin.write(h.frame(8, Buffer.from([0x0f, 0xa0]))); // 4000
+    for (let i = 0; i < 200 && !/^closed$/m.test(out); i++) await h.sleep(25);
+    assert.match(out, /^closed$/m, out);
+    const frameAt = out.indexOf('\x88\x02\x0f\xa0'); // gcs's close frame, 4000
+    assert.ok(frameAt > 0 && frameAt < out.search(/^closed$/m), out);
+  } finally {
+    p.kill();
+    await exited;
+  }
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });
