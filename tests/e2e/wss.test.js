@@ -295,3 +295,26 @@ test('an orderly close ends with TLS close_notify after the close frame', async 
   }
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });
+
+test('room broadcasts over wss (shared payloads, one encryption per receiver)', async () => {
+  const gcs = await t.startWss({
+    adapters: [{ type: 'lua', apps: [{ name: 'chat', file_name: path.join(h.SRC, 'scripts/chat.lua') }] }],
+    vhosts: [{ ip: '127.0.0.1', port: 0, protocol: 'wss', app: 'chat' }],
+    ssl_keys_path: srv,
+  });
+  const names = ['ann', 'bob', 'cat'];
+  const users = [];
+  for (const name of names) users.push(await t.connectWss(gcs.port, ca, `/chat?room=r&name=${name}`));
+  await h.received(users[0], 3); // ann hears the three joins
+  for (let i = 0; i < 60; i++) users[i % 3].send('m' + i);
+  const want = Array.from({ length: 60 }, (_, i) => `${names[i % 3]}: m${i}`);
+  const said = (u) => u.received.map(String).filter((l) => !l.startsWith('* '));
+  for (const u of users) {
+    for (let i = 0; i < 500 && said(u).length < 60; i++) await h.sleep(10);
+    // Every receiver gets every message once; each sender's in order.
+    assert.deepStrictEqual([...said(u)].sort(), [...want].sort());
+    for (const n of names) assert.deepStrictEqual(said(u).filter((l) => l.startsWith(n + ':')), want.filter((l) => l.startsWith(n + ':')));
+  }
+  for (const u of users) u.terminate();
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
