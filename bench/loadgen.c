@@ -49,13 +49,20 @@
  * a server that places connections by a query parameter (gcs's "route":
  * "query.room") spreads them over R keys.
  *
+ * --tls (echo, idle, handshake): wss, OpenSSL through memory BIOs; the
+ * server's certificate is not verified (a benchmark), every connection a
+ * full handshake (no resumption), ALPN http/1.1. handshake mode then counts
+ * TCP connect + TLS handshake + upgrade.
+ *
  * Output: one JSON line on stdout. Exit status 0 when it measured (errors
  * are in the JSON), 1 on bad usage or when nothing could be measured. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -86,6 +93,7 @@ static struct {
   int pid;
   int flood_conns, flood_size, flood_window;
   int rooms;
+  int tls;
 } opt = {.mode = M_ECHO,
          .host = "127.0.0.1",
          .port = 7681,
@@ -188,7 +196,14 @@ struct conn {
   uint64_t fskip;       /* payload bytes of the current frame still to skip */
   int read_paused;      /* a full read: reading again next loop turn */
   struct conn *resume_next;
+  /* --tls */
+  SSL *ssl;
+  BIO *rb, *wb;         /* ciphertext in (from the socket) and out */
+  struct obuf pre;      /* the upgrade request, until the handshake ends */
 };
+
+static SSL_CTX *tls_ctx;
+static uint8_t pbuf[1 << 18]; /* --tls: plaintext of one read */
 
 static uv_loop_t *loop;
 static struct conn *conns;
@@ -482,9 +497,34 @@ static void on_write(uv_write_t *req, int status) {
     flush(c);
 }
 
+/* --tls: the plaintext of 'b' encrypted in place (once the handshake is
+ * over), with whatever OpenSSL has to send. */
+static int tls_seal(struct conn *c, struct obuf *b) {
+  if (b->len && SSL_is_init_finished(c->ssl)) {
+    if (SSL_write(c->ssl, b->p, (int)b->len) != (int)b->len)
+      return -1;
+    b->len = 0;
+  }
+  int n = BIO_pending(c->wb);
+  if (n > 0) {
+    if (BIO_read(c->wb, ob_reserve(b, (size_t)n), n) != n)
+      return -1;
+    b->len += (size_t)n;
+  }
+  return 0;
+}
+
 static void flush(struct conn *c) {
   struct obuf *b = &c->out[c->cur];
-  if (c->wbusy || !b->len || c->state == C_CLOSING || c->state == C_FREE)
+  if (c->wbusy || c->state == C_CLOSING || c->state == C_FREE)
+    return;
+  if (c->ssl && tls_seal(c, b) != 0) {
+    st.conn_errors++;
+    error_at(c, "TLS write failed");
+    conn_close(c, 1);
+    return;
+  }
+  if (!b->len)
     return;
   uv_buf_t buf = uv_buf_init((char *)b->p, (unsigned)b->len);
   int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
@@ -971,6 +1011,30 @@ static void keep_input(struct conn *c, const uint8_t *p, size_t n) {
   c->in_len += n;
 }
 
+/* --tls: the handshake, then the plaintext of what came into pbuf
+ * ('*len' bytes). 0 or -1. */
+static int tls_read(struct conn *c, size_t *len) {
+  *len = 0;
+  if (!SSL_is_init_finished(c->ssl)) {
+    int r = SSL_do_handshake(c->ssl);
+    if (r != 1)
+      return SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ ? 0 : -1;
+    /* Over: the upgrade request goes out. */
+    ob_append(&c->out[c->cur], c->pre.p, c->pre.len);
+    c->pre.len = 0;
+  }
+  while (*len < sizeof pbuf) {
+    int n = SSL_read(c->ssl, pbuf + *len, (int)(sizeof pbuf - *len));
+    if (n > 0) {
+      *len += (size_t)n;
+      continue;
+    }
+    int e = SSL_get_error(c->ssl, n);
+    return e == SSL_ERROR_WANT_READ ? 0 : -1;
+  }
+  return 0;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct conn *c = s->data;
   if (nread == 0)
@@ -987,6 +1051,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   const uint8_t *data = rbuf;
   size_t len = (size_t)nread;
+  if (c->ssl) {
+    if (BIO_write(c->rb, rbuf, (int)nread) != (int)nread || tls_read(c, &len) != 0) {
+      st.conn_errors++;
+      error_at(c, "TLS: %s", ERR_reason_error_string(ERR_peek_last_error()));
+      ERR_clear_error();
+      conn_close(c, 1);
+      return;
+    }
+    data = pbuf;
+    if (!len) {
+      flush(c); /* the handshake's next flight */
+      return;
+    }
+  }
   if (c->flood && c->state == C_OPEN) {
     long used = flood_discard(c, rbuf, len);
     if (used >= 0 && c->state == C_OPEN && (size_t)nread == buf->len)
@@ -994,7 +1072,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (c->in_len) {
-    keep_input(c, rbuf, len);
+    keep_input(c, data, len);
     data = c->in;
     len = c->in_len;
   }
@@ -1016,6 +1094,11 @@ static void on_closed(uv_handle_t *h) {
   struct conn *c = h->data;
   c->state = C_FREE;
   c->in_len = 0;
+  if (c->ssl) {
+    SSL_free(c->ssl); /* and its BIOs */
+    c->ssl = NULL;
+    c->pre.len = 0;
+  }
   c->out[0].len = c->out[1].len = 0;
   c->wbusy = 0;
   c->cur = 0;
@@ -1097,7 +1180,13 @@ static void on_connect(uv_connect_t *req, int status) {
                    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                    "Sec-WebSocket-Version: 13\r\n\r\n",
                    path, opt.host, opt.port, c->key);
-  ob_append(&c->out[c->cur], req_txt, (size_t)n);
+  if (c->ssl) {
+    ob_append(&c->pre, req_txt, (size_t)n);
+    ERR_clear_error();
+    (void)SSL_do_handshake(c->ssl); /* the ClientHello */
+  } else {
+    ob_append(&c->out[c->cur], req_txt, (size_t)n);
+  }
   flush(c);
 }
 
@@ -1111,6 +1200,19 @@ static void conn_start(struct conn *c) {
   c->sent = c->recvd = 0;
   c->raw_off = 0;
   c->t_start = uv_hrtime();
+  if (opt.tls) {
+    c->ssl = SSL_new(tls_ctx);
+    c->rb = BIO_new(BIO_s_mem());
+    c->wb = BIO_new(BIO_s_mem());
+    if (!c->ssl || !c->rb || !c->wb) {
+      fprintf(stderr, "loadgen: out of memory\n");
+      exit(1);
+    }
+    BIO_set_mem_eof_return(c->rb, -1);
+    SSL_set_bio(c->ssl, c->rb, c->wb);
+    SSL_set_connect_state(c->ssl);
+    (void)SSL_set_tlsext_host_name(c->ssl, "localhost");
+  }
   pending++;
   uv_tcp_nodelay(&c->tcp, 1);
   int rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&addr,
@@ -1307,7 +1409,7 @@ static void print_json(void) {
   static const char *modes[] = {"echo", "handshake", "idle", "broadcast"};
   printf("{\"label\":\"%s\",\"mode\":\"%s\",\"proto\":\"%s\",\"conns\":%d,"
          "\"window\":%d,\"size\":%d",
-         opt.label, modes[opt.mode], opt.raw ? "raw" : "ws", opt.conns,
+         opt.label, modes[opt.mode], opt.raw ? "raw" : opt.tls ? "wss" : "ws", opt.conns,
          opt.window, opt.size);
   if (opt.mode == M_BROADCAST)
     printf(",\"receivers\":%d", opt.receivers);
@@ -1430,7 +1532,8 @@ static void usage(void) {
           "[--label L]\n"
           "  [--flood-conns F] [--flood-size S] [--flood-window W]   (echo "
           "mode)\n"
-          "  [--rooms R]   (echo, idle: connection i asks for PATH?room=i%%R)\n");
+          "  [--rooms R]   (echo, idle: connection i asks for PATH?room=i%%R)\n"
+          "  [--tls]       (echo, idle, handshake: wss)\n");
   exit(1);
 }
 
@@ -1447,6 +1550,7 @@ int main(int argc, char **argv) {
       {"label", 1, 0, 'l'},    {"setup-timeout", 1, 0, 'T'},
       {"flood-conns", 1, 0, 'F'}, {"flood-size", 1, 0, 'S'},
       {"flood-window", 1, 0, 'X'}, {"rooms", 1, 0, 'R'},
+      {"tls", 0, 0, 'L'},
       {"help", 0, 0, '?'},     {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -1486,6 +1590,7 @@ int main(int argc, char **argv) {
     case 'S': opt.flood_size = atoi(optarg); break;
     case 'X': opt.flood_window = atoi(optarg); break;
     case 'R': opt.rooms = atoi(optarg); break;
+    case 'L': opt.tls = 1; break;
     default: usage();
     }
   }
@@ -1494,8 +1599,19 @@ int main(int argc, char **argv) {
       opt.warmup < 0 || (opt.raw && opt.mode == M_BROADCAST) ||
       opt.flood_conns < 0 || (opt.flood_conns && opt.mode != M_ECHO) ||
       opt.flood_size < 1 || opt.flood_size > (1 << 20) || opt.flood_window < 0 ||
-      opt.rooms < 0 || (opt.rooms && opt.mode != M_ECHO && opt.mode != M_IDLE))
+      opt.rooms < 0 || (opt.rooms && opt.mode != M_ECHO && opt.mode != M_IDLE) ||
+      (opt.tls && (opt.raw || opt.flood_conns || opt.mode == M_BROADCAST)))
     usage();
+  if (opt.tls) {
+    static const unsigned char alpn[] = "\x08http/1.1";
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx || SSL_CTX_set_alpn_protos(tls_ctx, alpn, sizeof alpn - 1) != 0) {
+      fprintf(stderr, "loadgen: cannot make a TLS context\n");
+      return 1;
+    }
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+  }
   if (!opt.flood_window) {
     opt.flood_window = (2 << 20) / opt.flood_size;
     if (opt.flood_window > 3000)

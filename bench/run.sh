@@ -417,6 +417,65 @@ if [ -n "$WORKERS_LIST" ]; then
   done
 fi
 
+# ---- wss (issue 16) ------------------------------------------------------------
+# gcs + the native echo adapter on a "protocol": "wss" vhost, lws_echo with
+# its TLS options, and Node https + ws (bench/peers/wss_echo.js), all with
+# one RSA-2048 certificate made here by openssl; loadgen --tls (OpenSSL
+# memory BIOs, no verification, a full handshake per connection). Rows:
+# echo 32 B and 1 KiB x100 w16 (alternating, REPEAT_WSS rounds), TLS
+# handshakes/s (connect + handshake + upgrade), RSS per idle connection.
+# The raw lines go to $B/bench/wss.jsonl; bench/wss_report.js appends the
+# table to RESULTS.md.
+SERVERS_WSS="gcs-wss lws-wss node-wss"
+WSS_LIST=""
+if [ -z "$FAIR_ONLY" ] && [ -z "$WORKERS_ONLY" ]; then
+  for s in $SERVERS_WSS; do wanted "$s" && WSS_LIST="$WSS_LIST $s"; done
+fi
+WSS_RESULTS="$B/bench/wss.jsonl"
+: >"$WSS_RESULTS"
+if [ -n "$WSS_LIST" ]; then
+  REPEAT_WSS=3 WSS_IDLE=$IDLE_CONNS
+  [ -n "$QUICK" ] && REPEAT_WSS=1
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/wss.key" -out "$WORK/wss.cert" \
+    -days 2 -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>/dev/null ||
+    die "openssl could not make the benchmark's certificate"
+  i=13
+  for s in $SERVERS_WSS; do
+    PORT[$s]=$((PORT0 + i)) SPIN[$s]=$PIN_SRV CPIN[$s]=$PIN_CLI
+    i=$((i + 1))
+  done
+  cat >"$WORK/gcs-wss.json" <<EOF
+{"adapters":[{"type":"native","dir":"$B","name":"echo","apps":[{"name":"echo","type_name":"echo","file_name":"echo"}]}],
+ "vhosts":[{"ip":"127.0.0.1","port":${PORT[gcs-wss]},"protocol":"wss","app":"echo"}],
+ "ssl_keys_path":"$WORK/wss",
+ "logging":{"level":"ERR"}}
+EOF
+  CMD[gcs-wss]="$B/gcs -w 1 -C $WORK/gcs-wss.json"
+  CMD[lws-wss]="$B/bench/lws_echo ${PORT[lws-wss]} 127.0.0.1 $WORK/wss.cert $WORK/wss.key"
+  CMD[node-wss]="node $ROOT/bench/peers/wss_echo.js ${PORT[node-wss]} 127.0.0.1 $WORK/wss.cert $WORK/wss.key"
+  for s in $WSS_LIST; do start_server "$s"; done
+  log "wss servers up:$WSS_LIST ($PINNING)"
+  for rep in $(seq "$REPEAT_WSS"); do
+    order=$WSS_LIST
+    [ $((rep % 2)) -eq 0 ] && order=$(printf '%s\n' $WSS_LIST | tac | tr '\n' ' ')
+    for size in 32 1024; do
+      log "wss echo ${size}B x100 w16 (run $rep of $REPEAT_WSS)"
+      for s in $order; do
+        RESULTS=$WSS_RESULTS run "wss echo ${size}B x100 w16" "$s" --tls --mode echo --size "$size" \
+          --conns 100 --window 16 --warmup "$WARM" --duration "$DUR" --concurrency 128
+      done
+    done
+    log "wss handshakes (32 at a time: connect, TLS handshake, upgrade, reset; run $rep of $REPEAT_WSS)"
+    for s in $order; do
+      RESULTS=$WSS_RESULTS run "wss handshake" "$s" --tls --mode handshake --concurrency 32 --duration "$HS_DUR"
+    done
+  done
+  log "wss idle: $WSS_IDLE connections, one echo each, then held"
+  for s in $WSS_LIST; do
+    RESULTS=$WSS_RESULTS run "wss idle" "$s" --tls --mode idle --conns "$WSS_IDLE" --concurrency 128 --size 32
+  done
+fi
+
 # ---- report --------------------------------------------------------------------
 T_END=$(date +%s)
 CMDLINE="make bench${QUICK:+ QUICK=1}"
@@ -437,4 +496,5 @@ node bench/report.js --results "$RESULTS" --out "$OUT" \
   --node "$(node --version)" --bun "$("$ROOT/bench/node_modules/.bin/bun" --version)" \
   --uws "$(node -p "require('$ROOT/bench/node_modules/@trufflesuite/uws-js-unofficial/package.json').version")" \
   --uv "$(pkg-config --modversion libuv 2>/dev/null || echo '?')"
+[ -s "$WSS_RESULTS" ] && node bench/wss_report.js "$WSS_RESULTS" >>"$OUT/RESULTS.md"
 log "done in $((T_END - T_START)) s: $OUT/RESULTS.md, $OUT/results.png"

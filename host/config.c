@@ -37,14 +37,29 @@ int gc_config_check_serve(const struct gc_config *cfg, char *err,
                           size_t errlen) {
   for (size_t i = 0; i < cfg->vhost_count; i++) {
     const struct gc_vhost_conf *v = &cfg->vhosts[i];
-    if (v->protocol != GC_PROTOCOL_WSS)
-      continue;
     bool v6 = strchr(v->ip, ':') != NULL;
-    snprintf(err, errlen,
-             "vhosts[%zu] (%s%s%s:%d): protocol \"wss\" is not supported yet; "
-             "use \"ws\" behind a TLS proxy",
-             i, v6 ? "[" : "", v->ip, v6 ? "]" : "", v->port);
-    return ENOTSUP;
+    if (v->protocol == GC_PROTOCOL_WSS && !v->ssl_keys_path) {
+      snprintf(err, errlen,
+               "vhosts[%zu] (%s%s%s:%d): protocol \"wss\" needs an "
+               "\"ssl_keys_path\" (PREFIX of PREFIX.key and PREFIX.cert), in "
+               "the vhost or at the config's root",
+               i, v6 ? "[" : "", v->ip, v6 ? "]" : "", v->port);
+      return ENOTSUP;
+    }
+    for (size_t k = 0; k < i; k++) {
+      const struct gc_vhost_conf *o = &cfg->vhosts[k];
+      if (o->port != v->port || strcmp(o->ip, v->ip) != 0)
+        continue;
+      if (o->protocol != v->protocol ||
+          (v->protocol == GC_PROTOCOL_WSS &&
+           strcmp(o->ssl_keys_path, v->ssl_keys_path) != 0)) {
+        snprintf(err, errlen,
+                 "vhosts[%zu] (%s%s%s:%d): vhosts[%zu] serves the same address "
+                 "with another protocol or other keys",
+                 i, v6 ? "[" : "", v->ip, v6 ? "]" : "", v->port, k);
+        return ENOTSUP;
+      }
+    }
   }
   return 0;
 }
@@ -71,6 +86,7 @@ void gc_config_free(struct gc_config *cfg) {
   for (size_t i = 0; i < cfg->vhost_count; i++) {
     gc_free(cfg->vhosts[i].ip);
     gc_free(cfg->vhosts[i].app);
+    gc_free(cfg->vhosts[i].ssl_keys_path);
   }
   gc_free(cfg->vhosts);
   gc_free(cfg->log_file);

@@ -71,6 +71,8 @@ struct gc_vhost_conf {
   int port;     /* 1..65535 */
   int protocol; /* GC_PROTOCOL_WS (default) or GC_PROTOCOL_WSS */
   char *app;    /* names a configured app */
+  /* "ssl_keys_path": the vhost's, else the root's (owned), else NULL. */
+  char *ssl_keys_path;
 };
 
 struct gc_config_texts; /* getOpt's JSON texts (config_getopt.c) */
@@ -150,8 +152,9 @@ int gc_config_load_string(const char *json, const char *source_name,
     __attribute__((warn_unused_result));
 
 /* What a valid config may hold but this host cannot serve: a "wss" vhost
- * (ENOTSUP, explained in 'err'). Checked before any adapter is loaded, so
- * no application code runs for a config that cannot start. 0 or ENOTSUP. */
+ * without an ssl_keys_path, ws and wss on one address (ENOTSUP, explained
+ * in 'err'). Checked before any adapter is loaded, so no application code
+ * runs for a config that cannot start. 0 or ENOTSUP. */
 int gc_config_check_serve(const struct gc_config *cfg, char *err,
                           size_t errlen) __attribute__((warn_unused_result));
 

@@ -166,7 +166,9 @@ int gc__config_extract(struct gc_config *cfg) {
     vc->protocol = proto && strcmp(json_string_value(proto), "wss") == 0
                        ? GC_PROTOCOL_WSS
                        : GC_PROTOCOL_WS;
-    if (dup_member(vh, "ip", &vc->ip) || dup_member(vh, "app", &vc->app))
+    if (dup_member(vh, "ip", &vc->ip) || dup_member(vh, "app", &vc->app) ||
+        dup_member(json_object_get(vh, "ssl_keys_path") ? vh : root,
+                   "ssl_keys_path", &vc->ssl_keys_path))
       return ENOMEM;
   }
   const json_t *logging = json_object_get(root, "logging");

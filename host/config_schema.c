@@ -118,7 +118,7 @@ static const struct key_spec adapter_keys[] = {
 static const struct key_spec vhost_keys[] = {
     S_IP("ip", F_REQUIRED), S_RANGE("port", F_REQUIRED, 0, 65535),
     S_CHOICE("protocol", 0, protocols), S_STR("app", F_REQUIRED | F_NONEMPTY),
-    S_END};
+    S_STR("ssl_keys_path", 0), S_END};
 static const struct key_spec logging_keys[] = {
     S_STR("log_file", 0), S_LEVEL("level"),
     S_RANGE("conn_lines_per_second", 0, 0, UINT32_MAX),

@@ -138,6 +138,8 @@ void gc__conn_teardown(struct gc_conn *c) {
   c->state = GC_CONN_DEAD;
   gc__conn_stop_timers(c);
   gc__loop_unmark_dirty(c->loop, c);
+  if (c->tp->ending)
+    c->tp->ending(c);
   uv_close((uv_handle_t *)&c->tcp, gc__conn_on_close);
 }
 

@@ -108,8 +108,8 @@ void gc__conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
     c->tp->local_addr(c, lip, sizeof lip, &lport);
     c->in_connect = 1; /* connectionRefuse may choose the answer */
     GC__TIMED(loop, app, GC_EV_CONNECT,
-              user = a->on_connect(app->id, c->handle, GC_PROTOCOL_WS, c->rip,
-                                   c->rport, lip, lport, target));
+              user = a->on_connect(app->id, c->handle, c->listener->protocol,
+                                   c->rip, c->rport, lip, lport, target));
     c->in_connect = 0;
   }
   if (user == GC_DROP_CONNECTION) {

@@ -11,6 +11,7 @@
 #include "internal.h"
 #include "log.h"
 #include "mailbox.h"
+#include "tls.h"
 #include "transport.h"
 
 /* ---- reading ------------------------------------------------------------- */
@@ -110,6 +111,11 @@ void gc__conn_accept(struct gc_listener *l) {
     return;
   }
   (void)uv_tcp_nodelay(&c->tcp, 1);
+  if (l->tls && gc__tls_conn_attach(c, l->tls) != 0) {
+    gc_log(GCL_ERR, "accept: out of memory for TLS");
+    gc__conn_teardown(c);
+    return;
+  }
   struct sockaddr_storage ss;
   int sl = sizeof ss;
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
@@ -152,6 +158,7 @@ void gc__conn_hand_over(struct gc_conn *c, int worker, const uint8_t *rest,
   a->fd = -1;
   a->mem = NULL;
   a->mem_ud = NULL;
+  a->tls = NULL;
   a->tp = c->tp;
   if (c->tp->hand_over(c, a) != 0) {
     gc_free(a);
@@ -190,6 +197,7 @@ void gc__conn_adopt(struct gc_loop *loop, struct gc_adopt *a) {
       a->mem->on_close(a->mem_ud); /* its peer must not wait forever */
     if (a->fd >= 0)
       close(a->fd);
+    gc__tls_adopt_discard(a);
     gc_free(a->req);
     gc_free(a);
     return;

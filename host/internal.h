@@ -93,6 +93,8 @@ struct gc_server {
   /* The config's "redis" (redis.c), loop 0's; NULL without one, and under
    * gc.testing. Set before the workers start, freed after they ended. */
   struct gc_redis *redis;
+  /* wss (tls.h): the SSL_CTX of each key prefix; NULL without wss. */
+  struct gc_tls *tls;
 };
 
 enum gc_phase {
@@ -111,6 +113,8 @@ struct gc_listener {
   char ip[64];
   int port;      /* bound (the kernel's choice for a vhost port 0) */
   int conf_port; /* as configured */
+  int protocol;  /* GC_PROTOCOL_WS, or GC_PROTOCOL_WSS (on_connect's pid) */
+  struct gc_tls_keys *tls; /* wss on real sockets: its keys (tls.h) */
 };
 
 enum gc_conn_state {
@@ -178,6 +182,7 @@ struct gc_conn {
   void *mem_ud;
   uint8_t *mem_pending; /* input that arrived while not reading */
   size_t mem_pending_len;
+  struct gc_tls_conn *tls; /* the TLS transport's state, else NULL */
 };
 
 struct gc_mail;

@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "tls.h"
 
 
 /* Descriptors kept free for the host (a log file reopened, an adapter's
@@ -153,13 +154,6 @@ int gc__loop_listeners_open(struct gc_loop *loop, int bind_sockets, char *err,
   struct gc_config *cfg = loop->server->cfg;
   for (size_t i = 0; i < cfg->vhost_count; i++) {
     const struct gc_vhost_conf *v = &cfg->vhosts[i];
-    if (v->protocol == GC_PROTOCOL_WSS && bind_sockets) {
-      snprintf(err, errlen,
-               "vhosts[%zu] (%s:%d): protocol \"wss\" is not supported yet; "
-               "use \"ws\" behind a TLS proxy",
-               i, v->ip, v->port);
-      return ENOTSUP;
-    }
     struct gc_app *app = gc_server_app_by_name(loop->server, v->app);
     if (!app) {
       snprintf(err, errlen, "vhosts[%zu]: unknown app \"%s\"", i, v->app);
@@ -178,6 +172,12 @@ int gc__loop_listeners_open(struct gc_loop *loop, int bind_sockets, char *err,
       ls[loop->listener_count++] = l;
       l->loop = loop;
       l->port = l->conf_port = v->port;
+      l->protocol = v->protocol;
+      if (v->protocol == GC_PROTOCOL_WSS && bind_sockets &&
+          !(l->tls = gc_tls_keys_find(loop->server, v->ssl_keys_path))) {
+        snprintf(err, errlen, "vhosts[%zu]: its TLS keys are not loaded", i);
+        return EINVAL;
+      }
       snprintf(l->ip, sizeof l->ip, "%s", v->ip);
       if (!bind_sockets)
         goto add_app;
@@ -198,14 +198,14 @@ int gc__loop_listeners_open(struct gc_loop *loop, int bind_sockets, char *err,
       if (loop->id != 0) {
         /* loop 0 said where the server listens */
       } else if (v->port || gc_log_enabled(GCL_NOTICE)) {
-        gc_log(GCL_NOTICE, "listening on ws://%s:%d", v->ip,
-               v->port ? v->port : bound_port(&l->tcp));
+        gc_log(GCL_NOTICE, "listening on %s://%s:%d", l->tls ? "wss" : "ws",
+               v->ip, v->port ? v->port : bound_port(&l->tcp));
       } else {
         /* Port 0: this line is the only way to learn the port, whatever
          * the level mask says. */
         char line[128];
-        snprintf(line, sizeof line, "listening on ws://%s:%d", v->ip,
-                 bound_port(&l->tcp));
+        snprintf(line, sizeof line, "listening on %s://%s:%d",
+                 l->tls ? "wss" : "ws", v->ip, bound_port(&l->tcp));
         gc_log_urgent(GCL_NOTICE, line);
       }
     }

@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "internal.h"
+#include "tls.h"
 #include "log.h"
 #include "mailbox.h"
 
@@ -189,6 +190,7 @@ static void on_sighup(uv_signal_t *s, int signum) {
     return;
   }
   gc_log(GCL_NOTICE, "SIGHUP received: reloading");
+  (void)gc_tls_reload(loop->server); /* wss keys, for new connections */
   (void)gc_server_reload(loop->server);
 }
 

@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "internal.h"
+#include "tls.h"
 
 struct gc_mail *gc_mail_new(int kind, size_t extra) {
   if (extra > SIZE_MAX - sizeof(struct gc_mail))
@@ -24,6 +25,7 @@ static void adopt_free(struct gc_adopt *a) {
     return;
   if (a->fd >= 0)
     close(a->fd);
+  gc__tls_adopt_discard(a);
   gc_free(a->req);
   gc_free(a);
 }

@@ -54,6 +54,7 @@ struct gc_adopt {
   int fd;                          /* the socket (a dup), or -1 in memory */
   const struct gc_mem_ops *mem;    /* gc.testing's peer, else NULL */
   void *mem_ud;
+  struct gc_tls_conn *tls;         /* TLS's state (owned), else NULL */
   struct gc_http_req *req;         /* owned */
   char rip[46];
   int rport;

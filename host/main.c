@@ -27,11 +27,12 @@
 #include "log.h"
 #include "new_project.h"
 #include "paths.h"
+#include "tls.h"
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: gcs [-C config.json] [-w N] [--watch]\n"
-          "       gcs SCRIPT.lua [-p PORT] [-a ADDRESS] [-w N] [--route ROUTE] [--watch]\n"
+          "       gcs SCRIPT.lua [-p PORT] [-a ADDRESS] [-w N] [--route ROUTE] [--wss PREFIX] [--watch]\n"
           "       gcs --new NAME\n"
           "\n"
           "  -C FILE     Game Carrier JSON config (default: gcs.json)\n"
@@ -45,6 +46,8 @@ static void usage(FILE *f) {
           "              \"auto\": one per CPU)\n"
           "  --route R   a script's route: query.NAME or path (players with the\n"
           "              same key share a worker's Lua state)\n"
+          "  --wss PREFIX  a script served over TLS (wss://) with PREFIX.key,\n"
+          "              PREFIX.cert and PREFIX.cacert (optional chain)\n"
           "  --watch     reload the Lua scripts when a .lua file next to one\n"
           "              changes (development); SIGHUP reloads them too\n"
           "  --new NAME  write NAME/, a game to start from: script, spec, config\n"
@@ -91,8 +94,8 @@ static int resolve_address(const char *name, char *out, size_t outlen) {
 
 /* A one-app config for 'gcs script.lua': the app is named after the file. */
 static int script_config(const char *script, const char *addr, int port,
-                         const char *route, struct gc_config **cfg, char *err,
-                         size_t errlen) {
+                         const char *route, const char *wss,
+                         struct gc_config **cfg, char *err, size_t errlen) {
   const char *base = strrchr(script, '/');
   base = base ? base + 1 : script;
   char name[128];
@@ -103,12 +106,14 @@ static int script_config(const char *script, const char *addr, int port,
   json_t *root = json_pack(
       "{s:[{s:s, s:[{s:s, s:s, s:s}]}], s:[{s:s, s:i, s:s, s:s}]}",
       "adapters", "type", "lua", "apps", "name", name, "type_name", "lua",
-      "file_name", script, "vhosts", "ip", addr, "port", port, "protocol", "ws",
-      "app", name);
+      "file_name", script, "vhosts", "ip", addr, "port", port, "protocol",
+      wss ? "wss" : "ws", "app", name);
   if (!root) {
     snprintf(err, errlen, "out of memory");
     return ENOMEM;
   }
+  if (wss)
+    (void)json_object_set_new(root, "ssl_keys_path", json_string(wss));
   if (route)
     (void)json_object_set_new(
         json_array_get(json_object_get(json_array_get(json_object_get(root, "adapters"), 0),
@@ -162,7 +167,7 @@ int main(int argc, char **argv) {
   /* Nor a logrotate's SIGUSR1 (loop 0 reopens the log file on it). */
   signal(SIGUSR1, SIG_IGN);
   const char *config_path = NULL, *script = NULL, *addr = "0.0.0.0";
-  const char *route = NULL;
+  const char *route = NULL, *wss = NULL;
   int port = 7681;
   long workers_opt = 0;
   int watch = 0;
@@ -205,14 +210,16 @@ int main(int argc, char **argv) {
       if (!a[2] && i + 1 < argc)
         i++; /* "-c 1": Game Carrier's examples pass it; meaning unknown */
     } else if ((!strcmp(a, "-C") || !strcmp(a, "-p") || !strcmp(a, "-a") ||
-                !strcmp(a, "-w") || !strcmp(a, "--route"))) {
+                !strcmp(a, "-w") || !strcmp(a, "--route") || !strcmp(a, "--wss"))) {
       if (i + 1 >= argc) {
         fprintf(stderr, "gcs: %s needs a value\n", a);
         usage(stderr);
         return 2;
       }
       const char *v = argv[++i];
-      if (a[1] == '-') {
+      if (!strcmp(a, "--wss")) {
+        wss = v;
+      } else if (a[1] == '-') {
         route = v;
       } else if (a[1] == 'w') {
         char *end;
@@ -246,6 +253,11 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  if (wss && !script) {
+    fprintf(stderr, "gcs: --wss is for a script; in a config, set the vhost's "
+            "\"protocol\": \"wss\" and \"ssl_keys_path\"\n");
+    return 2;
+  }
   if (route && !script) {
     fprintf(stderr, "gcs: --route is for a script; in a config, set the app's \"route\"\n");
     return 2;
@@ -263,7 +275,8 @@ int main(int argc, char **argv) {
   char err[1024] = "";
   struct gc_server server;
   memset(&server, 0, sizeof server);
-  int rc = script ? script_config(script, address, port, route, &server.cfg, err, sizeof err)
+  int rc = script ? script_config(script, address, port, route, wss, &server.cfg, err,
+                                  sizeof err)
                   : gc_config_load_file(config_path ? config_path : "gcs.json",
                                         &server.cfg, err, sizeof err);
   if (rc) {
@@ -282,6 +295,13 @@ int main(int argc, char **argv) {
   /* What a config holds but this host cannot serve is refused before any
    * adapter is loaded, so no application code runs for a failed start. */
   if ((rc = gc_config_check_serve(server.cfg, err, sizeof err)) != 0) {
+    gc_log(GCL_ERR, "%s", err);
+    gc_config_free(server.cfg);
+    gc_log_close();
+    return 1;
+  }
+  /* wss keys: missing or mismatched files stop the start here too. */
+  if ((rc = gc_tls_start(&server, err, sizeof err)) != 0) {
     gc_log(GCL_ERR, "%s", err);
     gc_config_free(server.cfg);
     gc_log_close();
@@ -332,6 +352,7 @@ int main(int argc, char **argv) {
   else
     gc_log(GCL_NOTICE, "gcs stopped");
   gc_free(server.lua_adapter_path);
+  gc_tls_stop(&server);
   gc_config_free(server.cfg);
   gc_log_close();
   return status;

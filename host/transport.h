@@ -2,13 +2,15 @@
  *
  * The connection code (conn*.c) moves bytes only through its connection's
  * transport: TCP (transport_tcp.c) in gcs, the in-memory peer of
- * gc.testing (transport_mem.c) under busted; TLS will be one more. Input
+ * gc.testing (transport_mem.c) under busted, TLS (transport_tls.c) for
+ * wss. Input
  * arrives through gc__conn_input; a write the transport could not finish
  * at once ends with gc__conn_write_done. */
 #ifndef GC_TRANSPORT_H
 #define GC_TRANSPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct gc_conn;
@@ -39,10 +41,24 @@ struct gc_transport {
   /* Writes go through try_write again and again while the peer takes
    * everything (an in-memory peer): no background write is needed. */
   unsigned drain_inline : 1;
+  /* What the socket read (transport_tcp.c's reader): NULL, gc__conn_input;
+   * TLS decrypts first. */
+  void (*input)(struct gc_conn *c, const uint8_t *data, size_t len);
+  /* gc__conn_teardown is about to close the socket: a last word (TLS's
+   * close_notify). NULL: none. */
+  void (*ending)(struct gc_conn *c);
 };
 
 extern const struct gc_transport gc_transport_tcp;
 extern const struct gc_transport gc_transport_mem;
+extern const struct gc_transport gc_transport_tls;
+
+/* transport_tcp.c's socket side, which TLS shares. */
+int gc__tcp_read_start(struct gc_conn *c);
+void gc__tcp_read_stop(struct gc_conn *c);
+void gc__tcp_local_addr(struct gc_conn *c, char *ip, size_t iplen, int *port);
+int gc__tcp_hand_over(struct gc_conn *c, struct gc_adopt *a);
+int gc__tcp_adopt(struct gc_conn *c, struct gc_adopt *a);
 
 /* conn.c: a background write ended ('written' bytes of the queue left;
  * status < 0: it failed). */

@@ -39,7 +39,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   c->read_frames = 0;
-  gc__conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
+  if (c->tp->input)
+    c->tp->input(c, (const uint8_t *)buf->base, (size_t)nread);
+  else
+    gc__conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
   if ((size_t)nread < buf->len) {
     c->read_max = 0; /* not flooding: a full buffer next time */
     return;
@@ -66,11 +69,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
 }
 
-static int tcp_read_start(struct gc_conn *c) {
+int gc__tcp_read_start(struct gc_conn *c) {
   return uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-static void tcp_read_stop(struct gc_conn *c) {
+void gc__tcp_read_stop(struct gc_conn *c) {
   uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
@@ -95,7 +98,7 @@ static int tcp_write(struct gc_conn *c, const uv_buf_t *iov, size_t n,
 
 /* ---- addresses, hand-over ------------------------------------------------ */
 
-static void tcp_local_addr(struct gc_conn *c, char *ip, size_t iplen, int *port) {
+void gc__tcp_local_addr(struct gc_conn *c, char *ip, size_t iplen, int *port) {
   struct sockaddr_storage ss;
   int sl = sizeof ss;
   if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sl) != 0)
@@ -111,7 +114,7 @@ static void tcp_local_addr(struct gc_conn *c, char *ip, size_t iplen, int *port)
 
 /* The socket goes on under a duplicate: closing ours takes it out of this
  * loop's epoll and leaves the connection open. */
-static int tcp_hand_over(struct gc_conn *c, struct gc_adopt *a) {
+int gc__tcp_hand_over(struct gc_conn *c, struct gc_adopt *a) {
   uv_os_fd_t fd;
   if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
     return EBADF;
@@ -120,7 +123,7 @@ static int tcp_hand_over(struct gc_conn *c, struct gc_adopt *a) {
   return 0;
 }
 
-static int tcp_adopt(struct gc_conn *c, struct gc_adopt *a) {
+int gc__tcp_adopt(struct gc_conn *c, struct gc_adopt *a) {
   int rc = uv_tcp_open(&c->tcp, a->fd);
   if (rc)
     return -rc;
@@ -131,13 +134,13 @@ static int tcp_adopt(struct gc_conn *c, struct gc_adopt *a) {
 
 const struct gc_transport gc_transport_tcp = {
     .name = "tcp",
-    .read_start = tcp_read_start,
-    .read_stop = tcp_read_stop,
+    .read_start = gc__tcp_read_start,
+    .read_stop = gc__tcp_read_stop,
     .try_write = tcp_try_write,
     .write = tcp_write,
-    .local_addr = tcp_local_addr,
+    .local_addr = gc__tcp_local_addr,
     .closed = NULL,
-    .hand_over = tcp_hand_over,
-    .adopt = tcp_adopt,
+    .hand_over = gc__tcp_hand_over,
+    .adopt = gc__tcp_adopt,
     .drain_inline = 0,
 };

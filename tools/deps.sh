@@ -45,7 +45,8 @@ if [ "$what" = test ]; then
   need prometheus "Prometheus's promtool (prometheus)" has promtool
   need redis-server "Redis (redis-server), for e2e.redis" has redis-server
   need haproxy "HAProxy (haproxy), for e2e.cluster" has haproxy
-  need testssl.sh "testssl.sh (testssl), for e2e.wss" has testssl
+  need testssl.sh "testssl.sh (testssl), for e2e.testssl" has testssl
+  need openssl "the openssl command, for the wss tests' certificates" has openssl
 fi
 [ -z "$missing" ] && exit 0
 

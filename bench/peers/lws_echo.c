@@ -4,7 +4,9 @@
  * WRITEABLE callback, and each one lws_write()s one message (lws's rule: one
  * lws_write per writeable callback). Default lws event loop (poll).
  *
- * usage: lws_echo PORT [ADDRESS]        SIGTERM / SIGINT stop it. */
+ * usage: lws_echo PORT [ADDRESS [CERT KEY]]   SIGTERM / SIGINT stop it.
+ * With CERT and KEY (PEM files) it serves wss: lws's own OpenSSL setup,
+ * as its minimal-ws-server-tls example does. */
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -140,7 +142,7 @@ static void on_signal(int sig) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: lws_echo PORT [ADDRESS]\n");
+    fprintf(stderr, "usage: lws_echo PORT [ADDRESS [CERT KEY]]\n");
     return 1;
   }
   struct rlimit rl;
@@ -157,6 +159,11 @@ int main(int argc, char **argv) {
   info.port = atoi(argv[1]);
   info.iface = argc > 2 ? argv[2] : "127.0.0.1";
   info.protocols = protocols;
+  if (argc > 4) {
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.ssl_cert_filepath = argv[3];
+    info.ssl_private_key_filepath = argv[4];
+  }
   context = lws_create_context(&info);
   if (!context) {
     fprintf(stderr, "lws_echo: lws_create_context failed\n");

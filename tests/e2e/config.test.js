@@ -97,7 +97,7 @@ for (const [what, second, want] of [
   });
 }
 
-test('a wss vhost is refused before any script runs', async () => {
+test('a wss vhost without ssl_keys_path is refused before any script runs', async () => {
   const dir = tmp();
   const port = 7681; // refused before anything listens
   const gcs = await h.startGcs({
@@ -109,7 +109,7 @@ test('a wss vhost is refused before any script runs', async () => {
   assert.doesNotMatch(gcs.stderrText, /LOUD RAN/);
   const errs = errorLines(gcs.stderrText);
   assert.strictEqual(errs.length, 1, gcs.stderrText);
-  assert.match(errs[0], /vhosts\[1\] \(127\.0\.0\.1:\d+\): protocol "wss" is not supported yet/);
+  assert.match(errs[0], /vhosts\[1\] \(127\.0\.0\.1:\d+\): protocol "wss" needs an "ssl_keys_path"/);
 });
 
 function luaConfig(dir, port, extra) {

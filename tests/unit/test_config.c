@@ -609,8 +609,26 @@ static void test_check_serve(void **state) {
       "{" ADAPTERS ",\n \"vhosts\": [{\"ip\": \"127.0.0.1\", \"port\": 7681, \"app\": \"echo\"},\n"
       "  {\"ip\": \"::\", \"port\": 7682, \"protocol\": \"wss\", \"app\": \"echo\"}]}");
   assert_int_equal(gc_config_check_serve(cfg, err, sizeof err), ENOTSUP);
-  assert_string_equal(err, "vhosts[1] ([::]:7682): protocol \"wss\" is not "
-                           "supported yet; use \"ws\" behind a TLS proxy");
+  assert_string_equal(err, "vhosts[1] ([::]:7682): protocol \"wss\" needs an "
+                           "\"ssl_keys_path\" (PREFIX of PREFIX.key and "
+                           "PREFIX.cert), in the vhost or at the config's root");
+  gc_config_free(cfg);
+  /* The root's ssl_keys_path serves it; ws and wss cannot share a port. */
+  cfg = load_ok(
+      "{" ADAPTERS ",\n \"ssl_keys_path\": \"/k/srv\", \"vhosts\": [\n"
+      "  {\"ip\": \"::\", \"port\": 7682, \"protocol\": \"wss\", \"app\": \"echo\"}]}");
+  assert_int_equal(gc_config_check_serve(cfg, err, sizeof err), 0);
+  assert_string_equal(cfg->vhosts[0].ssl_keys_path, "/k/srv");
+  gc_config_free(cfg);
+  cfg = load_ok(
+      "{" ADAPTERS ",\n \"ssl_keys_path\": \"/k/srv\", \"vhosts\": [\n"
+      "  {\"ip\": \"::\", \"port\": 7682, \"protocol\": \"wss\", \"app\": \"echo\",\n"
+      "   \"ssl_keys_path\": \"/k/own\"},\n"
+      "  {\"ip\": \"::\", \"port\": 7682, \"app\": \"echo\"}]}");
+  assert_string_equal(cfg->vhosts[0].ssl_keys_path, "/k/own");
+  assert_int_equal(gc_config_check_serve(cfg, err, sizeof err), ENOTSUP);
+  assert_string_equal(err, "vhosts[1] ([::]:7682): vhosts[0] serves the same "
+                           "address with another protocol or other keys");
   gc_config_free(cfg);
   cfg = load_ok("{" ADAPTERS "," VHOSTS "}");
   assert_int_equal(gc_config_check_serve(cfg, err, sizeof err), 0);
