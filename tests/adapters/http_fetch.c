@@ -9,15 +9,18 @@
  *   "TIMEOUT <ms> <url>"  a GET with that timeout
  * A failure answers "err <errno> <err_text>", a refused call
  * "refused <errno>". An answer on another worker than the request's, or
- * inside httpRequest, is "wrong thread" / "inside". */
+ * inside httpRequest, is "wrong thread" / "inside". application_shutdown
+ * writes to stderr how many requests the shutdown cancelled. */
 #include <errno.h>
 #include <game-carrier/server.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static struct core_api api;
 static _Thread_local int in_request;
+static atomic_int stopping, cancelled_by_stop, late;
 
 struct conn {
   GCT_INTPTR handle;
@@ -39,6 +42,10 @@ static void on_answer(GCT_INTPTR user, GCT_INT err, GCT_CSTR err_text,
                       const struct gc_http_response *res) {
   struct pending *p = (struct pending *)user;
   char buf[4200];
+  if (atomic_load(&late))
+    atomic_fetch_add(&late, 1); /* after application_shutdown: a bug */
+  if (err == ECANCELED && atomic_load(&stopping))
+    atomic_fetch_add(&cancelled_by_stop, 1);
   if (in_request)
     snprintf(buf, sizeof buf, "inside");
   else if (api.workerId() != p->worker)
@@ -64,15 +71,29 @@ GC_ADAPTER_EVENT GCT_INT adapter_initialize(GCT_INT adapter_id, struct core_api 
   api = *core;
   return api.httpRequest && api.httpCancel ? 0 : 1; /* needs API 1.4 */
 }
-GC_ADAPTER_EVENT void adapter_finalize(GCT_INT adapter_id) { (void)adapter_id; }
 GC_ADAPTER_EVENT GCT_INT application_initialize(GCT_INT app_id, GCT_CSTR name,
                                                 GCT_CSTR type_name, GCT_CSTR file_name) {
   (void)app_id, (void)name, (void)type_name, (void)file_name;
   return 0;
 }
 GC_ADAPTER_EVENT void application_start(GCT_INT app_id) { (void)app_id; }
-GC_ADAPTER_EVENT void application_stop(GCT_INT app_id) { (void)app_id; }
-GC_ADAPTER_EVENT void application_shutdown(GCT_INT app_id) { (void)app_id; }
+GC_ADAPTER_EVENT void application_stop(GCT_INT app_id) {
+  (void)app_id;
+  atomic_store(&stopping, 1);
+}
+/* The shutdown's requests ended before this (ECANCELED): says how many. */
+GC_ADAPTER_EVENT void application_shutdown(GCT_INT app_id) {
+  (void)app_id;
+  fprintf(stderr, "http_fetch: %d request(s) cancelled by the shutdown\n",
+          atomic_load(&cancelled_by_stop));
+  atomic_store(&late, 1);
+}
+GC_ADAPTER_EVENT void adapter_finalize(GCT_INT adapter_id) {
+  (void)adapter_id;
+  if (atomic_load(&late) > 1)
+    fprintf(stderr, "http_fetch: %d callback(s) after application_shutdown\n",
+            atomic_load(&late) - 1);
+}
 
 GC_ADAPTER_EVENT GCT_INTPTR on_connect(GCT_INT app_id, GCT_INTPTR h, GCT_INT pid,
                                        GCT_CSTR rip, GCT_INT rport, GCT_CSTR lip,
