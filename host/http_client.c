@@ -3,7 +3,8 @@
  *
  * Every ending (a response, an error, a cancel, the timeout) puts the call
  * on its loop's delivery list; an idle handle runs the callbacks on the
- * next turn, so no callback ever runs inside httpRequest or httpCancel. */
+ * next turn (http_deliver.c), so no callback ever runs inside httpRequest
+ * or httpCancel. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,20 +20,9 @@ struct gc_http_resolve {
   struct gc_http_call *call; /* NULL once the call no longer waits for it */
 };
 
-static struct gc_http_mock mock;
-static int mock_on;
-
-void gc_http_mock_set(const struct gc_http_mock *m) {
-  if (m)
-    mock = *m;
-  mock_on = m != NULL;
-}
-
 /* ---- the per-loop state -------------------------------------------------- */
 
-static void deliver_all(struct gc_http_loop *hl);
-
-static void on_kick(uv_idle_t *h) { deliver_all(h->data); }
+static void on_kick(uv_idle_t *h) { gc__http_deliver_all(h->data); }
 
 static struct gc_http_loop *loop_http(struct gc_loop *loop) {
   struct gc_http_loop *hl = atomic_load(&loop->http);
@@ -66,7 +56,7 @@ static void call_unlink(struct gc_http_call *c, struct gc_http_call **head) {
   c->prev = c->next = NULL;
 }
 
-static void call_free(struct gc_http_call *c) {
+void gc__http_call_free(struct gc_http_call *c) {
   gc_http_url_free(&c->url);
   gc_http_resp_free(&c->resp);
   if (c->addrs)
@@ -111,98 +101,6 @@ void gc__http_call_finish(struct gc_http_call *c, int err, const char *text) {
   hl->done_tail = c;
   if (!hl->stopped)
     (void)uv_idle_start(&hl->kick, on_kick);
-}
-
-/* ---- delivery ------------------------------------------------------------ */
-
-struct mock_reply_ctx {
-  struct gc_http_call *call;
-  int replied;
-};
-
-static void mock_reply(void *rctx, int err, const char *err_text,
-                       const struct gc_http_response *res) {
-  struct mock_reply_ctx *r = rctx;
-  if (r->replied)
-    return;
-  r->replied = 1;
-  struct gc_http_call *c = r->call;
-  if (!err && !res)
-    err = EPROTO, err_text = "no response";
-  c->cb(c->user, err, err ? (err_text ? err_text : "error") : NULL,
-        err ? NULL : res);
-}
-
-/* gc.testing: the request as the mock sees it (the user's headers parsed
- * back from their serialised form). */
-static void mock_deliver(struct gc_http_call *c) {
-  struct mock_reply_ctx r = {c, 0};
-  size_t n = 0;
-  for (size_t i = 0; i + 1 < c->hdrs_len; i++)
-    n += c->hdrs[i] == '\r' && c->hdrs[i + 1] == '\n';
-  struct gc_http_header *h = gc_calloc(n ? n : 1, sizeof *h);
-  char *copy = c->hdrs_len ? gc_malloc(c->hdrs_len + 1) : NULL;
-  if (!h || (c->hdrs_len && !copy)) {
-    gc_free(h);
-    gc_free(copy);
-    mock_reply(&r, ENOMEM, "out of memory", NULL);
-    return;
-  }
-  size_t k = 0;
-  if (copy) {
-    memcpy(copy, c->hdrs, c->hdrs_len + 1);
-    for (char *line = copy; *line && k < n;) {
-      char *end = strstr(line, "\r\n");
-      char *colon = strstr(line, ": ");
-      *end = '\0';
-      *colon = '\0';
-      h[k].name = line;
-      h[k++].value = colon + 2;
-      line = end + 2;
-    }
-  }
-  struct gc_http_request req = {.method = c->method, .url = c->url_text,
-                                .headers = h, .header_count = k,
-                                .body = c->body, .body_len = c->body_len,
-                                .timeout_ms = c->timeout_ms,
-                                .max_body = c->max_body,
-                                .max_redirects = c->redirects_left};
-  if (mock_on)
-    mock.answer(mock.ud, &req, mock_reply, &r);
-  if (!r.replied)
-    mock_reply(&r, EPROTO, "T.host's http function gave no answer", NULL);
-  gc_free(h);
-  gc_free(copy);
-}
-
-static void deliver(struct gc_http_call *c) {
-  (void)gc_handle_table_remove(&c->hl->ids, c->id);
-  if (c->mock && !c->err) {
-    mock_deliver(c);
-  } else if (c->err) {
-    c->cb(c->user, c->err, c->err_text, NULL);
-  } else {
-    struct gc_http_response res = {
-        .status = (GCT_INT)c->resp.parser.status_code,
-        .headers = c->resp.headers, .header_count = c->resp.header_count,
-        .body = c->resp.body, .body_len = c->resp.body_len};
-    c->cb(c->user, 0, NULL, &res);
-  }
-  call_free(c);
-}
-
-/* Runs the callbacks of the calls done so far; those they start or end
- * wait for the next turn. */
-static void deliver_all(struct gc_http_loop *hl) {
-  struct gc_http_call *list = hl->done;
-  hl->done = hl->done_tail = NULL;
-  (void)uv_idle_stop(&hl->kick);
-  while (list) {
-    struct gc_http_call *c = list;
-    list = c->next;
-    c->prev = c->next = NULL;
-    deliver(c);
-  }
 }
 
 /* ---- connecting ---------------------------------------------------------- */
@@ -431,7 +329,7 @@ intptr_t gc__http_request(int app_id, const struct gc_http_request *req,
     rc = gc_handle_table_add(&hl->ids, c, &c->id);
   if (rc) {
     if (c)
-      call_free(c);
+      gc__http_call_free(c);
     if (err)
       *err = rc;
     return 0;
@@ -440,7 +338,7 @@ intptr_t gc__http_request(int app_id, const struct gc_http_request *req,
   if (hl->live)
     hl->live->prev = c;
   hl->live = c;
-  if (mock_on) { /* gc.testing: answered on the next turn */
+  if (gc__http_mock_on()) { /* gc.testing: answered on the next turn */
     c->mock = 1;
     gc__http_call_finish(c, 0, NULL);
     return c->id;
@@ -516,7 +414,7 @@ void gc__http_loop_stop(struct gc_loop *loop) {
     }
   /* Now, on the loop's thread: application_shutdown comes after. */
   for (int i = 0; i < 100 && hl->done; i++)
-    deliver_all(hl);
+    gc__http_deliver_all(hl);
   gc__http_conns_close_all(hl);
 }
 
@@ -534,7 +432,7 @@ void gc__http_loop_close(struct gc_loop *loop) {
       struct gc_http_call *c = lists[i];
       lists[i] = c->next;
       call_detach(c);
-      call_free(c);
+      gc__http_call_free(c);
     }
   gc__http_conns_close_all(hl);
 }

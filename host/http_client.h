@@ -2,8 +2,9 @@
  * asynchronous HTTP/1.1 client on each worker loop.
  *
  * http_client.c: the per-loop state, a request's life (start, cancel,
- *   redirects, the whole-request timeout, delivery on a later turn), the
- *   shutdown, and gc.testing's stand-in (gc_http_mock_set).
+ *   redirects, the whole-request timeout), the shutdown.
+ * http_deliver.c: the callbacks, on a later turn; gc.testing's stand-in
+ *   for the network (gc_http_mock_set).
  * http_conn.c: the keep-alive pool, connecting, writing, reading.
  * http_parse.c: the response (http-parser) and the merged headers.
  * http_url.c: URLs (parsing, resolving a Location) and the request bytes.
@@ -153,6 +154,11 @@ struct gc_http_loop {
 /* The call failed or ended: it goes on the delivery list (its connection
  * and resolver are let go first). */
 void gc__http_call_finish(struct gc_http_call *c, int err, const char *text);
+void gc__http_call_free(struct gc_http_call *c);
+/* http_deliver.c: runs the callbacks of the calls done so far (those they
+ * start or end wait for the next turn); whether the mock answers. */
+void gc__http_deliver_all(struct gc_http_loop *hl);
+int gc__http_mock_on(void);
 /* The response is complete on 'c->conn' (http_conn.c): follows a redirect
  * or finishes. */
 void gc__http_call_response(struct gc_http_call *c);
