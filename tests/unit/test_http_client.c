@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "alloc.h"
 #include "http_client.h"
 #include "internal.h"
 
@@ -343,6 +344,57 @@ static void test_shutdown(void **state) {
   assert_int_equal(err, ESHUTDOWN);
 }
 
+/* Every allocation of the host's during a request with a redirect is
+ * failed in turn (a fresh loop each time, so the loop's first request
+ * state is covered too): each must end in an immediate error or exactly
+ * one callback, with nothing leaked (LeakSanitizer at exit). */
+static long alloc_budget = -1, alloc_count;
+static void *failing_realloc(void *p, size_t n) {
+  alloc_count++;
+  if (alloc_budget == 0)
+    return NULL;
+  if (alloc_budget > 0)
+    alloc_budget--;
+  return realloc(p, n);
+}
+
+static int one_failing_run(long budget) {
+  memset(&server, 0, sizeof server);
+  server.apps = &app;
+  server.app_count = 1;
+  assert_int_equal(gc_server_loops_create(&server, 1, 0), 0);
+  loop = server.loops[0];
+  struct result r;
+  int err = 0;
+  alloc_budget = budget;
+  alloc_count = 0;
+  gc_alloc_set(failing_realloc, NULL);
+  intptr_t id = request(NULL, "/redirect", NULL, NULL, 0, 2000, 0, 1, &r, &err);
+  if (id)
+    wait_for(&r);
+  else
+    assert_int_equal(err, ENOMEM);
+  gc_alloc_set(NULL, NULL);
+  alloc_budget = -1;
+  gc_server_loops_quiesce(&server);
+  assert_int_equal(gc_server_loops_close(&server), 0);
+  return id && r.err == 0;
+}
+
+static void test_allocation_failures(void **state) {
+  (void)state;
+  gc_server_loops_quiesce(&server); /* setup's loop: each run makes its own */
+  assert_int_equal(gc_server_loops_close(&server), 0);
+  assert_true(one_failing_run(-1));
+  long total = alloc_count;
+  assert_true(total > 10);
+  int failed = 0;
+  for (long n = 0; n < total; n++)
+    failed += !one_failing_run(n);
+  assert_true(failed > 0);
+  memset(&server, 0, sizeof server); /* for teardown: no loop left */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_get_headers, setup, teardown),
@@ -359,6 +411,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_redirects, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
