@@ -6,6 +6,8 @@
  *   "GET <url>"           -> "<status> <x-test header or -> <body>"
  *   "POST <url> <body>"   -> the same
  *   "CANCEL <url>"        a GET cancelled at once
+ *   "XCANCEL <url>"       a GET cancelled from a thread of the adapter's
+ *                         own ("xcancel <rc>" when that call fails)
  *   "TIMEOUT <ms> <url>"  a GET with that timeout
  * A failure answers "err <errno> <err_text>", a refused call
  * "refused <errno>". An answer on another worker than the request's, or
@@ -13,6 +15,7 @@
  * writes to stderr how many requests the shutdown cancelled. */
 #include <errno.h>
 #include <game-carrier/server.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +112,17 @@ GC_ADAPTER_EVENT GCT_INTPTR on_connect(GCT_INT app_id, GCT_INTPTR h, GCT_INT pid
 
 GC_ADAPTER_EVENT void on_disconnect(GCT_INTPTR user) { free((void *)user); }
 
+struct xcancel {
+  GCT_INTPTR id;
+  GCT_INT rc;
+};
+
+static void *cancel_thread(void *arg) {
+  struct xcancel *x = arg;
+  x->rc = api.httpCancel(x->id);
+  return NULL;
+}
+
 GC_ADAPTER_EVENT void on_message(GCT_INTPTR user, GCT_PTR data, GCT_SIZE len) {
   struct conn *c = (struct conn *)user;
   char cmd[2048];
@@ -153,6 +167,17 @@ GC_ADAPTER_EVENT void on_message(GCT_INTPTR user, GCT_PTR data, GCT_SIZE len) {
   }
   if (strcmp(cmd, "CANCEL") == 0 && api.httpCancel(id) != 0)
     send_text(c->handle, "cancel failed");
+  if (strcmp(cmd, "XCANCEL") == 0) { /* handed to this worker as a mail */
+    struct xcancel x = {id, -1};
+    pthread_t t;
+    if (pthread_create(&t, NULL, cancel_thread, &x) == 0)
+      pthread_join(t, NULL);
+    if (x.rc != 0) {
+      char buf[32];
+      snprintf(buf, sizeof buf, "xcancel %d", (int)x.rc);
+      send_text(c->handle, buf);
+    }
+  }
 }
 
 GC_ADAPTER_EVENT void on_message_sent(GCT_INTPTR user, GCT_INTPTR cookie, GCT_SIZE len,
