@@ -87,8 +87,9 @@ GC_ADAPTER_EVENT void application_stop(GCT_INT app_id) {
 /* The shutdown's requests ended before this (ECANCELED): says how many. */
 GC_ADAPTER_EVENT void application_shutdown(GCT_INT app_id) {
   (void)app_id;
-  fprintf(stderr, "http_fetch: %d request(s) cancelled by the shutdown\n",
-          atomic_load(&cancelled_by_stop));
+  if (atomic_load(&cancelled_by_stop))
+    fprintf(stderr, "http_fetch: %d request(s) cancelled by the shutdown\n",
+            atomic_load(&cancelled_by_stop));
   atomic_store(&late, 1);
 }
 GC_ADAPTER_EVENT void adapter_finalize(GCT_INT adapter_id) {

@@ -70,6 +70,17 @@ describe("T.host's http", function()
     host:close()
   end)
 
+  it("keeps the spec's function from driving the host", function()
+    local c
+    local host = fetcher(function()
+      c:send("GET http://h.test/again")
+      return { body = "unreachable" }
+    end)
+    c = host:connect("/")
+    assert.matches("^err 71 .*cannot drive the host", ask(c, "GET http://h.test/"))
+    host:close()
+  end)
+
   it("rejects an http that is not a function", function()
     assert.has_error(function() fetcher("nope") end,
                      "gc.testing.host: 'http' must be a function")
