@@ -401,9 +401,12 @@ int gc__http_cancel(intptr_t id) {
 /* ---- the loop's end ------------------------------------------------------ */
 
 void gc__http_loop_stop(struct gc_loop *loop) {
-  struct gc_http_loop *hl = atomic_load(&loop->http);
+  /* Made if no request came yet: 'stopped' refuses those of
+   * application_shutdown (ESHUTDOWN), finished loop or not (gc.testing's
+   * forced end). Out of memory, there is nothing to cancel anyway. */
+  struct gc_http_loop *hl = loop_http(loop);
   if (!hl || hl->stopped)
-    return; /* no request ever: httpRequest sees loop->finished */
+    return;
   hl->stopped = 1;
   while (hl->live)
     gc__http_call_finish(hl->live, ECANCELED, "host shutting down");

@@ -344,6 +344,17 @@ static void test_shutdown(void **state) {
   assert_int_equal(err, ESHUTDOWN);
 }
 
+/* A loop that ends before any request (the state is made then) refuses
+ * those that come after, such as application_shutdown's. */
+static void test_shutdown_before_any(void **state) {
+  (void)state;
+  gc__http_loop_stop(loop);
+  struct result r;
+  int err = 0;
+  assert_int_equal(request(NULL, "/hello", NULL, NULL, 0, 0, 0, 0, &r, &err), 0);
+  assert_int_equal(err, ESHUTDOWN);
+}
+
 /* Every allocation of the host's during a request with a redirect is
  * failed in turn (a fresh loop each time, so the loop's first request
  * state is covered too): each must end in an immediate error or exactly
@@ -411,6 +422,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_redirects, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_shutdown_before_any, setup, teardown),
       cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
