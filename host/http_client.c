@@ -34,8 +34,7 @@ static struct gc_http_loop *loop_http(struct gc_loop *loop) {
   hl->loop = loop;
   gc_handle_table_init_tagged(&hl->ids, (uint8_t)loop->id);
   hl->kick.data = hl;
-  if (!(hl->rbuf = gc_malloc(65536)) || uv_idle_init(&loop->uv, &hl->kick) != 0) {
-    gc_free(hl->rbuf);
+  if (uv_idle_init(&loop->uv, &hl->kick) != 0) {
     gc_free(hl);
     return NULL;
   }

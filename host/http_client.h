@@ -148,7 +148,7 @@ struct gc_http_loop {
   struct gc_http_conn *conns; /* every connection not yet freed */
   size_t idle_count;
   intptr_t sweep_id; /* the idle sweep while idle connections exist */
-  char *rbuf;
+  char *rbuf; /* 64 KiB read buffer of every connection, made with the first */
 };
 
 /* The call failed or ended: it goes on the delivery list (its connection

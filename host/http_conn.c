@@ -262,6 +262,8 @@ static void conn_on_connect(uv_connect_t *req, int status) {
 
 int gc__http_conn_open(struct gc_http_call *c, const struct sockaddr *addr) {
   struct gc_http_loop *hl = c->hl;
+  if (!hl->rbuf && !(hl->rbuf = gc_malloc(65536))) /* with the first socket */
+    return ENOMEM;
   struct gc_http_conn *k = gc_calloc(1, sizeof *k);
   if (!k || !(k->host = gc_strdup(c->url.host))) {
     gc_free(k);
