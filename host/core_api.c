@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "http_client.h"
 #include "internal.h"
 #include "log.h"
 #include "mailbox.h"
@@ -481,6 +482,20 @@ static GCT_INT api_channel_publish(GCT_INT app_id, GCT_CSTR channel,
   return gc__redis_publish(api_server(), app_id, channel, data, len);
 }
 
+/* API 1.4: outgoing HTTP (http_client.c). */
+static GCT_INTPTR api_http_request(GCT_INT app_id,
+                                   const struct gc_http_request *req,
+                                   GCHttpCallback cb, GCT_INTPTR user,
+                                   GCT_INT *err) {
+  int e = 0;
+  intptr_t id = gc__http_request(app_id, req, cb, user, &e);
+  if (err)
+    *err = id ? 0 : e;
+  return id;
+}
+
+static GCT_INT api_http_cancel(GCT_INTPTR id) { return gc__http_cancel(id); }
+
 void gc__core_api_fill(struct core_api *api) {
   memset(api, 0, sizeof *api);
   api->getOpt = api_get_opt;
@@ -522,4 +537,6 @@ void gc__core_api_fill(struct core_api *api) {
   api->connectionCloseEx = api_close_ex;
   api->connectionRefuse = api_refuse;
   api->channelPublish = api_channel_publish;
+  api->httpRequest = api_http_request;
+  api->httpCancel = api_http_cancel;
 }

@@ -264,6 +264,9 @@ struct gc_loop {
   uint64_t fd_limit; /* soft RLIMIT_NOFILE at listen; 0 = none known */
   int fd_base;       /* descriptors in use at listen, roughly */
   uint32_t conn_log_per_second;   /* logging.conn_lines_per_second */
+  /* httpRequest's state (http_client.c), made by the first request;
+   * another thread's httpCancel reads the pointer. */
+  struct gc_http_loop *_Atomic http;
 };
 
 /* Bumps built-in counter 'id' of a connection's loop and of its app on

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "http_client.h"
 #include "internal.h"
 #include "tls.h"
 #include "log.h"
@@ -95,6 +96,7 @@ void gc__loop_exit(struct gc_loop *loop) {
   loop->finished = 1;
   if (loop->id == 0) /* no channel message reaches an adapter after this */
     gc__redis_stop(loop->server);
+  gc__http_loop_stop(loop); /* pending requests: ECANCELED, now */
   uv_stop(&loop->uv);
 }
 
@@ -414,6 +416,7 @@ int gc_loop_close(struct gc_loop *loop) {
     gc__admin_stop(loop);
     if (loop->id == 0) /* its handles, before the walk closes them */
       gc__redis_stop(loop->server);
+    gc__http_loop_close(loop);
     uv_walk(&loop->uv, close_walk, NULL);
     /* A uv_stop not yet consumed (the loop finished before it ran) makes
      * the first uv_run return at once: run until the closes are done. */
@@ -421,6 +424,7 @@ int gc_loop_close(struct gc_loop *loop) {
       ;
     if (loop->id == 0)
       gc__redis_free(loop->server);
+    gc__http_loop_free(loop);
     rc = uv_loop_close(&loop->uv);
     loop->uv_ready = 0;
   }

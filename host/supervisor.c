@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "http_client.h"
 #include "internal.h"
 #include "log.h"
 #include "mailbox.h"
@@ -216,8 +217,11 @@ int gc_server_finished(const struct gc_server *s) {
 /* After the loops ended: what is still in their mailboxes runs (on this
  * thread, each as its loop), then they take no more. */
 void gc_server_loops_quiesce(struct gc_server *s) {
-  for (size_t i = 0; i < s->loop_count; i++)
+  for (size_t i = 0; i < s->loop_count; i++) {
     gc__mailbox_close(s->loops[i]);
+    gc__loop_current = s->loops[i];
+    gc__http_loop_stop(s->loops[i]); /* a loop that never got GC_MAIL_EXIT */
+  }
   gc__loop_current = s->loop_count ? s->loops[0] : NULL;
 }
 

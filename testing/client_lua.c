@@ -12,6 +12,8 @@
 
 static struct tclient *check_client(lua_State *L) {
   struct tclient *c = luaL_checkudata(L, 1, CLIENT_MT);
+  if (c->host && c->host->in_http) /* the host is inside its loop */
+    luaL_error(L, "T.host's http function cannot drive the host");
   if (c->host)
     gc_thost_enter(c->host);
   return c;

@@ -192,6 +192,8 @@ static struct thost *check_host(lua_State *L) {
   struct thost *t = luaL_checkudata(L, 1, HOST_MT);
   if (!t->h)
     luaL_error(L, "host is closed");
+  if (t->in_http)
+    luaL_error(L, "T.host's http function cannot drive the host");
   log_target = t;
   return t;
 }
@@ -222,6 +224,7 @@ static int l_host(lua_State *L) {
   lua_getfield(L, 1, "settings");
   if (!lua_isnil(L, -1) && !lua_istable(L, -1))
     return luaL_error(L, "gc.testing.host: 'settings' must be a table");
+  (void)gc_thost_http_check(L, 1);
   json_t *settings = lua_istable(L, -1) ? gc_testing_to_json(L, -1, 0) : NULL;
   lua_pop(L, 4);
   if (settings && !json_is_object(settings)) { /* {} and {k = v}: objects */
@@ -309,6 +312,7 @@ static int l_host(lua_State *L) {
   if (live_host && live_host != t)
     host_free(live_host);
   error_sink_install(lua_adapter);
+  gc_thost_http_setup(L, t, 1); /* application_start may already ask */
   int rc = gc_host_create(text, script ? script : "gc.testing", lua_adapter,
                           &t->h, err, sizeof err);
   free(text);
@@ -337,6 +341,7 @@ static void host_free(struct thost *t) {
   t->errors = NULL;
   t->errors_len = 0;
   logs_free(t);
+  gc_thost_http_free(t);
   if (log_target == t)
     log_target = NULL;
   if (live_host == t)
@@ -366,6 +371,7 @@ static int host_close(lua_State *L) {
   }
   gc_host_destroy(t->h);
   t->h = NULL;
+  gc_thost_http_free(t);
   if (live_host == t)
     live_host = NULL;
   for (struct tclient *c = t->clients; c; c = c->next)

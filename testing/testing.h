@@ -56,6 +56,11 @@ struct thost {
   char **logs;
   int *log_levels;
   size_t nlogs, logs_cap;
+  /* T.host{ http = f } (http.c): f in the registry, called on a thread of
+   * its own; NULL without one. 'in_http' while it runs. */
+  struct lua_State *http_L;
+  int http_ref, http_thread_ref;
+  int in_http;
 };
 
 #define CLIENT_MT "gc.testing.client"
@@ -78,6 +83,13 @@ const char *gc_testing_adapter_path(void);
  * NULL for what JSON cannot hold. */
 struct json_t;
 struct json_t *gc_testing_to_json(struct lua_State *L, int idx, int depth);
+
+/* http.c: T.host's 'http' (httpRequest answered by the spec). check
+ * raises on a bad 'http' in the spec table at 'spec'; setup stands it in
+ * for the network (before the host starts); free undoes it. */
+int gc_thost_http_check(struct lua_State *L, int spec);
+void gc_thost_http_setup(struct lua_State *L, struct thost *t, int spec);
+void gc_thost_http_free(struct thost *t);
 
 /* client_lua.c: the client's metatable and methods. */
 void gc_tclient_lua_open(struct lua_State *L);

@@ -18,7 +18,7 @@ extern "C" {
 
 /* API version of these headers (libuv's version.h scheme). */
 #define GC_SERVER_API_VERSION_MAJOR 1
-#define GC_SERVER_API_VERSION_MINOR 3
+#define GC_SERVER_API_VERSION_MINOR 4
 #define GC_SERVER_API_VERSION_PATCH 0
 #define GC_SERVER_API_VERSION_HEX                                              \
   ((GC_SERVER_API_VERSION_MAJOR << 16) | (GC_SERVER_API_VERSION_MINOR << 8) |  \

@@ -318,6 +318,70 @@ typedef GCT_INT(GC_CORE_API *ConnectionRefuse)(GCT_INTPTR conn_handle,
 typedef GCT_INT(GC_CORE_API *ChannelPublish)(GCT_INT app_id, GCT_CSTR channel,
                                              GCT_CPTR data, GCT_SIZE len);
 
+/* Appended in API 1.4 (gcs extensions): outgoing HTTP/1.1 requests on the
+ * worker loops, for adapters that must wait on an HTTP service without
+ * blocking a worker. gcs's client (host/http_client*.c): keep-alive
+ * connections pooled per (host, port) on each worker (at most 8 idle ones
+ * per host, closed after 30 s unused); a pooled connection the server
+ * closed meanwhile is retried once on a fresh one for GET, HEAD, OPTIONS,
+ * PUT, DELETE and TRACE (never for POST or PATCH); Content-Length and
+ * chunked bodies; names resolved without blocking (uv_getaddrinfo; IP
+ * literals at once). "https://" is refused (ENOTSUP) until gcs has TLS. */
+struct gc_http_header {
+  GCT_CSTR name;
+  GCT_CSTR value;
+};
+struct gc_http_request {
+  GCT_CSTR method; /* NULL: "GET" */
+  GCT_CSTR url;    /* "http://host[:port]/path?query" ("https://": ENOTSUP for now) */
+  /* Sent as given (values without CR or LF), after Host; a Host among them
+   * replaces gcs's; Content-Length, Transfer-Encoding and Connection are
+   * gcs's own (ignored here). */
+  const struct gc_http_header *headers;
+  GCT_SIZE header_count;
+  GCT_CPTR body;        /* sent with Content-Length when body_len > 0 */
+  GCT_SIZE body_len;
+  GCT_INT timeout_ms;   /* whole request, redirects included; <= 0: 5000 */
+  GCT_SIZE max_body;    /* 0: 16 MiB */
+  GCT_INT max_redirects; /* 0: none followed (3xx returned as is) */
+};
+struct gc_http_response {
+  GCT_INT status;
+  /* Names lower-cased, in the order received; a name the server repeated
+   * is one entry, its values joined with ", " (set-cookie too). */
+  const struct gc_http_header *headers;
+  GCT_SIZE header_count;
+  GCT_CPTR body; /* NUL-terminated past len */
+  GCT_SIZE body_len;
+};
+/* Called exactly once per accepted request, on the worker loop of the
+ * thread that called httpRequest, never inside httpRequest. err == 0:
+ * 'res' valid during the call only (any status: a 404 is a response).
+ * err != 0 (ETIMEDOUT, ECONNREFUSED, EMSGSIZE body too large, EPROTO bad
+ * response, ECANCELED cancelled or host shutting down, ENOTSUP a redirect
+ * to https, EHOSTUNREACH name not resolved, ...): res NULL, 'err_text' a
+ * short human-readable reason (e.g. "timeout", "connection refused"). At
+ * the shutdown the requests still pending end with ECANCELED once the
+ * connections are gone, before application_shutdown. */
+typedef void (*GCHttpCallback)(GCT_INTPTR user, GCT_INT err, GCT_CSTR err_text,
+                               const struct gc_http_response *res);
+/* Starts a request for app 'app_id' from a worker thread (WorkerId() >= 0).
+ * Everything in 'req' is copied before return. Returns a request id > 0,
+ * or 0 on an immediate failure with errno-style code written to *err (may
+ * be NULL): EINVAL bad url/args (or not a worker thread), ENOTSUP https,
+ * ENOMEM, ESHUTDOWN (that worker has ended). Under gc.testing the answer
+ * comes from T.host's 'http' function instead of the network. */
+typedef GCT_INTPTR(GC_CORE_API *HttpRequest)(GCT_INT app_id,
+                                             const struct gc_http_request *req,
+                                             GCHttpCallback cb, GCT_INTPTR user,
+                                             GCT_INT *err);
+/* Cancels: the callback then runs (later, on the request's worker) with
+ * ECANCELED, even if the answer had already arrived but was not yet
+ * delivered. 0, or EINVAL (unknown, finished or already cancelled). From
+ * another thread the cancel is handed to that worker: 0 then means it is
+ * on its way. */
+typedef GCT_INT(GC_CORE_API *HttpCancel)(GCT_INTPTR request_id);
+
 struct core_api {
   GetOpt getOpt;
 
@@ -371,6 +435,10 @@ struct core_api {
 
   /* Appended in API 1.3. */
   ChannelPublish channelPublish;
+
+  /* Appended in API 1.4. */
+  HttpRequest httpRequest;
+  HttpCancel httpCancel;
 };
 
 /* ---- adapter events (exported by the adapter, called by gcs) ------------ */
