@@ -29,6 +29,7 @@
  * before anything is acquired or the host is called, so a raise leaks
  * nothing. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -91,6 +92,22 @@ void gc_lua_conn_push(lua_State *L, const struct gc_lua_conn *c) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
 }
 
+static void queue_free(struct gc_lua_conn *c) {
+  struct gc_lua_pend *p = c->q_head;
+  while (p) {
+    struct gc_lua_pend *next = p->next;
+    free(p);
+    p = next;
+  }
+  c->q_head = c->q_tail = NULL;
+  c->q_len = 0;
+}
+
+void gc_lua_conn_queues_free(struct gc_lua_app *app) {
+  for (struct gc_lua_conn *c = app->conn_head; c; c = c->next)
+    queue_free(c);
+}
+
 static void link_conn(struct gc_lua_app *app, struct gc_lua_conn *c) {
   c->prev = app->conn_tail;
   c->next = NULL;
@@ -124,6 +141,7 @@ static void release_conn(struct gc_lua_conn *c) {
   if (app->L)
     luaL_unref(app->L, LUA_REGISTRYINDEX, c->ref);
   c->ref = LUA_NOREF;
+  queue_free(c);
 }
 
 int gc_lua_check_msg_type(lua_State *L, int arg) {
@@ -574,7 +592,15 @@ static int do_connect(lua_State *L) {
   set_str(L, "local_ip", ev->lip);
   set_int(L, "local_port", ev->lport);
   set_int(L, "app_id", app->app_id);
-  lua_call(L, 2, 3);
+  struct gc_lua_run run = {c, GC_LUA_RUN_CONNECT, "on_connect"};
+  int r = gc_lua_co_call(L, app, 2, &run);
+  if (r == -1) { /* it waits: accepted meanwhile, see connect_done */
+    ev->accept = 1;
+    return 0;
+  }
+  if (r == -2) /* logged */
+    return 0;
+  lua_settop(L, lua_gettop(L) - r + 3); /* exactly three results */
   ev->accept = !((lua_isboolean(L, -3) && !lua_toboolean(L, -3)) ||
                  (lua_isinteger(L, -3) &&
                   lua_tointeger(L, -3) == (lua_Integer)GC_DROP_CONNECTION));
@@ -600,10 +626,106 @@ struct gc_lua_conn *gc_lua_conn_connect(struct gc_lua_app *app,
   return ev.c;
 }
 
+/* on_connect ended after a wait (coro.c, protected): with nres >= 0 its
+ * results are on top of L; -2: it raised (logged). The connection was
+ * accepted when it began to wait, so a refusal now closes it with code
+ * 4000 + the status (4403 by default) and the refusal's text, and
+ * neither its queued events nor on_disconnect run. Raises nothing: a bad
+ * status or text is logged and the defaults go. */
+void gc_lua_conn_connect_done(lua_State *L, struct gc_lua_conn *c, int nres) {
+  struct gc_lua_app *app = c->app;
+  lua_Integer status = 403;
+  const char *text = NULL;
+  if (nres >= 0) {
+    lua_settop(L, lua_gettop(L) - nres + 3);
+    int accept = !((lua_isboolean(L, -3) && !lua_toboolean(L, -3)) ||
+                   (lua_isinteger(L, -3) &&
+                    lua_tointeger(L, -3) == (lua_Integer)GC_DROP_CONNECTION));
+    if (accept)
+      return;
+    if (!lua_isnil(L, -2)) {
+      int isnum = 0;
+      lua_Integer v = lua_tointegerx(L, -2, &isnum);
+      if (isnum && v >= 400 && v <= 599)
+        status = v;
+      else
+        gc_lua_log_error(app, "error in on_connect: refused with a bad HTTP "
+                              "status (400-599 expected): 403 instead");
+    }
+    size_t n = 0;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      text = lua_tolstring(L, -1, &n);
+      if (n == 0 || n > GC_CLOSE_TEXT_MAX || strlen(text) != n ||
+          !utf8_valid((const unsigned char *)text, n))
+        text = NULL; /* too long for a close frame */
+    }
+  } else {
+    status = 500;
+    text = "on_connect failed";
+  }
+  c->refused = 1;
+  queue_free(c);
+  if (c->open && !c->closing) {
+    const struct core_api *api = app->api;
+    int rc = api->connectionCloseEx
+                 ? api->connectionCloseEx(c->handle, GC_CLOSE_REASON_NORMAL,
+                                          (GCT_INT)(4000 + status), text)
+                 : api->connectionClose(c->handle, GC_CLOSE_REASON_DROP);
+    if (rc == 0 || rc == EINVAL)
+      c->closing = 1;
+  }
+}
+
 /* ---- the other connection events ------------------------------------------ */
 
 static int valid(const struct gc_lua_conn *c) {
   return c && c->magic == GC_LUA_CONN_MAGIC && c->app->L && !c->app->closing;
+}
+
+/* 1 when the event must wait behind a handler of 'c' that waits (or be
+ * dropped: refused, or the queue is full). */
+static int must_queue(const struct gc_lua_conn *c) {
+  return c->busy || c->q_head || c->refused;
+}
+
+/* Queues an event of a busy connection; past lua.max_pending_events the
+ * connection is dropped (one NOTICE line) and later events are lost. */
+static void enqueue(struct gc_lua_conn *c, int kind, const void *data,
+                    size_t len, GCT_INTPTR cookie, GCT_INT status) {
+  struct gc_lua_app *app = c->app;
+  if (c->refused)
+    return;
+  if (kind != GC_LUA_EV_DISCONNECT && app->max_pending &&
+      c->q_len >= app->max_pending) {
+    if (c->open && !c->closing) {
+      gc_lua_log(app, GCL_NOTICE,
+                 "connection %lld dropped: %zu events waiting behind a "
+                 "handler that waits (lua.max_pending_events)",
+                 (long long)c->id, c->q_len);
+      if (app->api->connectionClose(c->handle, GC_CLOSE_REASON_DROP) == 0)
+        c->closing = 1;
+    }
+    return;
+  }
+  struct gc_lua_pend *p = malloc(sizeof *p + (data ? len : 0));
+  if (p == NULL) {
+    gc_lua_log(app, GCL_ERR, "connection %lld: an event was lost (out of "
+               "memory while its handler waits)", (long long)c->id);
+    return;
+  }
+  p->next = NULL;
+  p->kind = kind;
+  p->cookie = cookie;
+  p->status = status;
+  p->len = len;
+  if (data && len)
+    memcpy(p->data, data, len);
+  if (c->q_tail)
+    c->q_tail->next = p;
+  else
+    c->q_head = p;
+  c->q_tail = p;
+  c->q_len++;
 }
 
 /* An event whose handler takes the connection alone. */
@@ -616,7 +738,8 @@ static int do_conn_event(lua_State *L) {
   struct conn_ev *ev = lua_touserdata(L, 1);
   if (gc_lua_push_handler(L, ev->c->app, ev->event)) {
     gc_lua_conn_push(L, ev->c);
-    lua_call(L, 1, 0);
+    struct gc_lua_run run = {ev->c, GC_LUA_RUN_PLAIN, ev->event};
+    (void)gc_lua_co_call(L, ev->c->app, 1, &run);
   }
   return 0;
 }
@@ -626,12 +749,28 @@ static void conn_event(struct gc_lua_conn *c, const char *event) {
   (void)gc_lua_pcall(c->app, event, do_conn_event, &ev);
 }
 
+/* on_disconnect, then the connection is forgotten (when its handler ends,
+ * if that waits: gc_lua_conn_drain). */
+static void run_disconnect(struct gc_lua_conn *c) {
+  c->gone = 1;
+  conn_event(c, "on_disconnect");
+  if (!c->busy)
+    release_conn(c);
+}
+
 void gc_lua_conn_disconnect(struct gc_lua_conn *c) {
   if (!valid(c))
     return;
   c->open = 0; /* from now on methods answer "closed" */
-  conn_event(c, "on_disconnect");
-  release_conn(c);
+  if (c->refused) { /* refused after on_connect waited: no on_disconnect */
+    release_conn(c);
+    return;
+  }
+  if (must_queue(c)) {
+    enqueue(c, GC_LUA_EV_DISCONNECT, NULL, 0, 0, 0);
+    return;
+  }
+  run_disconnect(c);
 }
 
 struct message_ev {
@@ -645,18 +784,28 @@ static int do_message(lua_State *L) {
   if (gc_lua_push_handler(L, ev->c->app, "on_message")) {
     gc_lua_conn_push(L, ev->c);
     lua_pushlstring(L, ev->data, ev->len);
-    lua_call(L, 2, 0);
+    struct gc_lua_run run = {ev->c, GC_LUA_RUN_PLAIN, "on_message"};
+    (void)gc_lua_co_call(L, ev->c->app, 2, &run);
   }
   return 0;
+}
+
+static void run_message(struct gc_lua_conn *c, const void *data, size_t len) {
+  struct message_ev ev = {c, data, len};
+  if (gc_lua_pcall_message(c->app, c, ev.data, ev.len) == 0)
+    return;
+  (void)gc_lua_pcall(c->app, "on_message", do_message, &ev);
 }
 
 void gc_lua_conn_message(struct gc_lua_conn *c, const void *data, size_t len) {
   if (!valid(c))
     return;
-  struct message_ev ev = {c, data ? data : "", data ? len : 0};
-  if (gc_lua_pcall_message(c->app, c->ref, ev.data, ev.len) == 0)
-    return;
-  (void)gc_lua_pcall(c->app, "on_message", do_message, &ev);
+  if (data == NULL)
+    data = "", len = 0;
+  if (must_queue(c))
+    enqueue(c, GC_LUA_EV_MESSAGE, data, len, 0, 0);
+  else
+    run_message(c, data, len);
 }
 
 struct sent_ev {
@@ -682,9 +831,16 @@ static int do_message_sent(lua_State *L) {
     lua_pushvalue(L, 3);
     lua_pushinteger(L, (lua_Integer)ev->len);
     lua_pushinteger(L, ev->status);
-    lua_call(L, 4, 0);
+    struct gc_lua_run run = {ev->c, GC_LUA_RUN_PLAIN, "on_message_sent"};
+    (void)gc_lua_co_call(L, ev->c->app, 4, &run);
   }
   return 0;
+}
+
+static void run_sent(struct gc_lua_conn *c, GCT_INTPTR cookie, size_t len,
+                     GCT_INT status) {
+  struct sent_ev ev = {c, cookie, len, status};
+  (void)gc_lua_pcall(c->app, "on_message_sent", do_message_sent, &ev);
 }
 
 void gc_lua_conn_message_sent(struct gc_lua_conn *c, GCT_INTPTR cookie,
@@ -696,13 +852,54 @@ void gc_lua_conn_message_sent(struct gc_lua_conn *c, GCT_INTPTR cookie,
    * echo path a second protected call per message. */
   if (cookie == 0 && !gc_lua_may_handle_sent(c->app))
     return;
-  struct sent_ev ev = {c, cookie, len, status};
-  (void)gc_lua_pcall(c->app, "on_message_sent", do_message_sent, &ev);
+  if (must_queue(c))
+    enqueue(c, GC_LUA_EV_SENT, NULL, len, cookie, status);
+  else
+    run_sent(c, cookie, len, status);
 }
 
 void gc_lua_conn_timer(struct gc_lua_conn *c) {
-  if (valid(c))
+  if (!valid(c))
+    return;
+  if (must_queue(c))
+    enqueue(c, GC_LUA_EV_TIMER, NULL, 0, 0, 0);
+  else
     conn_event(c, "on_timer");
+}
+
+void gc_lua_conn_drain(struct gc_lua_conn *c) {
+  while (c->magic == GC_LUA_CONN_MAGIC && !c->busy) {
+    struct gc_lua_pend *p = c->q_head;
+    if (p == NULL) {
+      if (c->gone) /* on_disconnect ended after waiting */
+        release_conn(c);
+      return;
+    }
+    c->q_head = p->next;
+    if (c->q_head == NULL)
+      c->q_tail = NULL;
+    c->q_len--;
+    if (!valid(c)) {
+      free(p);
+      return;
+    }
+    switch (p->kind) {
+    case GC_LUA_EV_MESSAGE:
+      run_message(c, p->data, p->len);
+      break;
+    case GC_LUA_EV_SENT:
+      run_sent(c, p->cookie, p->len, p->status);
+      break;
+    case GC_LUA_EV_TIMER:
+      conn_event(c, "on_timer");
+      break;
+    default:
+      free(p);
+      run_disconnect(c); /* may release c: the loop's test reads no Lua */
+      continue;
+    }
+    free(p);
+  }
 }
 
 struct issue_ev {

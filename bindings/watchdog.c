@@ -393,6 +393,14 @@ static void back_in(struct gc_lua_watch *w, lua_State *L) {
     arm_stop(L);
 }
 
+void gc_lua_watchdog_into(struct gc_lua_app *app, lua_State *co) {
+  set_running(&app->wd, co);
+}
+
+void gc_lua_watchdog_back(struct gc_lua_app *app, lua_State *L) {
+  back_in(&app->wd, L);
+}
+
 /* Resumes 'co' with 'narg' values from L's top, recorded as the running
  * thread meanwhile; Lua's lcorolib 'auxresume' otherwise (nothing here can
  * raise, so nothing can skip giving 'running' back). The values it

@@ -481,6 +481,30 @@ static GCT_INT api_channel_publish(GCT_INT app_id, GCT_CSTR channel,
   return gc__redis_publish(api_server(), app_id, channel, data, len);
 }
 
+/* API 1.4: Redis commands from a worker (redis_cmd.c). */
+static GCT_INT api_redis_command(GCT_INT argc, const GCT_CSTR *argv,
+                                 const GCT_SIZE *argvlen, GCRedisCallback cb,
+                                 GCT_INTPTR user) {
+  return gc__redis_command(api_server(), argc, argv, argvlen, cb, user);
+}
+
+/* API 1.4's HTTP client is the http helper's (host/http_client*.c); until
+ * it is merged these stand in for it. */
+static GCT_INTPTR api_http_request_stub(GCT_INT app_id,
+                                        const struct gc_http_request *req,
+                                        GCHttpCallback cb, GCT_INTPTR user,
+                                        GCT_INT *err) {
+  (void)app_id, (void)req, (void)cb, (void)user;
+  if (err)
+    *err = ENOTSUP;
+  return 0;
+}
+
+static GCT_INT api_http_cancel_stub(GCT_INTPTR id) {
+  (void)id;
+  return EINVAL;
+}
+
 void gc__core_api_fill(struct core_api *api) {
   memset(api, 0, sizeof *api);
   api->getOpt = api_get_opt;
@@ -522,4 +546,7 @@ void gc__core_api_fill(struct core_api *api) {
   api->connectionCloseEx = api_close_ex;
   api->connectionRefuse = api_refuse;
   api->channelPublish = api_channel_publish;
+  api->httpRequest = api_http_request_stub;
+  api->httpCancel = api_http_cancel_stub;
+  api->redisCommand = api_redis_command;
 }

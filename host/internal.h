@@ -347,6 +347,11 @@ int gc__redis_publish(struct gc_server *s, int app_id, const char *channel,
 /* GC_MAIL_REDIS_PUB on loop 0. */
 struct gc_mail;
 void gc__redis_publish_mail(struct gc_loop *loop, struct gc_mail *m);
+/* redisCommand (API 1.4, redis_cmd.c): one command connection per worker
+ * loop, made at its first command. */
+int gc__redis_command(struct gc_server *s, int argc, const char *const *argv,
+                      const size_t *argvlen, GCRedisCallback cb,
+                      intptr_t user);
 
 /* watch.c: gcs --watch on loop 0 (after the apps are loaded). 0 or an
  * errno; gc__watch_stop closes what was opened, either way. */

@@ -318,6 +318,78 @@ typedef GCT_INT(GC_CORE_API *ConnectionRefuse)(GCT_INTPTR conn_handle,
 typedef GCT_INT(GC_CORE_API *ChannelPublish)(GCT_INT app_id, GCT_CSTR channel,
                                              GCT_CPTR data, GCT_SIZE len);
 
+/* Appended in API 1.4 (gcs extensions): HTTP and Redis from a worker. */
+
+struct gc_http_header { GCT_CSTR name; GCT_CSTR value; };
+struct gc_http_request {
+  GCT_CSTR method;                 /* NULL: "GET" */
+  GCT_CSTR url;                    /* "http://host[:port]/path?query" ("https://": ENOTSUP for now) */
+  const struct gc_http_header *headers; GCT_SIZE header_count;
+  GCT_CPTR body; GCT_SIZE body_len;
+  GCT_INT timeout_ms;              /* whole request; <= 0: 5000 */
+  GCT_SIZE max_body;               /* 0: 16 MiB */
+  GCT_INT max_redirects;           /* 0: none followed (3xx returned as is) */
+};
+struct gc_http_response {
+  GCT_INT status;
+  const struct gc_http_header *headers; GCT_SIZE header_count; /* names lower-cased */
+  GCT_CPTR body; GCT_SIZE body_len;                            /* body NUL-terminated past len */
+};
+/* Called exactly once per accepted request, on the worker loop of the thread that called
+ * httpRequest, never inside httpRequest. err == 0: 'res' valid during the call only.
+ * err != 0 (ETIMEDOUT, ECONNREFUSED, EMSGSIZE body too large, EPROTO bad response,
+ * ECANCELED cancelled or host shutting down, ENOTSUP https, ...): res NULL, 'err_text'
+ * a short human-readable reason (e.g. "timeout", "connection refused"). */
+typedef void (*GCHttpCallback)(GCT_INTPTR user, GCT_INT err, GCT_CSTR err_text,
+                               const struct gc_http_response *res);
+/* Starts a request for app 'app_id' from a worker thread (WorkerId() >= 0). Everything in
+ * 'req' is copied before return. Returns a request id > 0, or 0 on an immediate failure
+ * with errno-style code written to *err (may be NULL): EINVAL bad url/args, ENOTSUP https,
+ * ENOMEM, ESHUTDOWN. */
+typedef GCT_INTPTR (GC_CORE_API *HttpRequest)(GCT_INT app_id,
+                                              const struct gc_http_request *req,
+                                              GCHttpCallback cb, GCT_INTPTR user,
+                                              GCT_INT *err);
+/* Cancels: the callback then runs (later) with ECANCELED. 0, or EINVAL (unknown/finished). */
+typedef GCT_INT (GC_CORE_API *HttpCancel)(GCT_INTPTR request_id);
+
+/* A Redis reply as redisCommand hands it over, valid during the callback
+ * only (hiredis's types stay inside the host). */
+#define GC_REDIS_STRING 1  /* bulk string: str, len */
+#define GC_REDIS_ARRAY 2   /* elements, element[] (a nil array: GC_REDIS_NIL) */
+#define GC_REDIS_INTEGER 3 /* integer */
+#define GC_REDIS_NIL 4
+#define GC_REDIS_STATUS 5  /* a simple string ("OK", "PONG"): str, len */
+#define GC_REDIS_ERROR 6   /* an error reply ("ERR ...", "WRONGTYPE ..."): str, len */
+struct gc_redis_reply {
+  GCT_INT type;
+  int64_t integer;
+  GCT_CSTR str; GCT_SIZE len; /* NUL-terminated past len */
+  const struct gc_redis_reply *element; GCT_SIZE elements;
+};
+/* Called exactly once per accepted command, on the worker loop of the
+ * thread that called redisCommand, never inside redisCommand, in the order
+ * the calling worker sent its commands. err == 0: 'reply' valid during the
+ * call only (an error reply is a reply: GC_REDIS_ERROR). err != 0
+ * (ENOTCONN Redis down or not connected yet, ETIMEDOUT no answer within
+ * the config's timeout_ms, ECONNRESET the connection dropped with the
+ * command in flight, ECANCELED host shutting down): reply NULL, 'err_text'
+ * a short reason. */
+typedef void (*GCRedisCallback)(GCT_INTPTR user, GCT_INT err, GCT_CSTR err_text,
+                                const struct gc_redis_reply *reply);
+/* Sends one command (argv[0] the command's name, each argument argvlen[i]
+ * bytes, binary-safe, copied before return) on the calling worker's own
+ * connection to the config's "redis" (made at the first command of that
+ * worker, reconnected with backoff; concurrent commands are pipelined on
+ * it). From a worker thread only (WorkerId() >= 0). 0: 'cb' will run once;
+ * else nothing runs: ENOSYS (no "redis" in the config, or a host without
+ * it), EINVAL (argc < 1, NULL argv, not a worker thread), ENOTCONN (Redis
+ * is down: calls fail at once during an outage, one log line per outage),
+ * ENOMEM, ESHUTDOWN. */
+typedef GCT_INT (GC_CORE_API *RedisCommand)(GCT_INT argc, const GCT_CSTR *argv,
+                                            const GCT_SIZE *argvlen,
+                                            GCRedisCallback cb, GCT_INTPTR user);
+
 struct core_api {
   GetOpt getOpt;
 
@@ -371,6 +443,11 @@ struct core_api {
 
   /* Appended in API 1.3. */
   ChannelPublish channelPublish;
+
+  /* Appended in API 1.4. */
+  HttpRequest httpRequest;   /* host/http_client*.c */
+  HttpCancel httpCancel;
+  RedisCommand redisCommand; /* host/redis_cmd.c */
 };
 
 /* ---- adapter events (exported by the adapter, called by gcs) ------------ */
