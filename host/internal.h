@@ -243,6 +243,7 @@ struct gc_loop {
   size_t listener_count;
   int stopping;
   int finished;
+  struct gc_redis_cmd *redis_cmd; /* redisCommand's connection (redis_cmd.c) */
   int exit_code;
   int virtual_clock; /* gc.testing: time moves only by gc_host_advance */
   int64_t vnow;
@@ -352,6 +353,9 @@ void gc__redis_publish_mail(struct gc_loop *loop, struct gc_mail *m);
 int gc__redis_command(struct gc_server *s, int argc, const char *const *argv,
                       const size_t *argvlen, GCRedisCallback cb,
                       intptr_t user);
+/* Closes the loop's command connection, if any (before its handles are
+ * walked): the commands in flight are answered ECANCELED. */
+void gc__redis_cmd_stop(struct gc_loop *loop);
 
 /* watch.c: gcs --watch on loop 0 (after the apps are loaded). 0 or an
  * errno; gc__watch_stop closes what was opened, either way. */

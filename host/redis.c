@@ -17,11 +17,9 @@
  * when an outage begins, one NOTICE line when it is over; the retries in
  * between log at DEBUG.
  *
- * The libuv glue is ours, not hiredis's adapters/libuv.h: the one of
- * Debian's hiredis 0.14 ignores a poll error (libuv reports POLLERR as
- * status UV_EBADF and stops the handle), so a refused connect or a reset
- * would hang the connection for ever. Ours lets hiredis find the error,
- * as newer hiredis releases do. Names that are not numeric addresses are
+ * The libuv glue is ours (redis_glue.c, shared with the commands of
+ * redis_cmd.c, which have a connection per worker). Names that are not
+ * numeric addresses are
  * resolved with uv_getaddrinfo before each connect, never blocking loop 0.
  *
  * Why local delivery goes through Redis too: a host that delivered its
@@ -43,6 +41,7 @@
 #include "internal.h"
 #include "log.h"
 #include "mailbox.h"
+#include "redis_glue.h"
 #include "redis_url.h"
 
 #define CHANNEL_MAX 1024                /* bytes of an app's channel name */
@@ -109,80 +108,6 @@ static int64_t now_ms(const struct gc_redis *r) { return gc_loop_now(r->loop); }
 
 static void pending_sub(struct gc_redis *r, int64_t cost) {
   atomic_fetch_sub(&r->pending, cost);
-}
-
-/* ---- libuv glue ---------------------------------------------------------- */
-
-struct rc_events {
-  redisAsyncContext *ac; /* NULL once hiredis let go of it */
-  uv_poll_t poll;
-  int events;
-};
-
-static void ev_poll(uv_poll_t *h, int status, int events) {
-  struct rc_events *p = h->data;
-  /* On an error libuv stopped the handle: hiredis reads or writes to find
-   * out what it was and drops the connection. */
-  int ev = status < 0 ? p->events : events;
-  if (p->ac && (ev & UV_READABLE))
-    redisAsyncHandleRead(p->ac);
-  if (p->ac && (ev & UV_WRITABLE))
-    redisAsyncHandleWrite(p->ac);
-}
-
-static void ev_set(struct rc_events *p, int events) {
-  p->events = events;
-  if (events)
-    (void)uv_poll_start(&p->poll, events, ev_poll);
-  else
-    (void)uv_poll_stop(&p->poll);
-}
-
-static void ev_add_read(void *d) {
-  struct rc_events *p = d;
-  ev_set(p, p->events | UV_READABLE);
-}
-static void ev_del_read(void *d) {
-  struct rc_events *p = d;
-  ev_set(p, p->events & ~UV_READABLE);
-}
-static void ev_add_write(void *d) {
-  struct rc_events *p = d;
-  ev_set(p, p->events | UV_WRITABLE);
-}
-static void ev_del_write(void *d) {
-  struct rc_events *p = d;
-  ev_set(p, p->events & ~UV_WRITABLE);
-}
-
-static void ev_closed(uv_handle_t *h) { gc_free(h->data); }
-
-/* hiredis frees the context: the handle goes, before hiredis closes the
- * socket. */
-static void ev_cleanup(void *d) {
-  struct rc_events *p = d;
-  p->ac = NULL;
-  uv_close((uv_handle_t *)&p->poll, ev_closed);
-}
-
-static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
-  struct rc_events *p = gc_calloc(1, sizeof *p);
-  if (!p)
-    return ENOMEM;
-  int rc = uv_poll_init(loop, &p->poll, ac->c.fd);
-  if (rc) {
-    gc_free(p);
-    return -rc;
-  }
-  p->poll.data = p;
-  p->ac = ac;
-  ac->ev.data = p;
-  ac->ev.addRead = ev_add_read;
-  ac->ev.delRead = ev_del_read;
-  ac->ev.addWrite = ev_add_write;
-  ac->ev.delWrite = ev_del_write;
-  ac->ev.cleanup = ev_cleanup;
-  return 0;
 }
 
 /* ---- the link: up, down, one line each ----------------------------------- */
@@ -414,7 +339,7 @@ static void conn_connect(struct rconn *rc, const char *addr) {
     conn_fail(rc, why, 0);
     return;
   }
-  int err = ev_attach(ac, &r->loop->uv);
+  int err = gc__redis_ev_attach(ac, &r->loop->uv);
   if (err) {
     redisAsyncFree(ac);
     conn_fail(rc, strerror(err), 0);
@@ -450,14 +375,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
   struct rconn *rc = req->data;
   char addr[INET6_ADDRSTRLEN] = "";
-  if (status == 0 && res) {
-    const void *bin =
-        res->ai_family == AF_INET6
-            ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-            : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
-    if (!inet_ntop(res->ai_family, bin, addr, sizeof addr))
-      addr[0] = '\0';
-  }
+  if (status == 0)
+    gc__redis_addr(res, addr, sizeof addr);
   uv_freeaddrinfo(res);
   rc->gai_busy = 0;
   if (atomic_load(&rc->r->stopped) || rc->state != RC_RESOLVING)
