@@ -313,19 +313,25 @@ int gc_lua_pcall_message(struct gc_lua_app *app, struct gc_lua_conn *c,
   int found = hot_handler(L, HOT_MSG_NAME);
   if (found <= 0)
     return found;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+  /* The handler's coroutine gets its function and arguments directly. */
+  lua_State *co = app->co_idle;
+  lua_xmove(L, co, 1);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, c->ref);
   app->sent_known = 0; /* the script may change its handlers */
+  app->enter_co = co; /* the watchdog's running thread from the start */
   gc_lua_budget_enter(app); /* a finalizer run by the push is inside the entry */
+  app->enter_co = NULL;
   jmp_buf jb;
   if (setjmp(jb) != 0) { /* the thread was reset: no slot is left */
     app->push_jmp = NULL;
     gc_lua_budget_leave(app);
     lua_settop(L, 0);
+    lua_settop(co, 0);
     gc_lua_log_failure(app, "on_message", LUA_ERRMEM, NULL);
     return 0;
   }
   app->push_jmp = &jb;
-  lua_pushlstring(L, data, len); /* the one push that allocates */
+  lua_pushlstring(co, data, len); /* the one push that allocates */
   app->push_jmp = NULL;
   struct gc_lua_run run = {c, GC_LUA_RUN_PLAIN, "on_message"};
   gc_lua_co_call_hot(L, app, 2, &run);

@@ -195,14 +195,26 @@ int gc_lua_co_ready(const struct gc_lua_app *app) {
 
 void gc_lua_co_call_hot(lua_State *L, struct gc_lua_app *app, int nargs,
                         const struct gc_lua_run *run) {
-  lua_State *co = app->co_idle;
+  lua_State *co = app->co_idle; /* holds the function and its arguments */
   app->co_idle = NULL;
   app->co_slot_busy = 1;
-  lua_xmove(L, co, nargs + 1);
+  /* resume(), inline: this is every message's path. */
+  const struct gc_lua_run *prun = app->run;
+  lua_State *pco = app->run_co;
+  app->run = run;
+  app->run_co = co;
+  app->wait_made = 0;
+  if (app->budget > 0)
+    lua_sethook(co, gc_lua_budget_hook, LUA_MASKCOUNT, app->hook_count);
+  /* The watchdog's running thread is 'co' since the entry began (call.c),
+   * and L runs no Lua after it in this entry: no switch to record. */
   int nres = 0;
-  int st = resume(L, app, co, nargs, run, &nres);
-  if (st == LUA_OK) { /* the common case, inline */
-    lua_settop(co, 0);
+  int st = lua_resume(co, L, nargs, &nres);
+  app->run = prun;
+  app->run_co = pco;
+  if (st == LUA_OK) { /* the common case: back to the slot */
+    if (nres)
+      lua_settop(co, 0);
     app->co_idle = co;
     app->co_slot_busy = 0;
     return;

@@ -141,6 +141,7 @@ struct gc_lua_app {
   const struct gc_lua_run *run; /* what the handler running now is for */
   lua_State *run_co;      /* its coroutine (NULL between handlers) */
   int wait_made;          /* set by a waiting function just before it yields */
+  lua_State *enter_co;    /* the hot path: the entry runs in this coroutine */
   int waits_ref;          /* registry ref of {serial -> gc.wait} */
   GCT_INTPTR next_wait_serial;
   size_t waiting;         /* handlers suspended now */
@@ -322,8 +323,9 @@ struct gc_lua_run {
 int gc_lua_co_call(lua_State *L, struct gc_lua_app *app, int nargs,
                    const struct gc_lua_run *run);
 /* The hot path's twin (call.c, unprotected, at depth 1 of an entry): only
- * when gc_lua_co_ready(app); the results are dropped. Allocates nothing
- * unless the handler raised. */
+ * when gc_lua_co_ready(app), with the function and its 'nargs' arguments
+ * already pushed on app->co_idle; the results are dropped. Allocates
+ * nothing unless the handler raised. */
 int gc_lua_co_ready(const struct gc_lua_app *app);
 void gc_lua_co_call_hot(lua_State *L, struct gc_lua_app *app, int nargs,
                         const struct gc_lua_run *run);

@@ -351,7 +351,8 @@ void gc_lua_watchdog_enter(struct gc_lua_app *app) {
     a->outer = NULL;
   }
   atomic_store_explicit(&t->app, app, memory_order_relaxed);
-  atomic_store_explicit(&t->running, app->L, memory_order_relaxed);
+  atomic_store_explicit(&t->running, app->enter_co ? app->enter_co : app->L,
+                        memory_order_relaxed);
   a->cur = t;
   seq_add(t, (seq & 1u) ? 2 : 1); /* odd either way: a new entry */
 }
