@@ -34,7 +34,7 @@
 
 #include "gc_lua.h"
 
-#define POOL_MAX 32 /* idle coroutines kept besides 'co_idle' */
+#define POOL_MAX 128 /* idle coroutines kept besides 'co_idle' */
 #define WAIT_MT "gc.wait"
 #define SERIAL_MAX (INTPTR_MAX >> GC_LUA_KEY_BITS)
 
@@ -382,6 +382,11 @@ static int l_sleep(lua_State *L) {
   if (app->api->timerStart == NULL)
     return luaL_error(L, "gc.sleep: this host has no timers");
   struct gc_lua_wait *w = gc_lua_wait_begin(L, app, "gc.sleep", 0);
+  if (ms <= 0 && app->api->workerPost) {
+    /* The next turn: posted to this worker, without a timer's 1 ms grain. */
+    if (app->api->workerPost(app->worker, sleep_fired, gc_lua_wait_user(w)) == 0)
+      return gc_lua_wait_yield(L, w);
+  }
   GCT_INTPTR id = app->api->timerStart(app->app_id, (GCT_INT)ceil(ms), 0,
                                        sleep_fired, gc_lua_wait_user(w));
   if (id == 0) {
