@@ -664,7 +664,9 @@ void gc_lua_conn_connect_done(lua_State *L, struct gc_lua_conn *c, int nres) {
     text = "on_connect failed";
   }
   c->refused = 1;
-  queue_free(c);
+  queue_free(c); /* a disconnect among them: the drain releases it */
+  if (!c->open)
+    c->gone = 1;
   if (c->open && !c->closing) {
     const struct core_api *api = app->api;
     int rc = api->connectionCloseEx

@@ -112,6 +112,39 @@ describe("handlers that wait", function()
     assert.same({}, bad:received())
   end)
 
+  it("a client gone while on_connect waits: on_disconnect only if it was accepted", function()
+    host = T.host{ script = script([[
+      local gc = require "gc"
+      local events = {}
+      local seen = setmetatable({}, { __mode = "k" })  -- what Lua still holds
+      return {
+        on_connect = function(conn, req)
+          seen[conn] = true
+          gc.sleep(10)
+          events[#events + 1] = "connect " .. req.query.n
+          if req.query.n == "2" then return false, 403 end
+          conn.n = req.query.n
+        end,
+        on_message = function(conn)
+          collectgarbage()
+          local n = 0
+          for _ in pairs(seen) do n = n + 1 end
+          conn:send(table.concat(events, ",") .. " held " .. n)
+        end,
+        on_disconnect = function(conn) events[#events + 1] = "disconnect " .. tostring(conn.n) end,
+      }
+    ]]) }
+    local one, two = host:connect("/?n=1"), host:connect("/?n=2")
+    one:close()
+    two:close()
+    host:advance(10)
+    local three = host:connect("/?n=3")
+    host:advance(10)
+    three:send("?")
+    assert.same({ "connect 1,disconnect 1,connect 2,connect 3 held 1" }, three:received())
+    assert.equal(1, host:counter("gcs.connections"))
+  end)
+
   it("pcall around a waiting call works; an error after it is logged", function()
     host = T.host{ raise_errors = false, script = script([[
       local gc = require "gc"
