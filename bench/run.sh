@@ -5,7 +5,7 @@
 #   QUICK=1 bench/run.sh      the short version (under 2 minutes)
 #   BUILD=build               the CMake build directory (configured here with
 #                             -DGC_BUILD_BENCH=ON; gcs is measured from it)
-#   BENCH_PORT=19100          first of the 17 ports used (127.0.0.1 only)
+#   BENCH_PORT=19100          first of the 18 ports used (127.0.0.1 only)
 #   BENCH_ONLY="gcs-native lws"   a subset of the servers (default: all)
 #   BENCH_FAIR_ONLY=1         only the fairness rows (gcs-native, issue 13.12);
 #                             the report goes to $BUILD/bench/RESULTS.md
@@ -149,8 +149,9 @@ SERVERS_LOGIC="logic-lua logic-budget"
 SERVERS_WORKERS="logic-w1 logic-w2 chat-w1 chat-w2"
 # Handlers that wait (issue 17): echo.lua again, the echo with one
 # gc.sleep(0) per message, and with one gc.redis.call("INCR") per message
-# against a redis-server pinned beside the load generator.
-SERVERS_WAIT="wait-echo wait-sleep0 wait-redis"
+# against a redis-server pinned beside the load generator; its peer, a Node
+# 'ws' server whose handler awaits one INCR (bench/peers/ws_redis.js).
+SERVERS_WAIT="wait-echo wait-sleep0 wait-redis node-redis"
 
 wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -206,6 +207,7 @@ gcs_config wait-redis "${PORT[wait-redis]}" \
 CMD[wait-echo]="$B/gcs -w 1 -C $WORK/wait-echo.json"
 CMD[wait-sleep0]="$B/gcs -w 1 -C $WORK/wait-sleep0.json"
 CMD[wait-redis]="$B/gcs -w 1 -C $WORK/wait-redis.json"
+CMD[node-redis]="node $ROOT/bench/peers/ws_redis.js ${PORT[node-redis]} $REDIS_PORT 127.0.0.1"
 # -w 1: one loop, as gcs ran before it had workers (the default is one per CPU).
 CMD[gcs-native]="$B/gcs -w 1 -C $WORK/gcs-native.json"
 CMD[gcs-lua]="$B/gcs -w 1 -C $WORK/gcs-lua.json"
@@ -281,10 +283,11 @@ for s in $SERVERS_WORKERS; do wanted "$s" && WORKERS_LIST="$WORKERS_LIST $s"; do
 for s in $SERVERS_WAIT; do wanted "$s" && WAIT_LIST="$WAIT_LIST $s"; done
 [ -n "$FAIR_ONLY" ] && CHAT_LIST="" LOGIC_LIST="" WORKERS_LIST="" WAIT_LIST=""
 [ -n "$WORKERS_ONLY" ] && ECHO_LIST="" WAIT_LIST=""
-if [[ " $WAIT_LIST " == *" wait-redis "* ]]; then
+if [[ " $WAIT_LIST " == *" wait-redis "* || " $WAIT_LIST " == *" node-redis "* ]]; then
   if ! command -v redis-server >/dev/null; then
-    log "no redis-server (Debian: redis-server): the wait-redis row is skipped"
+    log "no redis-server (Debian: redis-server): the wait-redis and node-redis rows are skipped"
     WAIT_LIST=${WAIT_LIST/ wait-redis/}
+    WAIT_LIST=${WAIT_LIST/ node-redis/}
   else
     port_busy "$REDIS_PORT" && die "port $REDIS_PORT (for redis-server) is in use: set BENCH_PORT"
     # shellcheck disable=SC2086
@@ -396,7 +399,7 @@ done
 # every other round in reverse order (the report takes each one's median).
 if [ -n "$WAIT_LIST" ]; then
   for rep in $(seq "$REPEAT_ALL"); do
-    log "waiting handlers: echo.lua, gc.sleep(0), gc.redis.call INCR per message, 32 B x100 w16 (run $rep of $REPEAT_ALL)"
+    log "waiting handlers: echo.lua, gc.sleep(0), gc.redis.call INCR per message, Node + INCR, 32 B x100 w16 (run $rep of $REPEAT_ALL)"
     order=$WAIT_LIST
     [ $((rep % 2)) -eq 0 ] && order=$(printf '%s\n' $WAIT_LIST | tac | tr '\n' ' ')
     for s in $order; do
