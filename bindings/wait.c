@@ -33,10 +33,16 @@ static void push_reply(lua_State *L, const struct gc_redis_reply *r) {
     luaL_checkstack(L, 4, "Redis reply too deep");
     lua_createtable(L, r->elements < 1u << 24 ? (int)r->elements : 0, 0);
     for (size_t i = 0; i < r->elements; i++) {
-      if (r->element[i].type == GC_REDIS_NIL || r->element[i].type == GC_REDIS_ERROR)
-        lua_pushboolean(L, 0); /* keeps the array's length (OpenResty's null) */
-      else
-        push_reply(L, &r->element[i]);
+      const struct gc_redis_reply *e = &r->element[i];
+      if (e->type == GC_REDIS_NIL) {
+        lua_pushlightuserdata(L, NULL); /* gc.null: the array keeps its length */
+      } else if (e->type == GC_REDIS_ERROR) { /* in EXEC's answer, say */
+        lua_createtable(L, 0, 1);
+        lua_pushlstring(L, e->str ? e->str : "", e->len);
+        lua_setfield(L, -2, "err");
+      } else {
+        push_reply(L, e);
+      }
       lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     break;

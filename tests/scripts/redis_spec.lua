@@ -13,7 +13,9 @@ local APP = script([[
   local function show(v, err)
     if type(v) == "table" then
       local t = {}
-      for i, x in ipairs(v) do t[i] = tostring(x) end
+      for i, x in ipairs(v) do
+        t[i] = x == gc.null and "null" or type(x) == "table" and ("err:" .. x.err) or tostring(x)
+      end
       return "{" .. table.concat(t, ",") .. "}"
     end
     return tostring(v) .. (err and (" " .. err) or "")
@@ -38,7 +40,8 @@ describe("gc.redis", function()
     host = T.host{ script = APP, redis = redis.url }
     local a = host:connect("/")
     for _, cmd in ipairs{ "DEL k l", "SET k v", "GET k", "GET nokey", "INCR n",
-                          "RPUSH l a b c", "LRANGE l 0 -1", "INCR k", "PING" } do
+                          "RPUSH l a b c", "LRANGE l 0 -1", "INCR k", "PING",
+                          "MGET k nokey l" } do
       a:send(cmd)
       host:settle()
     end
@@ -51,6 +54,21 @@ describe("gc.redis", function()
     assert.equal("{a,b,c}", got[7])
     assert.matches("^nil ERR value is not an integer", got[8])
     assert.equal("PONG", got[9])
+    assert.equal("{v,null,null}", got[10])
+  end)
+
+  it("gives an error element of an array as { err = ... }", function()
+    host = T.host{ script = script([[
+      local gc = require "gc"
+      return { on_message = function(conn)
+        local v = gc.redis.call("EVAL", "return {1, redis.error_reply('nope'), 'x'}", 0)
+        conn:send(v[1] .. " " .. v[2].err .. " " .. v[3])
+      end }
+    ]]), redis = redis.url }
+    local a = host:connect("/")
+    a:send("go")
+    host:settle()
+    assert.same({ "1 ERR nope x" }, a:received())
   end)
 
   it("pipelines calls of many handlers and keeps each connection in order", function()
