@@ -7,6 +7,7 @@
  * once (Redis down, a bad URL) returns nil, err without waiting. */
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include <lauxlib.h>
 
@@ -76,6 +77,13 @@ static int push_redis(lua_State *L, void *ud) {
   return 1;
 }
 
+/* Commands that would change the worker's shared connection for every
+ * handler on it (or never answer in turn): refused. */
+static const char *const redis_refused[] = {
+    "SELECT", "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "SUBSCRIBE",
+    "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "MONITOR",
+    "QUIT", "RESET", "CLIENT", "AUTH", "HELLO", NULL};
+
 static void redis_answered(GCT_INTPTR user, GCT_INT err, GCT_CSTR err_text,
                            const struct gc_redis_reply *reply) {
   struct redis_answer a = {err, err_text, reply};
@@ -101,6 +109,14 @@ static int l_redis_call(lua_State *L) {
       luaL_typeerror(L, i + 1, "string or number");
     argv[i] = lua_tolstring(L, i + 1, &argvlen[i]); /* numbers in place */
   }
+  for (int i = 0; redis_refused[i]; i++)
+    if (argvlen[0] == strlen(redis_refused[i]) &&
+        strncasecmp(argv[0], redis_refused[i], argvlen[0]) == 0)
+      return luaL_error(L,
+                        "gc.redis.call: %s is not available (the connection "
+                        "is shared by the worker's handlers; use EVAL for an "
+                        "atomic group)",
+                        redis_refused[i]);
   if (app->api->redisCommand == NULL)
     return gc_lua_push_error(L, ENOSYS);
   struct gc_lua_wait *w = gc_lua_wait_begin(L, app, "gc.redis.call", 1);

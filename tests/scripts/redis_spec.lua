@@ -132,6 +132,20 @@ describe("gc.redis", function()
     assert.is_true(notice)
   end)
 
+  it("refuses commands that would change the shared connection", function()
+    host = T.host{ raise_errors = false, script = APP, redis = redis.url }
+    local a = host:connect("/")
+    a:send("select 1")
+    a:send("MULTI")
+    a:send("PING")
+    host:settle()
+    assert.same({ "PONG" }, a:received())
+    local errs = host:errors()
+    assert.equal(2, #errs)
+    assert.matches("SELECT is not available", errs[1])
+    assert.matches("MULTI is not available", errs[2])
+  end)
+
   it("without redis in the config: nil, err at once", function()
     host = T.host{ script = APP }
     local a = host:connect("/")
