@@ -40,10 +40,14 @@
 
 /* ---- running a handler ------------------------------------------------------ */
 
+/* Runs 'co' as the handler of 'run'; '*made': it yielded in a waiting
+ * function (not a bare coroutine.yield, nor a nested handler's wait). */
 static int resume(lua_State *L, struct gc_lua_app *app, lua_State *co,
-                  int nargs, const struct gc_lua_run *run, int *nres) {
+                  int nargs, const struct gc_lua_run *run, int *nres,
+                  int *made) {
   const struct gc_lua_run *prun = app->run;
   lua_State *pco = app->run_co;
+  int pmade = app->wait_made;
   app->run = run;
   app->run_co = co;
   app->wait_made = 0;
@@ -52,6 +56,8 @@ static int resume(lua_State *L, struct gc_lua_app *app, lua_State *co,
   gc_lua_watchdog_into(app, co);
   int st = lua_resume(co, L, nargs, nres);
   gc_lua_watchdog_back(app, L);
+  *made = app->wait_made;
+  app->wait_made = pmade;
   app->run = prun;
   app->run_co = pco;
   return st;
@@ -128,8 +134,8 @@ static void recycle(lua_State *L, struct gc_lua_app *app, lua_State *co,
 
 /* After lua_resume of 'co' answered 'st'. See gc_lua_co_call. */
 static int finish(lua_State *L, struct gc_lua_app *app, lua_State *co, int st,
-                  int nres, const struct gc_lua_run *run, int from_slot,
-                  int protected) {
+                  int nres, int made, const struct gc_lua_run *run,
+                  int from_slot, int protected) {
   if (st == LUA_OK) {
     if (!protected || !lua_checkstack(L, nres + 2))
       nres = 0;
@@ -140,7 +146,7 @@ static int finish(lua_State *L, struct gc_lua_app *app, lua_State *co, int st,
   }
   if (from_slot)
     app->co_slot_busy = 0; /* the slot's coroutine is not the idle one now */
-  if (st == LUA_YIELD && app->wait_made) {
+  if (st == LUA_YIELD && made) {
     if (run->conn)
       run->conn->busy = 1;
     return -1;
@@ -181,9 +187,9 @@ int gc_lua_co_call(lua_State *L, struct gc_lua_app *app, int nargs,
     lua_insert(L, -(nargs + 2)); /* anchored below while it runs */
   }
   lua_xmove(L, co, nargs + 1);
-  int nres = 0;
-  int st = resume(L, app, co, nargs, run, &nres);
-  int r = finish(L, app, co, st, nres, run, from_slot, 1);
+  int nres = 0, made = 0;
+  int st = resume(L, app, co, nargs, run, &nres, &made);
+  int r = finish(L, app, co, st, nres, made, run, from_slot, 1);
   if (!from_slot)
     lua_remove(L, -(r > 0 ? r : 0) - 1);
   return r;
@@ -201,6 +207,7 @@ void gc_lua_co_call_hot(lua_State *L, struct gc_lua_app *app, int nargs,
   /* resume(), inline: this is every message's path. */
   const struct gc_lua_run *prun = app->run;
   lua_State *pco = app->run_co;
+  int pmade = app->wait_made;
   app->run = run;
   app->run_co = co;
   app->wait_made = 0;
@@ -210,6 +217,8 @@ void gc_lua_co_call_hot(lua_State *L, struct gc_lua_app *app, int nargs,
    * and L runs no Lua after it in this entry: no switch to record. */
   int nres = 0;
   int st = lua_resume(co, L, nargs, &nres);
+  int made = app->wait_made;
+  app->wait_made = pmade;
   app->run = prun;
   app->run_co = pco;
   if (st == LUA_OK) { /* the common case: back to the slot */
@@ -219,7 +228,7 @@ void gc_lua_co_call_hot(lua_State *L, struct gc_lua_app *app, int nargs,
     app->co_slot_busy = 0;
     return;
   }
-  (void)finish(L, app, co, st, nres, run, 1, 0);
+  (void)finish(L, app, co, st, nres, made, run, 1, 0);
 }
 
 /* ---- waits ------------------------------------------------------------------ */
@@ -322,9 +331,9 @@ static int do_wake(lua_State *L) {
     n = 0;
   }
   lua_xmove(L, co, n);
-  int nres = 0;
-  int st = resume(L, app, co, n, &run, &nres);
-  int r = finish(L, app, co, st, nres, &run, 0, 1);
+  int nres = 0, made = 0;
+  int st = resume(L, app, co, n, &run, &nres, &made);
+  int r = finish(L, app, co, st, nres, made, &run, 0, 1);
   if (r == -1)
     return 0; /* waits again */
   if (run.kind == GC_LUA_RUN_CONNECT && run.conn)
