@@ -112,8 +112,7 @@ static int do_setup(lua_State *L) {
   gc_lua_sandbox_open(L, app);
   gc_lua_loaders_open(L);
   gc_lua_guards_open(L, app);
-  if (app->wd.on)
-    gc_lua_watchdog_open(L);
+  gc_lua_watchdog_open(L); /* also what lets a script's coroutine wait */
   set_paths(L, app);
   gc_lua_conn_open(L);
   gc_lua_module_open(L, app);

@@ -233,9 +233,41 @@ void gc_lua_co_call_hot(lua_State *L, struct gc_lua_app *app, int nargs,
 
 /* ---- waits ------------------------------------------------------------------ */
 
+/* 0: L may wait; 1: no handler runs L; 2: a resumer cannot yield. */
+static int may_wait(const struct gc_lua_app *app, lua_State *L) {
+  if (app->run_co == NULL)
+    return 1;
+  lua_State *want = L;
+  for (const struct gc_lua_chain *c = app->chain; want != app->run_co; c = c->up) {
+    if (c == NULL || c->to != want)
+      return 1;
+    if (!lua_isyieldable(c->from))
+      return 2;
+    want = c->from;
+  }
+  return 0;
+}
+
+void gc_lua_wait_rehome(lua_State *L, struct gc_lua_app *app) {
+  if (!lua_checkstack(L, 3))
+    return; /* cannot be: the caller's frame has room */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, app->waits_ref);
+  if (lua_rawgeti(L, -1, (lua_Integer)app->last_wait_serial) == LUA_TUSERDATA) {
+    lua_pushthread(L);
+    lua_setiuservalue(L, -2, 1);
+  }
+  lua_pop(L, 2);
+}
+
 struct gc_lua_wait *gc_lua_wait_begin(lua_State *L, struct gc_lua_app *app,
                                       const char *fname, int io) {
-  if (app->run_co != L) {
+  int why = may_wait(app, L);
+  if (why == 2)
+    luaL_error(L,
+               "%s: cannot wait here: a coroutine.resume on the way is "
+               "called from C (a metamethod, a callback of table.sort...)",
+               fname);
+  if (why == 1) {
     if (app->run_co == NULL)
       luaL_error(L,
                  "%s: cannot wait outside a handler (the script's top level, "
@@ -243,8 +275,8 @@ struct gc_lua_wait *gc_lua_wait_begin(lua_State *L, struct gc_lua_app *app,
                  "application_shutdown do not wait)",
                  fname);
     luaL_error(L,
-               "%s: cannot wait inside a coroutine of the script (the "
-               "handler is a coroutine already: wait in its own code)",
+               "%s: cannot wait inside this coroutine (not resumed from "
+               "the handler's code by coroutine.resume or coroutine.wrap)",
                fname);
   }
   if (!lua_isyieldable(L))
@@ -298,6 +330,7 @@ int gc_lua_wait_yield(lua_State *L, struct gc_lua_wait *w) {
   if (w->io)
     app->io_waiting++;
   w->armed = 1;
+  app->last_wait_serial = w->serial;
   return lua_yield(L, 0);
 }
 

@@ -142,6 +142,11 @@ struct gc_lua_app {
   lua_State *run_co;      /* its coroutine (NULL between handlers) */
   int wait_made;          /* set by a waiting function just before it yields */
   lua_State *enter_co;    /* the hot path: the entry runs in this coroutine */
+  /* coroutine.resume/wrap in progress, innermost first (watchdog.c): a
+   * script's coroutine may wait when every resumer up to the handler's
+   * may yield; the wait then suspends them all (see gc_lua_wait_rehome). */
+  struct gc_lua_chain *chain;
+  GCT_INTPTR last_wait_serial;
   int waits_ref;          /* registry ref of {serial -> gc.wait} */
   GCT_INTPTR next_wait_serial;
   size_t waiting;         /* handlers suspended now */
@@ -355,6 +360,15 @@ struct gc_lua_wait *gc_lua_wait_begin(lua_State *L, struct gc_lua_app *app,
 GCT_INTPTR gc_lua_wait_user(const struct gc_lua_wait *w);
 /* The host refused to start it: forgotten. */
 void gc_lua_wait_cancel(lua_State *L, struct gc_lua_wait *w);
+/* One coroutine.resume in progress: 'from' resumed 'to'. */
+struct gc_lua_chain {
+  lua_State *from, *to;
+  struct gc_lua_chain *up;
+};
+/* A script's coroutine waited: its resumer 'L' (running) suspends too and
+ * becomes the thread the answer resumes (then it resumes the coroutine
+ * with the answer). */
+void gc_lua_wait_rehome(lua_State *L, struct gc_lua_app *app);
 /* The host took it: the handler yields (return this from the function). */
 int gc_lua_wait_yield(lua_State *L, struct gc_lua_wait *w);
 /* Pushes the values the waiting function returns (protected, on the
