@@ -87,48 +87,6 @@ static void timer_arm(struct gc_redis_cmd *rc, uint64_t ms) {
 
 /* ---- answers -------------------------------------------------------------- */
 
-/* hiredis's reply as the public struct: arrays get element arrays of
- * their own (freed by reply_free). 0 or ENOMEM. */
-static int reply_convert(const redisReply *r, struct gc_redis_reply *out) {
-  memset(out, 0, sizeof *out);
-  switch (r->type) {
-  case REDIS_REPLY_STRING: out->type = GC_REDIS_STRING; break;
-  case REDIS_REPLY_STATUS: out->type = GC_REDIS_STATUS; break;
-  case REDIS_REPLY_ERROR: out->type = GC_REDIS_ERROR; break;
-  case REDIS_REPLY_INTEGER:
-    out->type = GC_REDIS_INTEGER;
-    out->integer = r->integer;
-    return 0;
-  case REDIS_REPLY_ARRAY: {
-    out->type = GC_REDIS_ARRAY;
-    if (r->elements == 0)
-      return 0;
-    struct gc_redis_reply *el = gc_calloc(r->elements, sizeof *el);
-    if (!el)
-      return ENOMEM;
-    out->element = el;
-    out->elements = r->elements;
-    for (size_t i = 0; i < r->elements; i++)
-      if (reply_convert(r->element[i], &el[i]) != 0)
-        return ENOMEM;
-    return 0;
-  }
-  default: out->type = GC_REDIS_NIL; return 0;
-  }
-  out->str = r->str ? r->str : "";
-  out->len = r->str ? r->len : 0;
-  return 0;
-}
-
-static void reply_free(struct gc_redis_reply *r) {
-  if (r->type != GC_REDIS_ARRAY || !r->element)
-    return;
-  struct gc_redis_reply *el = (struct gc_redis_reply *)r->element;
-  for (size_t i = 0; i < r->elements; i++)
-    reply_free(&el[i]);
-  gc_free(el);
-}
-
 static void answer_error(struct cmd_req *q, int err, const char *text) {
   q->cb(q->user, err, text, NULL);
   if (q->text)
@@ -150,13 +108,13 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
     rc->outstanding--;
   rc->last_progress = now_ms(rc);
   struct gc_redis_reply out;
-  if (reply_convert(reply, &out) != 0) {
-    reply_free(&out);
+  if (gc__redis_reply_convert(reply, &out) != 0) {
+    gc__redis_reply_free(&out);
     answer_error(q, ENOMEM, "out of memory");
     return;
   }
   q->cb(q->user, 0, NULL, &out);
-  reply_free(&out);
+  gc__redis_reply_free(&out);
   gc_free(q);
 }
 

@@ -4,12 +4,17 @@
  * the handle), so a refused connect or a reset would hang the connection
  * for ever. Ours lets hiredis find the error, as newer hiredis releases
  * do. Shared by the channels' link (redis.c) and the commands
- * (redis_cmd.c). */
+ * (redis_cmd.c); and hiredis's replies as server.h's struct
+ * gc_redis_reply (redisCommand's callbacks). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <string.h>
 
 #include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <game-carrier/server.h>
 
 #include "alloc.h"
 #include "redis_glue.h"
@@ -99,4 +104,46 @@ int gc__redis_addr(const struct addrinfo *res, char *addr, size_t len) {
     return EINVAL;
   }
   return 0;
+}
+
+/* hiredis's reply as the public struct: arrays get element arrays of
+ * their own (freed by reply_free). 0 or ENOMEM. */
+int gc__redis_reply_convert(const redisReply *r, struct gc_redis_reply *out) {
+  memset(out, 0, sizeof *out);
+  switch (r->type) {
+  case REDIS_REPLY_STRING: out->type = GC_REDIS_STRING; break;
+  case REDIS_REPLY_STATUS: out->type = GC_REDIS_STATUS; break;
+  case REDIS_REPLY_ERROR: out->type = GC_REDIS_ERROR; break;
+  case REDIS_REPLY_INTEGER:
+    out->type = GC_REDIS_INTEGER;
+    out->integer = r->integer;
+    return 0;
+  case REDIS_REPLY_ARRAY: {
+    out->type = GC_REDIS_ARRAY;
+    if (r->elements == 0)
+      return 0;
+    struct gc_redis_reply *el = gc_calloc(r->elements, sizeof *el);
+    if (!el)
+      return ENOMEM;
+    out->element = el;
+    out->elements = r->elements;
+    for (size_t i = 0; i < r->elements; i++)
+      if (gc__redis_reply_convert(r->element[i], &el[i]) != 0)
+        return ENOMEM;
+    return 0;
+  }
+  default: out->type = GC_REDIS_NIL; return 0;
+  }
+  out->str = r->str ? r->str : "";
+  out->len = r->str ? r->len : 0;
+  return 0;
+}
+
+void gc__redis_reply_free(struct gc_redis_reply *r) {
+  if (r->type != GC_REDIS_ARRAY || !r->element)
+    return;
+  struct gc_redis_reply *el = (struct gc_redis_reply *)r->element;
+  for (size_t i = 0; i < r->elements; i++)
+    gc__redis_reply_free(&el[i]);
+  gc_free(el);
 }
