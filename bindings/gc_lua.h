@@ -458,6 +458,13 @@ void gc_lua_conn_message_sent(struct gc_lua_conn *c, GCT_INTPTR cookie,
 void gc_lua_conn_timer(struct gc_lua_conn *c);
 GCT_INT gc_lua_conn_issue(struct gc_lua_conn *c, GCT_INT stat,
                           GCT_COUNTER_VALUE value);
+/* The user values of a connection's userdata: its field table, the
+ * cookies of its messages in flight. */
+enum { GC_LUA_CONN_UV_FIELDS = 1, GC_LUA_CONN_UV_COOKIES };
+/* Ends the C side's hold on a connection (conn.c); frees its queue
+ * (conn_events.c). */
+void gc_lua_conn_release(struct gc_lua_conn *c);
+void gc_lua_conn_queue_free(struct gc_lua_conn *c);
 /* The gc.conn at 'idx', or NULL for any other value; raises nothing. */
 struct gc_lua_conn *gc_lua_conn_test(lua_State *L, int idx);
 /* Pushes the userdata of an open connection (protected context). */
