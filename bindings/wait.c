@@ -249,8 +249,14 @@ static int http_start(lua_State *L, struct gc_lua_app *app, int t) {
     while (lua_next(L, hi) && k < nh) {
       if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
         return luaL_error(L, "gc.http.request: headers must map strings to strings");
-      h[k].name = lua_tostring(L, -2);   /* the table anchors both */
-      h[k].value = lua_tostring(L, -1);
+      size_t nl, vl;
+      h[k].name = lua_tolstring(L, -2, &nl); /* the table anchors both */
+      h[k].value = lua_tolstring(L, -1, &vl);
+      if (nl == 0 || strlen(h[k].name) != nl || strlen(h[k].value) != vl ||
+          strpbrk(h[k].name, "\r\n: \t") || strpbrk(h[k].value, "\r\n"))
+        return luaL_error(L, "gc.http.request: bad header '%s' (a name is a "
+                             "token, a value has no CR, LF or NUL)",
+                          h[k].name);
       k++;
       lua_pop(L, 1);
     }
