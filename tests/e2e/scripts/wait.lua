@@ -7,6 +7,7 @@
 --   "release K"    -> "released K"
 --   "redis CMD..." -> the reply, or "err <err>"
 --   "http URL"     -> "<status> <body>", or "err <err>"
+--   "httpt MS URL" -> the same with timeout_ms = MS
 --   "log"          -> what happened, comma-separated
 -- on_connect with ?token=T checks token:T in Redis and refuses with 401.
 local gc = require "gc"
@@ -53,8 +54,14 @@ return {
       local args = {}
       for w in rest:gmatch("%S+") do args[#args + 1] = w end
       conn:send(show(gc.redis.call(table.unpack(args))))
-    elseif cmd == "http" then
-      local res, err = gc.http.get(rest)
+    elseif cmd == "http" or cmd == "httpt" then
+      local ms, url = rest:match("^(%d+)%s+(%S+)$")
+      local res, err
+      if cmd == "httpt" then
+        res, err = gc.http.request{ url = url, timeout_ms = tonumber(ms) }
+      else
+        res, err = gc.http.get(rest)
+      end
       conn:send(res and (res.status .. " " .. res.body) or ("err " .. tostring(err)))
     elseif cmd == "log" then
       conn:send(table.concat(log, ","))
