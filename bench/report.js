@@ -167,6 +167,30 @@ if (logics.length) {
     }));
 }
 
+// ---- handlers that wait (issue 17) -------------------------------------------------
+const WAITS = ['wait-echo', 'wait-sleep0', 'wait-redis', 'node-redis'].filter((s) => rows.some((r) => r.server === s && r.label === 'wait'));
+if (WAITS.length) {
+  const w0 = get('wait-echo', 'wait');
+  p('## Lua handlers that wait');
+  p();
+  p('gcs -w 1 + scripts/echo.lua, the same echo with one `gc.sleep(0)` per message (a yield and a resume on the');
+  p('next turn of the loop), and with one `gc.redis.call("INCR", ...)` per message before the echo (a real');
+  p('redis-server pinned beside the load generator), and its peer: a Node \'ws\' server awaiting one INCR per');
+  p('message on one pipelined connection; 32 B × 100 connections, 16 in flight.');
+  p();
+  const WN = { 'wait-echo': 'echo.lua', 'wait-sleep0': 'gc.sleep(0) per message', 'wait-redis': 'gc.redis.call INCR per message',
+    'node-redis': `Node ${args.node || ''} ws, await INCR per message (bench/peers/ws_redis.js)`.replace(/ +/g, ' ') };
+  table(['handler', 'messages/s', 'p50 / p99 / p99.9 (µs)', 'server CPU', 'server CPU s per M messages', 'ratio to echo.lua'],
+    WAITS.map((s) => {
+      const r = get(s, 'wait');
+      if (!r || r.msgs_per_s === undefined) return [WN[s], `–${errNote(r)}`, '–', '–', '–', '–'];
+      return [WN[s], fmt(r.msgs_per_s) + errNote(r), `${fmt1(r.lat_p50_us)} / ${fmt1(r.lat_p99_us)} / ${fmt1(r.lat_p999_us)}`,
+        r.server_cpu_pct !== undefined ? `${r.server_cpu_pct}%` : '–',
+        r.server_cpu_s_per_mmsg !== undefined ? fmt1(r.server_cpu_s_per_mmsg) : '–',
+        ratio(r.msgs_per_s, w0 && !bad(w0) ? w0.msgs_per_s : undefined)];
+    }));
+}
+
 // ---- the adapters alone ---------------------------------------------------------
 const CL = 'adapter cost';
 const costOf = (server, evict) => {

@@ -5,7 +5,7 @@
 #   QUICK=1 bench/run.sh      the short version (under 2 minutes)
 #   BUILD=build               the CMake build directory (configured here with
 #                             -DGC_BUILD_BENCH=ON; gcs is measured from it)
-#   BENCH_PORT=19100          first of the 13 ports used (127.0.0.1 only)
+#   BENCH_PORT=19100          first of the 18 ports used (127.0.0.1 only)
 #   BENCH_ONLY="gcs-native lws"   a subset of the servers (default: all)
 #   BENCH_FAIR_ONLY=1         only the fairness rows (gcs-native, issue 13.12);
 #                             the report goes to $BUILD/bench/RESULTS.md
@@ -150,6 +150,11 @@ SERVERS_ECHO="gcs-native gcs-lua lws node-ws bun uws uv-raw"
 SERVERS_CHAT="chat-native chat-lua"
 SERVERS_LOGIC="logic-lua logic-budget"
 SERVERS_WORKERS="logic-w1 logic-w2 chat-w1 chat-w2"
+# Handlers that wait (issue 17): echo.lua again, the echo with one
+# gc.sleep(0) per message, and with one gc.redis.call("INCR") per message
+# against a redis-server pinned beside the load generator; its peer, a Node
+# 'ws' server whose handler awaits one INCR (bench/peers/ws_redis.js).
+SERVERS_WAIT="wait-echo wait-sleep0 wait-redis node-redis"
 
 wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -170,10 +175,11 @@ EOF
 }
 
 i=0
-for s in $SERVERS_ECHO $SERVERS_CHAT $SERVERS_LOGIC $SERVERS_WORKERS; do
+for s in $SERVERS_ECHO $SERVERS_CHAT $SERVERS_LOGIC $SERVERS_WORKERS $SERVERS_WAIT; do
   PORT[$s]=$((PORT0 + i)) SPIN[$s]=$PIN_SRV CPIN[$s]=$PIN_CLI
   i=$((i + 1))
 done
+REDIS_PORT=$((PORT0 + i))
 SPIN[logic-w2]=$PIN_BOTH CPIN[logic-w2]=$PIN_BOTH
 SPIN[chat-w2]=$PIN_BOTH CPIN[chat-w2]=$PIN_BOTH
 gcs_config gcs-native "${PORT[gcs-native]}" \
@@ -194,6 +200,17 @@ gcs_config logic-budget "${PORT[logic-budget]}" "$LOGIC_APP" logic \
 LOGIC_ROUTED="{\"type\":\"lua\",\"apps\":[{\"name\":\"logic\",\"file_name\":\"$ROOT/bench/logic.lua\",\"route\":\"query.room\"}]}"
 gcs_config logic-w1 "${PORT[logic-w1]}" "$LOGIC_ROUTED" logic
 gcs_config logic-w2 "${PORT[logic-w2]}" "$LOGIC_ROUTED" logic
+gcs_config wait-echo "${PORT[wait-echo]}" \
+  "{\"type\":\"lua\",\"apps\":[{\"name\":\"echo\",\"file_name\":\"$ROOT/scripts/echo.lua\"}]}" echo
+gcs_config wait-sleep0 "${PORT[wait-sleep0]}" \
+  "{\"type\":\"lua\",\"apps\":[{\"name\":\"echo\",\"file_name\":\"$ROOT/bench/wait_sleep.lua\"}]}" echo
+gcs_config wait-redis "${PORT[wait-redis]}" \
+  "{\"type\":\"lua\",\"apps\":[{\"name\":\"echo\",\"file_name\":\"$ROOT/bench/redis_incr.lua\"}]}" echo \
+  "\"redis\":{\"url\":\"redis://127.0.0.1:$REDIS_PORT/0\"},"
+CMD[wait-echo]="$B/gcs -w 1 -C $WORK/wait-echo.json"
+CMD[wait-sleep0]="$B/gcs -w 1 -C $WORK/wait-sleep0.json"
+CMD[wait-redis]="$B/gcs -w 1 -C $WORK/wait-redis.json"
+CMD[node-redis]="node $ROOT/bench/peers/ws_redis.js ${PORT[node-redis]} $REDIS_PORT 127.0.0.1"
 # -w 1: one loop, as gcs ran before it had workers (the default is one per CPU).
 CMD[gcs-native]="$B/gcs -w 1 -C $WORK/gcs-native.json"
 CMD[gcs-lua]="$B/gcs -w 1 -C $WORK/gcs-lua.json"
@@ -263,15 +280,31 @@ BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 >= 20 {printf "%s(%s%%) ", $2, 
 [ -n "$BUSY" ] && log "warning: other busy processes: $BUSY(figures will be noisy)"
 
 # ---- servers -----------------------------------------------------------------
-ECHO_LIST="" CHAT_LIST="" LOGIC_LIST="" WORKERS_LIST=""
+ECHO_LIST="" CHAT_LIST="" LOGIC_LIST="" WORKERS_LIST="" WAIT_LIST=""
 for s in $SERVERS_ECHO; do wanted "$s" && ECHO_LIST="$ECHO_LIST $s"; done
 for s in $SERVERS_CHAT; do wanted "$s" && CHAT_LIST="$CHAT_LIST $s"; done
 for s in $SERVERS_LOGIC; do wanted "$s" && LOGIC_LIST="$LOGIC_LIST $s"; done
 for s in $SERVERS_WORKERS; do wanted "$s" && WORKERS_LIST="$WORKERS_LIST $s"; done
-[ -n "$FAIR_ONLY" ] && CHAT_LIST="" LOGIC_LIST="" WORKERS_LIST=""
-[ -n "$WORKERS_ONLY" ] && ECHO_LIST=""
-for s in $ECHO_LIST $CHAT_LIST $LOGIC_LIST $WORKERS_LIST; do start_server "$s"; done
-log "servers up:$ECHO_LIST$CHAT_LIST$LOGIC_LIST$WORKERS_LIST ($PINNING)"
+for s in $SERVERS_WAIT; do wanted "$s" && WAIT_LIST="$WAIT_LIST $s"; done
+[ -n "$FAIR_ONLY" ] && CHAT_LIST="" LOGIC_LIST="" WORKERS_LIST="" WAIT_LIST=""
+[ -n "$WORKERS_ONLY" ] && ECHO_LIST="" WAIT_LIST=""
+if [[ " $WAIT_LIST " == *" wait-redis "* || " $WAIT_LIST " == *" node-redis "* ]]; then
+  if ! command -v redis-server >/dev/null; then
+    log "no redis-server (Debian: redis-server): the wait-redis and node-redis rows are skipped"
+    WAIT_LIST=${WAIT_LIST/ wait-redis/}
+    WAIT_LIST=${WAIT_LIST/ node-redis/}
+  else
+    port_busy "$REDIS_PORT" && die "port $REDIS_PORT (for redis-server) is in use: set BENCH_PORT"
+    # shellcheck disable=SC2086
+    $PIN_CLI redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+      --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+    PID[redis]=$!
+    for _ in $(seq 100); do port_busy "$REDIS_PORT" && break; sleep 0.05; done
+    port_busy "$REDIS_PORT" || die "redis-server did not start on $REDIS_PORT"
+  fi
+fi
+for s in $ECHO_LIST $CHAT_LIST $LOGIC_LIST $WORKERS_LIST $WAIT_LIST; do start_server "$s"; done
+log "servers up:$ECHO_LIST$CHAT_LIST$LOGIC_LIST$WORKERS_LIST$WAIT_LIST ($PINNING)"
 [ -n "$WORKERS_LIST" ] && log "workers rows: -w 1: $PINNING_W1; -w 2: $PINNING_W2"
 
 # ---- workloads -------------------------------------------------------------------
@@ -366,6 +399,20 @@ for s in $LOGIC_LIST; do
   run "logic" "$s" --mode echo --size 32 --conns 100 --window 16 \
     --warmup "$WARM" --duration "$DUR" --concurrency 128
 done
+
+# Handlers that wait: the same echo workload, the three alternating,
+# every other round in reverse order (the report takes each one's median).
+if [ -n "$WAIT_LIST" ]; then
+  for rep in $(seq "$REPEAT_ALL"); do
+    log "waiting handlers: echo.lua, gc.sleep(0), gc.redis.call INCR per message, Node + INCR, 32 B x100 w16 (run $rep of $REPEAT_ALL)"
+    order=$WAIT_LIST
+    [ $((rep % 2)) -eq 0 ] && order=$(printf '%s\n' $WAIT_LIST | tac | tr '\n' ' ')
+    for s in $order; do
+      run "wait" "$s" --mode echo --size 32 --conns 100 --window 16 \
+        --warmup "$WARM" --duration "$DUR" --concurrency 128
+    done
+  done
+fi
 
 # The machine's busy CPU over one second, in % of one CPU (/proc/stat).
 machine_busy() {

@@ -54,6 +54,10 @@ struct gc_lua_app *gc_lua_app_new(const struct core_api *api, GCT_INT app_id,
   app->msg_name_ref = LUA_NOREF;
   app->timers_ref = LUA_NOREF;
   app->subs_ref = LUA_NOREF;
+  app->waits_ref = app->co_slot_ref = app->co_pool_ref = LUA_NOREF;
+  app->max_pending = lim->max_pending_events > SIZE_MAX
+                         ? SIZE_MAX
+                         : (size_t)lim->max_pending_events;
   app->next_timer_serial = 1;
   app->worker_count = 1;
   app->time_limit_ms = lim->time_limit_ms;
@@ -108,12 +112,12 @@ static int do_setup(lua_State *L) {
   gc_lua_sandbox_open(L, app);
   gc_lua_loaders_open(L);
   gc_lua_guards_open(L, app);
-  if (app->wd.on)
-    gc_lua_watchdog_open(L);
+  gc_lua_watchdog_open(L); /* also what lets a script's coroutine wait */
   set_paths(L, app);
   gc_lua_conn_open(L);
   gc_lua_module_open(L, app);
   gc_lua_pubsub_open(L, app);
+  gc_lua_coro_open(L, app);
   lua_newtable(L);
   app->timers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   const char *agc = getenv("GC_TESTING_AGGRESSIVE_GC");
@@ -212,8 +216,14 @@ int gc_lua_app_load(struct gc_lua_app *app) {
 static int do_event(lua_State *L) {
   const char *event = lua_touserdata(L, 1);
   struct gc_lua_app *app = gc_lua_app_of(L);
-  if (gc_lua_push_handler(L, app, event))
+  if (!gc_lua_push_handler(L, app, event))
+    return 0;
+  if (strcmp(event, "application_start") == 0) { /* it may wait */
+    struct gc_lua_run run = {NULL, GC_LUA_RUN_PLAIN, event};
+    (void)gc_lua_co_call(L, app, 0, &run);
+  } else {
     lua_call(L, 0, 0);
+  }
   return 0;
 }
 
@@ -285,6 +295,8 @@ void gc_lua_app_close(struct gc_lua_app *app) {
     (void)app->api->timerStop(app->quiet_timer);
   app->quiet_timer = 0;
   gc_lua_timers_stop_all(app);
+  gc_lua_waits_stop_all(app);
+  gc_lua_conn_queues_free(app);
   /* Open connections (only if the host broke its promise of an
    * on_disconnect for each) are forgotten: their memory goes with L. */
   for (struct gc_lua_conn *c = app->conn_head; c; c = c->next) {
@@ -310,6 +322,11 @@ void gc_lua_app_close(struct gc_lua_app *app) {
   app->L = NULL;
   app->handlers_ref = app->timers_ref = app->sent_name_ref = LUA_NOREF;
   app->msg_name_ref = app->subs_ref = LUA_NOREF;
+  app->waits_ref = app->co_slot_ref = app->co_pool_ref = LUA_NOREF;
+  app->co_idle = NULL;
+  app->co_pool_n = 0;
+  app->run = NULL;
+  app->run_co = NULL;
 }
 
 void gc_lua_app_free(struct gc_lua_app *app) {

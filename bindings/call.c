@@ -143,8 +143,8 @@ static int msgh(lua_State *L) {
   return 1;
 }
 
-static void log_failure_msg(struct gc_lua_app *app, const char *event, int st,
-                            const char *msg) {
+void gc_lua_log_failure(struct gc_lua_app *app, const char *event, int st,
+                        const char *msg) {
   switch (st) {
   case LUA_ERRMEM:
     if (app->mem_limit)
@@ -165,7 +165,7 @@ static void log_failure_msg(struct gc_lua_app *app, const char *event, int st,
 }
 
 static void log_failure(struct gc_lua_app *app, const char *event, int st) {
-  log_failure_msg(app, event, st, lua_tostring(app->L, -1));
+  gc_lua_log_failure(app, event, st, lua_tostring(app->L, -1));
 }
 
 /* Calls the function below the 'nargs' values on top, the message handler
@@ -300,33 +300,44 @@ static int hot_handler(lua_State *L, int name_slot) {
   return 0;
 }
 
-int gc_lua_pcall_message(struct gc_lua_app *app, int conn_ref,
+int gc_lua_pcall_message(struct gc_lua_app *app, struct gc_lua_conn *c,
                          const void *data, size_t len) {
   lua_State *L = app->L;
   if (L == NULL || app->closing)
     return 0;
   /* Only from the loop, with nothing of an outer entry on the stack (the
-   * thread reset of an out-of-memory error would wipe it). */
-  if (!hot_ready(app, L))
+   * thread reset of an out-of-memory error would wipe it), and with the
+   * idle coroutine ready (else the general path makes one). */
+  if (!gc_lua_co_ready(app) || !hot_ready(app, L))
     return -1;
   int found = hot_handler(L, HOT_MSG_NAME);
   if (found <= 0)
     return found;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, conn_ref);
+  /* The handler's coroutine gets its function and arguments directly. */
+  lua_State *co = app->co_idle;
+  lua_xmove(L, co, 1);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, c->ref);
   app->sent_known = 0; /* the script may change its handlers */
+  app->enter_co = co; /* the watchdog's running thread from the start */
   gc_lua_budget_enter(app); /* a finalizer run by the push is inside the entry */
+  app->enter_co = NULL;
   jmp_buf jb;
   if (setjmp(jb) != 0) { /* the thread was reset: no slot is left */
     app->push_jmp = NULL;
     gc_lua_budget_leave(app);
     lua_settop(L, 0);
-    log_failure_msg(app, "on_message", LUA_ERRMEM, NULL);
+    lua_settop(co, 0);
+    gc_lua_log_failure(app, "on_message", LUA_ERRMEM, NULL);
     return 0;
   }
   app->push_jmp = &jb;
-  lua_pushlstring(L, data, len); /* the one push that allocates */
+  lua_pushlstring(co, data, len); /* the one push that allocates */
   app->push_jmp = NULL;
-  (void)call_in_entry(app, "on_message", 2, HOT_MSGH, HOT_TOP);
+  struct gc_lua_run run = {c, GC_LUA_RUN_PLAIN, "on_message"};
+  gc_lua_co_call_hot(L, app, 2, &run);
+  gc_lua_budget_leave(app);
+  if (lua_gettop(L) != HOT_TOP)
+    lua_settop(L, HOT_TOP);
   return 0;
 }
 

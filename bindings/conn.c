@@ -1,4 +1,5 @@
-/* conn.c - connection userdata ("gc.conn") and the connection events.
+/* conn.c - connection userdata ("gc.conn") and on_connect (the later
+ * events and their order: conn_events.c).
  *
  * Made like liolib.c's files: one full userdata per connection holding a
  * small C record (the host handle, the open/closing flags, the app) and
@@ -35,7 +36,11 @@
 
 #include "gc_lua.h"
 
-enum { UV_FIELDS = 1, UV_COOKIES, UV_COUNT = UV_COOKIES };
+enum {
+  UV_FIELDS = GC_LUA_CONN_UV_FIELDS,
+  UV_COOKIES = GC_LUA_CONN_UV_COOKIES,
+  UV_COUNT = UV_COOKIES
+};
 
 /* The field tables' shared metatable, in the registry. */
 #define CONN_FIELDS_MT "gc.conn.fields"
@@ -102,9 +107,9 @@ static void link_conn(struct gc_lua_app *app, struct gc_lua_conn *c) {
   app->conn_count++;
 }
 
-/* Ends the C side's hold on a connection: unlinked, unanchored, closed.
- * Allocates nothing, so it runs outside protected mode. */
-static void release_conn(struct gc_lua_conn *c) {
+/* Ends the C side's hold on a connection: unlinked, unanchored, closed,
+ * its queue freed. Allocates nothing, so it runs outside protected mode. */
+void gc_lua_conn_release(struct gc_lua_conn *c) {
   struct gc_lua_app *app = c->app;
   if (c->magic != GC_LUA_CONN_MAGIC)
     return;
@@ -124,6 +129,7 @@ static void release_conn(struct gc_lua_conn *c) {
   if (app->L)
     luaL_unref(app->L, LUA_REGISTRYINDEX, c->ref);
   c->ref = LUA_NOREF;
+  gc_lua_conn_queue_free(c);
 }
 
 int gc_lua_check_msg_type(lua_State *L, int arg) {
@@ -574,7 +580,15 @@ static int do_connect(lua_State *L) {
   set_str(L, "local_ip", ev->lip);
   set_int(L, "local_port", ev->lport);
   set_int(L, "app_id", app->app_id);
-  lua_call(L, 2, 3);
+  struct gc_lua_run run = {c, GC_LUA_RUN_CONNECT, "on_connect"};
+  int r = gc_lua_co_call(L, app, 2, &run);
+  if (r == -1) { /* it waits: accepted meanwhile, see connect_done */
+    ev->accept = 1;
+    return 0;
+  }
+  if (r == -2) /* logged */
+    return 0;
+  lua_settop(L, lua_gettop(L) - r + 3); /* exactly three results */
   ev->accept = !((lua_isboolean(L, -3) && !lua_toboolean(L, -3)) ||
                  (lua_isinteger(L, -3) &&
                   lua_tointeger(L, -3) == (lua_Integer)GC_DROP_CONNECTION));
@@ -594,152 +608,60 @@ struct gc_lua_conn *gc_lua_conn_connect(struct gc_lua_app *app,
   int st = gc_lua_pcall(app, "on_connect", do_connect, &ev);
   if (st != LUA_OK || !ev.accept) {
     if (ev.c)
-      release_conn(ev.c);
+      gc_lua_conn_release(ev.c);
     return NULL;
   }
   return ev.c;
 }
 
-/* ---- the other connection events ------------------------------------------ */
-
-static int valid(const struct gc_lua_conn *c) {
-  return c && c->magic == GC_LUA_CONN_MAGIC && c->app->L && !c->app->closing;
-}
-
-/* An event whose handler takes the connection alone. */
-struct conn_ev {
-  struct gc_lua_conn *c;
-  const char *event;
-};
-
-static int do_conn_event(lua_State *L) {
-  struct conn_ev *ev = lua_touserdata(L, 1);
-  if (gc_lua_push_handler(L, ev->c->app, ev->event)) {
-    gc_lua_conn_push(L, ev->c);
-    lua_call(L, 1, 0);
+/* on_connect ended after a wait (coro.c, protected): with nres >= 0 its
+ * results are on top of L; -2: it raised (logged). The connection was
+ * accepted when it began to wait, so a refusal now closes it with code
+ * 4000 + the status (4403 by default) and the refusal's text, and
+ * neither its queued events nor on_disconnect run. Raises nothing: a bad
+ * status or text is logged and the defaults go. */
+void gc_lua_conn_connect_done(lua_State *L, struct gc_lua_conn *c, int nres) {
+  struct gc_lua_app *app = c->app;
+  lua_Integer status = 403;
+  const char *text = NULL;
+  if (nres >= 0) {
+    lua_settop(L, lua_gettop(L) - nres + 3);
+    int accept = !((lua_isboolean(L, -3) && !lua_toboolean(L, -3)) ||
+                   (lua_isinteger(L, -3) &&
+                    lua_tointeger(L, -3) == (lua_Integer)GC_DROP_CONNECTION));
+    if (accept)
+      return;
+    if (!lua_isnil(L, -2)) {
+      int isnum = 0;
+      lua_Integer v = lua_tointegerx(L, -2, &isnum);
+      if (isnum && v >= 400 && v <= 599)
+        status = v;
+      else
+        gc_lua_log_error(app, "error in on_connect: refused with a bad HTTP "
+                              "status (400-599 expected): 403 instead");
+    }
+    size_t n = 0;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      text = lua_tolstring(L, -1, &n);
+      if (n == 0 || n > GC_CLOSE_TEXT_MAX || strlen(text) != n ||
+          !utf8_valid((const unsigned char *)text, n))
+        text = NULL; /* too long for a close frame */
+    }
+  } else {
+    status = 500;
+    text = "on_connect failed";
   }
-  return 0;
-}
-
-static void conn_event(struct gc_lua_conn *c, const char *event) {
-  struct conn_ev ev = {c, event};
-  (void)gc_lua_pcall(c->app, event, do_conn_event, &ev);
-}
-
-void gc_lua_conn_disconnect(struct gc_lua_conn *c) {
-  if (!valid(c))
-    return;
-  c->open = 0; /* from now on methods answer "closed" */
-  conn_event(c, "on_disconnect");
-  release_conn(c);
-}
-
-struct message_ev {
-  struct gc_lua_conn *c;
-  const void *data;
-  size_t len;
-};
-
-static int do_message(lua_State *L) {
-  struct message_ev *ev = lua_touserdata(L, 1);
-  if (gc_lua_push_handler(L, ev->c->app, "on_message")) {
-    gc_lua_conn_push(L, ev->c);
-    lua_pushlstring(L, ev->data, ev->len);
-    lua_call(L, 2, 0);
+  c->refused = 1;
+  gc_lua_conn_queue_free(c); /* a disconnect among them: the drain releases it */
+  if (!c->open)
+    c->gone = 1;
+  if (c->open && !c->closing) {
+    const struct core_api *api = app->api;
+    int rc = api->connectionCloseEx
+                 ? api->connectionCloseEx(c->handle, GC_CLOSE_REASON_NORMAL,
+                                          (GCT_INT)(4000 + status), text)
+                 : api->connectionClose(c->handle, GC_CLOSE_REASON_DROP);
+    if (rc == 0 || rc == EINVAL)
+      c->closing = 1;
   }
-  return 0;
-}
-
-void gc_lua_conn_message(struct gc_lua_conn *c, const void *data, size_t len) {
-  if (!valid(c))
-    return;
-  struct message_ev ev = {c, data ? data : "", data ? len : 0};
-  if (gc_lua_pcall_message(c->app, c->ref, ev.data, ev.len) == 0)
-    return;
-  (void)gc_lua_pcall(c->app, "on_message", do_message, &ev);
-}
-
-struct sent_ev {
-  struct gc_lua_conn *c;
-  GCT_INTPTR cookie;
-  size_t len;
-  GCT_INT status;
-};
-
-static int do_message_sent(lua_State *L) {
-  struct sent_ev *ev = lua_touserdata(L, 1);
-  gc_lua_conn_push(L, ev->c); /* 2 */
-  lua_pushnil(L);             /* 3: the Lua cookie */
-  if (ev->cookie != 0 && lua_getiuservalue(L, 2, UV_COOKIES) == LUA_TTABLE) {
-    lua_rawgeti(L, -1, (lua_Integer)ev->cookie);
-    lua_replace(L, 3);
-    lua_pushnil(L);
-    lua_rawseti(L, -2, (lua_Integer)ev->cookie); /* released */
-  }
-  lua_settop(L, 3);
-  if (gc_lua_push_handler(L, ev->c->app, "on_message_sent")) {
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 3);
-    lua_pushinteger(L, (lua_Integer)ev->len);
-    lua_pushinteger(L, ev->status);
-    lua_call(L, 4, 0);
-  }
-  return 0;
-}
-
-void gc_lua_conn_message_sent(struct gc_lua_conn *c, GCT_INTPTR cookie,
-                              size_t len, GCT_INT status) {
-  if (!valid(c))
-    return;
-  /* Most sends carry no cookie and most scripts have no on_message_sent:
-   * then there is nothing to do in Lua, and entering it would cost the
-   * echo path a second protected call per message. */
-  if (cookie == 0 && !gc_lua_may_handle_sent(c->app))
-    return;
-  struct sent_ev ev = {c, cookie, len, status};
-  (void)gc_lua_pcall(c->app, "on_message_sent", do_message_sent, &ev);
-}
-
-void gc_lua_conn_timer(struct gc_lua_conn *c) {
-  if (valid(c))
-    conn_event(c, "on_timer");
-}
-
-struct issue_ev {
-  struct gc_lua_conn *c;
-  GCT_INT stat;
-  GCT_COUNTER_VALUE value;
-  GCT_INT reaction;
-};
-
-static int do_issue(lua_State *L) {
-  static const char *const names[] = {"default", "close", "ignore", "count",
-                                      NULL};
-  struct issue_ev *ev = lua_touserdata(L, 1);
-  if (!gc_lua_push_handler(L, ev->c->app, "on_issue"))
-    return 0;
-  gc_lua_conn_push(L, ev->c);
-  lua_pushinteger(L, ev->stat);
-  lua_pushinteger(L, (lua_Integer)ev->value);
-  lua_call(L, 3, 1);
-  if (lua_isinteger(L, -1)) {
-    lua_Integer r = lua_tointeger(L, -1);
-    if (r >= GC_STAT_REACTION_DEFAULT && r <= GC_STAT_REACTION_COUNT)
-      ev->reaction = (GCT_INT)r;
-  } else if (lua_type(L, -1) == LUA_TSTRING) {
-    const char *s = lua_tostring(L, -1);
-    for (int i = 0; names[i]; i++)
-      if (strcmp(s, names[i]) == 0)
-        ev->reaction = i;
-  }
-  return 0;
-}
-
-GCT_INT gc_lua_conn_issue(struct gc_lua_conn *c, GCT_INT stat,
-                          GCT_COUNTER_VALUE value) {
-  if (!valid(c))
-    return GC_STAT_REACTION_DEFAULT;
-  struct issue_ev ev = {c, stat, value, GC_STAT_REACTION_DEFAULT};
-  (void)gc_lua_pcall(c->app, "on_issue", do_issue, &ev);
-  return ev.reaction;
 }

@@ -43,6 +43,8 @@
 #define GC_LUA_DEFAULT_MEMORY 0         /* bytes; 0 = no limit */
 #define GC_LUA_MEM_COUNTER_STEP (64u << 10) /* bytes */
 
+#define GC_LUA_DEFAULT_MAX_PENDING 1000 /* events queued behind a wait */
+
 /* Settings of one application, read from the config ("lua.*" at the
  * root, then the application's own "lua" object, which wins). 0 means
  * unlimited. 'path' (borrowed, may be NULL) is added to package.path after
@@ -54,6 +56,7 @@ struct gc_lua_limits {
   const char *path;
   int unsafe; /* "lua.unsafe": io.popen, os.execute, package.loadlib on */
   int message_text; /* the app entry's "message_type" is "text" */
+  uint64_t max_pending_events; /* a waiting connection's queue; 0: none */
 };
 
 struct gc_lua_conn;
@@ -129,6 +132,26 @@ struct gc_lua_app {
   GCT_INTPTR quiet_timer;
   unsigned quiet_seq, quiet_waits;
   size_t quiet_mem;
+  /* Handlers as coroutines (coro.c). 'co_idle' is the coroutine the next
+   * handler runs in, anchored by registry slot 'co_slot_ref', which it
+   * shares with the one running while 'co_slot_busy'; more idle ones wait
+   * in the table 'co_pool_ref' ('co_pool_n' of them). */
+  lua_State *co_idle;
+  int co_slot_ref, co_slot_busy, co_pool_ref, co_pool_n;
+  const struct gc_lua_run *run; /* what the handler running now is for */
+  lua_State *run_co;      /* its coroutine (NULL between handlers) */
+  int wait_made;          /* set by a waiting function just before it yields */
+  lua_State *enter_co;    /* the hot path: the entry runs in this coroutine */
+  /* coroutine.resume/wrap in progress, innermost first (watchdog.c): a
+   * script's coroutine may wait when every resumer up to the handler's
+   * may yield; the wait then suspends them all (see gc_lua_wait_rehome). */
+  struct gc_lua_chain *chain;
+  GCT_INTPTR last_wait_serial;
+  int waits_ref;          /* registry ref of {serial -> gc.wait} */
+  GCT_INTPTR next_wait_serial;
+  size_t waiting;         /* handlers suspended now */
+  size_t io_waiting;      /* of which on Redis or HTTP (host:settle) */
+  size_t max_pending;     /* lua.max_pending_events */
   /* Pieces of a lua_warning message being assembled. */
   char warn_buf[256];
   size_t warn_len;
@@ -148,6 +171,13 @@ struct gc_lua_conn {
   lua_Integer next_cookie;
   int ref; /* registry ref of the userdata while open, else LUA_NOREF */
   int remote_port;
+  /* Ordering (coro.c): a handler of this connection is suspended; the
+   * events that came meanwhile, oldest first; the host said disconnect
+   * (on_disconnect is queued or running); on_connect refused after a
+   * wait (its events are dropped, no on_disconnect). */
+  unsigned char busy, gone, refused;
+  struct gc_lua_pend *q_head, *q_tail;
+  size_t q_len;
 };
 #define GC_LUA_CONN_MAGIC 0x67634c43u
 
@@ -193,7 +223,7 @@ int gc_lua_pcall_quiet(struct gc_lua_app *app, lua_CFunction fn, void *arg,
  * the handler runs under lua_pcall as in gc_lua_pcall. 0 when done (or no
  * handler), -1 when the caller must use gc_lua_pcall instead (nested entry,
  * a metatable on the handler table...). */
-int gc_lua_pcall_message(struct gc_lua_app *app, int conn_ref,
+int gc_lua_pcall_message(struct gc_lua_app *app, struct gc_lua_conn *c,
                          const void *data, size_t len);
 /* Outside any protected call: 0 when the script surely has no
  * on_message_sent handler (so the event needs no Lua call), else 1. */
@@ -262,6 +292,10 @@ void gc_lua_watchdog_stop(struct gc_lua_app *app);
  * watchdog, 'enter' logs why and puts the app on an instruction budget. */
 void gc_lua_watchdog_enter(struct gc_lua_app *app);
 int gc_lua_watchdog_leave(struct gc_lua_app *app);
+/* A handler's coroutine 'co' runs (coro.c), then 'L' again; a stop that
+ * fired in 'co' is passed on to 'L'. */
+void gc_lua_watchdog_into(struct gc_lua_app *app, lua_State *co);
+void gc_lua_watchdog_back(struct gc_lua_app *app, lua_State *L);
 /* Deletes the calling thread's watchdog, if it has one (adapter_finalize;
  * other threads' go when they end). None of its states may be in an entry. */
 void gc_lua_watchdog_thread_end(void);
@@ -276,6 +310,103 @@ void gc_lua_guards_open(lua_State *L, struct gc_lua_app *app);
 /* Coroutine 'co' died of the stop: Lua left its hooks off. */
 void gc_lua_thread_mark_stopped(lua_State *co);
 int gc_lua_thread_stopped(lua_State *co);
+
+/* ---- coro.c: handlers in coroutines, and the waits ------------------------ */
+
+/* What a handler run is for: kept across its waits. */
+enum { GC_LUA_RUN_PLAIN, GC_LUA_RUN_CONNECT };
+struct gc_lua_run {
+  struct gc_lua_conn *conn; /* its events wait behind it; NULL: none */
+  int kind;
+  const char *event; /* for log lines */
+};
+
+/* Inside a protected call on app->L: runs the function under its 'nargs'
+ * arguments on top of L in a pooled coroutine. They are popped; finished,
+ * its results are on L and their number is returned; -1: it waits (run->conn
+ * is busy until it ends); -2: it raised (logged as an error in run->event). */
+int gc_lua_co_call(lua_State *L, struct gc_lua_app *app, int nargs,
+                   const struct gc_lua_run *run);
+/* The hot path's twin (call.c, unprotected, at depth 1 of an entry): only
+ * when gc_lua_co_ready(app), with the function and its 'nargs' arguments
+ * already pushed on app->co_idle; the results are dropped. Allocates
+ * nothing unless the handler raised. */
+int gc_lua_co_ready(const struct gc_lua_app *app);
+void gc_lua_co_call_hot(lua_State *L, struct gc_lua_app *app, int nargs,
+                        const struct gc_lua_run *run);
+/* The registry slots of coro.c in a new state (protected context), and
+ * the waiting functions gc.sleep, gc.redis, gc.http, gc.json in the gc
+ * table on top. */
+void gc_lua_coro_open(lua_State *L, struct gc_lua_app *app);
+void gc_lua_waits_module(lua_State *L, struct gc_lua_app *app);
+/* A wait in progress: a "gc.wait" userdata (its user value the waiting
+ * coroutine) in the state's table of waits while armed. */
+struct gc_lua_wait {
+  struct gc_lua_app *app;
+  struct gc_lua_conn *conn; /* the handler's gc_lua_run */
+  int kind;
+  int io;    /* Redis or HTTP: host:settle waits for it */
+  int armed; /* between the yield and the answer */
+  GCT_INTPTR serial, host_id;
+  void (*stop)(struct gc_lua_wait *w); /* the host's side, at close */
+  char event[48];
+};
+/* In a waiting function 'fname' on L: raises unless L is a handler's
+ * coroutine that may yield; else registers a wait record (left on top of
+ * L). 'io': a Redis or HTTP wait. */
+struct gc_lua_wait *gc_lua_wait_begin(lua_State *L, struct gc_lua_app *app,
+                                      const char *fname, int io);
+/* The 'user' of the host's callback that answers it. */
+GCT_INTPTR gc_lua_wait_user(const struct gc_lua_wait *w);
+/* The host refused to start it: forgotten. */
+void gc_lua_wait_cancel(lua_State *L, struct gc_lua_wait *w);
+/* One coroutine.resume in progress: 'from' resumed 'to'. */
+struct gc_lua_chain {
+  lua_State *from, *to;
+  struct gc_lua_chain *up;
+};
+/* A script's coroutine waited: its resumer 'L' (running) suspends too and
+ * becomes the thread the answer resumes (then it resumes the coroutine
+ * with the answer). */
+void gc_lua_wait_rehome(lua_State *L, struct gc_lua_app *app);
+/* The host took it: the handler yields (return this from the function). */
+int gc_lua_wait_yield(lua_State *L, struct gc_lua_wait *w);
+/* Pushes the values the waiting function returns (protected, on the
+ * state's main thread); their number. */
+typedef int (*gc_lua_wake_push)(lua_State *L, void *ud);
+/* The host's answer to wait 'user': resumes its handler in an entry of
+ * its own, with what 'push' (NULL: nothing) pushes; then the events of
+ * its connection that queued meanwhile. Unknown or stale: nothing. */
+void gc_lua_wake(GCT_INTPTR user, gc_lua_wake_push push, void *ud);
+/* gc.redis, gc.http (wait.c) and gc.json (json.c) in the gc table on top. */
+void gc_lua_redis_module(lua_State *L, struct gc_lua_app *app);
+void gc_lua_http_module(lua_State *L, struct gc_lua_app *app);
+void gc_lua_json_module(lua_State *L);
+/* Cancels the host's side of every wait (before the state closes). */
+void gc_lua_waits_stop_all(struct gc_lua_app *app);
+/* Logs a handler's failure as gc_lua_pcall does (call.c). */
+void gc_lua_log_failure(struct gc_lua_app *app, const char *event, int st,
+                        const char *msg);
+
+/* Ordering (conn.c): the events of a busy connection are queued. */
+enum { GC_LUA_EV_MESSAGE, GC_LUA_EV_SENT, GC_LUA_EV_TIMER, GC_LUA_EV_DISCONNECT };
+struct gc_lua_pend {
+  struct gc_lua_pend *next;
+  int kind;
+  GCT_INTPTR cookie;
+  GCT_INT status;
+  size_t len;
+  char data[];
+};
+/* A handler of 'c' ended after waiting: its queued events run, in order,
+ * until one waits again (then c stays busy) or none is left. */
+void gc_lua_conn_drain(struct gc_lua_conn *c);
+/* on_connect ended after waiting, its results on top of L (protected). */
+void gc_lua_conn_connect_done(lua_State *L, struct gc_lua_conn *c, int nres);
+/* Frees the queues of the app's connections (the state is closing). */
+void gc_lua_conn_queues_free(struct gc_lua_app *app);
+/* gc.testing's host:settle(): Redis and HTTP waits of every state. */
+GC_ADAPTER_EXPORT size_t gc_lua_io_pending(void);
 
 /* ---- reload.c: the script run again in its state ------------------------ */
 
@@ -327,6 +458,13 @@ void gc_lua_conn_message_sent(struct gc_lua_conn *c, GCT_INTPTR cookie,
 void gc_lua_conn_timer(struct gc_lua_conn *c);
 GCT_INT gc_lua_conn_issue(struct gc_lua_conn *c, GCT_INT stat,
                           GCT_COUNTER_VALUE value);
+/* The user values of a connection's userdata: its field table, the
+ * cookies of its messages in flight. */
+enum { GC_LUA_CONN_UV_FIELDS = 1, GC_LUA_CONN_UV_COOKIES };
+/* Ends the C side's hold on a connection (conn.c); frees its queue
+ * (conn_events.c). */
+void gc_lua_conn_release(struct gc_lua_conn *c);
+void gc_lua_conn_queue_free(struct gc_lua_conn *c);
 /* The gc.conn at 'idx', or NULL for any other value; raises nothing. */
 struct gc_lua_conn *gc_lua_conn_test(lua_State *L, int idx);
 /* Pushes the userdata of an open connection (protected context). */

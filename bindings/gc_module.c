@@ -284,7 +284,8 @@ static int do_fire(lua_State *L) {
   }
   lua_getiuservalue(L, 3, 1);
   lua_pushvalue(L, 3);
-  lua_call(L, 1, 0);
+  struct gc_lua_run run = {NULL, GC_LUA_RUN_PLAIN, "timer"};
+  (void)gc_lua_co_call(L, app, 1, &run);
   return 0;
 }
 
@@ -606,6 +607,7 @@ static int luaopen_gc(lua_State *L) {
   lua_setfield(L, -2, "count");
   lua_setfield(L, -2, "worker");
   gc_lua_settings_open(L, app);
+  gc_lua_waits_module(L, app);
   lua_pushliteral(L, "gc 1.0 (" LUA_RELEASE ")");
   lua_setfield(L, -2, "_VERSION");
   return 1;

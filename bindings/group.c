@@ -333,3 +333,13 @@ int gc_lua_groups_reload_now(const struct core_api *api, const char *name,
   }
   return rc;
 }
+
+/* gc.testing's host:settle (one thread runs every worker there). */
+GC_ADAPTER_EXPORT size_t gc_lua_io_pending(void) {
+  size_t n = 0;
+  for (size_t i = 0; i < groups_len; i++)
+    for (GCT_INT w = 0; groups[i] && w < groups[i]->nworkers; w++)
+      if (groups[i]->states[w])
+        n += groups[i]->states[w]->io_waiting;
+  return n;
+}

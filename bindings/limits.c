@@ -127,6 +127,9 @@ void gc_lua_budget_hook(lua_State *L, lua_Debug *ar) {
   lua_sethook(L, gc_lua_budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
   if (L != app->L)
     lua_sethook(app->L, gc_lua_budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+  if (app->run_co && L != app->run_co) /* the handler's coroutine (coro.c) */
+    lua_sethook(app->run_co, gc_lua_budget_hook, LUA_MASKLINE | LUA_MASKCOUNT,
+                1);
   lua_getinfo(L, "Sl", ar);
   if (ar->currentline > 0)
     lua_pushfstring(L, "%s:%d: ", ar->short_src, ar->currentline);
@@ -210,13 +213,15 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
   lim->path = NULL;
   lim->unsafe = 0;
   lim->message_text = 0;
+  lim->max_pending_events = GC_LUA_DEFAULT_MAX_PENDING;
   if (api->getOpt == NULL)
     return;
   const char *s = NULL;
   if (api->getOpt("lua.path", GC_OPT_TYPE_STRING, &s) == 0)
     lim->path = s;
-  uint64_t budget = 0, mem = 0, time_ms = 0, unsafe = 0;
-  int has_budget = 0, has_mem = 0, has_time = 0, has_unsafe = 0;
+  uint64_t budget = 0, mem = 0, time_ms = 0, unsafe = 0, pend = 0;
+  int has_budget = 0, has_mem = 0, has_time = 0, has_unsafe = 0, has_pend = 0;
+  read_u64(api, "lua.max_pending_events", &pend, &has_pend);
   read_u64(api, "lua.instruction_budget", &budget, &has_budget);
   read_u64(api, "lua.time_limit_ms", &time_ms, &has_time);
   read_u64(api, "lua.memory_limit", &mem, &has_mem);
@@ -229,6 +234,8 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
     read_u64(api, path, &time_ms, &has_time);
     snprintf(path, sizeof path, "%s.lua.memory_limit", prefix);
     read_u64(api, path, &mem, &has_mem);
+    snprintf(path, sizeof path, "%s.lua.max_pending_events", prefix);
+    read_u64(api, path, &pend, &has_pend);
     snprintf(path, sizeof path, "%s.lua.unsafe", prefix);
     read_u64(api, path, &unsafe, &has_unsafe);
     snprintf(path, sizeof path, "%s.lua.path", prefix);
@@ -247,6 +254,8 @@ void gc_lua_limits_read(const struct core_api *api, const char *name,
   if (has_mem)
     lim->memory_limit = mem;
   lim->unsafe = has_unsafe && unsafe != 0;
+  if (has_pend)
+    lim->max_pending_events = pend;
 }
 
 

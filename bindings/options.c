@@ -29,6 +29,7 @@ static const struct {
     {"instruction_budget", O_UINT}, {"time_limit_ms", O_UINT},
     {"memory_limit", O_UINT},       {"path", O_STRING},
     {"unsafe", O_BOOL},             {"comment", O_STRING},
+    {"max_pending_events", O_UINT},
 };
 #define NKEYS (sizeof lua_keys / sizeof lua_keys[0])
 

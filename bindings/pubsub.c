@@ -67,6 +67,7 @@ static void msg_release(struct pub_msg *m) {
 /* ---- delivery in a state ------------------------------------------------- */
 
 struct deliver_ev {
+  const char *event; /* for log lines */
   const char *channel, *data;
   size_t chlen, len;
   lua_Integer after; /* the last subscription called */
@@ -108,7 +109,8 @@ static int do_deliver_one(lua_State *L) {
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, ev->data_ref);
   lua_pushlstring(L, ev->channel, ev->chlen);
-  lua_call(L, 2, 0);
+  struct gc_lua_run run = {NULL, GC_LUA_RUN_PLAIN, ev->event};
+  (void)gc_lua_co_call(L, gc_lua_app_of(L), 2, &run);
   return 0;
 }
 
@@ -118,7 +120,7 @@ static void deliver_in(struct gc_lua_app *app, const char *channel,
   char event[96];
   snprintf(event, sizeof event, "subscriber of '%.*s'",
            (int)(chlen > 48 ? 48 : chlen), channel);
-  struct deliver_ev ev = {.channel = channel, .data = data, .chlen = chlen,
+  struct deliver_ev ev = {.event = event, .channel = channel, .data = data, .chlen = chlen,
                           .len = len, .last = app->next_sub_id,
                           .data_ref = LUA_NOREF};
   do {

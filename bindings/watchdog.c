@@ -351,7 +351,8 @@ void gc_lua_watchdog_enter(struct gc_lua_app *app) {
     a->outer = NULL;
   }
   atomic_store_explicit(&t->app, app, memory_order_relaxed);
-  atomic_store_explicit(&t->running, app->L, memory_order_relaxed);
+  atomic_store_explicit(&t->running, app->enter_co ? app->enter_co : app->L,
+                        memory_order_relaxed);
   a->cur = t;
   seq_add(t, (seq & 1u) ? 2 : 1); /* odd either way: a new entry */
 }
@@ -393,22 +394,42 @@ static void back_in(struct gc_lua_watch *w, lua_State *L) {
     arm_stop(L);
 }
 
+void gc_lua_watchdog_into(struct gc_lua_app *app, lua_State *co) {
+  set_running(&app->wd, co);
+}
+
+void gc_lua_watchdog_back(struct gc_lua_app *app, lua_State *L) {
+  back_in(&app->wd, L);
+}
+
 /* Resumes 'co' with 'narg' values from L's top, recorded as the running
  * thread meanwhile; Lua's lcorolib 'auxresume' otherwise (nothing here can
  * raise, so nothing can skip giving 'running' back). The values it
  * yielded or returned are moved to L: their number, or -1 and an error
  * value on L. */
 static int resume_in(lua_State *L, lua_State *co, int narg) {
-  struct gc_lua_watch *w = &gc_lua_app_of(L)->wd;
+  struct gc_lua_app *app = gc_lua_app_of(L);
+  struct gc_lua_watch *w = &app->wd;
   if (!lua_checkstack(co, narg)) {
     lua_pushliteral(L, "too many arguments to resume");
     return -1;
   }
   lua_xmove(L, co, narg);
   int nres;
+  struct gc_lua_chain link = {L, co, app->chain};
+  int pmade = app->wait_made;
+  app->chain = &link;
+  app->wait_made = 0;
   set_running(w, co);
   int st = lua_resume(co, L, narg, &nres);
   back_in(w, L);
+  int made = app->wait_made;
+  app->wait_made = pmade;
+  app->chain = link.up;
+  if (st == LUA_YIELD && made) { /* it waits (coro.c): so must L */
+    lua_pop(co, nres);
+    return -2;
+  }
   if (st != LUA_OK && st != LUA_YIELD && gc_lua_stopped(gc_lua_app_of(L)))
     gc_lua_thread_mark_stopped(co);
   if (st == LUA_OK || st == LUA_YIELD) {
@@ -424,11 +445,23 @@ static int resume_in(lua_State *L, lua_State *co, int narg) {
   return -1;
 }
 
-/* coroutine.resume(co, ...): lcorolib 'luaB_coresume'. */
-static int co_resume(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTHREAD);
+/* The coroutine resumed from L waits for the host: L yields too, as the
+ * wait's thread, and 'k' resumes the coroutine with the answer. */
+static int wait_with(lua_State *L, lua_KFunction k) {
+  struct gc_lua_app *app = gc_lua_app_of(L);
+  gc_lua_wait_rehome(L, app);
+  app->wait_made = 1;
+  return lua_yieldk(L, 0, 0, k);
+}
+
+/* coroutine.resume(co, ...): lcorolib 'luaB_coresume'; also its
+ * continuation after a wait (the answer's values after 'co'). */
+static int co_resume_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
   lua_State *co = lua_tothread(L, 1);
   int r = resume_in(L, co, lua_gettop(L) - 1);
+  if (r == -2)
+    return wait_with(L, co_resume_k);
   if (r < 0) {
     lua_pushboolean(L, 0);
     lua_insert(L, -2);
@@ -439,12 +472,25 @@ static int co_resume(lua_State *L) {
   return r + 1;
 }
 
+static int co_resume(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTHREAD);
+  return co_resume_k(L, LUA_OK, 0);
+}
+
+static int co_wrapped(lua_State *L);
+static int co_wrapped_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  return co_wrapped(L);
+}
+
 /* A function made by coroutine.wrap (upvalue 1: its coroutine): lcorolib
  * 'auxwrap', which raises the coroutine's error in the caller, with the
  * caller's position when it is a string, after closing the coroutine. */
 static int co_wrapped(lua_State *L) {
   lua_State *co = lua_tothread(L, lua_upvalueindex(1));
   int r = resume_in(L, co, lua_gettop(L));
+  if (r == -2)
+    return wait_with(L, co_wrapped_k);
   if (r >= 0)
     return r;
   int st = lua_status(co);

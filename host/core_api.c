@@ -496,6 +496,13 @@ static GCT_INTPTR api_http_request(GCT_INT app_id,
 
 static GCT_INT api_http_cancel(GCT_INTPTR id) { return gc__http_cancel(id); }
 
+/* API 1.4: Redis commands from a worker (redis_cmd.c). */
+static GCT_INT api_redis_command(GCT_INT argc, const GCT_CSTR *argv,
+                                 const GCT_SIZE *argvlen, GCRedisCallback cb,
+                                 GCT_INTPTR user) {
+  return gc__redis_command(api_server(), argc, argv, argvlen, cb, user);
+}
+
 void gc__core_api_fill(struct core_api *api) {
   memset(api, 0, sizeof *api);
   api->getOpt = api_get_opt;
@@ -539,4 +546,5 @@ void gc__core_api_fill(struct core_api *api) {
   api->channelPublish = api_channel_publish;
   api->httpRequest = api_http_request;
   api->httpCancel = api_http_cancel;
+  api->redisCommand = api_redis_command;
 }

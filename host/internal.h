@@ -253,6 +253,7 @@ struct gc_loop {
   size_t listener_count;
   int stopping;
   int finished;
+  struct gc_redis_cmd *redis_cmd; /* redisCommand's connection (redis_cmd.c) */
   int exit_code;
   int virtual_clock; /* gc.testing: time moves only by gc_host_advance */
   int64_t vnow;
@@ -360,6 +361,14 @@ int gc__redis_publish(struct gc_server *s, int app_id, const char *channel,
 /* GC_MAIL_REDIS_PUB on loop 0. */
 struct gc_mail;
 void gc__redis_publish_mail(struct gc_loop *loop, struct gc_mail *m);
+/* redisCommand (API 1.4, redis_cmd.c): one command connection per worker
+ * loop, made at its first command. */
+int gc__redis_command(struct gc_server *s, int argc, const char *const *argv,
+                      const size_t *argvlen, GCRedisCallback cb,
+                      intptr_t user);
+/* Closes the loop's command connection, if any (before its handles are
+ * walked): the commands in flight are answered ECANCELED. */
+void gc__redis_cmd_stop(struct gc_loop *loop);
 
 /* watch.c: gcs --watch on loop 0 (after the apps are loaded). 0 or an
  * errno; gc__watch_stop closes what was opened, either way. */

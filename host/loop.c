@@ -417,6 +417,7 @@ int gc_loop_close(struct gc_loop *loop) {
     if (loop->id == 0) /* its handles, before the walk closes them */
       gc__redis_stop(loop->server);
     gc__http_loop_close(loop);
+    gc__redis_cmd_stop(loop);
     uv_walk(&loop->uv, close_walk, NULL);
     /* A uv_stop not yet consumed (the loop finished before it ran) makes
      * the first uv_run return at once: run until the closes are done. */

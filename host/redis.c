@@ -1,4 +1,6 @@
-/* redis.c - channelPublish between hosts: the config's "redis" on loop 0.
+/* redis.c - channels between hosts: the config's "redis" on loop 0 (the
+ * link's connections and messages in; publishing is redis_pub.c, the
+ * records redis_link.h, the libuv glue redis_glue.c).
  *
  * Two hiredis connections on loop 0's uv loop: one publishes (PUBLISH
  * gcs:<app>:<channel> data), one is subscribed (PSUBSCRIBE gcs:<app>:* for
@@ -17,11 +19,9 @@
  * when an outage begins, one NOTICE line when it is over; the retries in
  * between log at DEBUG.
  *
- * The libuv glue is ours, not hiredis's adapters/libuv.h: the one of
- * Debian's hiredis 0.14 ignores a poll error (libuv reports POLLERR as
- * status UV_EBADF and stops the handle), so a refused connect or a reset
- * would hang the connection for ever. Ours lets hiredis find the error,
- * as newer hiredis releases do. Names that are not numeric addresses are
+ * The libuv glue is ours (redis_glue.c, shared with the commands of
+ * redis_cmd.c, which have a connection per worker). Names that are not
+ * numeric addresses are
  * resolved with uv_getaddrinfo before each connect, never blocking loop 0.
  *
  * Why local delivery goes through Redis too: a host that delivered its
@@ -44,147 +44,9 @@
 #include "log.h"
 #include "mailbox.h"
 #include "metrics.h"
+#include "redis_glue.h"
+#include "redis_link.h"
 #include "redis_url.h"
-
-#define CHANNEL_MAX 1024                /* bytes of an app's channel name */
-#define PENDING_MAX ((int64_t)64 << 20) /* bytes awaiting PUBLISH answers */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-
-enum rc_state {
-  RC_IDLE,       /* not connected: waiting for the retry (or stopped) */
-  RC_RESOLVING,  /* uv_getaddrinfo of a host name */
-  RC_CONNECTING, /* connect, AUTH/PING and PSUBSCRIBE in progress */
-  RC_READY
-};
-
-struct gc_redis;
-
-/* One of the two connections. */
-struct rconn {
-  struct gc_redis *r;
-  const char *role; /* "publish" or "subscribe", for DEBUG lines */
-  int subscriber;
-  enum rc_state state;
-  redisAsyncContext *ac; /* while CONNECTING or READY */
-  uv_timer_t timer; /* the retry, the connect's bound, the answers' bound */
-  uv_getaddrinfo_t gai;
-  int gai_busy; /* 'gai' is in flight (a cancelled one may still run) */
-  uint32_t backoff_ms;
-  int hello_ok;          /* AUTH or PING answered */
-  size_t subscribed;     /* PSUBSCRIBE confirmations */
-  size_t outstanding;    /* PUBLISHes not answered yet */
-  int64_t last_progress; /* when an answer last came */
-};
-
-/* An app whose adapter hears its channels. */
-struct sub_app {
-  struct gc_redis *r;
-  int app_id;
-  char *pattern;     /* gcs:<name, glob-escaped>:* */
-  size_t prefix_len; /* of "gcs:<name>:" as channels carry it */
-  char *prefix;
-};
-
-struct gc_redis {
-  struct gc_server *s;
-  struct gc_loop *loop; /* loop 0 */
-  struct gc_redis_url url;
-  char where[GC_REDIS_HOST_MAX + 16]; /* "HOST:PORT" for log lines */
-  uint32_t timeout_ms;
-  struct rconn pub, sub;
-  struct sub_app *apps;
-  size_t napps;
-  _Atomic int up;           /* publishes are taken */
-  _Atomic int stopped;      /* gc__redis_stop ran */
-  _Atomic int64_t pending;  /* bytes of publishes not answered yet */
-  _Atomic uint64_t refused; /* publishes refused in this outage */
-  uint64_t lost; /* taken, then dropped or unanswered with the connection */
-  int ever_up;
-  int outage_logged;
-  int64_t down_since;
-  int timers_ready;
-};
-
-static int64_t now_ms(const struct gc_redis *r) { return gc_loop_now(r->loop); }
-
-static void pending_sub(struct gc_redis *r, int64_t cost) {
-  atomic_fetch_sub(&r->pending, cost);
-}
-
-/* ---- libuv glue ---------------------------------------------------------- */
-
-struct rc_events {
-  redisAsyncContext *ac; /* NULL once hiredis let go of it */
-  uv_poll_t poll;
-  int events;
-};
-
-static void ev_poll(uv_poll_t *h, int status, int events) {
-  struct rc_events *p = h->data;
-  /* On an error libuv stopped the handle: hiredis reads or writes to find
-   * out what it was and drops the connection. */
-  int ev = status < 0 ? p->events : events;
-  if (p->ac && (ev & UV_READABLE))
-    redisAsyncHandleRead(p->ac);
-  if (p->ac && (ev & UV_WRITABLE))
-    redisAsyncHandleWrite(p->ac);
-}
-
-static void ev_set(struct rc_events *p, int events) {
-  p->events = events;
-  if (events)
-    (void)uv_poll_start(&p->poll, events, ev_poll);
-  else
-    (void)uv_poll_stop(&p->poll);
-}
-
-static void ev_add_read(void *d) {
-  struct rc_events *p = d;
-  ev_set(p, p->events | UV_READABLE);
-}
-static void ev_del_read(void *d) {
-  struct rc_events *p = d;
-  ev_set(p, p->events & ~UV_READABLE);
-}
-static void ev_add_write(void *d) {
-  struct rc_events *p = d;
-  ev_set(p, p->events | UV_WRITABLE);
-}
-static void ev_del_write(void *d) {
-  struct rc_events *p = d;
-  ev_set(p, p->events & ~UV_WRITABLE);
-}
-
-static void ev_closed(uv_handle_t *h) { gc_free(h->data); }
-
-/* hiredis frees the context: the handle goes, before hiredis closes the
- * socket. */
-static void ev_cleanup(void *d) {
-  struct rc_events *p = d;
-  p->ac = NULL;
-  uv_close((uv_handle_t *)&p->poll, ev_closed);
-}
-
-static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
-  struct rc_events *p = gc_calloc(1, sizeof *p);
-  if (!p)
-    return ENOMEM;
-  int rc = uv_poll_init(loop, &p->poll, ac->c.fd);
-  if (rc) {
-    gc_free(p);
-    return -rc;
-  }
-  p->poll.data = p;
-  p->ac = ac;
-  ac->ev.data = p;
-  ac->ev.addRead = ev_add_read;
-  ac->ev.delRead = ev_del_read;
-  ac->ev.addWrite = ev_add_write;
-  ac->ev.delWrite = ev_del_write;
-  ac->ev.cleanup = ev_cleanup;
-  return 0;
-}
 
 /* ---- the link: up, down, one line each ----------------------------------- */
 
@@ -201,7 +63,7 @@ static void link_update(struct gc_redis *r, struct rconn *rc, const char *why) {
     if (atomic_load(&r->up))
       return;
     atomic_store(&r->up, 1);
-    double secs = (double)(now_ms(r) - r->down_since) / 1000.0;
+    double secs = (double)(gc__redis_now(r) - r->down_since) / 1000.0;
     if (r->outage_logged && r->ever_up) {
       uint64_t refused = atomic_exchange(&r->refused, 0);
       gc_log(GCL_NOTICE,
@@ -235,7 +97,7 @@ static void link_update(struct gc_redis *r, struct rconn *rc, const char *why) {
     return;
   }
   r->outage_logged = 1;
-  r->down_since = now_ms(r);
+  r->down_since = gc__redis_now(r);
   atomic_store(&r->refused, 0);
   if (r->ever_up)
     gc_log(GCL_WARN,
@@ -254,7 +116,7 @@ static void link_update(struct gc_redis *r, struct rconn *rc, const char *why) {
 static void conn_timer(uv_timer_t *t);
 static void conn_start(struct rconn *rc);
 
-static void timer_arm(struct rconn *rc, uint64_t ms) {
+void gc__redis_timer_arm(struct rconn *rc, uint64_t ms) {
   (void)uv_timer_start(&rc->timer, conn_timer, ms, 0);
 }
 
@@ -281,7 +143,7 @@ static void conn_fail(struct rconn *rc, const char *why, int free_ctx) {
   link_update(r, rc, text);
   if (was_ready)
     rc->backoff_ms = BACKOFF_MIN_MS;
-  timer_arm(rc, rc->backoff_ms);
+  gc__redis_timer_arm(rc, rc->backoff_ms);
   rc->backoff_ms =
       rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rc->backoff_ms * 2;
 }
@@ -289,20 +151,16 @@ static void conn_fail(struct rconn *rc, const char *why, int free_ctx) {
 static void conn_ready(struct rconn *rc) {
   rc->state = RC_READY;
   rc->backoff_ms = BACKOFF_MIN_MS;
-  rc->last_progress = now_ms(rc->r);
+  rc->last_progress = gc__redis_now(rc->r);
   (void)uv_timer_stop(&rc->timer);
   gc_log(GCL_DEBUG, "redis %s: %s connection ready", rc->r->where, rc->role);
   link_update(rc->r, rc, NULL);
 }
 
-static struct rconn *conn_of(const redisAsyncContext *ac) {
-  return ac ? ac->data : NULL;
-}
-
 /* hiredis: the TCP connect finished (or failed: hiredis then frees the
  * context after this returns, without a disconnect callback). */
 static void on_tcp_connect(const redisAsyncContext *ac, int status) {
-  struct rconn *rc = conn_of(ac);
+  struct rconn *rc = gc__redis_conn_of(ac);
   if (!rc || rc->ac != ac)
     return;
   if (status != REDIS_OK)
@@ -311,7 +169,7 @@ static void on_tcp_connect(const redisAsyncContext *ac, int status) {
 
 /* hiredis: a connected context ends (it is freed after this returns). */
 static void on_tcp_disconnect(const redisAsyncContext *ac, int status) {
-  struct rconn *rc = conn_of(ac);
+  struct rconn *rc = gc__redis_conn_of(ac);
   (void)status;
   if (!rc || rc->ac != ac)
     return;
@@ -326,7 +184,7 @@ static void maybe_ready(struct rconn *rc) {
 
 /* The answer to AUTH or PING, the first command of each connection. */
 static void on_hello(redisAsyncContext *ac, void *reply, void *priv) {
-  struct rconn *rc = conn_of(ac);
+  struct rconn *rc = gc__redis_conn_of(ac);
   redisReply *rep = reply;
   (void)priv;
   if (!rc || rc->ac != ac || !rep)
@@ -336,30 +194,10 @@ static void on_hello(redisAsyncContext *ac, void *reply, void *priv) {
     return;
   }
   rc->hello_ok = 1;
-  rc->last_progress = now_ms(rc->r);
+  rc->last_progress = gc__redis_now(rc->r);
   maybe_ready(rc);
 }
 
-/* The answer to a PUBLISH ('priv' is its cost in bytes); NULL when its
- * connection went first (it may or may not have reached Redis). */
-static void on_published(redisAsyncContext *ac, void *reply, void *priv) {
-  struct rconn *rc = conn_of(ac);
-  redisReply *rep = reply;
-  if (!rc)
-    return;
-  pending_sub(rc->r, (int64_t)(intptr_t)priv);
-  if (!rep) {
-    rc->r->lost++;
-    return;
-  }
-  if (rc->ac != ac)
-    return;
-  if (rc->outstanding)
-    rc->outstanding--;
-  rc->last_progress = now_ms(rc->r);
-  if (rep->type == REDIS_REPLY_ERROR)
-    gc_log(GCL_WARN, "redis %s: PUBLISH: %s", rc->r->where, rep->str);
-}
 
 /* ---- messages in --------------------------------------------------------- */
 
@@ -379,13 +217,13 @@ static void deliver(struct sub_app *sa, const redisReply *chan,
   if (!app->started || !app->adapter->on_channel_message)
     return;
   GC__TIMED(gc__loop_current, app, GC_EV_CHANNEL_MESSAGE,
-            app->adapter->on_channel_message(app->id, chan->str + sa->prefix_len,
-                                             data->str, data->len));
+            app->adapter->on_channel_message(
+                app->id, chan->str + sa->prefix_len, data->str, data->len));
 }
 
 /* Every reply of the subscriber's PSUBSCRIBE patterns ('priv' is the app). */
 static void on_sub(redisAsyncContext *ac, void *reply, void *priv) {
-  struct rconn *rc = conn_of(ac);
+  struct rconn *rc = gc__redis_conn_of(ac);
   redisReply *rep = reply;
   if (!rc || rc->ac != ac || !rep || rep->type != REDIS_REPLY_ARRAY ||
       rep->elements < 3 || rep->element[0]->type != REDIS_REPLY_STRING)
@@ -416,7 +254,7 @@ static void conn_connect(struct rconn *rc, const char *addr) {
     conn_fail(rc, why, 0);
     return;
   }
-  int err = ev_attach(ac, &r->loop->uv);
+  int err = gc__redis_ev_attach(ac, &r->loop->uv);
   if (err) {
     redisAsyncFree(ac);
     conn_fail(rc, strerror(err), 0);
@@ -445,21 +283,15 @@ static void conn_connect(struct rconn *rc, const char *addr) {
     return;
   }
   if (r->timeout_ms)
-    timer_arm(rc, r->timeout_ms);
+    gc__redis_timer_arm(rc, r->timeout_ms);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
   struct rconn *rc = req->data;
   char addr[INET6_ADDRSTRLEN] = "";
-  if (status == 0 && res) {
-    const void *bin =
-        res->ai_family == AF_INET6
-            ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-            : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
-    if (!inet_ntop(res->ai_family, bin, addr, sizeof addr))
-      addr[0] = '\0';
-  }
+  if (status == 0)
+    gc__redis_addr(res, addr, sizeof addr);
   uv_freeaddrinfo(res);
   rc->gai_busy = 0;
   if (atomic_load(&rc->r->stopped) || rc->state != RC_RESOLVING)
@@ -498,7 +330,7 @@ static void conn_start(struct rconn *rc) {
     return;
   }
   if (r->timeout_ms)
-    timer_arm(rc, r->timeout_ms);
+    gc__redis_timer_arm(rc, r->timeout_ms);
 }
 
 /* The one timer of a connection: the retry (IDLE), the bound of a connect
@@ -526,9 +358,9 @@ static void conn_timer(uv_timer_t *t) {
   case RC_READY: {
     if (!rc->outstanding || !r->timeout_ms)
       return;
-    int64_t idle = now_ms(r) - rc->last_progress;
+    int64_t idle = gc__redis_now(r) - rc->last_progress;
     if (idle < (int64_t)r->timeout_ms) {
-      timer_arm(rc, (uint64_t)((int64_t)r->timeout_ms - idle));
+      gc__redis_timer_arm(rc, (uint64_t)((int64_t)r->timeout_ms - idle));
       return;
     }
     snprintf(why, sizeof why, "no answer to PUBLISH within %u ms",
@@ -536,87 +368,6 @@ static void conn_timer(uv_timer_t *t) {
     conn_fail(rc, why, 1);
     return;
   }
-  }
-}
-
-/* ---- publishing ---------------------------------------------------------- */
-
-int gc__redis_publish(struct gc_server *s, int app_id, const char *channel,
-                      const void *data, size_t len) {
-  struct gc_redis *r = s ? s->redis : NULL;
-  if (!r)
-    return s ? ENOSYS : EINVAL; /* first: see server.h */
-  if (app_id < 0 || (size_t)app_id >= s->app_count || !channel ||
-      (!data && len))
-    return EINVAL;
-  size_t chlen = strnlen(channel, CHANNEL_MAX + 1);
-  if (chlen > CHANNEL_MAX)
-    return EINVAL;
-  if (atomic_load(&r->stopped))
-    return ESHUTDOWN;
-  if (!atomic_load(&r->up)) {
-    atomic_fetch_add(&r->refused, 1);
-    return ENOTCONN;
-  }
-  const char *name = s->apps[app_id].conf->name;
-  size_t keylen = 4 + strlen(name) + 1 + chlen; /* gcs:<name>:<channel> */
-  if (len > (size_t)PENDING_MAX * 8)
-    return EMSGSIZE; /* past Redis's 512 MB bulk strings */
-  int64_t cost = (int64_t)(keylen + len);
-  int64_t pend = atomic_load(&r->pending);
-  if (pend > 0 && pend + cost > PENDING_MAX)
-    return EAGAIN;
-  struct gc_mail *m = gc_mail_new(GC_MAIL_REDIS_PUB, keylen + len);
-  if (!m)
-    return ENOMEM;
-  char *key = (char *)m->data;
-  memcpy(key, "gcs:", 4);
-  memcpy(key + 4, name, keylen - 5 - chlen);
-  key[keylen - 1 - chlen] = ':';
-  memcpy(key + keylen - chlen, channel, chlen);
-  if (len)
-    memcpy(m->data + keylen, data, len);
-  m->arg = (int64_t)keylen;
-  m->len = keylen + len;
-  atomic_fetch_add(&r->pending, cost);
-  struct gc_loop *first = s->loops[0];
-  if (gc__loop_current == first) { /* loop 0's thread: at once */
-    gc__redis_publish_mail(first, m);
-    gc_mail_free(m);
-    return 0;
-  }
-  if (gc_mail_post(first, m) != 0) { /* 'm' is freed */
-    pending_sub(r, cost);
-    return ESHUTDOWN;
-  }
-  return 0;
-}
-
-void gc__redis_publish_mail(struct gc_loop *loop, struct gc_mail *m) {
-  struct gc_redis *r = loop->server->redis;
-  if (!r)
-    return;
-  size_t keylen = (size_t)m->arg;
-  int64_t cost = (int64_t)m->len;
-  struct rconn *rc = &r->pub;
-  if (atomic_load(&r->stopped) || rc->state != RC_READY) {
-    pending_sub(r, cost); /* it went down after the caller's check */
-    r->lost++;
-    return;
-  }
-  const char *argv[3] = {"PUBLISH", (const char *)m->data,
-                         (const char *)m->data + keylen};
-  size_t lens[3] = {7, keylen, m->len - keylen};
-  if (redisAsyncCommandArgv(rc->ac, on_published, (void *)(intptr_t)cost, 3,
-                            argv, lens) != REDIS_OK) {
-    pending_sub(r, cost);
-    r->lost++;
-    return;
-  }
-  if (rc->outstanding++ == 0) {
-    rc->last_progress = now_ms(r);
-    if (r->timeout_ms && !uv_is_active((uv_handle_t *)&rc->timer))
-      timer_arm(rc, r->timeout_ms);
   }
 }
 

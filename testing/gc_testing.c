@@ -200,6 +200,7 @@ static struct thost *check_host(lua_State *L) {
 
 /* T.host{ script = "scripts/chat.lua", name = "chat", config = {...},
  *         raise_errors = true, quiet = true, workers = N, route = "...",
+ *         redis = "redis://127.0.0.1:PORT",
  *         message_type = "text", settings = {...} }
  * 'workers' sets threading.worker_count unless the config has "threading";
  * 'route', 'message_type' and 'settings' go in the app made from 'script'
@@ -246,6 +247,17 @@ static int l_host(lua_State *L) {
                          "\"%s\" in the app entries of config.adapters",
                       what, what);
   }
+  lua_getfield(L, 1, "redis"); /* a real Redis for gc.redis.call */
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      json_decref(root);
+      json_decref(settings);
+      return luaL_error(L, "gc.testing.host: 'redis' must be a URL string");
+    }
+    json_object_set_new(root, "redis",
+                        json_pack("{s:s}", "url", lua_tostring(L, -1)));
+  }
+  lua_pop(L, 1);
   if (workers > 0 && !json_object_get(root, "threading"))
     json_object_set_new(root, "threading",
                         json_pack("{s:I}", "worker_count", (json_int_t)workers));
@@ -398,6 +410,35 @@ static int host_advance(lua_State *L) {
   return 0;
 }
 
+/* host:settle([max_ms]): runs the host's real I/O (Redis, HTTP) until no
+ * handler waits for any, at most max_ms (default 10,000) of real time;
+ * virtual time does not move (gc.sleep waits for host:advance). Returns
+ * true, or raises saying how many still wait. */
+static int host_settle(lua_State *L) {
+  struct thost *t = check_host(L);
+  lua_Integer max_ms = luaL_optinteger(L, 2, 10000);
+  luaL_argcheck(L, max_ms >= 0, 2, "must be >= 0");
+  size_t (*pending)(void) = NULL;
+  if (sink_dl)
+    *(void **)&pending = dlsym(sink_dl, "gc_lua_io_pending");
+  if (!pending)
+    return luaL_error(L, "host:settle: this Lua adapter has no waiting handlers");
+  log_target = t;
+  size_t left = 0;
+  for (lua_Integer waited = 0;; waited++) {
+    gc_host_pump(t->h);
+    gc_thost_settle(L, t);
+    if ((left = pending()) == 0)
+      break;
+    if (waited >= max_ms)
+      return luaL_error(L, "host:settle: %d handler(s) still wait for I/O after "
+                        "%d ms", (int)left, (int)max_ms);
+    usleep(1000);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int host_now(lua_State *L) {
   struct thost *t = check_host(L);
   lua_pushinteger(L, gc_host_now(t->h));
@@ -539,6 +580,7 @@ static int host_connect(lua_State *L) {
 
 static const luaL_Reg host_methods[] = {
     {"connect", host_connect}, {"advance", host_advance}, {"now", host_now},
+    {"settle", host_settle},
     {"errors", host_errors},   {"close", host_close},     {"counter", host_counter},
     {"logs", host_logs},
     {"reload", host_reload},

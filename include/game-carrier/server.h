@@ -382,6 +382,43 @@ typedef GCT_INTPTR(GC_CORE_API *HttpRequest)(GCT_INT app_id,
  * on its way. */
 typedef GCT_INT(GC_CORE_API *HttpCancel)(GCT_INTPTR request_id);
 
+/* A Redis reply as redisCommand hands it over, valid during the callback
+ * only (hiredis's types stay inside the host). */
+#define GC_REDIS_STRING 1  /* bulk string: str, len */
+#define GC_REDIS_ARRAY 2   /* elements, element[] (a nil array: GC_REDIS_NIL) */
+#define GC_REDIS_INTEGER 3 /* integer */
+#define GC_REDIS_NIL 4
+#define GC_REDIS_STATUS 5  /* a simple string ("OK", "PONG"): str, len */
+#define GC_REDIS_ERROR 6   /* an error reply ("ERR ...", "WRONGTYPE ..."): str, len */
+struct gc_redis_reply {
+  GCT_INT type;
+  int64_t integer;
+  GCT_CSTR str; GCT_SIZE len; /* NUL-terminated past len */
+  const struct gc_redis_reply *element; GCT_SIZE elements;
+};
+/* Called exactly once per accepted command, on the worker loop of the
+ * thread that called redisCommand, never inside redisCommand, in the order
+ * the calling worker sent its commands. err == 0: 'reply' valid during the
+ * call only (an error reply is a reply: GC_REDIS_ERROR). err != 0
+ * (ENOTCONN Redis down or not connected yet, ETIMEDOUT no answer within
+ * the config's timeout_ms, ECONNRESET the connection dropped with the
+ * command in flight, ECANCELED host shutting down): reply NULL, 'err_text'
+ * a short reason. */
+typedef void (*GCRedisCallback)(GCT_INTPTR user, GCT_INT err, GCT_CSTR err_text,
+                                const struct gc_redis_reply *reply);
+/* Sends one command (argv[0] the command's name, each argument argvlen[i]
+ * bytes, binary-safe, copied before return) on the calling worker's own
+ * connection to the config's "redis" (made at the first command of that
+ * worker, reconnected with backoff; concurrent commands are pipelined on
+ * it). From a worker thread only (WorkerId() >= 0). 0: 'cb' will run once;
+ * else nothing runs: ENOSYS (no "redis" in the config, or a host without
+ * it), EINVAL (argc < 1, NULL argv, not a worker thread), ENOTCONN (Redis
+ * is down: calls fail at once during an outage, one log line per outage),
+ * ENOMEM, ESHUTDOWN. */
+typedef GCT_INT (GC_CORE_API *RedisCommand)(GCT_INT argc, const GCT_CSTR *argv,
+                                            const GCT_SIZE *argvlen,
+                                            GCRedisCallback cb, GCT_INTPTR user);
+
 struct core_api {
   GetOpt getOpt;
 
@@ -439,6 +476,7 @@ struct core_api {
   /* Appended in API 1.4. */
   HttpRequest httpRequest;
   HttpCancel httpCancel;
+  RedisCommand redisCommand; /* host/redis_cmd.c */
 };
 
 /* ---- adapter events (exported by the adapter, called by gcs) ------------ */
