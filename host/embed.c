@@ -90,6 +90,8 @@ int gc_host_advance(struct gc_host *h, int64_t ms) {
 
 int64_t gc_host_now(const struct gc_host *h) { return h->server.loops[0]->vnow; }
 
+void gc_host_refuse_links(struct gc_host *h, int on) { h->server.links_refused = on; }
+
 int gc_host_counter(struct gc_host *h, const char *name, int64_t *value) {
   int32_t id = gc_counters_open(&h->server.counters, name);
   if (id < 0 || gc_counters_get(&h->server.counters, id, value) != 0)

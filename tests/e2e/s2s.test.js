@@ -159,3 +159,46 @@ test('a link between two gcs; the peer restarts; a refused attempt', { timeout: 
     await h.stopGcs(peer);
   }
 });
+
+// gc.connect from a Lua script (tests/e2e/scripts/relay.lua), to a peer
+// app of the same process and of another one.
+test('gc.connect from Lua over TCP, within one gcs and to another', { timeout: 60000 }, async () => {
+  const port = await freePort();
+  const other = await h.startGcs(config(port), { port });
+  const cfg = config();
+  cfg.adapters.push({ type: 'lua', apps: [{ name: 'relay', file_name: 'tests/e2e/scripts/relay.lua' }] });
+  cfg.vhosts.push({ ip: '127.0.0.1', port: 0, protocol: 'ws', app: 'relay' });
+  const gcs = await h.startGcs(cfg);
+  try {
+    for (const target of [gcs.port, port]) {
+      const ws = await h.connect(gcs.port, '/relay');
+      const heard = () => ws.received.map(String);
+      const wait = async (m) => {
+        for (let i = 0; i < 500 && !heard().includes(m); i++) await h.sleep(10);
+        assert.ok(heard().includes(m), `no "${m}" in:\n` + heard().join('\n'));
+      };
+      ws.send(`link ws://127.0.0.1:${target}/peer?x=1`);
+      await wait('connect');
+      await wait('msg hello');
+      for (let i = 0; i < 100; i++) ws.send(`send m${i}`);
+      await wait('msg echo:m99');
+      const echoes = heard().filter((m) => m.startsWith('msg echo:'));
+      assert.deepStrictEqual(echoes, Array.from({ length: 100 }, (_, i) => `msg echo:m${i}`));
+      assert.strictEqual(heard().filter((m) => m === 'sent k 0').length, 100);
+      ws.send('timer');
+      await wait('timer');
+      ws.send('close');
+      await wait('disconnect');
+      ws.send('link ws://127.0.0.1:1/peer');
+      await wait('error connection refused');
+      ws.send('link wss://127.0.0.1:1/peer');
+      await wait('fail wss links not available yet');
+      assert.strictEqual(heard().filter((m) => m.startsWith('connect')).length, 1);
+      assert.strictEqual(heard().filter((m) => m.startsWith('disconnect')).length, 1);
+      ws.close();
+    }
+  } finally {
+    await h.stopGcs(gcs);
+    await h.stopGcs(other);
+  }
+});
