@@ -124,8 +124,8 @@ int gc__link_create(struct gc_loop *loop, int adapter, intptr_t user, int proto,
   }
   l->target[0] = '/';
   memcpy(l->target + 1, app, an + 1);
-  /* gc.testing's host has no sockets: its links connect in memory. */
-  l->tp = loop->server->threaded ? &gc_link_tcp : &gc_link_mem;
+  /* gc.testing's host (virtual time, no sockets): links connect in memory. */
+  l->tp = loop->virtual_clock ? &gc_link_mem : &gc_link_tcp;
   loop->link_count++;
   l->state = GC_LINK_RESOLVING;
   arm_deadline(l, GC_LINK_CONNECT_MS);
