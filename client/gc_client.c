@@ -188,6 +188,9 @@ GC_CLIENT_API GCT_INT gc_clients_init(GCT_INT m) {
     gc_free(cfg);
     return rc;
   }
+  /* The loop is the library thread's (or, Passive, gc_clients_service's):
+   * the caller's calls go by mail, not straight into the loop. */
+  gc__loop_current = NULL;
   atomic_store(&srv.phase, GC_PHASE_RUNNING);
   mode = m;
   atomic_store(&gc__server_process, &srv);
