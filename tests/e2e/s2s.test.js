@@ -202,3 +202,41 @@ test('gc.connect from Lua over TCP, within one gcs and to another', { timeout: 6
     await h.stopGcs(other);
   }
 });
+
+// A server that answers the upgrade with a wrong Sec-WebSocket-Accept (or
+// not with 101): the link checks it and fails the attempt, once.
+test('a bad upgrade answer fails the link with on_client_connection_error', { timeout: 30000 }, async () => {
+  const answers = [
+    ['HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+     'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n', 'error bad Sec-WebSocket-Accept'],
+    ['HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n', 'error upgrade refused: HTTP 503'],
+  ];
+  const gcs = await h.startGcs(config());
+  try {
+    const c = await controller(gcs.port);
+    for (const [answer, want] of answers) {
+      const fake = net.createServer((s) => {
+        let got = '';
+        s.on('data', (d) => {
+          got += d;
+          if (got.includes('\r\n\r\n')) {
+            assert.match(got, /^GET \/peer HTTP\/1\.1\r\n/);
+            assert.match(got, /\r\nSec-WebSocket-Key: [A-Za-z0-9+/]{22}==\r\n/);
+            s.write(answer);
+          }
+        });
+        s.on('error', () => {});
+      });
+      await new Promise((r) => fake.listen(0, '127.0.0.1', r));
+      const errors = c.count('error');
+      c.ws.send(`open ${fake.address().port} peer`);
+      assert.strictEqual(await c.next((m) => m === want, want), want);
+      await h.sleep(100);
+      assert.strictEqual(c.count('error'), errors + 1);
+      assert.strictEqual(c.count('connect'), 0);
+      fake.close();
+    }
+  } finally {
+    await h.stopGcs(gcs);
+  }
+});
