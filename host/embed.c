@@ -34,6 +34,10 @@ void gc_host_pump(struct gc_host *h) {
       uv_run(&loop->uv, UV_RUN_NOWAIT);
       busy |= loop->dirty != NULL || uv_loop_alive(&loop->uv);
     }
+    /* A later loop's turn may have given an earlier one work (an
+     * in-memory link's peer on another worker wrote to it). */
+    for (size_t k = 0; !busy && k < s->loop_count; k++)
+      busy = s->loops[k]->dirty != NULL || uv_loop_alive(&s->loops[k]->uv);
     if (!busy)
       break;
   }

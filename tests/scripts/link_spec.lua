@@ -96,6 +96,19 @@ describe("gc.connect under gc.testing", function()
     host:close()
   end)
 
+  it("works across worker loops", function()
+    local host = two_apps{ workers = 3 }
+    local c = host:connect("/lobby")
+    c:send("go")
+    assert.same({ "connecting false", "connect true mine", "msg welcome 7",
+                  "sent c1 2 0", "msg echo:hi" }, c:received())
+    c:send("send many")
+    assert.equal(50, #c:received())
+    c:send("close")
+    assert.same({ "close true", "disconnect false" }, c:received())
+    host:close()
+  end)
+
   it("reports the peer's close as on_disconnect", function()
     local host = two_apps()
     local c = host:connect("/lobby")
