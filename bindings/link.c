@@ -248,6 +248,8 @@ int gc_lua_l_connect(lua_State *L) {
   k->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   k->magic = LINK_MAGIC;
   k->state = L_CONNECTING;
+  /* s2sCreate's first argument names the caller for the host's records
+   * only (gcs does not check it): the app id says more than the adapter's. */
   int rc = app->api->s2sCreate(app->app_id, (GCT_INTPTR)k, GC_PROTOCOL_WS, host,
                                port, (GCT_PTR)path, &link_events);
   if (rc) {
