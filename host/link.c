@@ -334,6 +334,8 @@ int gc__link_send(struct gc_loop *loop, intptr_t h, const void *data,
   if (len > loop->server->cfg->max_output_msg_size)
     return EMSGSIZE;
   if (l->queued + len > GC_LINK_QUEUE_MAX) {
+    gc_log(GCL_WARN, "link to %s:%d%s: output queue full (%zu bytes): the "
+           "peer does not read; dropped", l->host, l->port, l->target, l->queued);
     gc__link_fail(l, "output queue full: the peer does not read");
     return ENOBUFS;
   }

@@ -10,6 +10,7 @@
  *                     cookies 100 + K)
  *   "burstclose N"    the same, then s2sDestroy: "destroy RC"
  *   "xthread N"       the N messages from a thread of the adapter's own
+ *   "fill N SIZE"     N messages of SIZE bytes (cookies 100..)
  *   "close"           s2sDestroy: "destroy RC"
  *   "timer MS"        s2sSetTimer: "settimer RC"
  *   "stale"           on the handle of the previous link: "stale D T"
@@ -244,6 +245,14 @@ GC_ADAPTER_EVENT void on_message(GCT_INTPTR user, GCT_PTR data, GCT_SIZE len) {
     burst(c->link, c->seq, count);
     c->seq += count;
     say(c, "destroy %d", api.s2sDestroy(c->link));
+  } else if (sscanf(cmd, "fill %ld %d", &count, &port) == 2 && port > 0) {
+    char *big = malloc((size_t)port);
+    if (big) {
+      memset(big, 'x', (size_t)port);
+      for (long i = 0; i < count; i++)
+        api.s2sAddMessage(c->link, big, (GCT_SIZE)port, 100 + i);
+      free(big);
+    }
   } else if (sscanf(cmd, "burst %ld", &count) == 1) {
     burst(c->link, c->seq, count);
     c->seq += count;

@@ -242,3 +242,44 @@ test('a bad upgrade answer fails the link with on_client_connection_error', { ti
     await h.stopGcs(gcs);
   }
 });
+
+// A peer that completes the upgrade and then never reads: past 64 MiB
+// queued the link is dropped, and what it still held is reported failed.
+test('a link whose peer does not read is dropped at the queue bound', { timeout: 60000 }, async () => {
+  const crypto = require('node:crypto');
+  const sockets = [];
+  const fake = net.createServer((s) => {
+    sockets.push(s);
+    let got = '';
+    const onData = (d) => {
+      got += d;
+      const m = got.match(/\r\nSec-WebSocket-Key: (\S+)\r\n/);
+      if (!got.includes('\r\n\r\n') || !m) return;
+      const accept = crypto.createHash('sha1')
+        .update(m[1] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n' +
+              `Connection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      s.off('data', onData);
+      s.pause(); // reads nothing more
+    };
+    s.on('data', onData);
+    s.on('error', () => {});
+  });
+  await new Promise((r) => fake.listen(0, '127.0.0.1', r));
+  const gcs = await h.startGcs(config());
+  try {
+    const c = await controller(gcs.port);
+    c.ws.send(`open ${fake.address().port} peer`);
+    await c.next((m) => m === 'connect', 'connect');
+    c.ws.send('fill 80 1048576'); // 80 MiB
+    const disc = await c.next((m) => m.startsWith('disconnect'), 'disconnect');
+    const [, ok, failed] = disc.split(' ').map(Number);
+    assert.ok(failed > 0 && ok + failed <= 80, disc);
+    assert.match(gcs.stderrText, /link to 127\.0\.0\.1:\d+\/peer: output queue full/);
+    assert.strictEqual(c.count('error'), 0);
+  } finally {
+    for (const s of sockets) s.destroy();
+    fake.close();
+    await h.stopGcs(gcs);
+  }
+});
