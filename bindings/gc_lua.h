@@ -272,6 +272,9 @@ void gc_lua_budget_enter(struct gc_lua_app *app);
 void gc_lua_budget_leave(struct gc_lua_app *app);
 /* The app owning state 'L' (any thread of it). */
 struct gc_lua_app *gc_lua_app_of(lua_State *L);
+/* link.c: gc.connect and the "gc.link" metatable. */
+int gc_lua_l_connect(lua_State *L);
+void gc_lua_link_open(lua_State *L);
 /* 1 inside an entry that passed one of its limits (stop mode). */
 int gc_lua_stopped(const struct gc_lua_app *app);
 /* The hook of both limits: counts instructions for the budget, and in

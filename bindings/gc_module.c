@@ -543,6 +543,7 @@ static const luaL_Reg gc_funcs[] = {
     {"publish", gc_lua_l_publish},
     {"subscribe", gc_lua_l_subscribe},
     {"counter", gc_lua_l_counter},
+    {"connect", gc_lua_l_connect},
     {NULL, NULL}};
 
 static const luaL_Reg timer_methods[] = {{"cancel", timer_cancel},
@@ -619,6 +620,7 @@ void gc_lua_module_open(lua_State *L, struct gc_lua_app *app) {
   lua_pushcclosure(L, luaopen_gc, 1);
   lua_setfield(L, -2, "gc");
   lua_pop(L, 1);
+  gc_lua_link_open(L);
   luaL_newmetatable(L, GC_LUA_TIMER_MT);
   luaL_newlib(L, timer_methods);
   lua_setfield(L, -2, "__index");

@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "internal.h"
+#include "link.h"
 #include "log.h"
 #include "metrics.h"
 #include "utf8.h"
@@ -250,6 +251,7 @@ int gc_conn_set_timer(struct gc_loop *loop, intptr_t h, int ms) {
  * are cut. Every connection is in the loop's table from accept on (the
  * loop's other TCP handles, listeners and the admin's, are not). */
 void gc__conn_close_all(struct gc_loop *loop, int reason) {
+  gc__links_close_all(loop, reason);
   struct gc_handle_table *t = &loop->conns;
   for (uint32_t i = 0; i < t->cap; i++) {
     struct gc_conn *c = gc_handle_table_at(t, i);

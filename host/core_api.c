@@ -16,6 +16,7 @@
 #include "alloc.h"
 #include "http_client.h"
 #include "internal.h"
+#include "link.h"
 #include "log.h"
 #include "mailbox.h"
 
@@ -165,30 +166,23 @@ static GCT_INT api_set_limit(GCT_INTPTR h, GCT_INT level, GCT_INT id,
   return post_to(to, h, m);
 }
 
-/* ---- server to server: not offered yet ---------------------------------- */
+/* ---- server to server (link_api.c) -------------------------------------- */
 
 static GCT_INT api_s2s_create(GCT_INT adapter, GCT_INTPTR user, GCT_INT proto,
                               GCT_PTR host, GCT_INT port, GCT_PTR app,
                               struct client_events *events) {
-  (void)adapter, (void)user, (void)proto, (void)host, (void)port, (void)app,
-      (void)events;
-  return ENOSYS;
+  return gc__s2s_create(adapter, user, proto, host, port, app, events);
 }
 
-static GCT_INT api_s2s_destroy(GCT_INTPTR h) {
-  (void)h;
-  return ENOSYS;
-}
+static GCT_INT api_s2s_destroy(GCT_INTPTR h) { return gc__s2s_destroy(h); }
 
 static void api_s2s_add_message(GCT_INTPTR h, GCT_PTR data, GCT_SIZE len,
                                 GCT_INTPTR cookie) {
-  (void)h, (void)data, (void)len, (void)cookie;
-  gc_log(GCL_WARN, "s2sAddMessage: server-to-server is not available yet");
+  gc__s2s_add_message(h, data, len, cookie);
 }
 
 static GCT_INT api_s2s_set_timer(GCT_INTPTR h, GCT_INT ms) {
-  (void)h, (void)ms;
-  return ENOSYS;
+  return gc__s2s_set_timer(h, ms);
 }
 
 /* ---- counters ------------------------------------------------------------ */

@@ -34,6 +34,10 @@ void gc_host_pump(struct gc_host *h) {
       uv_run(&loop->uv, UV_RUN_NOWAIT);
       busy |= loop->dirty != NULL || uv_loop_alive(&loop->uv);
     }
+    /* A later loop's turn may have given an earlier one work (an
+     * in-memory link's peer on another worker wrote to it). */
+    for (size_t k = 0; !busy && k < s->loop_count; k++)
+      busy = s->loops[k]->dirty != NULL || uv_loop_alive(&s->loops[k]->uv);
     if (!busy)
       break;
   }
@@ -89,6 +93,8 @@ int gc_host_advance(struct gc_host *h, int64_t ms) {
 }
 
 int64_t gc_host_now(const struct gc_host *h) { return h->server.loops[0]->vnow; }
+
+void gc_host_refuse_links(struct gc_host *h, int on) { h->server.links_refused = on; }
 
 int gc_host_counter(struct gc_host *h, const char *name, int64_t *value) {
   int32_t id = gc_counters_open(&h->server.counters, name);

@@ -52,6 +52,9 @@ void gc_host_pump(struct gc_host *h);
 int gc_host_advance(struct gc_host *h, int64_t ms);
 #define GC_HOST_TURNS_MAX 100000
 int64_t gc_host_now(const struct gc_host *h);
+/* While 'on', links (s2sCreate, gc.connect) fail with "connection refused"
+ * at their connect, as if nothing listened. */
+void gc_host_refuse_links(struct gc_host *h, int on);
 /* The value of the counter 'name' (built-in "gcs.*", an app's, or a Lua
  * application's "lua.<app>.memory"): 0, or ENOENT when there is none. */
 int gc_host_counter(struct gc_host *h, const char *name, int64_t *value);

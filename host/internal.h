@@ -95,6 +95,7 @@ struct gc_server {
   struct gc_redis *redis;
   /* wss (tls.h): the SSL_CTX of each key prefix; NULL without wss. */
   struct gc_tls *tls;
+  int links_refused; /* gc.testing: in-memory links fail (refuse_links) */
 };
 
 enum gc_phase {
@@ -230,6 +231,8 @@ struct gc_loop {
   struct gc_admin *admin; /* loop 0's admin listener, else NULL */
   uv_timer_t drain_timer; /* loop 0's, SIGTERM with drain_s */
   struct gc_handle_table conns; /* accepted connections by handle */
+  struct gc_handle_table links; /* outgoing links (link.h) by handle */
+  size_t link_count;            /* links alive: the shutdown waits for them */
   size_t conn_count;            /* every gc_conn alive, handshakes included */
   size_t open_count;            /* accepted ones */
   struct gc_timers timers;

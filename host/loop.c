@@ -12,6 +12,7 @@
 #include "internal.h"
 #include "tls.h"
 #include "log.h"
+#include "link.h"
 #include "mailbox.h"
 
 _Thread_local struct gc_loop *gc__loop_current;
@@ -102,7 +103,7 @@ void gc__loop_exit(struct gc_loop *loop) {
 
 /* Stopping and empty: tell loop 0, once (supervisor.c). */
 void gc__loop_conn_gone(struct gc_loop *loop) {
-  if (!loop->stopping || loop->conn_count || loop->drained)
+  if (!loop->stopping || loop->conn_count || loop->link_count || loop->drained)
     return;
   loop->drained = 1;
   struct gc_mail *m = gc_mail_new(GC_MAIL_DRAINED, 0);
@@ -327,6 +328,7 @@ int gc_loop_init(struct gc_loop *loop, struct gc_server *server, int id) {
   loop->server = server;
   loop->id = id;
   gc_handle_table_init_tagged(&loop->conns, (uint8_t)id);
+  gc__links_init(loop);
   gc_timers_init(&loop->timers);
   loop->timers.ids.tag = (uint8_t)id;
   if (!(loop->rbuf = gc_malloc(65536)))
@@ -438,6 +440,7 @@ int gc_loop_close(struct gc_loop *loop) {
   loop->listener_count = 0;
   gc_timers_free(&loop->timers);
   gc_handle_table_free(&loop->conns);
+  gc__links_free(loop);
   gc_free(loop->rbuf);
   loop->rbuf = NULL;
   gc_free(loop->ubuf);

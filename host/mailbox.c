@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "internal.h"
+#include "link.h"
 #include "tls.h"
 
 struct gc_mail *gc_mail_new(int kind, size_t extra) {
@@ -121,6 +122,9 @@ static void mail_run(struct gc_loop *loop, struct gc_mail *m) {
     break;
   case GC_MAIL_REDIS_PUB:
     gc__redis_publish_mail(loop, m);
+    break;
+  case GC_MAIL_LINK:
+    gc__link_mail(loop, m);
     break;
   }
   gc_mail_free(m);

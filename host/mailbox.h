@@ -30,8 +30,9 @@ enum gc_mail_kind {
   GC_MAIL_DROP_ALL,   /* the second signal: drop every connection */
   GC_MAIL_DRAINED,    /* to loop 0: worker 'arg' has no connection left */
   GC_MAIL_EXIT,       /* every loop drained: leave uv_run */
-  GC_MAIL_REDIS_PUB   /* to loop 0: channelPublish (redis.c); data = the
+  GC_MAIL_REDIS_PUB,  /* to loop 0: channelPublish (redis.c); data = the
                          Redis channel (arg bytes), then the payload */
+  GC_MAIL_LINK        /* an s2s call (link_api.c): level = the operation */
 };
 
 struct gc_mail {

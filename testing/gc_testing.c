@@ -578,12 +578,19 @@ static int host_connect(lua_State *L) {
   return 1;
 }
 
+/* host:refuse_links(on): links fail to connect while on. */
+static int host_refuse_links(lua_State *L) {
+  struct thost *t = check_host(L);
+  gc_host_refuse_links(t->h, lua_toboolean(L, 2));
+  return 0;
+}
+
 static const luaL_Reg host_methods[] = {
     {"connect", host_connect}, {"advance", host_advance}, {"now", host_now},
     {"settle", host_settle},
     {"errors", host_errors},   {"close", host_close},     {"counter", host_counter},
     {"logs", host_logs},
-    {"reload", host_reload},
+    {"reload", host_reload},   {"refuse_links", host_refuse_links},
     {NULL, NULL}};
 
 int luaopen_gc_testing(lua_State *L);

@@ -130,15 +130,42 @@ typedef GCT_INT(GC_CORE_API *ConnectionSetLimit)(GCT_INTPTR conn_handle,
 
 /* ---- server to server --------------------------------------------------- */
 
-/* Opens an outgoing connection to application 'app_name' at host:port;
- * 'events' is copied. The handle arrives in on_client_connect. */
+/* Opens an outgoing WebSocket connection (a "link") to application
+ * 'app_name' at host:port (GET /app_name; 'app_name' may end in "?query",
+ * a gcs extension) and returns at once; 'events' and the strings are
+ * copied. 'host' is a name or an address, resolved without blocking.
+ * Every event of the link runs on the worker thread that called
+ * s2sCreate (worker 0 when called from another thread), never inside an
+ * API call: exactly one of on_client_connect (with the link's handle) and
+ * on_client_connection_error (with a short reason, e.g. "connection
+ * refused", "timeout" after 10 s, "upgrade refused: HTTP 404") per
+ * attempt, then messages, on_client_message_sent, on_client_timer, and
+ * on_client_disconnect last, once (after on_client_connect only). NULL
+ * members are skipped. 'adapter' is not checked (any id). Returns 0,
+ * EINVAL (bad arguments), ENOTSUP (GC_PROTOCOL_WSS: not available yet),
+ * ENOMEM, or ESHUTDOWN (the host is shutting down). */
 typedef GCT_INT(GC_CORE_API *S2SCreate)(GCT_INT adapter, GCT_INTPTR s2s_user,
                                         GCT_INT proto, GCT_PTR host,
                                         GCT_INT port, GCT_PTR app_name,
                                         struct client_events *events);
+/* Closes a link NORMAL (as connectionClose): every message queued before
+ * goes out in order, then a close frame (1000); the link ends when the peer
+ * answers it, or after close_drain_ms. on_client_disconnect follows, later.
+ * Messages still queued when a link ends (the peer vanished) are reported
+ * by on_client_message_sent with ECANCELED before it. EINVAL: an unknown or
+ * stale handle, or a link already closing. Any thread. At shutdown every
+ * link closes the same way after application_stop, before
+ * application_shutdown. */
 typedef GCT_INT(GC_CORE_API *S2SDestroy)(GCT_INTPTR s2s_handle);
+/* Queues one binary message (copied); on_client_message_sent reports it
+ * once, status 0 when handed to the OS. No result: a message for an
+ * unknown, stale or closing link, or over max_output_msg_size, is dropped
+ * with a log line; past 64 MiB queued the peer is not reading and the link
+ * is dropped. Any thread; calls from one thread keep their order. */
 typedef void(GC_CORE_API *S2SAddMessage)(GCT_INTPTR s2s_handle, GCT_PTR data,
                                          GCT_SIZE len, GCT_INTPTR cookie);
+/* The link's one-shot timer (as connectionSetTimer): on_client_timer after
+ * 'ms'; again replaces it; ms <= 0 cancels. EINVAL: stale, closing. */
 typedef GCT_INT(GC_CORE_API *S2SSetTimer)(GCT_INTPTR s2s_handle, GCT_INT ms);
 
 /* ---- counters ----------------------------------------------------------- */

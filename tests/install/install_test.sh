@@ -12,6 +12,8 @@
 #     whose spec passes under `busted` against the installed gc.testing
 #     (LUA_CPATH into the tree), which loads the installed libgc_lua.so;
 #     a second --new of the same name is refused with status 2;
+#   - examples/bot builds against the installed libgc_client.so and talks
+#     to the installed chat.lua;
 #   - the uninstall script removes every installed file.
 # VAR=VALUE arguments are the environment of busted only (the sanitizers'
 # LD_PRELOAD: the Lua interpreter is not instrumented, gc.testing is).
@@ -46,7 +48,8 @@ DESTDIR=$dest cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" ||
 for f in bin/gcs lib/gcs/libgc_lua.so include/game-carrier/server.h \
          include/game-carrier/common.h share/pkgconfig/game-carrier-server.pc \
          share/gcs/gcs.service share/gcs/gcs.json share/gcs/scripts/chat.lua \
-         share/gcs/examples/echo/echo.c; do
+         share/gcs/examples/echo/echo.c lib/libgc_client.so \
+         include/game-carrier/client.h share/gcs/examples/bot/bot.c; do
   [ -e "$root/$f" ] || fail "not installed: $prefix/$f"
 done
 testing_so=$(cd "$root" && find . -path '*/lua/5.4/gc/testing.so' | head -n 1)
@@ -131,6 +134,16 @@ ws_echo
 stop_gcs
 grep -q "loaded: $root/lib/gcs/libgc_lua.so" "$tmp/gcs.log" ||
   { cat "$tmp/gcs.log" >&2; fail "the Lua adapter was not taken from $prefix/lib/gcs/"; }
+
+step "a bot built against the installed client library talks to chat.lua"
+mkdir "$tmp/bot"
+(cd "$tmp/bot" && ${CC:-cc} -I"$root/include" "$root/share/gcs/examples/bot/bot.c" \
+   -L"$root/lib" -lgc_client -o bot) || fail "examples/bot does not build against libgc_client.so"
+start_gcs "$root/share/gcs/scripts/chat.lua" -a 127.0.0.1 -p 0 -w 1
+LD_LIBRARY_PATH=$root/lib env "${busted_env[@]}" "$tmp/bot/bot" 127.0.0.1 "$port" r1 bot hi \
+  >"$tmp/bot.out" 2>&1 || { cat "$tmp/bot.out" >&2; fail "the installed bot failed"; }
+grep -qx "heard: bot: hi" "$tmp/bot.out" || { cat "$tmp/bot.out" >&2; fail "the bot did not hear itself"; }
+stop_gcs
 
 step "gcs --new mygame, outside the repository"
 mkdir "$tmp/work"
