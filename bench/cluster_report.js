@@ -42,13 +42,24 @@ const ratioStr = (xs) => {
   if (!s.length) return '–';
   return `**${median(s).toFixed(2)}×** (${s[0].toFixed(2)}–${s[s.length - 1].toFixed(2)})`;
 };
-// Per-round ratios b/a of 'key' over the rounds where both measured.
-const perRound = (a, b, key) => {
+// Per-round ratios b/a of 'key' over the rounds where both measured (with
+// 'quiet', only those where the rest of the machine used under QUIET % of
+// a CPU during both runs).
+const QUIET = Number(opt.quiet || 25);
+const calm = (r) => typeof r.others_cpu_pct === 'number' && r.others_cpu_pct < QUIET;
+const perRound = (a, b, key, quiet = false) => {
   const out = [];
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (quiet && !(calm(a[i]) && calm(b[i]))) continue;
     if (ok(a[i]) && ok(b[i]) && a[i][key] > 0) out.push(b[i][key] / a[i][key]);
   }
   return out;
+};
+const quietLine = (a, b, keys) => {
+  const n = perRound(a, b, keys[0][1], true).length;
+  if (!n) return `No round had the rest of the machine under ${QUIET} % of a CPU during both runs.`;
+  return `The ${n} round${n === 1 ? '' : 's'} where the rest of the machine used under ${QUIET} % of a CPU during both runs: ` +
+    keys.map(([name, key]) => `${name} ${ratioStr(perRound(a, b, key, true))}`).join('; ') + '.';
 };
 
 const lines = [];
@@ -108,6 +119,8 @@ if (redis.length || local.length) {
   p(`Through Redis / in-process, per round: messages/s ${ratioStr(perRound(local, redis, 'msgs_per_s'))};`);
   p(`server-side CPU s per million messages ${ratioStr(perRound(local, redis, 'server_cpu_s_per_mmsg'))};`);
   p(`p50 latency ${ratioStr(perRound(local, redis, 'lat_p50_us'))}; p99 latency ${ratioStr(perRound(local, redis, 'lat_p99_us'))}.`);
+  p(quietLine(local, redis, [['messages/s', 'msgs_per_s'], ['server-side CPU s per million', 'server_cpu_s_per_mmsg'],
+    ['p50', 'lat_p50_us'], ['p99', 'lat_p99_us']]));
   const errs = [...redis, ...local].filter((r) => r.error || r.errors);
   if (errs.length) p(`Errors: ${errs.map((r) => `${r.server}: ${r.error || r.errors}`).join('; ')}.`);
   p();
@@ -133,6 +146,7 @@ if (off.length || on.length) {
     [row('admin off', off), row('admin on, scraped every 100 ms', on)]);
   p(`On / off, per round: messages/s ${ratioStr(perRound(off, on, 'msgs_per_s'))}; server CPU s per million`);
   p(`messages ${ratioStr(perRound(off, on, 'server_cpu_s_per_mmsg'))}.`);
+  p(quietLine(off, on, [['messages/s', 'msgs_per_s'], ['server CPU s per million', 'server_cpu_s_per_mmsg']]));
   p();
 }
 

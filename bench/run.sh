@@ -580,7 +580,7 @@ fi
 # from NOTES.md), or the whole report with BENCH_CLUSTER_ONLY=1.
 if [ -s "$CLUSTER_JSONL" ]; then
   node bench/cluster_report.js --results "$CLUSTER_JSONL" --out "$OUT/RESULTS.md" \
-    ${CLUSTER_ONLY:+--standalone} --cmd "$CMDLINE" --build-type "${BT:-?}" \
+    ${CLUSTER_ONLY:+--standalone} --quiet "${BENCH_QUIET:-25}" --cmd "$CMDLINE" --build-type "${BT:-?}" \
     --load-before "$LOAD_BEFORE" --busy "${BUSY:-none}" --elapsed "$((T_END - T_START))" \
     --redis "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')" --node "$(node --version)"
 fi
