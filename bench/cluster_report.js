@@ -45,7 +45,7 @@ const ratioStr = (xs) => {
 // Per-round ratios b/a of 'key' over the rounds where both measured (with
 // 'quiet', only those where the rest of the machine used under QUIET % of
 // a CPU during both runs).
-const QUIET = Number(opt.quiet || 25);
+const QUIET = Number(opt.quiet) > 0 ? Number(opt.quiet) : 25; // BENCH_QUIET=0 (no wait): 25
 const calm = (r) => typeof r.others_cpu_pct === 'number' && r.others_cpu_pct < QUIET;
 const perRound = (a, b, key, quiet = false) => {
   const out = [];
