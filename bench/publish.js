@@ -22,7 +22,6 @@
 //
 // Output: one JSON line on stdout; exit status 1 when nothing was measured.
 const fs = require('node:fs');
-const path = require('node:path');
 const WebSocket = require('ws');
 
 function args() {
