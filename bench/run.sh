@@ -5,7 +5,7 @@
 #   QUICK=1 bench/run.sh      the short version (under 2 minutes)
 #   BUILD=build               the CMake build directory (configured here with
 #                             -DGC_BUILD_BENCH=ON; gcs is measured from it)
-#   BENCH_PORT=19100          first of the 18 ports used (127.0.0.1 only)
+#   BENCH_PORT=19100          first of the 23 ports used (127.0.0.1 only)
 #   BENCH_ONLY="gcs-native lws"   a subset of the servers (default: all)
 #   BENCH_FAIR_ONLY=1         only the fairness rows (gcs-native, issue 13.12);
 #                             the report goes to $BUILD/bench/RESULTS.md
@@ -14,6 +14,10 @@
 #   BENCH_QUIET=25            before each round of those rows, wait (30 s at
 #                             most) until the rest of the machine uses under
 #                             this % of a CPU (/proc/stat over 1 s); 0: no wait
+#   BENCH_CLUSTER_ONLY=1      only the rows of issue 19 (publish through
+#                             Redis against in-process; /metrics scraped on
+#                             the echo path); the report goes to
+#                             $BUILD/bench/RESULTS.md
 #
 # Servers: gcs + the native echo adapter, gcs + scripts/echo.lua, an lws
 # echo, a Node 'ws' echo, Bun's and uWebSockets.js's echoes (uWebSockets
@@ -55,6 +59,11 @@ WORKERS_ONLY=${BENCH_WORKERS_ONLY:-}
 [ "$WORKERS_ONLY" = 0 ] && WORKERS_ONLY=
 [ -n "$FAIR_ONLY" ] && [ -n "$WORKERS_ONLY" ] && die "BENCH_FAIR_ONLY and BENCH_WORKERS_ONLY: one at a time"
 [ -n "$WORKERS_ONLY" ] && ONLY="logic-w1 logic-w2 chat-w1 chat-w2"
+CLUSTER_ONLY=${BENCH_CLUSTER_ONLY:-}
+[ "$CLUSTER_ONLY" = 0 ] && CLUSTER_ONLY=
+[ -n "$CLUSTER_ONLY" ] && { [ -n "$FAIR_ONLY" ] || [ -n "$WORKERS_ONLY" ]; } &&
+  die "BENCH_CLUSTER_ONLY and another BENCH_*_ONLY: one at a time"
+[ -n "$CLUSTER_ONLY" ] && ONLY="publish metrics"
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 T_START=$(date +%s)
 
@@ -63,7 +72,7 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 # ---- what the benchmark needs ----------------------------------------------
 missing=""
-for p in libwebsockets-dev gnuplot-nox; do
+for p in libwebsockets-dev gnuplot-nox redis-server; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
     missing="$missing $p"
 done
@@ -110,6 +119,7 @@ else
 fi
 [ -n "$FAIR_ONLY" ] && ECHO_ROWS=""
 [ -n "$WORKERS_ONLY" ] && ECHO_ROWS=""
+[ -n "$CLUSTER_ONLY" ] && ECHO_ROWS=""
 # Workers: logic.lua's clients (100, 32 B) in this many rooms, with this
 # many messages in flight each: 64, not the 16 of the other rows, because
 # with -w 2 the load generator's CPU comes out of the server's two cores,
@@ -521,6 +531,145 @@ EOF
   for s in $WSS_LIST; do
     RESULTS=$WSS_RESULTS run "wss idle" "$s" --tls --mode idle --conns "$WSS_IDLE" --concurrency 128 --size 32
   done
+  for s in $WSS_LIST; do # idle from here on, but not in the rows below
+    kill "${PID[$s]}" 2>/dev/null || true
+    wait "${PID[$s]}" 2>/dev/null || true
+    unset "PID[$s]"
+  done
+fi
+
+# ---- issue 19: publish across hosts; /metrics on the echo path ----------------
+# Publish: bench/pubsub.lua on gcs -w 1. "pub-redis": bench/publish.js's
+# publishers on one gcs, its subscribers on another, both with "redis" to
+# one redis-server (gc.publish -> PUBLISH -> each host's PSUBSCRIBE -> the
+# subscribers' host broadcasts to them); "pub-local": one gcs without
+# "redis", publishers and subscribers on it (gc.publish stays in the
+# process). The server side (two gcs and redis-server, or one gcs) on CPU 0,
+# the load generator on CPU 1: the ratio is what crossing Redis costs the
+# same core. /metrics: gcs + the native echo (-w 1, CPU 0) with its admin
+# listener off, and a second one with it on, scraped every 100 ms by
+# bench/scrape.js (CPU 1) during each of its runs; bench/loadgen echo 32 B
+# x100 w16 on CPU 1. Both pairs alternate, every other round in reverse
+# order, each round after wait_quiet (BENCH_QUIET); bench/cluster_report.js
+# takes medians and per-round ratios.
+CLUSTER_JSONL="$B/bench/cluster.jsonl"
+: >"$CLUSTER_JSONL"
+if [ -n "$QUICK" ]; then
+  PUB_ROUNDS=3 PUB_DUR=1 MET_ROUNDS=3 MET_DUR=1
+else
+  PUB_ROUNDS=7 PUB_DUR=3 MET_ROUNDS=9 MET_DUR=3
+fi
+PUB_PUBS=4 PUB_SUBS=2 PUB_WINDOW=16 PUB_SIZE=64 SCRAPE_MS=100
+i=16
+for s in redis pub-a pub-b pub-local echo-admin-off echo-admin-on; do
+  PORT[$s]=$((PORT0 + i)) SPIN[$s]=$PIN_SRV CPIN[$s]=$PIN_CLI
+  i=$((i + 1))
+done
+ADMIN_PORT=$((PORT0 + 22))
+
+pub_config() { # name port [redis port]
+  local redis=""
+  [ -n "${3:-}" ] && redis="\"redis\":{\"url\":\"redis://127.0.0.1:$3/0\"},"
+  cat >"$WORK/$1.json" <<EOC
+{"adapters":[{"type":"lua","apps":[{"name":"pubsub","file_name":"$ROOT/bench/pubsub.lua"}]}],
+ "vhosts":[{"ip":"127.0.0.1","port":$2,"protocol":"ws","app":"pubsub"}],$redis
+ "logging":{"level":"NORMAL"}}
+EOC
+}
+
+# Waits (10 s at most) until gcs 's' logged that it is subscribed on Redis.
+wait_redis() {
+  for _ in $(seq 200); do
+    grep -q 'redis .*: connected: channels go through it' "$WORK/$1.log" && return 0
+    sleep 0.05
+  done
+  cat "$WORK/$1.log" >&2
+  die "$1 did not connect to Redis"
+}
+
+pub_run() { # server pub-port sub-port pids
+  local s=$1 line
+  # shellcheck disable=SC2086
+  line=$(timeout 120 $PIN_CLI node "$ROOT/bench/publish.js" --pub-port "$2" --sub-port "$3" \
+    --pubs "$PUB_PUBS" --subs "$PUB_SUBS" --window "$PUB_WINDOW" --size "$PUB_SIZE" \
+    --warmup "$WARM" --duration "$PUB_DUR" --label publish --pids "$4" \
+    2>>"$WORK/publish.err" | tail -n 1) || true
+  [ -n "$line" ] || line='{"label":"publish","error":"publish.js failed"}'
+  printf '{"server":"%s",%s\n' "$s" "${line#\{}" >>"$CLUSTER_JSONL"
+  printf '  %-14s %s\n' "$s" "$(summary "$line")" >&2
+}
+
+if wanted publish; then
+  cat >"$WORK/redis.conf" <<EOC
+port ${PORT[redis]}
+bind 127.0.0.1
+save ""
+appendonly no
+dir $WORK
+EOC
+  CMD[redis]="redis-server $WORK/redis.conf"
+  pub_config pub-a "${PORT[pub-a]}" "${PORT[redis]}"
+  pub_config pub-b "${PORT[pub-b]}" "${PORT[redis]}"
+  pub_config pub-local "${PORT[pub-local]}"
+  for s in pub-a pub-b pub-local; do CMD[$s]="$B/gcs -w 1 -C $WORK/$s.json"; done
+  for s in redis pub-a pub-b pub-local; do start_server "$s"; done
+  wait_redis pub-a
+  wait_redis pub-b
+  log "publish: $PUB_PUBS publishers x $PUB_WINDOW in flight -> $PUB_SUBS subscribers, $PUB_SIZE B;" \
+    "through Redis (2 gcs + redis-server) and in-process (1 gcs), server side on CPU 0"
+  for rep in $(seq "$PUB_ROUNDS"); do
+    wait_quiet
+    log "publish: through Redis and in-process (run $rep of $PUB_ROUNDS)"
+    order="redis local"
+    [ $((rep % 2)) -eq 0 ] && order="local redis"
+    for w in $order; do
+      if [ "$w" = redis ]; then
+        pub_run pub-redis "${PORT[pub-a]}" "${PORT[pub-b]}" \
+          "gcs_a=${PID[pub-a]},gcs_b=${PID[pub-b]},redis=${PID[redis]}"
+      else
+        pub_run pub-local "${PORT[pub-local]}" "${PORT[pub-local]}" "gcs=${PID[pub-local]}"
+      fi
+    done
+  done
+  for s in pub-a pub-b pub-local redis; do
+    kill "${PID[$s]}" 2>/dev/null || true
+    wait "${PID[$s]}" 2>/dev/null || true
+    unset "PID[$s]"
+  done
+fi
+
+if wanted metrics; then
+  ECHO_APP="{\"type\":\"native\",\"dir\":\"$B\",\"name\":\"echo\",\"apps\":[{\"name\":\"echo\",\"type_name\":\"echo\",\"file_name\":\"echo\"}]}"
+  gcs_config echo-admin-off "${PORT[echo-admin-off]}" "$ECHO_APP" echo
+  gcs_config echo-admin-on "${PORT[echo-admin-on]}" "$ECHO_APP" echo \
+    "\"admin\":{\"ip\":\"127.0.0.1\",\"port\":$ADMIN_PORT},"
+  for s in echo-admin-off echo-admin-on; do CMD[$s]="$B/gcs -w 1 -C $WORK/$s.json"; done
+  for s in echo-admin-off echo-admin-on; do start_server "$s"; done
+  log "metrics: echo 32 B x100 w16, admin off and admin on scraped every $SCRAPE_MS ms, server on CPU 0"
+  for rep in $(seq "$MET_ROUNDS"); do
+    wait_quiet
+    log "metrics: admin off and on (run $rep of $MET_ROUNDS)"
+    order="off on"
+    [ $((rep % 2)) -eq 0 ] && order="on off"
+    for w in $order; do
+      if [ "$w" = on ]; then
+        # shellcheck disable=SC2086
+        $PIN_CLI node "$ROOT/bench/scrape.js" "$ADMIN_PORT" "$SCRAPE_MS" >"$WORK/scrape.out" &
+        PID[scraper]=$!
+      fi
+      RESULTS="$CLUSTER_JSONL" run "metrics echo 32B x100 w16" "echo-admin-$w" --mode echo --size 32 \
+        --conns 100 --window 16 --warmup "$WARM" --duration "$MET_DUR" --concurrency 128
+      if [ "$w" = on ]; then
+        kill -TERM "${PID[scraper]}" 2>/dev/null || true
+        wait "${PID[scraper]}" 2>/dev/null || true
+        unset 'PID[scraper]'
+        line=$(tail -n 1 "$WORK/scrape.out")
+        [ -n "$line" ] || line='{"error":"scrape.js failed"}'
+        printf '{"server":"scraper",%s\n' "${line#\{}" >>"$CLUSTER_JSONL"
+        log "  scraper: $line"
+      fi
+    done
+  done
 fi
 
 # ---- report --------------------------------------------------------------------
@@ -531,8 +680,10 @@ if [ -n "$FAIR_ONLY" ]; then
   OUT=$B/bench CMDLINE="BENCH_FAIR_ONLY=1 $CMDLINE"
 elif [ -n "$WORKERS_ONLY" ]; then
   OUT=$B/bench CMDLINE="BENCH_WORKERS_ONLY=1 $CMDLINE"
+elif [ -n "$CLUSTER_ONLY" ]; then
+  OUT=$B/bench CMDLINE="BENCH_CLUSTER_ONLY=1 $CMDLINE"
 fi
-node bench/report.js --results "$RESULTS" --out "$OUT" \
+[ -z "$CLUSTER_ONLY" ] && node bench/report.js --results "$RESULTS" --out "$OUT" \
   --cmd "$CMDLINE" --build-type "${BT:-?}" --pinning "$PINNING" \
   --load-before "$LOAD_BEFORE" --busy "${BUSY:-none}" \
   --elapsed "$((T_END - T_START))" --quick "${QUICK:+1}" \
@@ -544,4 +695,16 @@ node bench/report.js --results "$RESULTS" --out "$OUT" \
   --uws "$(node -p "require('$ROOT/bench/node_modules/@trufflesuite/uws-js-unofficial/package.json').version")" \
   --uv "$(pkg-config --modversion libuv 2>/dev/null || echo '?')"
 [ -s "$WSS_RESULTS" ] && node bench/wss_report.js "$WSS_RESULTS" >>"$OUT/RESULTS.md"
-log "done in $((T_END - T_START)) s: $OUT/RESULTS.md, $OUT/results.png"
+# The rows of issue 19: a section of their own (before the analysis copied
+# from NOTES.md), or the whole report with BENCH_CLUSTER_ONLY=1.
+if [ -s "$CLUSTER_JSONL" ]; then
+  node bench/cluster_report.js --results "$CLUSTER_JSONL" --out "$OUT/RESULTS.md" \
+    ${CLUSTER_ONLY:+--standalone} --quiet "${BENCH_QUIET:-25}" --cmd "$CMDLINE" --build-type "${BT:-?}" \
+    --load-before "$LOAD_BEFORE" --busy "${BUSY:-none}" --elapsed "$((T_END - T_START))" \
+    --redis "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')" --node "$(node --version)"
+fi
+if [ -n "$CLUSTER_ONLY" ]; then
+  log "done in $((T_END - T_START)) s: $OUT/RESULTS.md"
+else
+  log "done in $((T_END - T_START)) s: $OUT/RESULTS.md, $OUT/results.png"
+fi

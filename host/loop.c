@@ -255,6 +255,15 @@ int gc_loop_listen(struct gc_loop *loop, int bind_sockets, char *err,
 
 /* ---- keep-alive ----------------------------------------------------------- */
 
+/* glibc's malloc_trim. Not under ASan or TSan: they replace malloc, so
+ * glibc's arenas are first set up by this very call, and two loops doing
+ * that at once crash in glibc's lazy init; their heap is theirs to trim. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+static void heap_trim(void) {}
+#else
+static void heap_trim(void) { (void)malloc_trim(0); }
+#endif
+
 /* Once a second: keep-alive pings, the message blocks the second did not
  * need back to the heap; every 5 s, if connections went away,
  * hand freed heap back to the OS (glibc keeps it otherwise, and RSS after
@@ -272,7 +281,7 @@ static void housekeeping_fired(void *ctx, intptr_t arg) {
   gc_msg_pool_trim(&loop->msg_pool);
   if (++loop->housekeeping_ticks % 5 == 0 && loop->trim_pending) {
     loop->trim_pending = 0;
-    malloc_trim(0);
+    heap_trim();
   }
 }
 

@@ -37,6 +37,8 @@ static void ev_poll(uv_poll_t *h, int status, int events) {
 }
 
 static void ev_set(struct rc_events *p, int events) {
+  if (events == p->events)
+    return; /* hiredis asks on every write: no epoll_ctl for nothing */
   p->events = events;
   if (events)
     (void)uv_poll_start(&p->poll, events, ev_poll);
