@@ -25,6 +25,8 @@ const NAMES = {
   'uv-raw': `libuv ${args.uv || ''} raw TCP`.trim(),
   'chat-native': 'gcs + chat_native.c',
   'chat-lua': 'gcs + chat.lua',
+  'chat-bun': `Bun ${args.bun || ''} server.publish`.trim(),
+  'chat-uws': `uWebSockets.js ${(args.uws || '').replace(/-unofficial.*/, '')} app.publish`.trim(),
   'logic-w1': 'gcs -w 1 + logic.lua (routed)',
   'logic-w2': 'gcs -w 2 + logic.lua (routed)',
   'chat-w1': 'gcs -w 1 + chat_native.c',
@@ -128,7 +130,7 @@ table(header, latRows);
 
 }
 
-const chats = ['chat-native', 'chat-lua'].filter((s) => rows.some((r) => r.server === s));
+const chats = ['chat-native', 'chat-lua', 'chat-bun', 'chat-uws'].filter((s) => rows.some((r) => r.server === s));
 if (chats.length) {
   const b0 = get('chat-native', 'broadcast');
   p('## Room broadcast: 1 sender → receivers in one chat room');
@@ -411,6 +413,14 @@ if (present.length && labels.length)
 const idleBun = v('bun', 'idle', 'rss_per_conn_b');
 if (idleBun !== undefined && idle !== undefined)
   tgt('RSS per idle connection ≤ Bun\'s (gcs-native)', `${fmt(idle)} B vs ${fmt(idleBun)} B`, idle <= idleBun);
+// Issue 20: room broadcast against uWebSockets's topic publish.
+{
+  const bb = v('chat-bun', 'broadcast', 'deliveries_per_s');
+  for (const s of ['chat-native', 'chat-lua']) {
+    const d = v(s, 'broadcast', 'deliveries_per_s');
+    if (bb) tgt(`room broadcast: ${NAMES[s]} ≥ 1.2× Bun's server.publish (deliveries/s)`, ratio(d, bb), d ? d / bb >= 1.2 : undefined);
+  }
+}
 const idleLua = v('gcs-lua', 'idle', 'rss_per_conn_b');
 if (idleLua !== undefined) targets.push(['(gcs + echo.lua, same test)', `${fmt(idleLua)} B`, 'info']);
 let chatSrc = '';

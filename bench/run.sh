@@ -5,7 +5,7 @@
 #   QUICK=1 bench/run.sh      the short version (under 2 minutes)
 #   BUILD=build               the CMake build directory (configured here with
 #                             -DGC_BUILD_BENCH=ON; gcs is measured from it)
-#   BENCH_PORT=19100          first of the 23 ports used (127.0.0.1 only)
+#   BENCH_PORT=19100          first of the 32 ports used (127.0.0.1 only)
 #   BENCH_ONLY="gcs-native lws"   a subset of the servers (default: all)
 #   BENCH_FAIR_ONLY=1         only the fairness rows (gcs-native, issue 13.12);
 #                             the report goes to $BUILD/bench/RESULTS.md
@@ -23,7 +23,8 @@
 # echo, a Node 'ws' echo, Bun's and uWebSockets.js's echoes (uWebSockets
 # inside, a JavaScript handler per message; npm packages) and a bare libuv
 # raw-TCP echo; for the room
-# broadcast gcs + bench/chat_native.c and gcs + scripts/chat.lua; for Lua
+# broadcast gcs + bench/chat_native.c and gcs + scripts/chat.lua against
+# Bun's and uWebSockets.js's topic publish (bench/peers/*_chat.js); for Lua
 # game logic gcs + bench/logic.lua under the default time limit and under
 # an instruction budget (the count hook's cost); for fairness gcs + the
 # native echo with 50 echo clients alone and beside one flooder. Every
@@ -157,7 +158,7 @@ RESULTS="$B/bench/results.jsonl"
 : >"$RESULTS"
 declare -A PID PORT CMD SPIN CPIN
 SERVERS_ECHO="gcs-native gcs-lua lws node-ws bun uws uv-raw"
-SERVERS_CHAT="chat-native chat-lua"
+SERVERS_CHAT="chat-native chat-lua chat-bun chat-uws"
 SERVERS_LOGIC="logic-lua logic-budget"
 SERVERS_WORKERS="logic-w1 logic-w2 chat-w1 chat-w2"
 # Handlers that wait (issue 17): echo.lua again, the echo with one
@@ -190,6 +191,8 @@ for s in $SERVERS_ECHO $SERVERS_CHAT $SERVERS_LOGIC $SERVERS_WORKERS $SERVERS_WA
   i=$((i + 1))
 done
 REDIS_PORT=$((PORT0 + i))
+# After it: the wss section's three ports, then issue 19's seven.
+PORT_I_WSS=$((i + 1)) PORT_I_CLUSTER=$((i + 4))
 SPIN[logic-w2]=$PIN_BOTH CPIN[logic-w2]=$PIN_BOTH
 SPIN[chat-w2]=$PIN_BOTH CPIN[chat-w2]=$PIN_BOTH
 gcs_config gcs-native "${PORT[gcs-native]}" \
@@ -231,6 +234,8 @@ CMD[uws]="node $ROOT/bench/peers/uws_echo.js ${PORT[uws]} 127.0.0.1"
 CMD[uv-raw]="$B/bench/uv_echo ${PORT[uv-raw]} 127.0.0.1"
 CMD[chat-native]="$B/gcs -w 1 -C $WORK/chat-native.json"
 CMD[chat-lua]="$B/gcs -w 1 -C $WORK/chat-lua.json"
+CMD[chat-bun]="$ROOT/bench/node_modules/.bin/bun $ROOT/bench/peers/bun_chat.js ${PORT[chat-bun]} 127.0.0.1"
+CMD[chat-uws]="node $ROOT/bench/peers/uws_chat.js ${PORT[chat-uws]} 127.0.0.1"
 CMD[logic-lua]="$B/gcs -w 1 -C $WORK/logic-lua.json"
 CMD[logic-budget]="$B/gcs -w 1 -C $WORK/logic-budget.json"
 CMD[logic-w1]="$B/gcs -w 1 -C $WORK/logic-w1.json"
@@ -496,7 +501,7 @@ if [ -n "$WSS_LIST" ]; then
   openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/wss.key" -out "$WORK/wss.cert" \
     -days 2 -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>/dev/null ||
     die "openssl could not make the benchmark's certificate"
-  i=13
+  i=$PORT_I_WSS
   for s in $SERVERS_WSS; do
     PORT[$s]=$((PORT0 + i)) SPIN[$s]=$PIN_SRV CPIN[$s]=$PIN_CLI
     i=$((i + 1))
@@ -560,12 +565,12 @@ else
   PUB_ROUNDS=7 PUB_DUR=3 MET_ROUNDS=9 MET_DUR=3
 fi
 PUB_PUBS=4 PUB_SUBS=2 PUB_WINDOW=16 PUB_SIZE=64 SCRAPE_MS=100
-i=16
+i=$PORT_I_CLUSTER
 for s in redis pub-a pub-b pub-local echo-admin-off echo-admin-on; do
   PORT[$s]=$((PORT0 + i)) SPIN[$s]=$PIN_SRV CPIN[$s]=$PIN_CLI
   i=$((i + 1))
 done
-ADMIN_PORT=$((PORT0 + 22))
+ADMIN_PORT=$((PORT0 + i))
 
 pub_config() { # name port [redis port]
   local redis=""
