@@ -88,6 +88,7 @@ static void conn_free(struct gc_conn *c) {
   }
   if (c->ws)
     gc_ws_pool_give(&loop->ws_pool, c->ws, gc_ws_clean(c->ws));
+  gc__conn_stash_drop(c);
   gc_free(c->mem_pending);
   gc_free(c->close_text);
   gc_free(c->refuse_text);
@@ -402,6 +403,19 @@ static int conn_input_wslay(struct gc_conn *c, const uint8_t *data,
   return 0;
 }
 
+/* A whole frame, stashed by the fast lane: the lane takes it if it still
+ * may (the connection OPEN, the text UTF-8, the limit unchanged), wslay
+ * otherwise. As conn_input_wslay answers. */
+static int conn_input_frame(struct gc_conn *c, const uint8_t *frame,
+                            size_t size) {
+  size_t n = 0;
+  if (c->state == GC_CONN_OPEN)
+    n = gc__conn_fast_input(c, frame, size);
+  if (c->state == GC_CONN_DEAD)
+    return 1;
+  return n == size ? 0 : conn_input_wslay(c, frame + n, size - n);
+}
+
 /* How much of 'data' wslay takes next, when the fast lane does not: the
  * rest of a frame it holds the start of, else the frame at 'data' if it is
  * all there, else everything (a frame cut by the end of the read). The
@@ -439,6 +453,22 @@ void gc__conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   c->last_input = gc_loop_now(c->loop);
   c->pings_sent = 0;
   while (len) {
+    if (c->stash) { /* a frame the lane stashed: complete it first */
+      uint8_t *frame;
+      size_t size;
+      size_t n = gc__conn_stash_fill(c, data, len, &frame, &size);
+      data += n;
+      len -= n;
+      if (frame) {
+        int rc = conn_input_frame(c, frame, size);
+        gc_free(frame);
+        if (rc == 1)
+          return;
+        if (rc == 2)
+          break;
+      }
+      continue;
+    }
     /* Between frames (a parked connection always is), an open connection
      * takes the fast lane first. */
     if (c->state == GC_CONN_OPEN && (!c->ws || gc_ws_scan_idle(&c->ws->scan))) {

@@ -150,7 +150,7 @@ static uint64_t loop_budget(struct gc_loop *loop) {
 }
 
 static uint64_t conn_holds(const struct gc_conn *c) {
-  return c->q.bytes + c->in_held;
+  return c->q.bytes + c->in_held + c->stash_size;
 }
 
 /* Past the budget, with 'more' bytes about to be queued, drops the largest
@@ -260,7 +260,8 @@ static void stall_one(struct gc_loop *loop, struct gc_conn *c, int64_t now) {
     gc__conn_log(c, GCL_NOTICE,
              "message not completed within message_timeout_ms (%u ms, "
              "%llu bytes held), dropped",
-             cfg->message_timeout_ms, (unsigned long long)c->in_held);
+             cfg->message_timeout_ms,
+             (unsigned long long)(c->in_held + c->stash_size));
     gc__conn_teardown(c);
     return;
   }

@@ -6,22 +6,29 @@
  * four fifths of the host's instructions per message (bench/NOTES.md,
  * "Beyond uWebSockets"). Here a frame whose header and payload are both in
  * the bytes just read is unmasked a word at a time into the loop's scratch
- * buffer and handed to the adapter at once. Everything else (control
+ * buffer and handed to the adapter at once; such a frame cut by the end of
+ * a read is stashed whole-sized until the next reads complete it (large
+ * messages are cut at nearly every read, and TLS cuts at its records).
+ * Everything else (control
  * frames, fragments, a frame cut by the end of a read, a header wslay
  * would refuse, text that is not UTF-8) stops the lane, and wslay takes it
  * from that frame on with its own checks, so the two never disagree about
  * what is valid: the lane only takes frames wslay would deliver as they
  * are. */
+#include <assert.h>
+#include <errno.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "conn_limits.h"
 #include "internal.h"
 #include "utf8.h"
 
 /* The header of the frame at 'p', when the lane may take that frame whole:
  * FIN, no RSV bit, text or binary, masked, the length in its shortest
- * form, at most 'max' bytes, and all of it within 'n'. Writes the header's
- * size and the payload's length; 0 when the frame is not the lane's. */
+ * form, at most 'max' bytes. Writes the header's size and the payload's
+ * length; 1 when all of the frame is within 'n', 2 when only its header
+ * is, 0 when the frame is not the lane's. */
 static int fast_frame(const uint8_t *p, size_t n, uint64_t max, size_t *hdr,
                       size_t *plen) {
   if (n < 6 || (p[0] & 0xf0) != 0x80 || (p[1] & 0x80) == 0)
@@ -48,11 +55,11 @@ static int fast_frame(const uint8_t *p, size_t n, uint64_t max, size_t *hdr,
       return 0;
     h = 14;
   }
-  if (len > max || len > GC_FAST_MSG_MAX || len > n - h)
+  if (len > max || len > GC_FAST_MSG_MAX)
     return 0;
   *hdr = h;
   *plen = (size_t)len;
-  return 1;
+  return len > n - h ? 2 : 1;
 }
 
 /* dst = src XOR the 4-byte mask, 64 then sixteen bytes at a time (GCC's and
@@ -93,6 +100,51 @@ static void unmask_copy(uint8_t *dst, const uint8_t *src, size_t n,
     dst[i] = src[i] ^ mask[i & 3];
 }
 
+/* Keeps the start of a frame of 'size' bytes; 0, or ENOMEM (wslay then
+ * takes the frame). */
+static int stash_begin(struct gc_conn *c, const uint8_t *data, size_t len,
+                       size_t size) {
+  assert(!c->stash && len < size && size <= GC_FAST_MSG_MAX + 14);
+  if (!(c->stash = gc_malloc(size)))
+    return ENOMEM;
+  memcpy(c->stash, data, len);
+  c->stash_len = (uint32_t)len;
+  c->stash_size = (uint32_t)size;
+  c->loop->buffered += (int64_t)size;
+  if (!c->in_since) /* message_timeout_ms bounds a frame that never ends */
+    c->in_since = gc_loop_now(c->loop);
+  return 0;
+}
+
+void gc__conn_stash_drop(struct gc_conn *c) {
+  if (!c->stash)
+    return;
+  c->loop->buffered -= (int64_t)c->stash_size;
+  gc_free(c->stash);
+  c->stash = NULL;
+  c->stash_len = c->stash_size = 0;
+}
+
+size_t gc__conn_stash_fill(struct gc_conn *c, const uint8_t *data, size_t len,
+                           uint8_t **frame, size_t *size) {
+  size_t k = c->stash_size - c->stash_len;
+  if (k > len)
+    k = len;
+  memcpy(c->stash + c->stash_len, data, k);
+  c->stash_len += (uint32_t)k;
+  *frame = NULL;
+  *size = 0;
+  if (c->stash_len == c->stash_size) {
+    *frame = c->stash;
+    *size = c->stash_size;
+    c->loop->buffered -= (int64_t)c->stash_size;
+    c->stash = NULL;
+    c->stash_len = c->stash_size = 0;
+    c->in_since = 0; /* between frames again, and outside any message */
+  }
+  return k;
+}
+
 size_t gc__conn_fast_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   struct gc_loop *loop = c->loop;
   /* A handler that makes another connection of this loop read (gc.testing's
@@ -106,7 +158,10 @@ size_t gc__conn_fast_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   loop->in_fast = 1;
   while (c->state == GC_CONN_OPEN && off < len) {
     size_t h, n;
-    if (!fast_frame(data + off, len - off, max, &h, &n))
+    int k = fast_frame(data + off, len - off, max, &h, &n);
+    if (k == 2 && stash_begin(c, data + off, len - off, h + n) == 0)
+      off = len;
+    if (k != 1)
       break;
     const uint8_t *p = data + off;
     unmask_copy(loop->ubuf, p + h, n, p + h - 4);

@@ -22,12 +22,7 @@ void gc__conn_resume_reads(struct gc_loop *loop) {
   while (c) {
     struct gc_conn *next = c->resume_next;
     c->resume_next = NULL;
-    c->read_paused = 0;
-    /* Unless reading was meant to stop meanwhile (a NORMAL close drains
-     * without reading, an HTTP answer or a failed frame closes). */
-    if ((c->state == GC_CONN_OPEN || c->state == GC_CONN_CLOSING) &&
-        !c->close_after_flush)
-      gc__conn_read_start(c);
+    c->read_paused = 0; /* on_alloc gives it a buffer again */
     c = next;
   }
 }

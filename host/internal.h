@@ -172,6 +172,10 @@ struct gc_conn {
   /* Bounds on what a peer makes us hold (conn.c's sweep and budget). */
   uint64_t in_held;   /* wslay's memory for the message in progress */
   int64_t in_since;   /* input mid-frame or mid-message since, or 0 */
+  /* conn_fast.c: a frame for the fast lane cut by the end of a read, its
+   * bytes so far in a block of its whole size (counted in loop->buffered). */
+  uint8_t *stash;
+  uint32_t stash_len, stash_size;
   int64_t out_since;  /* output queue non-empty since, or 0 */
   unsigned read_paused : 1; /* read its share this turn: on loop->resume */
   struct gc_conn *resume_next;
@@ -471,12 +475,20 @@ void gc__conn_ws_max_msg(struct gc_conn *c);
 void gc__conn_input(struct gc_conn *c, const uint8_t *data, size_t len);
 /* A complete data message for the adapter (text already checked). */
 void gc__conn_deliver(struct gc_conn *c, const uint8_t *msg, size_t len);
-/* conn_fast.c: the largest payload the fast lane takes (the read buffer's
- * size: a larger frame never arrives in one read). */
+/* conn_fast.c: the largest payload the fast lane takes (the size of the
+ * loop's scratch buffer, and of the read buffer). */
 #define GC_FAST_MSG_MAX 65536
 /* Takes the complete, unfragmented, masked data frames at the start of
- * 'data' (an OPEN connection between frames); returns the bytes taken. */
+ * 'data' (an OPEN connection between frames), and stashes such a frame cut
+ * by the end of 'data'; returns the bytes taken. */
 size_t gc__conn_fast_input(struct gc_conn *c, const uint8_t *data, size_t len);
+/* Adds what the next bytes bring to the stashed frame; returns the bytes
+ * taken. Once the frame is whole, hands it over in '*frame' ('*size' bytes,
+ * the caller frees it with gc_free) and the connection holds no stash. */
+size_t gc__conn_stash_fill(struct gc_conn *c, const uint8_t *data, size_t len,
+                           uint8_t **frame, size_t *size);
+/* Frees a stash (conn_free). */
+void gc__conn_stash_drop(struct gc_conn *c);
 /* The size of the complete frame at 'p' (header and payload), or 0 when
  * 'n' bytes do not hold all of it. */
 size_t gc__ws_frame_size(const uint8_t *p, size_t n);

@@ -265,9 +265,9 @@ static void heap_trim(void) { (void)malloc_trim(0); }
 #endif
 
 /* Once a second: keep-alive pings, the message blocks the second did not
- * need back to the heap; every 5 s, if connections went away,
- * hand freed heap back to the OS (glibc keeps it otherwise, and RSS after
- * a burst of hostile clients would never come down). */
+ * need back to the heap; every 5 s, if connections went away or messages
+ * piled up, hand freed heap back to the OS (glibc keeps it otherwise, and
+ * RSS after a burst of hostile clients would never come down). */
 static void housekeeping_fired(void *ctx, intptr_t arg) {
   struct gc_loop *loop = ctx;
   (void)arg;
@@ -279,6 +279,8 @@ static void housekeeping_fired(void *ctx, intptr_t arg) {
   gc__loop_conn_log_roll(loop);
   gc__conn_sweep(loop);
   gc_msg_pool_trim(&loop->msg_pool);
+  if (loop->buffered > (1 << 20)) /* a burst of queued messages */
+    loop->trim_pending = 1;
   if (++loop->housekeeping_ticks % 5 == 0 && loop->trim_pending) {
     loop->trim_pending = 0;
     heap_trim();

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -161,6 +162,10 @@ int main(int argc, char **argv) {
    * error, not death by signal 13 (log.c then stops writing to stderr).
    * Here, not in the host: gc.testing leaves its embedding's disposition. */
   signal(SIGPIPE, SIG_IGN);
+  /* The heap goes back to the OS from the loops' housekeeping (malloc_trim,
+   * host/loop.c), not from free() whenever its top passes 128 KiB: echoing
+   * messages of tens of KiB moved brk up and down at every burst. */
+  (void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
   /* Until the loop's SIGHUP handler is in place (at listen): a SIGHUP while
    * scripts load must not end the process either. */
   signal(SIGHUP, SIG_IGN);

@@ -15,8 +15,16 @@
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   struct gc_conn *c = h->data;
   (void)suggested;
+  /* Its share of this turn read: no buffer ends libuv's read loop for this
+   * socket (UV_ENOBUFS) without taking it out of epoll, which a
+   * uv_read_stop and uv_read_start each turn would (two epoll_ctl). */
+  if (c->read_paused) {
+    *buf = uv_buf_init(NULL, 0);
+    return;
+  }
   /* One buffer per loop: input is consumed before the callback returns
-   * (wslay copies partial frames), so idle connections own none. */
+   * (the fast lane stashes and wslay copies partial frames), so idle
+   * connections own none. */
   *buf = uv_buf_init(c->loop->rbuf, c->read_max ? c->read_max : 65536);
 }
 
@@ -29,8 +37,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct gc_conn *c = s->data;
-  if (nread == 0)
-    return;
+  if (nread == 0 || (nread == UV_ENOBUFS && c->read_paused))
+    return; /* nothing read, or its share of the turn taken (on_alloc) */
   if (nread < 0) {
     c->peer_eof = 1;
     if (nread != UV_EOF && c->state != GC_CONN_HANDSHAKE)
@@ -60,9 +68,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   c->read_max = (uint32_t)want;
   /* More is waiting: libuv would read it again (up to 32 times) before any
    * other connection is served. One read per turn each, so a flooder
-   * cannot take the loop from the others. */
-  if (c->reading && c->state != GC_CONN_DEAD) {
-    gc__conn_read_stop(c);
+   * cannot take the loop from the others; the socket stays in epoll
+   * (level-triggered: the next turn reads on). */
+  if (c->reading && !c->read_paused && c->state != GC_CONN_DEAD) {
     c->read_paused = 1;
     c->resume_next = c->loop->resume;
     c->loop->resume = c;

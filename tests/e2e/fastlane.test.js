@@ -130,6 +130,78 @@ test('a frame cut by the end of a write (in its header, its mask, its payload), 
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });
 
+// A lane frame cut by the end of a read is stashed whole-sized and taken
+// when the reads complete it: sent a few bytes at a time (separate reads),
+// each comes back whole and in order, the next frames too.
+test('frames sent in small pieces (stashed until whole) come back byte for byte, in order', async () => {
+  const gcs = await serve();
+  const s = await raw(gcs.port);
+  s.setNoDelay(true);
+  const sent = [payload(40000, 5), payload(65536, 6), payload(200, 7)];
+  const wire = Buffer.concat(sent.map((p) => h.frame(2, p)));
+  // The first cut right after the first frame's header, then pieces that
+  // end anywhere (in a payload, across a frame boundary, in a header).
+  const cuts = [8, 9, 4000, 4001, 40007, 40009, 40020, 90000, wire.length - 3, wire.length];
+  let from = 0;
+  for (const to of cuts) {
+    s.write(wire.subarray(from, to));
+    from = to;
+    await h.sleep(15); // each piece its own read
+  }
+  const got = await until(s, sent.length);
+  assert.strictEqual(got.length, sent.length, `got ${got.length} of ${sent.length} echoes`);
+  got.forEach((f, k) => assert.ok(f.op === 2 && f.data.equals(sent[k]), `echo ${k} (${sent[k].length} B) differs`));
+  s.destroy();
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
+
+test('a stashed text frame that is not UTF-8 closes with 1007 once whole; nothing after it is echoed', async () => {
+  const gcs = await serve();
+  const s = await raw(gcs.port);
+  s.setNoDelay(true);
+  const bad = Buffer.alloc(5000, 0x61);
+  bad[4000] = 0xff;
+  const wire = h.frame(1, bad);
+  s.write(Buffer.concat([h.frame(2, 'ok'), wire.subarray(0, 100)]));
+  await until(s, 1);
+  s.write(wire.subarray(100, 3000));
+  await h.sleep(15);
+  assert.strictEqual(frames(s.buf).length, 1, 'nothing before the frame is whole');
+  s.write(Buffer.concat([wire.subarray(3000), h.frame(2, 'never')]));
+  await s.closedP;
+  const got = frames(s.buf);
+  assert.deepStrictEqual(got.map((f) => f.op), [2, 8]);
+  assert.strictEqual(got[0].data.toString(), 'ok');
+  assert.strictEqual(got[1].data.readUInt16BE(0), 1007);
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
+
+// A socket that keeps the read buffer full reads one share per loop turn
+// (host/transport_tcp.c: libuv's read loop ended by an empty buffer, the
+// socket left in epoll): nothing of it is lost or reordered, and another
+// connection is served meanwhile.
+test('a connection that floods is read a share per turn: every frame echoed in order, another client served', async () => {
+  const gcs = await serve();
+  const flood = await raw(gcs.port);
+  const calm = await raw(gcs.port);
+  const N = 3000; // 3,000 frames of 1,000-1,999 B: about 4.5 MB in one go
+  const sent = Array.from({ length: N }, (_, k) => payload(1000 + (k % 1000), k));
+  flood.write(Buffer.concat(sent.map((p) => h.frame(2, p))));
+  for (let k = 0; k < 10; k++) { // one at a time, each waits for its echo
+    calm.write(h.frame(2, `calm ${k}`));
+    const got = await until(calm, k + 1);
+    assert.strictEqual(got.length, k + 1, `calm echo ${k} came`);
+    assert.strictEqual(got[k].data.toString(), `calm ${k}`);
+  }
+  let got = [];
+  for (let t = 0; t < 1000 && got.length < N; t++) { await h.sleep(10); got = frames(flood.buf); }
+  assert.strictEqual(got.length, N, `got ${got.length} of ${N} echoes`);
+  got.forEach((f, k) => assert.ok(f.data.equals(sent[k]), `flood echo ${k} differs`));
+  flood.destroy();
+  calm.destroy();
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
+
 test('fragments between complete frames are joined; the frames after them come back in order', async () => {
   const gcs = await serve();
   const s = await raw(gcs.port);
