@@ -14,11 +14,6 @@
 
 /* ---- statistics and limits ---------------------------------------------- */
 
-uint64_t gc__conn_limit(const struct gc_conn *c, int level, int stat) {
-  const struct gc_limits *l = c->limits ? c->limits : &c->app->limits;
-  return l->v[level][stat];
-}
-
 /* Checks one statistic against the connection's thresholds. RED drops the
  * connection; YELLOW asks the app once per episode (on_issue) and obeys
  * its reaction. Returns 1 when the connection no longer takes input. */
@@ -60,6 +55,15 @@ static int conn_stat_check(struct gc_conn *c, int stat, uint64_t value) {
   return 0;
 }
 
+/* The lower of a statistic's YELLOW and RED thresholds (0: none). */
+static inline uint64_t stat_bound(const struct gc_limits *l, int stat) {
+  uint64_t y = l->v[GC_STAT_STATUS_YELLOW][stat];
+  uint64_t r = l->v[GC_STAT_STATUS_RED][stat];
+  y = y ? y : UINT64_MAX;
+  r = r ? r : UINT64_MAX;
+  return y < r ? y : r;
+}
+
 /* Counts one inbound message; 1 when it must not be delivered. */
 int gc__conn_count_input(struct gc_conn *c, size_t len) {
   int64_t now = gc_loop_now(c->loop);
@@ -71,6 +75,13 @@ int gc__conn_count_input(struct gc_conn *c, size_t len) {
   }
   c->win_msgs++;
   c->win_bytes += len;
+  /* Nearly every message is under every threshold: compare inline, and
+   * take the full check only when one is passed. */
+  const struct gc_limits *l = c->limits ? c->limits : &c->app->limits;
+  if (len <= stat_bound(l, GC_CONN_STAT_MAX_MSG_SIZE) &&
+      c->win_msgs <= stat_bound(l, GC_CONN_STAT_MSG_PER_SECOND) &&
+      c->win_bytes <= stat_bound(l, GC_CONN_STAT_BYTES_PER_SECOND))
+    return 0;
   return conn_stat_check(c, GC_CONN_STAT_MAX_MSG_SIZE, len) ||
          conn_stat_check(c, GC_CONN_STAT_MSG_PER_SECOND, c->win_msgs) ||
          conn_stat_check(c, GC_CONN_STAT_BYTES_PER_SECOND, c->win_bytes);

@@ -503,8 +503,13 @@ void gc__conn_handshake_done(struct gc_conn *c, const uint8_t *rest,
                              size_t rest_len);
 
 /* conn_bounds.c */
-/* The connection's threshold of 'stat' at 'level' (0 = none). */
-uint64_t gc__conn_limit(const struct gc_conn *c, int level, int stat);
+/* The connection's threshold of 'stat' at 'level' (0 = none). Inline: the
+ * receive and send paths ask several per message. */
+static inline uint64_t gc__conn_limit(const struct gc_conn *c, int level,
+                                      int stat) {
+  const struct gc_limits *l = c->limits ? c->limits : &c->app->limits;
+  return l->v[level][stat];
+}
 /* Counts one inbound message; 1 when it must not be delivered. */
 int gc__conn_count_input(struct gc_conn *c, size_t len);
 /* YELLOW output queue, asked from the flush. */
