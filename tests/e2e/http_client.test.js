@@ -80,7 +80,7 @@ test('an adapter waits on HTTP from on_message: GET, POST, chunked, errors', { t
   assert.strictEqual(await ask(ws, `TIMEOUT 300 ${base}/slow`), 'err 110 timeout');
   assert.strictEqual(await ask(ws, `CANCEL ${base}/slow`), 'err 125 cancelled');
   assert.strictEqual(await ask(ws, `XCANCEL ${base}/slow`), 'err 125 cancelled');
-  assert.strictEqual(await ask(ws, 'GET https://127.0.0.1/'), 'refused 95');
+  assert.strictEqual(await ask(ws, 'GET https://127.0.0.1:1/'), 'err 111 connection refused');
   assert.strictEqual(await ask(ws, 'GET nonsense'), 'refused 22');
   ws.close();
   await ws.closed;
