@@ -6,6 +6,8 @@
  * http_deliver.c: the callbacks, on a later turn; gc.testing's stand-in
  *   for the network (gc_http_mock_set).
  * http_conn.c: the keep-alive pool, connecting, writing, reading.
+ * http_tls.c: https: the server's client SSL_CTX, a TLS session per
+ *   connection (memory BIOs; http_conn.c moves the ciphertext).
  * http_parse.c: the response (http-parser) and the merged headers.
  * http_url.c: URLs (parsing, resolving a Location) and the request bytes.
  *
