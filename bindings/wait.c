@@ -276,12 +276,7 @@ static int http_start(lua_State *L, struct gc_lua_app *app, int t) {
     gc_lua_wait_cancel(L, w);
     lua_pushnil(L);
     switch (err) {
-    case ENOTSUP:
-      if (strncmp(req.url, "https:", 6) == 0)
-        lua_pushliteral(L, "https not available");
-      else
-        lua_pushliteral(L, "http not available on this host");
-      break;
+    case ENOTSUP: lua_pushliteral(L, "http not available on this host"); break;
     case EINVAL: lua_pushliteral(L, "bad url or request"); break;
     default: lua_pushstring(L, strerror(err ? err : EIO)); break;
     }

@@ -135,6 +135,12 @@ struct gc_config {
    * of a connect and of an answer, default 2000, 0 = none. */
   char *redis_url;
   uint32_t redis_timeout_ms;
+  /* "http" (ours): how httpRequest checks an https server. 'http_ca_file'
+   * the PEM of the CAs it trusts (owned), NULL: the system's store;
+   * 'http_verify_off' 1 ("verify": false) accepts any certificate (0 by
+   * default: verified). The file is read at start-up (http_tls.c). */
+  char *http_ca_file;
+  int http_verify_off;
 };
 
 /* Reads and loads the config file at 'path' (see gc_config_load_string).

@@ -221,5 +221,10 @@ int gc__config_extract(struct gc_config *cfg) {
   cfg->redis_timeout_ms = (uint32_t)uint_member(redis, "timeout_ms", 2000);
   if (redis && dup_member(redis, "url", &cfg->redis_url))
     return ENOMEM;
+  const json_t *http = json_object_get(root, "http");
+  const json_t *verify = json_object_get(http, "verify");
+  cfg->http_verify_off = json_is_false(verify);
+  if (http && dup_member(http, "ca_file", &cfg->http_ca_file))
+    return ENOMEM;
   return dup_member(root, "working_dir", &cfg->working_dir);
 }

@@ -204,9 +204,8 @@ static int follow_redirect(struct gc_http_call *c) {
   struct gc_http_url nu;
   int rc = gc_http_url_resolve(&c->url, loc, &nu);
   if (rc) {
-    gc__http_call_finish(c, rc, rc == ENOTSUP ? "https not available"
-                                : rc == ENOMEM ? "out of memory"
-                                               : "bad redirect location");
+    gc__http_call_finish(c, rc, rc == ENOMEM ? "out of memory"
+                                             : "bad redirect location");
     return 1;
   }
   c->redirects_left--;
@@ -229,6 +228,7 @@ static int follow_redirect(struct gc_http_call *c) {
     c->idempotent = 1;
   }
   if (strcmp(nu.host, c->url.host) != 0 || nu.port != c->url.port) {
+    /* Another place (an http -> https redirect is one): resolved anew. */
     if (c->addrs)
       uv_freeaddrinfo(c->addrs);
     c->addrs = c->next_addr = NULL;

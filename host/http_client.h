@@ -6,6 +6,8 @@
  * http_deliver.c: the callbacks, on a later turn; gc.testing's stand-in
  *   for the network (gc_http_mock_set).
  * http_conn.c: the keep-alive pool, connecting, writing, reading.
+ * http_tls.c: https: the server's client SSL_CTX, a TLS session per
+ *   connection (memory BIOs; http_conn.c moves the ciphertext).
  * http_parse.c: the response (http-parser) and the merged headers.
  * http_url.c: URLs (parsing, resolving a Location) and the request bytes.
  *
@@ -40,9 +42,10 @@ struct gc_http_url {
   int port;
   char *target;   /* "/path?query", owned */
   int ip;         /* an IP literal: no name resolution */
+  int https;      /* "https://": TLS (default port 443) */
 };
 
-/* 0, EINVAL (not an http URL we can use), ENOTSUP ("https://"), ENOMEM. */
+/* 0, EINVAL (not an http(s) URL we can use), ENOMEM. */
 int gc_http_url_parse(const char *url, size_t len, struct gc_http_url *u);
 void gc_http_url_free(struct gc_http_url *u);
 /* 'loc' (a Location) against 'base': the same codes. */
@@ -182,6 +185,43 @@ void gc__http_conn_release(struct gc_http_call *c, int reusable);
 void gc__http_conns_close_all(struct gc_http_loop *hl);
 /* Frees what uv_walk closed without our callback (gc_loop_close). */
 void gc__http_conns_free(struct gc_http_loop *hl);
+
+/* ---- http_tls.c: https ------------------------------------------------- */
+
+struct gc_http_tls;
+struct gc_server;
+/* Start-up: with "http": ca_file or verify false, the client context is
+ * made now (a CA file that cannot be read stops the start with one line
+ * in 'err'; verify false logs its WARN). 0 or EINVAL. */
+int gc_http_tls_start(struct gc_server *s, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Frees the context (the loops ended: no connection uses it). */
+void gc_http_tls_stop(struct gc_server *s);
+/* A client session verifying 'host' (the context made if need be): 0,
+ * ENOMEM, or EPROTO (no context; why in 'err'). */
+int gc__http_tls_new(struct gc_server *s, const char *host,
+                     struct gc_http_tls **out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void gc__http_tls_free(struct gc_http_tls *t);
+/* Ciphertext that arrived: 0 or ENOMEM. */
+int gc__http_tls_in(struct gc_http_tls *t, const char *p, size_t n)
+    __attribute__((warn_unused_result));
+/* Goes on with the handshake: 0 done, EAGAIN more input needed, EPROTO
+ * failed ("certificate verify failed: ..." / "tls handshake failed: ..."
+ * in 'err'). Its output waits in out_len/out_take. */
+int gc__http_tls_handshake(struct gc_http_tls *t, char *err, size_t errlen);
+/* Encrypts plaintext to send: 0, ENOMEM or EPROTO. */
+int gc__http_tls_send(struct gc_http_tls *t, const void *p, size_t n)
+    __attribute__((warn_unused_result));
+/* Plaintext received, into 'out': 0 with '*n' > 0, EAGAIN none yet,
+ * EPIPE the server's close_notify, EPROTO an error (in 'err'). */
+int gc__http_tls_recv(struct gc_http_tls *t, char *out, size_t cap, size_t *n,
+                      char *err, size_t errlen);
+/* Whether more received input waits to be decrypted. */
+int gc__http_tls_more(const struct gc_http_tls *t);
+/* Ciphertext to write: its length, then all of it into 'dst'. */
+size_t gc__http_tls_out_len(const struct gc_http_tls *t);
+void gc__http_tls_out_take(struct gc_http_tls *t, char *dst, size_t n);
 
 /* ---- the host's hooks (loop.c, supervisor.c, core_api.c) ---------------- */
 

@@ -37,9 +37,10 @@ int gc_http_url_parse(const char *url, size_t len, struct gc_http_url *u) {
   memset(u, 0, sizeof *u);
   if (!url || len == 0 || len > 8192)
     return EINVAL;
-  if (len >= 8 && strncasecmp(url, "https://", 8) == 0)
-    return ENOTSUP;
-  if (len < 7 || strncasecmp(url, "http://", 7) != 0 || !url_bytes_ok(url, len))
+  int https = len >= 8 && strncasecmp(url, "https://", 8) == 0;
+  if (!https && (len < 7 || strncasecmp(url, "http://", 7) != 0))
+    return EINVAL;
+  if (!url_bytes_ok(url, len))
     return EINVAL;
   struct http_parser_url pu;
   http_parser_url_init(&pu);
@@ -47,7 +48,8 @@ int gc_http_url_parse(const char *url, size_t len, struct gc_http_url *u) {
       !(pu.field_set & (1 << UF_HOST)) || (pu.field_set & (1 << UF_USERINFO)) ||
       pu.field_data[UF_HOST].len == 0)
     return EINVAL;
-  u->port = (pu.field_set & (1 << UF_PORT)) ? pu.port : 80;
+  u->https = https;
+  u->port = (pu.field_set & (1 << UF_PORT)) ? pu.port : https ? 443 : 80;
   if (u->port <= 0)
     return EINVAL;
   const char *host = url + pu.field_data[UF_HOST].off;
@@ -89,17 +91,19 @@ int gc_http_url_resolve(const struct gc_http_url *base, const char *loc,
     return gc_http_url_parse(loc, n, out);
   char buf[8192 + 300];
   const int v6 = strchr(base->host, ':') != NULL;
+  /* A relative location keeps the base's scheme. */
+  const char *scheme = base->https ? "https" : "http";
   int k;
   if (loc[0] == '/' && loc[1] == '/') /* scheme-relative */
-    k = snprintf(buf, sizeof buf, "http:%s", loc);
+    k = snprintf(buf, sizeof buf, "%s:%s", scheme, loc);
   else if (loc[0] == '/')
-    k = snprintf(buf, sizeof buf, "http://%s%s%s:%d%s", v6 ? "[" : "",
+    k = snprintf(buf, sizeof buf, "%s://%s%s%s:%d%s", scheme, v6 ? "[" : "",
                  base->host, v6 ? "]" : "", base->port, loc);
   else { /* relative to the base's directory (dot segments kept as sent) */
     size_t dir = strcspn(base->target, "?");
     while (dir > 0 && base->target[dir - 1] != '/')
       dir--;
-    k = snprintf(buf, sizeof buf, "http://%s%s%s:%d%.*s%s", v6 ? "[" : "",
+    k = snprintf(buf, sizeof buf, "%s://%s%s%s:%d%.*s%s", scheme, v6 ? "[" : "",
                  base->host, v6 ? "]" : "", base->port, (int)dir, base->target,
                  loc);
   }
@@ -174,7 +178,7 @@ int gc_http_request_build(const char *method, const struct gc_http_url *u,
   char host[300] = "";
   if (!has_host) {
     const int v6 = strchr(u->host, ':') != NULL;
-    if (u->port == 80)
+    if (u->port == (u->https ? 443 : 80))
       snprintf(host, sizeof host, "Host: %s%s%s\r\n", v6 ? "[" : "", u->host,
                v6 ? "]" : "");
     else

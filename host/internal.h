@@ -95,6 +95,9 @@ struct gc_server {
   struct gc_redis *redis;
   /* wss (tls.h): the SSL_CTX of each key prefix; NULL without wss. */
   struct gc_tls *tls;
+  /* https of httpRequest (http_tls.c): the one client SSL_CTX, made at
+   * start-up or by the first https request, freed with the loops. */
+  struct ssl_ctx_st *http_tls;
   int links_refused; /* gc.testing: in-memory links fail (refuse_links) */
 };
 

@@ -24,6 +24,7 @@
 
 #include "alloc.h"
 #include "fd_limit.h"
+#include "http_client.h"
 #include "internal.h"
 #include "log.h"
 #include "new_project.h"
@@ -308,6 +309,14 @@ int main(int argc, char **argv) {
   /* wss keys: missing or mismatched files stop the start here too. */
   if ((rc = gc_tls_start(&server, err, sizeof err)) != 0) {
     gc_log(GCL_ERR, "%s", err);
+    gc_config_free(server.cfg);
+    gc_log_close();
+    return 1;
+  }
+  /* "http": a CA file that cannot be read stops the start too. */
+  if ((rc = gc_http_tls_start(&server, err, sizeof err)) != 0) {
+    gc_log(GCL_ERR, "%s", err);
+    gc_tls_stop(&server);
     gc_config_free(server.cfg);
     gc_log_close();
     return 1;

@@ -238,6 +238,7 @@ int gc_server_loops_close(struct gc_server *s) {
   gc_free(s->loops);
   s->loops = NULL;
   s->loop_count = 0;
+  gc_http_tls_stop(s); /* no connection is left to use it */
   if (s->conn_log_ready)
     pthread_mutex_destroy(&s->conn_log_lock);
   s->conn_log_ready = 0;

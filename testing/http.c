@@ -1,7 +1,8 @@
 /* http.c - gc.testing's stand-in for httpRequest (API 1.4):
  *   T.host{ http = function(req) return { status = 200, headers = {...},
  *                                         body = "..." } end }
- * Every request of the host's apps is answered by that function (no
+ * Every request of the host's apps, http:// and https:// alike (the URL
+ * checked by httpRequest as in gcs), is answered by that function (no
  * network), on a later turn of the host's loop (host:advance, a client
  * call: anything that runs it), never inside httpRequest. 'req' is
  * { method, url, headers = { name = value } (names as sent), body (nil

@@ -348,19 +348,22 @@ typedef GCT_INT(GC_CORE_API *ChannelPublish)(GCT_INT app_id, GCT_CSTR channel,
 /* Appended in API 1.4 (gcs extensions): outgoing HTTP/1.1 requests on the
  * worker loops, for adapters that must wait on an HTTP service without
  * blocking a worker. gcs's client (host/http_client*.c): keep-alive
- * connections pooled per (host, port) on each worker (at most 8 idle ones
+ * connections pooled per (scheme, host, port) on each worker (at most 8 idle ones
  * per host, closed after 30 s unused); a pooled connection the server
  * closed meanwhile is retried once on a fresh one for GET, HEAD, OPTIONS,
  * PUT, DELETE and TRACE (never for POST or PATCH); Content-Length and
  * chunked bodies; names resolved without blocking (uv_getaddrinfo; IP
- * literals at once). "https://" is refused (ENOTSUP) until gcs has TLS. */
+ * literals at once). "https://" (default port 443) runs TLS 1.2/1.3 on the
+ * loop: the server's certificate is verified against the config's
+ * "http": { "ca_file" } (else the system's store) and the URL's host (SNI
+ * and DNS name, or IP address), unless "verify": false. */
 struct gc_http_header {
   GCT_CSTR name;
   GCT_CSTR value;
 };
 struct gc_http_request {
   GCT_CSTR method; /* NULL: "GET" */
-  GCT_CSTR url;    /* "http://host[:port]/path?query" ("https://": ENOTSUP for now) */
+  GCT_CSTR url;    /* "http://host[:port]/path?query" or "https://..." */
   /* Sent as given (values without CR or LF), after Host; a Host among them
    * replaces gcs's; Content-Length, Transfer-Encoding and Connection are
    * gcs's own (ignored here). */
@@ -385,9 +388,10 @@ struct gc_http_response {
  * thread that called httpRequest, never inside httpRequest. err == 0:
  * 'res' valid during the call only (any status: a 404 is a response).
  * err != 0 (ETIMEDOUT, ECONNREFUSED, EMSGSIZE body too large, EPROTO bad
- * response, ECANCELED cancelled or host shutting down, ENOTSUP a redirect
- * to https, EHOSTUNREACH name not resolved, ...): res NULL, 'err_text' a
- * short human-readable reason (e.g. "timeout", "connection refused"). At
+ * response, or https: "certificate verify failed: ..." / "tls handshake
+ * failed: ...", ECANCELED cancelled or host shutting down, EHOSTUNREACH
+ * name not resolved, ...): res NULL, 'err_text' a short human-readable
+ * reason (e.g. "timeout", "connection refused"). At
  * the shutdown the requests still pending end with ECANCELED once the
  * connections are gone, before application_shutdown. */
 typedef void (*GCHttpCallback)(GCT_INTPTR user, GCT_INT err, GCT_CSTR err_text,
@@ -395,8 +399,8 @@ typedef void (*GCHttpCallback)(GCT_INTPTR user, GCT_INT err, GCT_CSTR err_text,
 /* Starts a request for app 'app_id' from a worker thread (WorkerId() >= 0).
  * Everything in 'req' is copied before return. Returns a request id > 0,
  * or 0 on an immediate failure with errno-style code written to *err (may
- * be NULL): EINVAL bad url/args (or not a worker thread), ENOTSUP https,
- * ENOMEM, ESHUTDOWN (that worker has ended). Under gc.testing the answer
+ * be NULL): EINVAL bad url/args (or not a worker thread), ENOMEM,
+ * ESHUTDOWN (that worker has ended). Under gc.testing the answer
  * comes from T.host's 'http' function instead of the network. */
 typedef GCT_INTPTR(GC_CORE_API *HttpRequest)(GCT_INT app_id,
                                              const struct gc_http_request *req,

@@ -9,6 +9,7 @@
  *   "XCANCEL <url>"       a GET cancelled from a thread of the adapter's
  *                         own ("xcancel <rc>" when that call fails)
  *   "TIMEOUT <ms> <url>"  a GET with that timeout
+ *   "FOLLOW <url>"        a GET following up to 3 redirects
  * A failure answers "err <errno> <err_text>", a refused call
  * "refused <errno>". An answer on another worker than the request's, or
  * inside httpRequest, is "wrong thread" / "inside". application_shutdown
@@ -145,6 +146,8 @@ GC_ADAPTER_EVENT void on_message(GCT_INTPTR user, GCT_PTR data, GCT_SIZE len) {
       req.body = b + 1;
       req.body_len = strlen(b + 1);
     }
+  } else if (strcmp(cmd, "FOLLOW") == 0) {
+    req.max_redirects = 3;
   } else if (strcmp(cmd, "TIMEOUT") == 0) {
     req.timeout_ms = atoi(url);
     url = strchr(url, ' ') ? strchr(url, ' ') + 1 : url;

@@ -56,10 +56,24 @@ describe("T.host's http", function()
     assert.matches("^err 71 .*must return a table", ask(c, "GET http://h.test/bad"))
     assert.matches("^err 71 .*no route for http://h.test/x", ask(c, "GET http://h.test/x"))
     -- URLs are checked as in gcs: refused at once, no answer from the spec
-    assert.equal("refused 95", ask(c, "GET https://h.test/"))
     assert.equal("refused 22", ask(c, "GET nonsense"))
+    assert.equal("refused 22", ask(c, "GET ftp://h.test/"))
     -- a cancel wins over the spec's answer, which is then not asked
     assert.equal("err 125 cancelled", ask(c, "CANCEL http://h.test/x"))
+    host:close()
+  end)
+
+  it("passes https requests to the spec's function too", function()
+    local seen
+    local host = fetcher(function(req)
+      seen = req.url
+      return { body = "secure" }
+    end)
+    local c = host:connect("/")
+    assert.equal("200 - secure", ask(c, "GET https://h.test/a"))
+    assert.equal("https://h.test/a", seen)
+    assert.equal("200 - secure", ask(c, "GET https://h.test:8443/b"))
+    assert.equal("https://h.test:8443/b", seen)
     host:close()
   end)
 

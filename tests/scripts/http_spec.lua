@@ -100,11 +100,19 @@ describe("gc.http", function()
     local a = host:connect("/")
     a:send("get http://x.test/slow")
     a:send("get http://x.test/down")
-    a:send("get https://x.test/")
+    a:send("get https://x.test/down")
     a:send("get nonsense")
     host:settle()
-    assert.same({ "err timeout", "err connection refused", "err https not available",
+    assert.same({ "err timeout", "err connection refused", "err connection refused",
                   "err bad url or request" }, a:received())
+  end)
+
+  it("sends https requests like http ones", function()
+    host = T.host{ script = APP, http = api }
+    local a = host:connect("/")
+    a:send("get https://x.test/secure")
+    host:settle()
+    assert.same({ "404 nothing at https://x.test/secure" }, a:received())
   end)
 
   it("refuses a header with CR or LF", function()

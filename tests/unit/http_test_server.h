@@ -46,6 +46,10 @@ static void *handle(void *arg) {
       if (k <= 0)
         goto out;
       have += (size_t)k;
+      if (buf[0] == 0x16) { /* a TLS ClientHello: answered as HTTP */
+        puts_(fd, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+        goto out;
+      }
     }
     size_t hlen = (size_t)(end - buf) + 4;
     buf[have] = '\0';
@@ -113,7 +117,7 @@ static void *handle(void *arg) {
       snprintf(out, sizeof out, "Location: http://127.0.0.1:%d/echo\r\n", srv_port);
       answer(fd, "303 See Other", out, "");
     } else if (strcmp(path, "/redirect-https") == 0) {
-      answer(fd, "301 Moved", "Location: https://127.0.0.1/x\r\n", "");
+      answer(fd, "301 Moved", "Location: https://127.0.0.1:1/x\r\n", "");
     } else if (strcmp(path, "/close") == 0) {
       answer(fd, "200 OK", "Connection: close\r\n", "bye");
       goto out;

@@ -880,6 +880,33 @@ static void test_conn_lines_per_second(void **state) {
   gc_config_free(cfg);
 }
 
+/* "http": the CA file and the verification of httpRequest's https. */
+static void test_http_tls(void **state) {
+  (void)state;
+  struct gc_config *cfg = load_ok("{" ADAPTERS "," VHOSTS "}");
+  assert_null(cfg->http_ca_file);
+  assert_int_equal(cfg->http_verify_off, 0);
+  gc_config_free(cfg);
+  cfg = load_ok("{" ADAPTERS "," VHOSTS ", \"http\": {}}");
+  assert_null(cfg->http_ca_file);
+  assert_int_equal(cfg->http_verify_off, 0);
+  gc_config_free(cfg);
+  cfg = load_ok("{" ADAPTERS "," VHOSTS
+                ", \"http\": {\"ca_file\": \"/etc/ca.pem\", \"verify\": true}}");
+  assert_string_equal(cfg->http_ca_file, "/etc/ca.pem");
+  assert_int_equal(cfg->http_verify_off, 0);
+  gc_config_free(cfg);
+  cfg = load_ok("{" ADAPTERS "," VHOSTS ", \"http\": {\"verify\": false}}");
+  assert_int_equal(cfg->http_verify_off, 1);
+  gc_config_free(cfg);
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"http\": {\"ca_file\": \"\"}}",
+               "t.json:2:22: http.ca_file: expected a non-empty string, got \"\"");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"http\": {\"verify\": 1}}",
+               "t.json:2:21: http.verify: expected true or false, got 1");
+  expect_error("{" ADAPTERS "," VHOSTS ",\n \"http\": {\"cafile\": \"x\"}}",
+               "t.json:2:11: http: unknown key \"cafile\" (did you mean \"ca_file\"?)");
+}
+
 /* Each app's limits: the defaults, the root's, then the app's own, as
  * gc_limits_from_config gives them. */
 static void test_app_limits(void **state) {
@@ -960,6 +987,7 @@ int main(void) {
       cmocka_unit_test(test_keep_alive),
       cmocka_unit_test(test_conn_lines_per_second),
       cmocka_unit_test(test_app_limits),
+      cmocka_unit_test(test_http_tls),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -268,9 +268,6 @@ static void test_bad_args(void **state) {
   struct gc_http_header h = {"X-Bad", "a\r\nInjected: 1"};
   assert_int_equal(request(NULL, "/hello", NULL, &h, 1, 0, 0, 0, &r, &err), 0);
   assert_int_equal(err, EINVAL);
-  assert_int_equal(request(NULL, "https://127.0.0.1/", NULL, NULL, 0, 0, 0, 0, &r,
-                           &err), 0);
-  assert_int_equal(err, ENOTSUP);
   struct gc_http_request req = {.url = "http://127.0.0.1/"};
   assert_int_equal(api.httpRequest(7, &req, on_done, 0, &err), 0); /* no app 7 */
   assert_int_equal(err, EINVAL);
@@ -293,10 +290,28 @@ static void test_redirects(void **state) {
   assert_true(request("POST", "/redirect-post", "x", NULL, 0, 0, 0, 1, &r, &err) > 0);
   wait_for(&r);
   assert_string_equal(r.body, "GET:");
+  /* To https (port 1, where nobody listens): followed. */
   assert_true(request(NULL, "/redirect-https", NULL, NULL, 0, 0, 0, 1, &r, &err) > 0);
   wait_for(&r);
-  assert_int_equal(r.err, ENOTSUP);
-  assert_string_equal(r.text, "https not available");
+  assert_int_equal(r.err, ECONNREFUSED);
+  assert_string_equal(r.text, "connection refused");
+}
+
+/* https to a server that answers HTTP: the handshake fails, cleanly. (The
+ * e2e http_client test covers https against a real TLS server.) */
+static void test_https_plain_server(void **state) {
+  (void)state;
+  struct result r;
+  char url[64];
+  snprintf(url, sizeof url, "https://127.0.0.1:%d/hello", srv_port);
+  get(url, &r);
+  assert_int_equal(r.err, EPROTO);
+  assert_true(strncmp(r.text, "tls handshake failed: ", 22) == 0);
+  int err;
+  assert_true(request(NULL, "https://127.0.0.1:1/", NULL, NULL, 0, 0, 0, 0, &r,
+                      &err) > 0);
+  wait_for(&r);
+  assert_int_equal(r.err, ECONNREFUSED);
 }
 
 static void test_cancel(void **state) {
@@ -369,7 +384,7 @@ static void *failing_realloc(void *p, size_t n) {
   return realloc(p, n);
 }
 
-static int one_failing_run(long budget) {
+static int one_failing_run(long budget, const char *url) {
   memset(&server, 0, sizeof server);
   server.apps = &app;
   server.app_count = 1;
@@ -380,7 +395,7 @@ static int one_failing_run(long budget) {
   alloc_budget = budget;
   alloc_count = 0;
   gc_alloc_set(failing_realloc, NULL);
-  intptr_t id = request(NULL, "/redirect", NULL, NULL, 0, 2000, 0, 1, &r, &err);
+  intptr_t id = request(NULL, url, NULL, NULL, 0, 2000, 0, 1, &r, &err);
   if (id)
     wait_for(&r);
   else
@@ -396,13 +411,21 @@ static void test_allocation_failures(void **state) {
   (void)state;
   gc_server_loops_quiesce(&server); /* setup's loop: each run makes its own */
   assert_int_equal(gc_server_loops_close(&server), 0);
-  assert_true(one_failing_run(-1));
+  assert_true(one_failing_run(-1, "/redirect"));
   long total = alloc_count;
   assert_true(total > 10);
   int failed = 0;
   for (long n = 0; n < total; n++)
-    failed += !one_failing_run(n);
+    failed += !one_failing_run(n, "/redirect");
   assert_true(failed > 0);
+  /* https's own allocations (the session, the ciphertext written): the
+   * handshake with this plain server fails either way, once. */
+  char url[64];
+  snprintf(url, sizeof url, "https://127.0.0.1:%d/hello", srv_port);
+  assert_false(one_failing_run(-1, url));
+  total = alloc_count;
+  for (long n = 0; n < total; n++)
+    assert_false(one_failing_run(n, url));
   memset(&server, 0, sizeof server); /* for teardown: no loop left */
 }
 
@@ -420,6 +443,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_body_too_large, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
       cmocka_unit_test_setup_teardown(test_redirects, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_https_plain_server, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown_before_any, setup, teardown),
