@@ -441,7 +441,7 @@ void gc_lua_conn_drain(struct gc_lua_evq *q);
 void gc_lua_conn_connect_done(lua_State *L, struct gc_lua_conn *c, int nres);
 /* Frees the queues of the app's connections (the state is closing). */
 void gc_lua_conn_queues_free(struct gc_lua_app *app);
-/* The same for its links (link.c). */
+/* The same for its links, which are forgotten (link.c). */
 void gc_lua_link_queues_free(struct gc_lua_app *app);
 /* gc.testing's host:settle(): Redis and HTTP waits of every state. */
 GC_ADAPTER_EXPORT size_t gc_lua_io_pending(void);

@@ -136,9 +136,14 @@ static void release(struct gc_lua_link *k) {
   k->ref = LUA_NOREF;
 }
 
+/* The state is closing: links still anchored are forgotten (as open
+ * connections are, app.c), their memory goes with the state. */
 void gc_lua_link_queues_free(struct gc_lua_app *app) {
-  for (struct gc_lua_link *k = app->link_head; k; k = k->next)
+  for (struct gc_lua_link *k = app->link_head; k; k = k->next) {
     gc_lua_evq_free(&k->evq);
+    k->magic = 0;
+  }
+  app->link_head = NULL;
 }
 
 /* Runs the event of 'kind' now, or queues it behind a handler of the
