@@ -297,6 +297,7 @@ void gc_lua_app_close(struct gc_lua_app *app) {
   gc_lua_timers_stop_all(app);
   gc_lua_waits_stop_all(app);
   gc_lua_conn_queues_free(app);
+  gc_lua_link_queues_free(app);
   /* Open connections (only if the host broke its promise of an
    * on_disconnect for each) are forgotten: their memory goes with L. */
   for (struct gc_lua_conn *c = app->conn_head; c; c = c->next) {

@@ -333,7 +333,7 @@ int gc_lua_pcall_message(struct gc_lua_app *app, struct gc_lua_conn *c,
   app->push_jmp = &jb;
   lua_pushlstring(co, data, len); /* the one push that allocates */
   app->push_jmp = NULL;
-  struct gc_lua_run run = {c, GC_LUA_RUN_PLAIN, "on_message"};
+  struct gc_lua_run run = {&c->evq, GC_LUA_RUN_PLAIN, "on_message"};
   gc_lua_co_call_hot(L, app, 2, &run);
   gc_lua_budget_leave(app);
   if (lua_gettop(L) != HOT_TOP)

@@ -543,6 +543,7 @@ static int do_connect(lua_State *L) {
   c->app = app;
   c->handle = ev->handle;
   c->remote_port = ev->rport;
+  c->evq.drain = gc_lua_conn_drain;
   lua_Integer id = app->next_conn_id + 1;
   lua_createtable(L, 0, 4); /* the field table, with the built-ins */
   set_int(L, "id", id);
@@ -580,7 +581,7 @@ static int do_connect(lua_State *L) {
   set_str(L, "local_ip", ev->lip);
   set_int(L, "local_port", ev->lport);
   set_int(L, "app_id", app->app_id);
-  struct gc_lua_run run = {c, GC_LUA_RUN_CONNECT, "on_connect"};
+  struct gc_lua_run run = {&c->evq, GC_LUA_RUN_CONNECT, "on_connect"};
   int r = gc_lua_co_call(L, app, 2, &run);
   if (r == -1) { /* it waits: accepted meanwhile, see connect_done */
     ev->accept = 1;

@@ -3,8 +3,8 @@
  * Each event of a connection runs its handler in a coroutine (coro.c).
  * While one of them waits, the connection is 'busy': its later events
  * (messages, on_message_sent, on_timer, on_disconnect) are copied into
- * its queue and run after it, in order, when it ends (gc_lua_conn_drain,
- * called by coro.c after the resume's entry). The queue is bounded by
+ * its queue (evq.c) and run after it, in order, when it ends
+ * (gc_lua_conn_drain, called by coro.c after the resume's entry). The queue is bounded by
  * lua.max_pending_events: past it the connection is dropped. on_disconnect
  * marks the connection 'gone'; it is released when its handler (or the one
  * it waited behind) has ended. on_issue answers the host at once, so it
@@ -18,14 +18,7 @@
 #include "gc_lua.h"
 
 void gc_lua_conn_queue_free(struct gc_lua_conn *c) {
-  struct gc_lua_pend *p = c->q_head;
-  while (p) {
-    struct gc_lua_pend *next = p->next;
-    free(p);
-    p = next;
-  }
-  c->q_head = c->q_tail = NULL;
-  c->q_len = 0;
+  gc_lua_evq_free(&c->evq);
 }
 
 void gc_lua_conn_queues_free(struct gc_lua_app *app) {
@@ -42,7 +35,7 @@ static int valid(const struct gc_lua_conn *c) {
 /* 1 when the event must wait behind a handler of 'c' that waits (or be
  * dropped: refused, or the queue is full). */
 static int must_queue(const struct gc_lua_conn *c) {
-  return c->busy || c->q_head || c->refused;
+  return c->evq.busy || c->evq.head || c->refused;
 }
 
 /* Queues an event of a busy connection; past lua.max_pending_events the
@@ -52,37 +45,19 @@ static void enqueue(struct gc_lua_conn *c, int kind, const void *data,
   struct gc_lua_app *app = c->app;
   if (c->refused)
     return;
-  if (kind != GC_LUA_EV_DISCONNECT && app->max_pending &&
-      c->q_len >= app->max_pending) {
-    if (c->open && !c->closing) {
-      gc_lua_log(app, GCL_NOTICE,
-                 "connection %lld dropped: %zu events waiting behind a "
-                 "handler that waits (lua.max_pending_events)",
-                 (long long)c->id, c->q_len);
-      if (app->api->connectionClose(c->handle, GC_CLOSE_REASON_DROP) == 0)
-        c->closing = 1;
-    }
-    return;
-  }
-  struct gc_lua_pend *p = malloc(sizeof *p + (data ? len : 0));
-  if (p == NULL) {
+  int rc = gc_lua_evq_push(&c->evq, app->max_pending, kind, data, len, cookie,
+                           status);
+  if (rc == EAGAIN && c->open && !c->closing) {
+    gc_lua_log(app, GCL_NOTICE,
+               "connection %lld dropped: %zu events waiting behind a "
+               "handler that waits (lua.max_pending_events)",
+               (long long)c->id, c->evq.len);
+    if (app->api->connectionClose(c->handle, GC_CLOSE_REASON_DROP) == 0)
+      c->closing = 1;
+  } else if (rc == ENOMEM) {
     gc_lua_log(app, GCL_ERR, "connection %lld: an event was lost (out of "
                "memory while its handler waits)", (long long)c->id);
-    return;
   }
-  p->next = NULL;
-  p->kind = kind;
-  p->cookie = cookie;
-  p->status = status;
-  p->len = len;
-  if (data && len)
-    memcpy(p->data, data, len);
-  if (c->q_tail)
-    c->q_tail->next = p;
-  else
-    c->q_head = p;
-  c->q_tail = p;
-  c->q_len++;
 }
 
 /* An event whose handler takes the connection alone. */
@@ -95,7 +70,7 @@ static int do_conn_event(lua_State *L) {
   struct conn_ev *ev = lua_touserdata(L, 1);
   if (gc_lua_push_handler(L, ev->c->app, ev->event)) {
     gc_lua_conn_push(L, ev->c);
-    struct gc_lua_run run = {ev->c, GC_LUA_RUN_PLAIN, ev->event};
+    struct gc_lua_run run = {&ev->c->evq, GC_LUA_RUN_PLAIN, ev->event};
     (void)gc_lua_co_call(L, ev->c->app, 1, &run);
   }
   return 0;
@@ -111,7 +86,7 @@ static void conn_event(struct gc_lua_conn *c, const char *event) {
 static void run_disconnect(struct gc_lua_conn *c) {
   c->gone = 1;
   conn_event(c, "on_disconnect");
-  if (!c->busy)
+  if (!c->evq.busy)
     gc_lua_conn_release(c);
 }
 
@@ -141,7 +116,7 @@ static int do_message(lua_State *L) {
   if (gc_lua_push_handler(L, ev->c->app, "on_message")) {
     gc_lua_conn_push(L, ev->c);
     lua_pushlstring(L, ev->data, ev->len);
-    struct gc_lua_run run = {ev->c, GC_LUA_RUN_PLAIN, "on_message"};
+    struct gc_lua_run run = {&ev->c->evq, GC_LUA_RUN_PLAIN, "on_message"};
     (void)gc_lua_co_call(L, ev->c->app, 2, &run);
   }
   return 0;
@@ -188,7 +163,7 @@ static int do_message_sent(lua_State *L) {
     lua_pushvalue(L, 3);
     lua_pushinteger(L, (lua_Integer)ev->len);
     lua_pushinteger(L, ev->status);
-    struct gc_lua_run run = {ev->c, GC_LUA_RUN_PLAIN, "on_message_sent"};
+    struct gc_lua_run run = {&ev->c->evq, GC_LUA_RUN_PLAIN, "on_message_sent"};
     (void)gc_lua_co_call(L, ev->c->app, 4, &run);
   }
   return 0;
@@ -224,18 +199,15 @@ void gc_lua_conn_timer(struct gc_lua_conn *c) {
     conn_event(c, "on_timer");
 }
 
-void gc_lua_conn_drain(struct gc_lua_conn *c) {
-  while (c->magic == GC_LUA_CONN_MAGIC && !c->busy) {
-    struct gc_lua_pend *p = c->q_head;
+void gc_lua_conn_drain(struct gc_lua_evq *q) {
+  struct gc_lua_conn *c = gc_lua_container_of(q, struct gc_lua_conn, evq);
+  while (c->magic == GC_LUA_CONN_MAGIC && !c->evq.busy) {
+    struct gc_lua_pend *p = gc_lua_evq_pop(&c->evq);
     if (p == NULL) {
       if (c->gone) /* on_disconnect ended after waiting */
         gc_lua_conn_release(c);
       return;
     }
-    c->q_head = p->next;
-    if (c->q_head == NULL)
-      c->q_tail = NULL;
-    c->q_len--;
     if (!valid(c)) {
       free(p);
       return;

@@ -147,8 +147,8 @@ static int finish(lua_State *L, struct gc_lua_app *app, lua_State *co, int st,
   if (from_slot)
     app->co_slot_busy = 0; /* the slot's coroutine is not the idle one now */
   if (st == LUA_YIELD && made) {
-    if (run->conn)
-      run->conn->busy = 1;
+    if (run->q)
+      run->q->busy = 1;
     return -1;
   }
   if (st == LUA_YIELD) {
@@ -299,7 +299,7 @@ struct gc_lua_wait *gc_lua_wait_begin(lua_State *L, struct gc_lua_app *app,
   memset(w, 0, sizeof *w);
   luaL_setmetatable(L, WAIT_MT);
   w->app = app;
-  w->conn = run->conn;
+  w->q = run->q;
   w->kind = run->kind;
   w->io = io;
   w->serial = serial;
@@ -338,7 +338,7 @@ struct wake_ev {
   GCT_INTPTR serial;
   gc_lua_wake_push push;
   void *ud;
-  struct gc_lua_conn *drain;
+  struct gc_lua_evq *drain;
 };
 
 static int do_wake(lua_State *L) {
@@ -358,7 +358,7 @@ static int do_wake(lua_State *L) {
   app->waiting--;
   if (w->io)
     app->io_waiting--;
-  struct gc_lua_run run = {w->conn, w->kind, w->event};
+  struct gc_lua_run run = {w->q, w->kind, w->event};
   if (!lua_checkstack(co, n + 1)) { /* its answer cannot reach it */
     lua_settop(L, base);
     n = 0;
@@ -369,12 +369,13 @@ static int do_wake(lua_State *L) {
   int r = finish(L, app, co, st, nres, made, &run, 0, 1);
   if (r == -1)
     return 0; /* waits again */
-  if (run.kind == GC_LUA_RUN_CONNECT && run.conn)
-    gc_lua_conn_connect_done(L, run.conn, r);
+  if (run.kind == GC_LUA_RUN_CONNECT && run.q)
+    gc_lua_conn_connect_done(
+        L, gc_lua_container_of(run.q, struct gc_lua_conn, evq), r);
   lua_settop(L, base);
-  if (run.conn) {
-    run.conn->busy = 0;
-    ev->drain = run.conn;
+  if (run.q) {
+    run.q->busy = 0;
+    ev->drain = run.q;
   }
   return 0;
 }
@@ -385,8 +386,8 @@ void gc_lua_wake(GCT_INTPTR user, gc_lua_wake_push push, void *ud) {
     return;
   struct wake_ev ev = {user >> GC_LUA_KEY_BITS, push, ud, NULL};
   (void)gc_lua_pcall(app, "resume", do_wake, &ev);
-  if (ev.drain) /* after the entry: each queued event has its own */
-    gc_lua_conn_drain(ev.drain);
+  if (ev.drain && ev.drain->drain) /* after the entry: each has its own */
+    ev.drain->drain(ev.drain);
 }
 
 void gc_lua_waits_stop_all(struct gc_lua_app *app) {

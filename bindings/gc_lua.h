@@ -74,6 +74,8 @@ struct gc_lua_watch {
   atomic_int fired;              /* the current entry passed the limit */
 };
 
+struct gc_lua_link; /* link.c */
+
 struct gc_lua_app {
   const struct core_api *api; /* the adapter's copy; outlives the app */
   GCT_INT app_id;
@@ -152,9 +154,21 @@ struct gc_lua_app {
   size_t waiting;         /* handlers suspended now */
   size_t io_waiting;      /* of which on Redis or HTTP (host:settle) */
   size_t max_pending;     /* lua.max_pending_events */
+  struct gc_lua_link *link_head; /* gc.connect's links still anchored */
   /* Pieces of a lua_warning message being assembled. */
   char warn_buf[256];
   size_t warn_len;
+};
+
+/* Ordering (evq.c): the events of one object (a connection, a link)
+ * that came while one of its handlers waits ('busy'), oldest first; when
+ * that handler ends, coro.c calls 'drain', which runs them in order. */
+struct gc_lua_pend;
+struct gc_lua_evq {
+  unsigned char busy;
+  struct gc_lua_pend *head, *tail;
+  size_t len;
+  void (*drain)(struct gc_lua_evq *q);
 };
 
 /* The C record inside a connection's userdata. */
@@ -171,13 +185,12 @@ struct gc_lua_conn {
   lua_Integer next_cookie;
   int ref; /* registry ref of the userdata while open, else LUA_NOREF */
   int remote_port;
-  /* Ordering (coro.c): a handler of this connection is suspended; the
-   * events that came meanwhile, oldest first; the host said disconnect
-   * (on_disconnect is queued or running); on_connect refused after a
-   * wait (its events are dropped, no on_disconnect). */
-  unsigned char busy, gone, refused;
-  struct gc_lua_pend *q_head, *q_tail;
-  size_t q_len;
+  /* Ordering (conn_events.c): its events while a handler of it waits;
+   * the host said disconnect (on_disconnect is queued or running);
+   * on_connect refused after a wait (its events are dropped, no
+   * on_disconnect). */
+  struct gc_lua_evq evq;
+  unsigned char gone, refused;
 };
 #define GC_LUA_CONN_MAGIC 0x67634c43u
 
@@ -319,14 +332,14 @@ int gc_lua_thread_stopped(lua_State *co);
 /* What a handler run is for: kept across its waits. */
 enum { GC_LUA_RUN_PLAIN, GC_LUA_RUN_CONNECT };
 struct gc_lua_run {
-  struct gc_lua_conn *conn; /* its events wait behind it; NULL: none */
+  struct gc_lua_evq *q; /* its object's events wait behind it; NULL: none */
   int kind;
   const char *event; /* for log lines */
 };
 
 /* Inside a protected call on app->L: runs the function under its 'nargs'
  * arguments on top of L in a pooled coroutine. They are popped; finished,
- * its results are on L and their number is returned; -1: it waits (run->conn
+ * its results are on L and their number is returned; -1: it waits (run->q
  * is busy until it ends); -2: it raised (logged as an error in run->event). */
 int gc_lua_co_call(lua_State *L, struct gc_lua_app *app, int nargs,
                    const struct gc_lua_run *run);
@@ -346,7 +359,7 @@ void gc_lua_waits_module(lua_State *L, struct gc_lua_app *app);
  * coroutine) in the state's table of waits while armed. */
 struct gc_lua_wait {
   struct gc_lua_app *app;
-  struct gc_lua_conn *conn; /* the handler's gc_lua_run */
+  struct gc_lua_evq *q; /* the handler's gc_lua_run */
   int kind;
   int io;    /* Redis or HTTP: host:settle waits for it */
   int armed; /* between the yield and the answer */
@@ -391,8 +404,15 @@ void gc_lua_waits_stop_all(struct gc_lua_app *app);
 void gc_lua_log_failure(struct gc_lua_app *app, const char *event, int st,
                         const char *msg);
 
-/* Ordering (conn.c): the events of a busy connection are queued. */
-enum { GC_LUA_EV_MESSAGE, GC_LUA_EV_SENT, GC_LUA_EV_TIMER, GC_LUA_EV_DISCONNECT };
+/* Ordering (evq.c): a queued event. DISCONNECT and ERROR end their
+ * object's life: never refused for the bound. */
+enum {
+  GC_LUA_EV_MESSAGE,
+  GC_LUA_EV_SENT,
+  GC_LUA_EV_TIMER,
+  GC_LUA_EV_DISCONNECT,
+  GC_LUA_EV_ERROR
+};
 struct gc_lua_pend {
   struct gc_lua_pend *next;
   int kind;
@@ -401,13 +421,28 @@ struct gc_lua_pend {
   size_t len;
   char data[];
 };
-/* A handler of 'c' ended after waiting: its queued events run, in order,
- * until one waits again (then c stays busy) or none is left. */
-void gc_lua_conn_drain(struct gc_lua_conn *c);
+/* Queues an event on 'q' (a copy of 'data'): 0; EAGAIN when 'max' (0:
+ * no bound) are waiting already, unless it is a final event; ENOMEM. */
+int gc_lua_evq_push(struct gc_lua_evq *q, size_t max, int kind,
+                    const void *data, size_t len, GCT_INTPTR cookie,
+                    GCT_INT status) __attribute__((warn_unused_result));
+/* The oldest event (the caller frees it), or NULL. */
+struct gc_lua_pend *gc_lua_evq_pop(struct gc_lua_evq *q);
+/* Frees the events left (the object or the state is going). */
+void gc_lua_evq_free(struct gc_lua_evq *q);
+#define gc_lua_container_of(p, type, member)                                   \
+  ((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+/* A handler of a connection ended after waiting (its evq's 'drain'): its
+ * queued events run, in order, until one waits again (then it stays
+ * busy) or none is left. */
+void gc_lua_conn_drain(struct gc_lua_evq *q);
 /* on_connect ended after waiting, its results on top of L (protected). */
 void gc_lua_conn_connect_done(lua_State *L, struct gc_lua_conn *c, int nres);
 /* Frees the queues of the app's connections (the state is closing). */
 void gc_lua_conn_queues_free(struct gc_lua_app *app);
+/* The same for its links, which are forgotten (link.c). */
+void gc_lua_link_queues_free(struct gc_lua_app *app);
 /* gc.testing's host:settle(): Redis and HTTP waits of every state. */
 GC_ADAPTER_EXPORT size_t gc_lua_io_pending(void);
 

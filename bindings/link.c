@@ -11,8 +11,14 @@
  * handler table and a field table (scripts store their own fields on it, as
  * on a conn). It is anchored by a registry ref from gc.connect until its
  * final event (on_error instead of on_connect, or on_disconnect after it),
- * so its address is the s2s 'conn_user' all that time. Every handler is
- * called through gc_lua_pcall (call.c): an error is logged and isolated. */
+ * so its address is the s2s 'conn_user' all that time.
+ *
+ * Every handler runs in a pooled coroutine (coro.c), so it may wait, and
+ * an error is logged and isolated. A link's events stay in order as a
+ * connection's do (conn_events.c): while one of its handlers waits, the
+ * later ones queue on its evq (evq.c) and run when it ends; past
+ * lua.max_pending_events the link is closed. The final event (on_error or
+ * on_disconnect) marks it 'gone'; it is released once that has run. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +41,10 @@ struct gc_lua_link {
   int ref;
   GCT_INTPTR handle;
   struct gc_lua_app *app;
+  struct gc_lua_link *prev, *next; /* in app->link_head while anchored */
   lua_Integer next_cookie;
+  struct gc_lua_evq evq; /* its events while a handler of it waits */
+  unsigned char gone;    /* its final event is queued or running */
 };
 
 static int valid(const struct gc_lua_link *k) {
@@ -71,6 +80,7 @@ static int push_handler(lua_State *L, struct gc_lua_link *k, const char *name) {
 static int do_event(lua_State *L) {
   struct link_ev *ev = lua_touserdata(L, 1);
   struct gc_lua_link *k = ev->k;
+  int n = 1;
   if (ev->cookie) { /* on_message_sent */
     lua_rawgeti(L, LUA_REGISTRYINDEX, k->ref);
     if (lua_getiuservalue(L, -1, UV_COOKIES) != LUA_TTABLE ||
@@ -85,20 +95,20 @@ static int do_event(lua_State *L) {
     lua_pushvalue(L, 1);
     lua_pushinteger(L, (lua_Integer)ev->len);
     lua_pushinteger(L, ev->status);
-    lua_call(L, 4, 0);
-    return 0;
+    n = 4;
+  } else {
+    if (!push_handler(L, k, ev->event))
+      return 0;
+    if (ev->data) {
+      lua_pushlstring(L, ev->data, ev->len);
+      n++;
+    } else if (ev->text) {
+      lua_pushstring(L, ev->text);
+      n++;
+    }
   }
-  if (!push_handler(L, k, ev->event))
-    return 0;
-  int n = 1;
-  if (ev->data) {
-    lua_pushlstring(L, ev->data, ev->len);
-    n++;
-  } else if (ev->text) {
-    lua_pushstring(L, ev->text);
-    n++;
-  }
-  lua_call(L, n, 0);
+  struct gc_lua_run run = {&k->evq, GC_LUA_RUN_PLAIN, ev->event};
+  (void)gc_lua_co_call(L, k->app, n, &run);
   return 0;
 }
 
@@ -113,9 +123,85 @@ static void release(struct gc_lua_link *k) {
   if (k->magic != LINK_MAGIC)
     return;
   k->magic = 0;
+  gc_lua_evq_free(&k->evq);
+  if (k->prev)
+    k->prev->next = k->next;
+  else if (k->app->link_head == k)
+    k->app->link_head = k->next;
+  if (k->next)
+    k->next->prev = k->prev;
+  k->prev = k->next = NULL;
   if (k->app->L)
     luaL_unref(k->app->L, LUA_REGISTRYINDEX, k->ref);
   k->ref = LUA_NOREF;
+}
+
+/* The state is closing: links still anchored are forgotten (as open
+ * connections are, app.c), their memory goes with the state. */
+void gc_lua_link_queues_free(struct gc_lua_app *app) {
+  for (struct gc_lua_link *k = app->link_head; k; k = k->next) {
+    gc_lua_evq_free(&k->evq);
+    k->magic = 0;
+  }
+  app->link_head = NULL;
+}
+
+/* Runs the event of 'kind' now, or queues it behind a handler of the
+ * link that waits; past lua.max_pending_events the link is closed (one
+ * NOTICE line) and the events past the bound are lost. */
+static void dispatch(struct gc_lua_link *k, int kind, struct link_ev *ev) {
+  if (!valid(k))
+    return;
+  if (k->evq.busy || k->evq.head) {
+    const void *data = ev->data ? ev->data : ev->text;
+    size_t len = ev->data ? ev->len : ev->text ? strlen(ev->text) + 1 : ev->len;
+    int rc = gc_lua_evq_push(&k->evq, k->app->max_pending, kind, data, len,
+                             ev->cookie, ev->status);
+    if (rc == EAGAIN && k->state == L_OPEN) {
+      gc_lua_log(k->app, GCL_NOTICE,
+                 "link closed: %zu events waiting behind a handler that "
+                 "waits (lua.max_pending_events)", k->evq.len);
+      k->state = L_CLOSING;
+      (void)k->app->api->s2sDestroy(k->handle); /* on_disconnect follows */
+    } else if (rc == ENOMEM) {
+      gc_lua_log(k->app, GCL_ERR, "link: an event was lost (out of memory "
+                 "while its handler waits)");
+    }
+    return;
+  }
+  call_handler(k, ev);
+  if (k->gone && !k->evq.busy)
+    release(k);
+}
+
+static const char *const kind_events[] = {"on_message", "on_message_sent",
+                                          "on_timer", "on_disconnect",
+                                          "on_error"};
+
+/* A handler of the link ended after waiting (its evq's 'drain'): the
+ * queued events run in order until one waits again or none is left. */
+static void drain(struct gc_lua_evq *q) {
+  struct gc_lua_link *k = gc_lua_container_of(q, struct gc_lua_link, evq);
+  while (k->magic == LINK_MAGIC && !k->evq.busy) {
+    struct gc_lua_pend *p = gc_lua_evq_pop(&k->evq);
+    if (p == NULL) {
+      if (k->gone) /* the final event ended after waiting */
+        release(k);
+      return;
+    }
+    if (!valid(k)) {
+      free(p);
+      return;
+    }
+    struct link_ev ev = {k, kind_events[p->kind], NULL, p->len, NULL,
+                         p->cookie, p->status};
+    if (p->kind == GC_LUA_EV_MESSAGE)
+      ev.data = p->data;
+    else if (p->kind == GC_LUA_EV_ERROR)
+      ev.text = p->data;
+    call_handler(k, &ev);
+    free(p); /* the loop's test reads no Lua: 'k' outlives a release */
+  }
 }
 
 static void ev_connect(GCT_INTPTR user, GCT_INTPTR handle) {
@@ -128,29 +214,33 @@ static void ev_connect(GCT_INTPTR user, GCT_INTPTR handle) {
     return;
   }
   struct link_ev ev = {k, "on_connect", NULL, 0, NULL, 0, 0};
-  call_handler(k, &ev);
+  call_handler(k, &ev); /* the first event: nothing waits before it */
 }
 
 static void ev_error(GCT_INTPTR user, GCT_CSTR reason) {
   struct gc_lua_link *k = (struct gc_lua_link *)user;
   k->state = L_DONE;
+  k->gone = 1;
   struct link_ev ev = {k, "on_error", NULL, 0, reason ? reason : "error", 0, 0};
-  call_handler(k, &ev);
-  release(k);
+  dispatch(k, GC_LUA_EV_ERROR, &ev);
+  if (!valid(k))
+    release(k);
 }
 
 static void ev_disconnect(GCT_INTPTR user) {
   struct gc_lua_link *k = (struct gc_lua_link *)user;
-  k->state = L_DONE;
+  k->state = L_DONE; /* from now on link:send answers "closed" */
+  k->gone = 1;
   struct link_ev ev = {k, "on_disconnect", NULL, 0, NULL, 0, 0};
-  call_handler(k, &ev);
-  release(k);
+  dispatch(k, GC_LUA_EV_DISCONNECT, &ev);
+  if (!valid(k))
+    release(k);
 }
 
 static void ev_message(GCT_INTPTR user, GCT_PTR data, GCT_SIZE len) {
   struct gc_lua_link *k = (struct gc_lua_link *)user;
   struct link_ev ev = {k, "on_message", data ? data : "", data ? len : 0, NULL, 0, 0};
-  call_handler(k, &ev);
+  dispatch(k, GC_LUA_EV_MESSAGE, &ev);
 }
 
 static void ev_sent(GCT_INTPTR user, GCT_INTPTR cookie, GCT_SIZE len, int status) {
@@ -158,14 +248,14 @@ static void ev_sent(GCT_INTPTR user, GCT_INTPTR cookie, GCT_SIZE len, int status
   if (cookie == 0)
     return;
   struct link_ev ev = {k, "on_message_sent", NULL, len, NULL, cookie, status};
-  call_handler(k, &ev);
+  dispatch(k, GC_LUA_EV_SENT, &ev);
 }
 
 static void ev_timer(GCT_INTPTR user) {
   struct gc_lua_link *k = (struct gc_lua_link *)user;
   struct link_ev ev = {k, "on_timer", NULL, 0, NULL, 0, 0};
   if (k->state == L_OPEN)
-    call_handler(k, &ev);
+    dispatch(k, GC_LUA_EV_TIMER, &ev);
 }
 
 static struct client_events link_events = {ev_connect, ev_disconnect, ev_error,
@@ -247,6 +337,11 @@ int gc_lua_l_connect(lua_State *L) {
   lua_pushvalue(L, -1);
   k->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   k->magic = LINK_MAGIC;
+  k->evq.drain = drain;
+  k->next = app->link_head;
+  if (app->link_head)
+    app->link_head->prev = k;
+  app->link_head = k;
   k->state = L_CONNECTING;
   /* s2sCreate's first argument names the caller for the host's records
    * only (gcs does not check it): the app id says more than the adapter's. */

@@ -185,6 +185,12 @@ test('gc.connect from Lua over TCP, within one gcs and to another', { timeout: 6
       const echoes = heard().filter((m) => m.startsWith('msg echo:'));
       assert.deepStrictEqual(echoes, Array.from({ length: 100 }, (_, i) => `msg echo:m${i}`));
       assert.strictEqual(heard().filter((m) => m === 'sent k 0').length, 100);
+      // The link's on_message waits (gc.sleep) for "slow" echoes: the
+      // messages after one still come in order, behind its wait.
+      for (const m of ['slow0', 'fast0', 'slow1', 'fast1']) ws.send(`send ${m}`);
+      await wait('msg echo:fast1');
+      const turns = heard().filter((m) => /^msg echo:(slow|fast)\d$/.test(m));
+      assert.deepStrictEqual(turns, ['msg echo:slow0', 'msg echo:fast0', 'msg echo:slow1', 'msg echo:fast1']);
       ws.send('timer');
       await wait('timer');
       ws.send('close');

@@ -14,8 +14,10 @@ end
 -- A port taken meanwhile (redis-server has no --port 0): another is tried.
 local function sh(cmd) return os.execute("(" .. cmd .. ") >/dev/null 2>&1") end
 
+-- Bounded: a random port may belong to another server (a gcs of a test
+-- running meanwhile) that accepts and never answers a PING.
 local function redis_up(port)
-  return sh(("redis-cli -p %d ping | grep -q PONG"):format(port))
+  return sh(("timeout 2 redis-cli -p %d ping | grep -q PONG"):format(port))
 end
 
 local function redis_spawn(port, dir)

@@ -1,6 +1,7 @@
 -- gc.connect over real sockets (tests/e2e/s2s.test.js): "link URL" opens a
 -- link and reports its events to this client; "send X" sends X on it;
--- "close" closes it.
+-- "close" closes it. A message "echo:slow..." from the peer is reported
+-- after a gc.sleep, so the ones after it must wait their turn.
 local gc = require "gc"
 
 return {
@@ -9,7 +10,11 @@ return {
     if url then
       local link, err = gc.connect(url, {
         on_connect = function(link) conn:send("connect") end,
-        on_message = function(link, d) conn:send("msg " .. d) end,
+        on_message = function(link, d)
+          -- a handler that waits: the link's next messages wait behind it
+          if d:find("^echo:slow") then gc.sleep(20) end
+          conn:send("msg " .. d)
+        end,
         on_message_sent = function(link, cookie, len, status)
           conn:send("sent " .. cookie .. " " .. status)
         end,
