@@ -403,17 +403,14 @@ static int conn_input_wslay(struct gc_conn *c, const uint8_t *data,
   return 0;
 }
 
-/* A whole frame, stashed by the fast lane: the lane takes it if it still
- * may (the connection OPEN, the text UTF-8, the limit unchanged), wslay
- * otherwise. As conn_input_wslay answers. */
-static int conn_input_frame(struct gc_conn *c, const uint8_t *frame,
-                            size_t size) {
-  size_t n = 0;
-  if (c->state == GC_CONN_OPEN)
-    n = gc__conn_fast_input(c, frame, size);
-  if (c->state == GC_CONN_DEAD)
-    return 1;
-  return n == size ? 0 : conn_input_wslay(c, frame + n, size - n);
+/* A whole frame, stashed by the fast lane: delivered from the stash if the
+ * lane still may take it, else wslay reads it as it came. As
+ * conn_input_wslay answers. */
+static int conn_input_frame(struct gc_conn *c, uint8_t *frame, size_t size,
+                            size_t hdr) {
+  if (gc__conn_stash_take(c, frame, size, hdr))
+    return c->state == GC_CONN_DEAD ? 1 : 0;
+  return conn_input_wslay(c, frame, size);
 }
 
 /* How much of 'data' wslay takes next, when the fast lane does not: the
@@ -455,12 +452,12 @@ void gc__conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   while (len) {
     if (c->stash) { /* a frame the lane stashed: complete it first */
       uint8_t *frame;
-      size_t size;
+      size_t size, hdr = c->stash_hdr;
       size_t n = gc__conn_stash_fill(c, data, len, &frame, &size);
       data += n;
       len -= n;
       if (frame) {
-        int rc = conn_input_frame(c, frame, size);
+        int rc = conn_input_frame(c, frame, size, hdr);
         gc_free(frame);
         if (rc == 1)
           return;

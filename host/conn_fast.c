@@ -102,14 +102,38 @@ static void unmask_copy(uint8_t *dst, const uint8_t *src, size_t n,
 
 /* Keeps the start of a frame of 'size' bytes; 0, or ENOMEM (wslay then
  * takes the frame). */
+/* Appends 'len' bytes of the stashed frame, unmasking its payload's on the
+ * way (the mask's phase is the payload offset's), so that the whole frame
+ * is delivered from the stash with no second pass. */
+static void stash_put(struct gc_conn *c, const uint8_t *data, size_t len) {
+  size_t at = c->stash_len, h = c->stash_hdr;
+  if (at < h) {
+    size_t k = len < h - at ? len : h - at;
+    memcpy(c->stash + at, data, k);
+    at += k;
+    data += k;
+    len -= k;
+  }
+  if (len) {
+    const uint8_t *m = c->stash + h - 4;
+    size_t ph = (at - h) & 3;
+    uint8_t rot[4] = {m[ph], m[(ph + 1) & 3], m[(ph + 2) & 3], m[(ph + 3) & 3]};
+    unmask_copy(c->stash + at, data, len, rot);
+    at += len;
+  }
+  c->stash_len = (uint32_t)at;
+}
+
 static int stash_begin(struct gc_conn *c, const uint8_t *data, size_t len,
-                       size_t size) {
-  assert(!c->stash && len < size && size <= GC_FAST_MSG_MAX + 14);
+                       size_t hdr, size_t size) {
+  assert(!c->stash && hdr <= len && len < size &&
+         size <= GC_FAST_MSG_MAX + 14);
   if (!(c->stash = gc_malloc(size)))
     return ENOMEM;
-  memcpy(c->stash, data, len);
-  c->stash_len = (uint32_t)len;
+  c->stash_hdr = (uint8_t)hdr;
+  c->stash_len = 0;
   c->stash_size = (uint32_t)size;
+  stash_put(c, data, len);
   c->loop->buffered += (int64_t)size;
   if (!c->in_since) /* message_timeout_ms bounds a frame that never ends */
     c->in_since = gc_loop_now(c->loop);
@@ -130,8 +154,7 @@ size_t gc__conn_stash_fill(struct gc_conn *c, const uint8_t *data, size_t len,
   size_t k = c->stash_size - c->stash_len;
   if (k > len)
     k = len;
-  memcpy(c->stash + c->stash_len, data, k);
-  c->stash_len += (uint32_t)k;
+  stash_put(c, data, k);
   *frame = NULL;
   *size = 0;
   if (c->stash_len == c->stash_size) {
@@ -143,6 +166,23 @@ size_t gc__conn_stash_fill(struct gc_conn *c, const uint8_t *data, size_t len,
     c->in_since = 0; /* between frames again, and outside any message */
   }
   return k;
+}
+
+int gc__conn_stash_take(struct gc_conn *c, uint8_t *frame, size_t size,
+                        size_t hdr) {
+  uint8_t *payload = frame + hdr;
+  size_t n = size - hdr;
+  uint64_t max = gc_msg_size_limit(
+      gc__conn_limit(c, GC_STAT_STATUS_RED, GC_CONN_STAT_MAX_MSG_SIZE));
+  int text = (frame[0] & 0x0f) == 1;
+  if (c->state == GC_CONN_OPEN && n <= max &&
+      (!text || gc_utf8_valid(payload, n))) {
+    c->read_frames++;
+    gc__conn_deliver(c, payload, n);
+    return 1;
+  }
+  unmask_copy(payload, payload, n, frame + hdr - 4); /* as it came */
+  return 0;
 }
 
 size_t gc__conn_fast_input(struct gc_conn *c, const uint8_t *data, size_t len) {
@@ -159,7 +199,7 @@ size_t gc__conn_fast_input(struct gc_conn *c, const uint8_t *data, size_t len) {
   while (c->state == GC_CONN_OPEN && off < len) {
     size_t h, n;
     int k = fast_frame(data + off, len - off, max, &h, &n);
-    if (k == 2 && stash_begin(c, data + off, len - off, h + n) == 0)
+    if (k == 2 && stash_begin(c, data + off, len - off, h, h + n) == 0)
       off = len;
     if (k != 1)
       break;

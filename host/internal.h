@@ -177,8 +177,9 @@ struct gc_conn {
   int64_t in_since;   /* input mid-frame or mid-message since, or 0 */
   /* conn_fast.c: a frame for the fast lane cut by the end of a read, its
    * bytes so far in a block of its whole size (counted in loop->buffered). */
-  uint8_t *stash;
+  uint8_t *stash;      /* its header as sent, its payload unmasked */
   uint32_t stash_len, stash_size;
+  uint8_t stash_hdr;   /* the header's size */
   int64_t out_since;  /* output queue non-empty since, or 0 */
   unsigned read_paused : 1; /* read its share this turn: on loop->resume */
   struct gc_conn *resume_next;
@@ -490,6 +491,11 @@ size_t gc__conn_fast_input(struct gc_conn *c, const uint8_t *data, size_t len);
  * the caller frees it with gc_free) and the connection holds no stash. */
 size_t gc__conn_stash_fill(struct gc_conn *c, const uint8_t *data, size_t len,
                            uint8_t **frame, size_t *size);
+/* A whole stashed frame, of a header of 'hdr' bytes: delivered in place
+ * (1), or masked again as it came for wslay (0) when the lane may no longer
+ * take it (the connection not OPEN, the text not UTF-8, a lower limit). */
+int gc__conn_stash_take(struct gc_conn *c, uint8_t *frame, size_t size,
+                        size_t hdr);
 /* Frees a stash (conn_free). */
 void gc__conn_stash_drop(struct gc_conn *c);
 /* The size of the complete frame at 'p' (header and payload), or 0 when
