@@ -135,6 +135,11 @@ struct gc_config {
    * of a connect and of an answer, default 2000, 0 = none. */
   char *redis_url;
   uint32_t redis_timeout_ms;
+  /* "s2s" (ours): wss links check the peer's certificate against
+   * 's2s_ca_file' (PEM; NULL when absent: the system's store) and its
+   * host name, unless 's2s_verify' is 0 ("verify": false; default 1). */
+  char *s2s_ca_file;
+  int s2s_verify;
 };
 
 /* Reads and loads the config file at 'path' (see gc_config_load_string).

@@ -221,5 +221,9 @@ int gc__config_extract(struct gc_config *cfg) {
   cfg->redis_timeout_ms = (uint32_t)uint_member(redis, "timeout_ms", 2000);
   if (redis && dup_member(redis, "url", &cfg->redis_url))
     return ENOMEM;
+  const json_t *s2s = json_object_get(root, "s2s");
+  cfg->s2s_verify = !json_is_false(json_object_get(s2s, "verify"));
+  if (s2s && dup_member(s2s, "ca_file", &cfg->s2s_ca_file))
+    return ENOMEM;
   return dup_member(root, "working_dir", &cfg->working_dir);
 }

@@ -138,6 +138,9 @@ static const struct key_spec admin_keys[] = {
 static const struct key_spec redis_keys[] = {
     S_REDIS_URL("url", F_REQUIRED), S_RANGE("timeout_ms", 0, 0, UINT32_MAX),
     S_END};
+/* "s2s": how wss links (s2sCreate, gc.connect) check the peer. */
+static const struct key_spec s2s_keys[] = {
+    S_STR("ca_file", F_NONEMPTY), S_BOOL("verify"), S_END};
 static const struct key_spec counters_keys[] = {
     S_UINT("per_second_window"), S_UINT("update_interval"), S_END};
 static const struct key_spec root_keys[] = {
@@ -167,6 +170,7 @@ static const struct key_spec root_keys[] = {
     S_OBJ("admin", admin_keys),
     S_RANGE("drain_s", 0, 0, 86400),
     S_OBJ("redis", redis_keys),
+    S_OBJ("s2s", s2s_keys),
     S_FREE("lua"),
     S_FREE("settings"),
     S_END};

@@ -95,6 +95,9 @@ struct gc_server {
   struct gc_redis *redis;
   /* wss (tls.h): the SSL_CTX of each key prefix; NULL without wss. */
   struct gc_tls *tls;
+  /* wss links (link_tls.c): the client context made at start from the
+   * config's "s2s" (tls_client.c); NULL under gc.testing. */
+  struct ssl_ctx_st *s2s_ctx;
   int links_refused; /* gc.testing: in-memory links fail (refuse_links) */
 };
 

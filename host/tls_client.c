@@ -1,6 +1,7 @@
 /* tls_client.c - the client side of TLS (see tls.h), for links this host
  * opens (server-to-server, https): a context that verifies the peer, and
  * SSLs bound to the host name they must prove. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -8,6 +9,9 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "config.h"
+#include "internal.h"
+#include "log.h"
 #include "tls.h"
 
 SSL_CTX *gc_tls_client_ctx_new(const char *ca_file, int verify, char *err,
@@ -62,4 +66,20 @@ SSL *gc_tls_client_ssl_new(SSL_CTX *ctx, const char *host) {
   }
   SSL_set_connect_state(ssl);
   return ssl;
+}
+
+int gc_tls_s2s_start(struct gc_server *s, char *err, size_t errlen) {
+  const struct gc_config *cfg = s->cfg;
+  s->s2s_ctx = gc_tls_client_ctx_new(cfg->s2s_ca_file, cfg->s2s_verify, err, errlen);
+  if (!s->s2s_ctx)
+    return EINVAL;
+  if (!cfg->s2s_verify)
+    gc_log(GCL_WARN, "s2s.verify is false: wss links accept any certificate "
+           "of any host (for tests only)");
+  return 0;
+}
+
+void gc_tls_s2s_stop(struct gc_server *s) {
+  SSL_CTX_free(s->s2s_ctx);
+  s->s2s_ctx = NULL;
 }
