@@ -214,6 +214,56 @@ test('wss links refused: wrong CA, host name mismatch, a plain-ws peer; verify:f
   }
 });
 
+// openssl s_server as the peer: it prints DONE when the client's
+// close_notify ends the TLS stream, ERROR when it just goes away.
+test('a NORMAL close sends close_notify after the close frames; a silent TLS peer times out', { timeout: 60000 }, async () => {
+  const { spawn } = require('node:child_process');
+  const crypto = require('node:crypto');
+  const gcs = await startLinker({ ca_file: ca });
+  const port = await freePort();
+  const srvProc = spawn('openssl', ['s_server', '-accept', `127.0.0.1:${port}`, '-naccept', '1',
+                                    '-cert', srv + '.cert', '-key', srv + '.key']);
+  let out = '';
+  srvProc.stdout.on('data', (d) => { out += d.toString('latin1'); });
+  srvProc.stderr.on('data', (d) => { out += d.toString('latin1'); });
+  try {
+    for (let i = 0; i < 500 && !out.includes('ACCEPT'); i++) await h.sleep(10);
+    const c = await ctl(gcs.port);
+    c.ws.send(`wss ${port} peer`);
+    let key;
+    for (let i = 0; i < 1000 && !(key = out.match(/Sec-WebSocket-Key: (\S+)\r\n/)); i++) await h.sleep(10);
+    assert.ok(key, out);
+    const accept = crypto.createHash('sha1')
+      .update(key[1] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    srvProc.stdin.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n' +
+                        `Connection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    await c.next((m) => m === 'connect' || m.startsWith('error'), 'connect');
+    assert.ok(c.all().includes('connect'), c.all().join('\n'));
+    c.ws.send('close');
+    await h.sleep(300); // our close frame reaches the peer, which answers it
+    srvProc.stdin.write(Buffer.from([0x88, 0x02, 0x03, 0xe8]));
+    assert.strictEqual(await c.next((m) => m.startsWith('disconnect'), 'disconnect'), 'disconnect 0 0');
+    for (let i = 0; i < 500 && !/DONE|ERROR/.test(out); i++) await h.sleep(10);
+    assert.match(out, /DONE\r?\n/, out);
+    assert.doesNotMatch(out, /ERROR\r?\n/);
+    // A peer that accepts and never answers the ClientHello: the attempt's
+    // 10 s bound covers the handshake.
+    const silent = net.createServer((sock) => sock.on('error', () => {}));
+    await new Promise((r) => silent.listen(0, '127.0.0.1', r));
+    const c2 = await ctl(gcs.port);
+    c2.ws.send(`wss ${silent.address().port} peer`);
+    assert.strictEqual(await c2.next((m) => m.startsWith('error') || m === 'connect', 'the outcome'),
+                       'error timeout');
+    await h.sleep(200);
+    assert.strictEqual(c2.count('error'), 1);
+    assert.strictEqual(c2.count('connect'), 0);
+    silent.close();
+  } finally {
+    srvProc.kill();
+    await h.stopGcs(gcs);
+  }
+});
+
 test('a bad s2s.ca_file stops the start with one line naming it', { timeout: 30000 }, async () => {
   const missing = path.join(tmp, 'no-such-ca.pem');
   const g = await h.startGcs({ ...native('ws', 0), s2s: { ca_file: missing } }, { wait: false });
