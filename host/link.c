@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "tls.h"
 
 static void link_progress(struct gc_link *l);
 
@@ -109,8 +110,11 @@ int gc__link_create(struct gc_loop *loop, int adapter, intptr_t user, int proto,
   const struct gc_link_transport *tp =
       loop->virtual_clock ? &gc_link_mem
                           : proto == GC_PROTOCOL_WSS ? &gc_link_tls : &gc_link_tcp;
-  if (tp == &gc_link_tls && !loop->server->s2s_ctx)
-    return ENOTSUP;
+  if (tp == &gc_link_tls) {
+    if (!loop->server->s2s_ctx)
+      return ENOTSUP;
+    gc_tls_s2s_store(loop->server);
+  }
   if (loop->stopping || atomic_load(&loop->server->stopping))
     return ESHUTDOWN;
   struct gc_link *l = gc_calloc(1, sizeof *l);
