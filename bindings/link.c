@@ -313,11 +313,6 @@ int gc_lua_l_connect(lua_State *L) {
   const char *bad = parse_url(url, host, sizeof host, &port, &path, &wss);
   if (bad)
     return luaL_error(L, "gc.connect(\"%s\"): %s", url, bad);
-  if (wss) {
-    luaL_pushfail(L);
-    lua_pushliteral(L, "wss links not available yet");
-    return 2;
-  }
   if (app->api->workerId && app->api->workerId() != app->worker)
     return luaL_error(L, "gc.connect: only from the app's own worker (a handler)");
   struct gc_lua_link *k = lua_newuserdatauv(L, sizeof *k, 3);
@@ -345,12 +340,13 @@ int gc_lua_l_connect(lua_State *L) {
   k->state = L_CONNECTING;
   /* s2sCreate's first argument names the caller for the host's records
    * only (gcs does not check it): the app id says more than the adapter's. */
-  int rc = app->api->s2sCreate(app->app_id, (GCT_INTPTR)k, GC_PROTOCOL_WS, host,
+  int rc = app->api->s2sCreate(app->app_id, (GCT_INTPTR)k,
+                               wss ? GC_PROTOCOL_WSS : GC_PROTOCOL_WS, host,
                                port, (GCT_PTR)path, &link_events);
   if (rc) {
     release(k);
     luaL_pushfail(L);
-    lua_pushstring(L, rc == ENOTSUP ? "wss links not available yet" : strerror(rc));
+    lua_pushstring(L, rc == ENOTSUP ? "wss links not available in this host" : strerror(rc));
     return 2;
   }
   return 1;

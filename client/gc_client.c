@@ -20,6 +20,7 @@
 #include "link.h"
 #include "log.h"
 #include "mailbox.h"
+#include "tls.h"
 
 static struct gc_server srv;
 static struct gc_config *cfg;
@@ -182,9 +183,17 @@ GC_CLIENT_API GCT_INT gc_clients_init(GCT_INT m) {
     return ENOMEM;
   cfg->close_drain_ms = 5000;
   cfg->max_output_msg_size = 16u << 20;
+  cfg->s2s_verify = 1; /* wss: the system's store (SSL_CERT_FILE, SSL_CERT_DIR) */
   srv.cfg = cfg;
+  char err[256];
+  if (gc_tls_s2s_start(&srv, err, sizeof err) != 0) {
+    gc_log(GCL_ERR, "gc_client: %s", err);
+    gc_free(cfg);
+    return EIO;
+  }
   if ((rc = gc_server_loops_create(&srv, 1, m != GC_MODE_PASSIVE)) != 0) {
     (void)gc_server_loops_close(&srv);
+    gc_tls_s2s_stop(&srv);
     gc_free(cfg);
     return rc;
   }
@@ -198,6 +207,7 @@ GC_CLIENT_API GCT_INT gc_clients_init(GCT_INT m) {
     if (uv_thread_create(&thread, thread_main, srv.loops[0]) != 0) {
       atomic_store(&gc__server_process, NULL);
       (void)gc_server_loops_close(&srv);
+      gc_tls_s2s_stop(&srv);
       gc_free(cfg);
       return EAGAIN;
     }
@@ -241,6 +251,7 @@ GC_CLIENT_API void gc_clients_cleanup(void) {
   gc__loop_current = NULL;
   atomic_store(&gc__server_process, NULL);
   (void)gc_server_loops_close(&srv);
+  gc_tls_s2s_stop(&srv);
   gc_free(cfg);
   cfg = NULL;
   started = 0;
@@ -256,8 +267,6 @@ GC_CLIENT_API GCT_INT gc_client_start(GCT_INTPTR user, GCT_INT proto, GCT_CSTR h
     return ESHUTDOWN;
   if (!events)
     return EINVAL;
-  if (proto == GC_PROTOCOL_WSS)
-    return ENOTSUP;
   if (mode != GC_MODE_HYBRID)
     return gc__s2s_create(0, user, proto, host, port, app, events);
   struct hy *h = malloc(sizeof *h);

@@ -94,6 +94,7 @@ void gc_config_free(struct gc_config *cfg) {
   gc_free(cfg->admin_ip);
   gc_free(cfg->redis_url);
   gc_free(cfg->http_ca_file);
+  gc_free(cfg->s2s_ca_file);
   gc__config_texts_free(cfg->texts);
   gc_free(cfg->text);
   gc_free(cfg->source);

@@ -141,6 +141,11 @@ struct gc_config {
    * default: verified). The file is read at start-up (http_tls.c). */
   char *http_ca_file;
   int http_verify_off;
+  /* "s2s" (ours): wss links check the peer's certificate against
+   * 's2s_ca_file' (PEM; NULL when absent: the system's store) and its
+   * host name, unless 's2s_verify' is 0 ("verify": false; default 1). */
+  char *s2s_ca_file;
+  int s2s_verify;
 };
 
 /* Reads and loads the config file at 'path' (see gc_config_load_string).

@@ -226,5 +226,9 @@ int gc__config_extract(struct gc_config *cfg) {
   cfg->http_verify_off = json_is_false(verify);
   if (http && dup_member(http, "ca_file", &cfg->http_ca_file))
     return ENOMEM;
+  const json_t *s2s = json_object_get(root, "s2s");
+  cfg->s2s_verify = !json_is_false(json_object_get(s2s, "verify"));
+  if (s2s && dup_member(s2s, "ca_file", &cfg->s2s_ca_file))
+    return ENOMEM;
   return dup_member(root, "working_dir", &cfg->working_dir);
 }

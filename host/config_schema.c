@@ -141,6 +141,9 @@ static const struct key_spec redis_keys[] = {
 /* "http": the TLS of httpRequest's https (http_tls.c). */
 static const struct key_spec http_keys[] = {
     S_STR("ca_file", F_NONEMPTY), S_BOOL("verify"), S_END};
+/* "s2s": how wss links (s2sCreate, gc.connect) check the peer. */
+static const struct key_spec s2s_keys[] = {
+    S_STR("ca_file", F_NONEMPTY), S_BOOL("verify"), S_END};
 static const struct key_spec counters_keys[] = {
     S_UINT("per_second_window"), S_UINT("update_interval"), S_END};
 static const struct key_spec root_keys[] = {
@@ -171,6 +174,7 @@ static const struct key_spec root_keys[] = {
     S_RANGE("drain_s", 0, 0, 86400),
     S_OBJ("redis", redis_keys),
     S_OBJ("http", http_keys),
+    S_OBJ("s2s", s2s_keys),
     S_FREE("lua"),
     S_FREE("settings"),
     S_END};

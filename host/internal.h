@@ -98,6 +98,10 @@ struct gc_server {
   /* https of httpRequest (http_tls.c): the one client SSL_CTX, made at
    * start-up or by the first https request, freed with the loops. */
   struct ssl_ctx_st *http_tls;
+  /* wss links (link_tls.c): the client context made at start from the
+   * config's "s2s" (tls_client.c); NULL under gc.testing. */
+  struct ssl_ctx_st *s2s_ctx;
+  _Atomic int s2s_store_pending; /* the system's store not loaded yet */
   int links_refused; /* gc.testing: in-memory links fail (refuse_links) */
 };
 

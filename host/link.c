@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "internal.h"
 #include "log.h"
+#include "tls.h"
 
 static void link_progress(struct gc_link *l);
 
@@ -24,6 +25,7 @@ void gc__links_init(struct gc_loop *loop) {
 
 static void link_free(struct gc_link *l) {
   gc__link_ws_free(l);
+  gc__link_tls_free(l);
   gc_free(l->hbuf);
   gc_free(l->mem_in);
   gc_free(l->host);
@@ -101,10 +103,18 @@ int gc__link_create(struct gc_loop *loop, int adapter, intptr_t user, int proto,
       port > 65535 || strlen(host) > 255 || strlen(app) > 2000 ||
       !target_ok(app) || !target_ok(host))
     return EINVAL;
-  if (proto == GC_PROTOCOL_WSS)
-    return ENOTSUP; /* the TLS client transport is not there yet */
-  if (proto != GC_PROTOCOL_WS)
+  if (proto != GC_PROTOCOL_WS && proto != GC_PROTOCOL_WSS)
     return EINVAL;
+  /* gc.testing's host (virtual time, no sockets): links, wss ones too,
+   * connect in memory. Else wss needs the server's client SSL_CTX. */
+  const struct gc_link_transport *tp =
+      loop->virtual_clock ? &gc_link_mem
+                          : proto == GC_PROTOCOL_WSS ? &gc_link_tls : &gc_link_tcp;
+  if (tp == &gc_link_tls) {
+    if (!loop->server->s2s_ctx)
+      return ENOTSUP;
+    gc_tls_s2s_store(loop->server);
+  }
   if (loop->stopping || atomic_load(&loop->server->stopping))
     return ESHUTDOWN;
   struct gc_link *l = gc_calloc(1, sizeof *l);
@@ -124,8 +134,7 @@ int gc__link_create(struct gc_loop *loop, int adapter, intptr_t user, int proto,
   }
   l->target[0] = '/';
   memcpy(l->target + 1, app, an + 1);
-  /* gc.testing's host (virtual time, no sockets): links connect in memory. */
-  l->tp = loop->virtual_clock ? &gc_link_mem : &gc_link_tcp;
+  l->tp = tp;
   loop->link_count++;
   l->state = GC_LINK_RESOLVING;
   arm_deadline(l, GC_LINK_CONNECT_MS);

@@ -9,9 +9,9 @@
  * and the handle (slot + generation in loop->links, tagged with the loop)
  * is released after it.
  *
- * Bytes move through a link transport (TCP, or gc.testing's in-memory peer;
- * TLS will be one more): it connects, writes, and hands what arrives to
- * gc__link_input. Client frames are built (masked) here: wslay's event API
+ * Bytes move through a link transport (TCP, TLS over TCP for wss, or
+ * gc.testing's in-memory peer): it connects, writes, and hands what
+ * arrives to gc__link_input. Client frames are built (masked) here: wslay's event API
  * has no per-message completion, which on_client_message_sent needs; wslay
  * (a client context) parses the server's frames and makes control frames. */
 #ifndef GC_LINK_H
@@ -47,9 +47,15 @@ struct gc_link_transport {
   int (*write)(struct gc_link *l, const uv_buf_t *iov, size_t n);
   /* Closes; gc__link_closed follows from a later loop turn. */
   void (*close)(struct gc_link *l);
+  /* Optional, for a transport over the TCP one (TLS): the socket is
+   * connected and read (NULL: gc__link_connected), and what a read gave
+   * (libuv's 'n': bytes, UV_EOF or an error; NULL: gc__link_input). */
+  void (*opened)(struct gc_link *l);
+  void (*read)(struct gc_link *l, ssize_t n, const uint8_t *data);
 };
 
 extern const struct gc_link_transport gc_link_tcp;
+extern const struct gc_link_transport gc_link_tls;
 extern const struct gc_link_transport gc_link_mem;
 
 enum gc_link_state {
@@ -118,11 +124,14 @@ struct gc_link {
   const uv_buf_t *mem_iov; /* the write waiting for the idle turn */
   size_t mem_iov_n;
   unsigned peer_gone : 1, mem_eof : 1, mem_refused : 1;
+  /* The TLS transport's state (link_tls.c; owned, NULL on the others). */
+  struct gc_link_tls *tls;
 };
 
 /* link.c */
 /* Starts a link on 'loop' (the caller's): 0, or EINVAL (bad arguments),
- * ENOTSUP (wss), ENOMEM, ESHUTDOWN (the loop is stopping). */
+ * ENOTSUP (wss on a server without a client SSL_CTX), ENOMEM, ESHUTDOWN
+ * (the loop is stopping). */
 int gc__link_create(struct gc_loop *loop, int adapter, intptr_t user, int proto,
                     const char *host, int port, const char *app,
                     const struct client_events *ev);
@@ -158,6 +167,13 @@ int gc__s2s_set_timer(intptr_t h, int ms);
 struct gc_mail;
 /* GC_MAIL_LINK on the link's loop. */
 void gc__link_mail(struct gc_loop *loop, struct gc_mail *m);
+
+/* link_tcp.c: the socket, for the TLS transport on top of it. */
+int gc__link_tcp_connect(struct gc_link *l);
+void gc__link_tcp_close(struct gc_link *l);
+
+/* link_tls.c: frees l->tls (link_free). */
+void gc__link_tls_free(struct gc_link *l);
 
 /* link_ws.c: the WebSocket client side. */
 /* Queues the upgrade request (makes the key). 0 or ENOMEM. */

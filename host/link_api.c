@@ -50,8 +50,6 @@ int gc__s2s_create(int adapter, intptr_t user, int proto, const char *host,
   struct gc_server *s = server_of_caller();
   if (!s || !s->loop_count || !ev || !host || !app)
     return EINVAL;
-  if (proto == GC_PROTOCOL_WSS)
-    return ENOTSUP;
   size_t hl = strlen(host), al = strlen(app);
   if (hl > 255 || al > 2000)
     return EINVAL;

@@ -161,4 +161,4 @@ static void mem_close(struct gc_link *l) {
 }
 
 const struct gc_link_transport gc_link_mem = {"memory", mem_connect, mem_write,
-                                              mem_close};
+                                              mem_close, NULL, NULL};

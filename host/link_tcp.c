@@ -12,7 +12,7 @@ static struct gc_link *of(uv_handle_t *h) { return h->data; }
 
 static void on_close(uv_handle_t *h) { gc__link_closed(of(h)); }
 
-static void tcp_close(struct gc_link *l) {
+void gc__link_tcp_close(struct gc_link *l) {
   if (!uv_is_closing(&l->io.handle))
     uv_close(&l->io.handle, on_close);
 }
@@ -25,6 +25,11 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   struct gc_link *l = of((uv_handle_t *)s);
+  if (l->tp->read) {
+    if (n != 0)
+      l->tp->read(l, n, (const uint8_t *)buf->base);
+    return;
+  }
   if (n > 0)
     gc__link_input(l, (const uint8_t *)buf->base, (size_t)n);
   else if (n == UV_EOF)
@@ -53,7 +58,10 @@ static void on_tcp_connect(uv_connect_t *req, int status) {
     gc__link_fail(l, uv_strerror(rc));
     return;
   }
-  gc__link_connected(l);
+  if (l->tp->opened)
+    l->tp->opened(l);
+  else
+    gc__link_connected(l);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
@@ -61,7 +69,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   l->resolving = 0;
   if (l->torn) { /* ended while resolving: the close was left to us */
     uv_freeaddrinfo(res);
-    tcp_close(l);
+    gc__link_tcp_close(l);
     return;
   }
   if (status < 0 || !res) {
@@ -80,7 +88,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     gc__link_fail(l, rc == UV_ECONNREFUSED ? "connection refused" : uv_strerror(rc));
 }
 
-static int tcp_connect(struct gc_link *l) {
+int gc__link_tcp_connect(struct gc_link *l) {
   int rc = uv_tcp_init(&l->loop->uv, &l->io.tcp);
   if (rc < 0)
     return -rc;
@@ -110,5 +118,5 @@ static int tcp_write(struct gc_link *l, const uv_buf_t *iov, size_t n) {
   return uv_write(&l->wreq, (uv_stream_t *)&l->io.tcp, iov, (unsigned)n, on_write);
 }
 
-const struct gc_link_transport gc_link_tcp = {"tcp", tcp_connect, tcp_write,
-                                              tcp_close};
+const struct gc_link_transport gc_link_tcp = {"tcp", gc__link_tcp_connect, tcp_write,
+                                              gc__link_tcp_close, NULL, NULL};

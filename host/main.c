@@ -306,9 +306,12 @@ int main(int argc, char **argv) {
     gc_log_close();
     return 1;
   }
-  /* wss keys: missing or mismatched files stop the start here too. */
-  if ((rc = gc_tls_start(&server, err, sizeof err)) != 0) {
+  /* wss keys, and the CA file of wss links: missing or mismatched files
+   * stop the start here too. */
+  if ((rc = gc_tls_start(&server, err, sizeof err)) != 0 ||
+      (rc = gc_tls_s2s_start(&server, err, sizeof err)) != 0) {
     gc_log(GCL_ERR, "%s", err);
+    gc_tls_stop(&server);
     gc_config_free(server.cfg);
     gc_log_close();
     return 1;
@@ -367,6 +370,7 @@ int main(int argc, char **argv) {
     gc_log(GCL_NOTICE, "gcs stopped");
   gc_free(server.lua_adapter_path);
   gc_tls_stop(&server);
+  gc_tls_s2s_stop(&server);
   gc_config_free(server.cfg);
   gc_log_close();
   return status;

@@ -46,6 +46,16 @@ SSL_CTX *gc_tls_client_ctx_new(const char *ca_file, int verify, char *err,
  * certificate's DNS names; an address: its IP entries). NULL when out of
  * memory or 'host' is not usable. */
 SSL *gc_tls_client_ssl_new(SSL_CTX *ctx, const char *host);
+/* The server's client context for wss links (s->s2s_ctx) from the
+ * config's "s2s": 0, or EINVAL with one line in 'err' naming the CA file
+ * that failed. "verify": false is logged as one WARN line. */
+int gc_tls_s2s_start(struct gc_server *s, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Before a wss link uses s->s2s_ctx, from any thread: loads the system's
+ * store once if the context verifies without a CA file (a failure is one
+ * ERR line; the links then fail their check). */
+void gc_tls_s2s_store(struct gc_server *s);
+void gc_tls_s2s_stop(struct gc_server *s);
 
 /* transport_tls.c: puts an accepted connection on the TLS transport with
  * a new SSL of 'k': 0 or ENOMEM. */

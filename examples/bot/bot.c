@@ -5,7 +5,9 @@
  *   gc_bot HOST PORT ROOM NAME [LINE...]
  *
  * GC_BOT_MODE=passive|active|hybrid (default hybrid) picks the library's
- * mode (client.h).
+ * mode (client.h); GC_BOT_WSS=1 connects over TLS (wss), checking the
+ * server's certificate against the system's store (OpenSSL reads
+ * SSL_CERT_FILE and SSL_CERT_DIR too).
  *
  * Exit status: 0 when every line came back from the room and /who was
  * answered, 1 on a usage error, 2 when the connection failed, 3 when the
@@ -91,7 +93,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "gc_clients_init failed\n");
     return 1;
   }
-  int rc = gc_client_start(0, GC_PROTOCOL_WS, argv[1], atoi(argv[2]), app, &ev);
+  const char *wss = getenv("GC_BOT_WSS");
+  int proto = wss && !strcmp(wss, "1") ? GC_PROTOCOL_WSS : GC_PROTOCOL_WS;
+  int rc = gc_client_start(0, proto, argv[1], atoi(argv[2]), app, &ev);
   if (rc != 0) {
     printf("gc_client_start: %d\n", rc);
     gc_clients_cleanup();

@@ -23,7 +23,11 @@
  *    events are queued and delivered on the caller's thread inside
  *    gc_clients_service().
  * Every gc_client_* call may come from any thread, in every mode.
- * GC_PROTOCOL_WSS is not available yet (ENOTSUP).
+ * GC_PROTOCOL_WSS is TLS: the server's certificate is checked against
+ * the system's store (OpenSSL's default paths, SSL_CERT_FILE and
+ * SSL_CERT_DIR when set) and the host name; a failed check is
+ * on_client_connection_error ("TLS handshake failed: certificate verify
+ * failed: ...").
  */
 #ifndef GAME_CARRIER_CLIENT_H
 #define GAME_CARRIER_CLIENT_H
@@ -47,7 +51,7 @@ GC_CLIENT_API void gc_clients_cleanup(void);
 
 /* Starts connecting to application 'app_name' (GET /app_name; it may end
  * in "?query") at host:port and returns at once; 'events' and the strings
- * are copied. 0, EINVAL, ENOTSUP (WSS), ENOMEM, ESHUTDOWN (not started).
+ * are copied. 0, EINVAL, ENOMEM, ESHUTDOWN (not started).
  * The handle arrives in on_client_connect. */
 GC_CLIENT_API GCT_INT gc_client_start(GCT_INTPTR conn_user, GCT_INT proto,
                                       GCT_CSTR host, GCT_INT port,

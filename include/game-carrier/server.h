@@ -141,9 +141,12 @@ typedef GCT_INT(GC_CORE_API *ConnectionSetLimit)(GCT_INTPTR conn_handle,
  * refused", "timeout" after 10 s, "upgrade refused: HTTP 404") per
  * attempt, then messages, on_client_message_sent, on_client_timer, and
  * on_client_disconnect last, once (after on_client_connect only). NULL
- * members are skipped. 'adapter' is not checked (any id). Returns 0,
- * EINVAL (bad arguments), ENOTSUP (GC_PROTOCOL_WSS: not available yet),
- * ENOMEM, or ESHUTDOWN (the host is shutting down). */
+ * members are skipped. 'adapter' is not checked (any id).
+ * GC_PROTOCOL_WSS is TLS: the server's certificate is checked as the
+ * config's "s2s" says (ca_file or the system's store; verify) and against
+ * 'host'; a failed check is on_client_connection_error ("TLS handshake
+ * failed: certificate verify failed: ..."). Returns 0, EINVAL (bad
+ * arguments), ENOMEM, or ESHUTDOWN (the host is shutting down). */
 typedef GCT_INT(GC_CORE_API *S2SCreate)(GCT_INT adapter, GCT_INTPTR s2s_user,
                                         GCT_INT proto, GCT_PTR host,
                                         GCT_INT port, GCT_PTR app_name,

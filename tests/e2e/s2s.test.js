@@ -24,8 +24,8 @@ function config(port = 0) {
 
 // A controller client: 'next(pred)' waits for the next message matching
 // 'pred' (bounded), 'all' is everything heard so far.
-async function controller(port) {
-  const ws = await h.connect(port, '/ctl');
+async function controller(port, connected) {
+  const ws = connected || await h.connect(port, '/ctl');
   return {
     ws,
     all: () => ws.received.map((b) => b.toString()),
@@ -55,8 +55,8 @@ function freePort() {
   });
 }
 
-async function exchange(c, peerPort, n) {
-  c.ws.send(`open ${peerPort} peer`);
+async function exchange(c, peerPort, n, open = 'open') {
+  c.ws.send(`${open} ${peerPort} peer`);
   assert.strictEqual(await c.next((m) => m.startsWith('create'), 'create'), 'create 0');
   await c.next((m) => m === 'connect' || m.startsWith('error'), 'connect');
   assert.ok(c.all().includes('connect'), c.all().join('\n'));
@@ -109,9 +109,13 @@ test('a link within one gcs: connect, both directions in order, timer, NORMAL cl
     const a2 = await c.stats();
     assert.strictEqual(a2.msgs - b2.msgs, 300);
     assert.strictEqual(a2.orderErrors, 0);
-    // wss is not available yet: a clear error, no event.
+    // A wss link to this plain-ws port: the TLS handshake fails, once.
     c.ws.send(`wss ${gcs.port} peer`);
-    assert.strictEqual(await c.next((m) => m.startsWith('create 9'), 'wss create'), 'create 95');
+    const tlsErr = await c.next((m) => m.startsWith('error'), 'wss error');
+    assert.match(tlsErr, /^error TLS handshake failed: .*\(the peer does not speak TLS\?\)$/);
+    await h.sleep(300);
+    assert.strictEqual(c.count('error'), 1);
+    assert.strictEqual(c.count('connect'), 2);
     // The shutdown closes the open link before the process ends.
     assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
     assert.match(gcs.stderrText, /s2s: 0 link\(s\) open at application_shutdown/);
@@ -197,8 +201,10 @@ test('gc.connect from Lua over TCP, within one gcs and to another', { timeout: 6
       await wait('disconnect');
       ws.send('link ws://127.0.0.1:1/peer');
       await wait('error connection refused');
-      ws.send('link wss://127.0.0.1:1/peer');
-      await wait('fail wss links not available yet');
+      ws.send(`link wss://127.0.0.1:${target}/peer`); // a plain-ws peer
+      for (let i = 0; i < 500 && !heard().some((m) => m.startsWith('error TLS')); i++) await h.sleep(10);
+      assert.ok(heard().some((m) => /^error TLS handshake failed: .*does not speak TLS/.test(m)), heard().join('\n'));
+      assert.strictEqual(heard().filter((m) => m.startsWith('error')).length, 2);
       assert.strictEqual(heard().filter((m) => m.startsWith('connect')).length, 1);
       assert.strictEqual(heard().filter((m) => m.startsWith('disconnect')).length, 1);
       ws.close();

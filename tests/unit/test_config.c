@@ -907,6 +907,47 @@ static void test_http_tls(void **state) {
                "t.json:2:11: http: unknown key \"cafile\" (did you mean \"ca_file\"?)");
 }
 
+/* "s2s": the CA file and the verification of wss links. */
+#define S2S(obj) "{" ADAPTERS "," VHOSTS ",\n\"s2s\": " obj "}"
+
+/* Loading 'json' fails with EINVAL and a message holding 'part'. */
+static void expect_error_part(const char *json, const char *part) {
+  struct gc_config *cfg = NULL;
+  char err[1024] = "";
+  int rc = gc_config_load_string(json, "t.json", &cfg, err, sizeof err);
+  if (rc != EINVAL || !strstr(err, part))
+    fail_msg("rc %d, error '%s', wanted one with '%s'", rc, err, part);
+  assert_null(cfg);
+}
+
+static void test_s2s(void **state) {
+  (void)state;
+  /* Absent: the system's store, verified. */
+  struct gc_config *cfg = load_ok("{" ADAPTERS "," VHOSTS "}");
+  assert_null(cfg->s2s_ca_file);
+  assert_int_equal(cfg->s2s_verify, 1);
+  gc_config_free(cfg);
+  cfg = load_ok(S2S("{}"));
+  assert_null(cfg->s2s_ca_file);
+  assert_int_equal(cfg->s2s_verify, 1);
+  gc_config_free(cfg);
+  cfg = load_ok(S2S("{\"ca_file\": \"/etc/gcs/ca.pem\", \"verify\": true}"));
+  assert_string_equal(cfg->s2s_ca_file, "/etc/gcs/ca.pem");
+  assert_int_equal(cfg->s2s_verify, 1);
+  gc_config_free(cfg);
+  cfg = load_ok(S2S("{\"verify\": false}"));
+  assert_null(cfg->s2s_ca_file);
+  assert_int_equal(cfg->s2s_verify, 0);
+  gc_config_free(cfg);
+  /* Refused: wrong types, an empty file name, unknown keys. */
+  expect_error_part(S2S("{\"verify\": 1}"), "verify");
+  expect_error_part(S2S("{\"verify\": \"no\"}"), "verify");
+  expect_error_part(S2S("{\"ca_file\": 3}"), "ca_file");
+  expect_error_part(S2S("{\"ca_file\": \"\"}"), "ca_file");
+  expect_error_part(S2S("{\"cafile\": \"x\"}"), "unknown key \"cafile\"");
+  expect_error_part(S2S("true"), "s2s");
+}
+
 /* Each app's limits: the defaults, the root's, then the app's own, as
  * gc_limits_from_config gives them. */
 static void test_app_limits(void **state) {
@@ -988,6 +1029,7 @@ int main(void) {
       cmocka_unit_test(test_conn_lines_per_second),
       cmocka_unit_test(test_app_limits),
       cmocka_unit_test(test_http_tls),
+      cmocka_unit_test(test_s2s),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

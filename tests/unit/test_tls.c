@@ -3,8 +3,9 @@
  * client side: a handshake with gcs's server context over a BIO pair is
  * accepted when the certificate chains to the CA given and names the host
  * (DNS name or IP address), refused for another host or another CA, and
- * accepted anyway with verification off. Certificates are made here with
- * the openssl command. */
+ * accepted anyway with verification off; the server's client context for
+ * wss links from the config's "s2s" (gc_tls_s2s_start). Certificates are
+ * made here with the openssl command. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "internal.h"
 #include "tls.h"
 
 static char dir[64];
@@ -170,10 +172,50 @@ static void client_verifies(void **state) {
   SSL_CTX_free(sctx);
 }
 
+/* "s2s": a CA file is loaded at start (a bad one fails naming it); the
+ * system's store waits for the first wss link; verify false loads none. */
+static void s2s_ctx_from_config(void **state) {
+  (void)state;
+  struct gc_config cfg;
+  struct gc_server s;
+  char err[512] = "", missing[256];
+  memset(&cfg, 0, sizeof cfg);
+  memset(&s, 0, sizeof s);
+  s.cfg = &cfg;
+  snprintf(missing, sizeof missing, "%s", at("no-such-ca.pem"));
+  cfg.s2s_ca_file = missing;
+  cfg.s2s_verify = 1;
+  assert_int_equal(gc_tls_s2s_start(&s, err, sizeof err), EINVAL);
+  assert_null(s.s2s_ctx);
+  assert_non_null(strstr(err, missing));
+  char ca[256];
+  snprintf(ca, sizeof ca, "%s", at("ca.pem"));
+  cfg.s2s_ca_file = ca;
+  assert_int_equal(gc_tls_s2s_start(&s, err, sizeof err), 0);
+  assert_non_null(s.s2s_ctx);
+  assert_int_equal(atomic_load(&s.s2s_store_pending), 0);
+  assert_int_equal(SSL_CTX_get_verify_mode(s.s2s_ctx), SSL_VERIFY_PEER);
+  gc_tls_s2s_stop(&s);
+  assert_null(s.s2s_ctx);
+  cfg.s2s_ca_file = NULL; /* the system's store, at the first link */
+  assert_int_equal(gc_tls_s2s_start(&s, err, sizeof err), 0);
+  assert_int_equal(atomic_load(&s.s2s_store_pending), 1);
+  assert_int_equal(SSL_CTX_get_verify_mode(s.s2s_ctx), SSL_VERIFY_PEER);
+  gc_tls_s2s_store(&s);
+  assert_int_equal(atomic_load(&s.s2s_store_pending), 0);
+  gc_tls_s2s_stop(&s);
+  cfg.s2s_verify = 0;
+  assert_int_equal(gc_tls_s2s_start(&s, err, sizeof err), 0);
+  assert_int_equal(atomic_load(&s.s2s_store_pending), 0);
+  assert_int_equal(SSL_CTX_get_verify_mode(s.s2s_ctx), SSL_VERIFY_NONE);
+  gc_tls_s2s_stop(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(server_ctx_errors),
       cmocka_unit_test(client_verifies),
+      cmocka_unit_test(s2s_ctx_from_config),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
