@@ -140,46 +140,6 @@ int gc_lua_check_msg_type(lua_State *L, int arg) {
                                                     : GC_MESSAGE_BINARY;
 }
 
-/* 1 when 's' is well-formed UTF-8 (no overlongs, no surrogates, nothing
- * above U+10FFFF): what the host and every client require of text. */
-static int utf8_valid(const unsigned char *s, size_t len) {
-  size_t i = 0;
-  while (i < len) {
-    unsigned c = s[i];
-    size_t n;
-    unsigned lo = 0x80, hi = 0xbf;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      n = 1;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      n = 2;
-      if (c == 0xe0)
-        lo = 0xa0;
-      else if (c == 0xed)
-        hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 3;
-      if (c == 0xf0)
-        lo = 0x90;
-      else if (c == 0xf4)
-        hi = 0x8f;
-    } else {
-      return 0;
-    }
-    if (len - i <= n)
-      return 0;
-    for (size_t k = 1; k <= n; k++) {
-      unsigned b = s[i + k];
-      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf))
-        return 0;
-    }
-    i += n + 1;
-  }
-  return 1;
-}
-
 lua_Integer gc_lua_check_int_or_name(lua_State *L, int arg,
                                      const char *const names[],
                                      const lua_Integer values[]) {
@@ -265,7 +225,9 @@ static int conn_close(lua_State *L) {
     text = luaL_checklstring(L, 4, &n);
     luaL_argcheck(L, n <= GC_CLOSE_TEXT_MAX, 4,
                   "close text longer than 123 bytes");
-    luaL_argcheck(L, strlen(text) == n && utf8_valid((const unsigned char *)text, n),
+    luaL_argcheck(L,
+                  strlen(text) == n &&
+                      gc_lua_utf8_valid((const unsigned char *)text, n),
                   4, "close text must be UTF-8 without NUL");
   }
   if (!c->open || c->closing)
@@ -429,57 +391,6 @@ static void set_conn_metatable(lua_State *L, int ud) {
 
 /* ---- on_connect ------------------------------------------------------------ */
 
-static int hexval(int ch) {
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
-/* Pushes s[0..n) URL-decoded ('+' is a space, bad escapes stay as is). */
-static void push_decoded(lua_State *L, const char *s, size_t n) {
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  for (size_t i = 0; i < n; i++) {
-    int h, l;
-    if (s[i] == '+') {
-      luaL_addchar(&b, ' ');
-    } else if (s[i] == '%' && i + 2 < n &&
-               (h = hexval((unsigned char)s[i + 1])) >= 0 &&
-               (l = hexval((unsigned char)s[i + 2])) >= 0) {
-      luaL_addchar(&b, (char)(h * 16 + l));
-      i += 2;
-    } else {
-      luaL_addchar(&b, s[i]);
-    }
-  }
-  luaL_pushresult(&b);
-}
-
-/* Pushes the query string 'q' (after '?') as a table: 'a=1&b=x%20y&c'
- * gives {a = "1", b = "x y", c = ""}; a repeated key keeps its last value. */
-static void push_query(lua_State *L, const char *q) {
-  lua_newtable(L);
-  while (q && *q) {
-    const char *end = strchr(q, '&');
-    size_t n = end ? (size_t)(end - q) : strlen(q);
-    if (n > 0) {
-      const char *eq = memchr(q, '=', n);
-      size_t kn = eq ? (size_t)(eq - q) : n;
-      push_decoded(L, q, kn);
-      if (eq)
-        push_decoded(L, eq + 1, n - kn - 1);
-      else
-        lua_pushliteral(L, "");
-      lua_rawset(L, -3);
-    }
-    q = end ? end + 1 : NULL;
-  }
-}
-
 struct connect_ev {
   struct gc_lua_app *app;
   GCT_INTPTR handle;
@@ -516,7 +427,7 @@ static void refuse_answer(lua_State *L, struct connect_ev *ev) {
     size_t n = 0;
     text = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
     int ok = text && n > 0 && n <= GC_REFUSE_TEXT_MAX &&
-             utf8_valid((const unsigned char *)text, n);
+             gc_lua_utf8_valid((const unsigned char *)text, n);
     for (size_t i = 0; ok && i < n; i++)
       ok = (unsigned char)text[i] >= 0x20 && text[i] != 0x7f;
     if (!ok)
@@ -573,7 +484,7 @@ static int do_connect(lua_State *L) {
   lua_pushlstring(L, target, plen);
   lua_setfield(L, -2, "path");
   set_str(L, "target", target);
-  push_query(L, q ? q + 1 : NULL);
+  gc_lua_push_query(L, q ? q + 1 : NULL);
   lua_setfield(L, -2, "query");
   set_str(L, "protocol", ev->pid == GC_PROTOCOL_WSS ? "wss" : "ws");
   set_str(L, "remote_ip", ev->rip);
@@ -645,7 +556,7 @@ void gc_lua_conn_connect_done(lua_State *L, struct gc_lua_conn *c, int nres) {
     if (lua_type(L, -1) == LUA_TSTRING) {
       text = lua_tolstring(L, -1, &n);
       if (n == 0 || n > GC_CLOSE_TEXT_MAX || strlen(text) != n ||
-          !utf8_valid((const unsigned char *)text, n))
+          !gc_lua_utf8_valid((const unsigned char *)text, n))
         text = NULL; /* too long for a close frame */
     }
   } else {

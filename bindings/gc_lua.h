@@ -632,4 +632,12 @@ GC_ADAPTER_EXPORT void gc_lua_set_error_sink(gc_lua_error_sink_fn sink,
 GC_ADAPTER_EXPORT int gc_lua_reload_now(const char *app_name, const char *script,
                                         char *err, size_t errlen);
 
+/* text.c */
+/* 1 when 's' is well-formed UTF-8 (no overlongs, no surrogates, nothing
+ * above U+10FFFF). */
+int gc_lua_utf8_valid(const unsigned char *s, size_t len);
+/* Pushes the query string 'q' (after '?'; NULL: none) as a table of its
+ * URL-decoded keys and values. */
+void gc_lua_push_query(lua_State *L, const char *q);
+
 #endif /* GC_LUA_H */

@@ -6,13 +6,8 @@
  * close callback, on a later loop turn, never inside an API call. The slot
  * and its generation are released after on_disconnect returns.
  *
- * Output is corked: API calls only append to the queue and mark the
- * connection dirty; the loop writes every dirty queue once per turn
- * (loop.c), with uv_try_write and a uv_write for what the kernel did not
- * take. wslay parses frames and produces control frames; its output goes
- * through the same queue so the byte stream stays ordered. Data frames are
- * built here because wslay's event API has no per-message completion, which
- * on_message_sent needs. */
+ * Input: the fast lane (conn_fast.c) and wslay behind it, here. Output
+ * (conn_output.c) is corked. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,10 +19,6 @@
 #include "metrics.h"
 #include "transport.h"
 #include "utf8.h"
-
-#define GC_IOV_MAX 64
-
-static void conn_step(struct gc_conn *c);
 
 /* ---- lifetime ------------------------------------------------------------ */
 
@@ -50,17 +41,6 @@ void gc__conn_log(struct gc_conn *c, int level, const char *fmt, ...) {
     gc_log_write(level, msg);
 }
 
-
-static void report_sent(void *ctx, const struct gc_msg *m) {
-  struct gc_conn *c = ctx;
-  struct gc_adapter *a = c->app->adapter;
-  gc__stat(c, GC_CTR_MESSAGES_OUT, 1);
-  gc__stat(c, GC_CTR_BYTES_OUT, (int64_t)m->len);
-  gc__stat(c, GC_CTR_QUEUED_BYTES, -(int64_t)(m->len + m->hdr_len));
-  if (c->accepted && a->on_message_sent)
-    GC__TIMED(c->loop, c->app, GC_EV_MESSAGE_SENT,
-              a->on_message_sent(c->user, m->cookie, m->len, 0));
-}
 
 static void report_discarded(void *ctx, const struct gc_msg *m) {
   struct gc_conn *c = ctx;
@@ -284,7 +264,7 @@ int gc__conn_ws_bind(struct gc_conn *c) {
 
 /* Gives the context back once an open connection is between frames with
  * nothing for wslay to send: idle connections hold none. */
-static void conn_ws_park(struct gc_conn *c) {
+void gc__conn_ws_park(struct gc_conn *c) {
   if (c->ws && c->state == GC_CONN_OPEN && gc_ws_clean(c->ws)) {
     gc_ws_pool_give(&c->loop->ws_pool, c->ws, 1);
     c->ws = NULL;
@@ -486,138 +466,5 @@ void gc__conn_input(struct gc_conn *c, const uint8_t *data, size_t len) {
     data += k;
     len -= k;
   }
-  conn_step(c);
-}
-
-/* ---- output -------------------------------------------------------------- */
-
-static void conn_consume(struct gc_conn *c, size_t n) {
-  gc_send_queue_consume(&c->q, n, report_sent, c);
-}
-
-void gc__conn_write_done(struct gc_conn *c, int status, size_t written) {
-  c->write_in_flight = 0;
-  if (c->state == GC_CONN_DEAD)
-    return; /* cancelled by uv_close: on_close reports the rest */
-  if (status < 0) {
-    gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(status));
-    gc__conn_closing(c, GC_CLOSED_BY_CLIENT, 1006); /* the peer is gone */
-    gc__conn_teardown(c);
-    return;
-  }
-  c->in_flight = 0;
-  if (written)
-    conn_consume(c, written);
-  if (c->state != GC_CONN_DEAD)
-    gc__conn_flush(c);
-}
-
-/* Writes what is queued: called by the loop once per turn for every dirty
- * connection, and again when a uv_write completes. */
-void gc__conn_flush(struct gc_conn *c) {
-  if (c->state == GC_CONN_DEAD)
-    return;
-  if (c->write_in_flight) {
-    /* The peer takes nothing now: what is queued meanwhile still counts
-     * for YELLOW (a client that stopped reading never completes a write). */
-    gc__conn_queue_check(c);
-    return;
-  }
-  if (c->ws && wslay_event_want_write(c->ws->ctx) &&
-      wslay_event_send(c->ws->ctx) != 0) {
-    gc__conn_teardown(c);
-    return;
-  }
-  if (c->close_log_pending && c->ws && wslay_event_get_close_sent(c->ws->ctx)) {
-    c->close_log_pending = 0;
-    gc__conn_log(c, GCL_NOTICE, "invalid frame, closing with %u",
-             wslay_event_get_status_code_sent(c->ws->ctx));
-  }
-  uv_buf_t iov[GC_IOV_MAX];
-  size_t total;
-  size_t n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
-  while (n) {
-    int w = c->tp->try_write(c, iov, n);
-    if (w < 0) {
-      gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(w));
-      gc__conn_closing(c, GC_CLOSED_BY_CLIENT, 1006); /* the peer is gone */
-      gc__conn_teardown(c);
-      return;
-    }
-    if (w > 0) {
-      conn_consume(c, (size_t)w);
-      if (c->state == GC_CONN_DEAD)
-        return;
-    }
-    if (!c->q.head)
-      break;
-    size_t offered = total;
-    n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
-    /* An in-memory peer that takes everything is written batch after
-     * batch; a socket whose kernel buffer is full hands the rest to a
-     * background write, which wakes us when it is done. */
-    if (c->tp->drain_inline && (size_t)w == offered)
-      continue;
-    if (c->tp->write(c, iov, n, total) != 0) {
-      gc__conn_teardown(c);
-      return;
-    }
-    c->write_in_flight = 1;
-    c->in_flight = c->tp->drain_inline ? 0 : total;
-    gc__conn_queue_check(c);
-    return;
-  }
-  gc__conn_queue_check(c);
-  if (!c->q.head)
-    c->out_since = 0;
-  if (c->state != GC_CONN_DEAD)
-    conn_step(c);
-}
-
-/* Decides what comes next once the queue is empty. */
-static void conn_step(struct gc_conn *c) {
-  if (c->state == GC_CONN_DEAD)
-    return;
-  /* First, so a context serves one connection's input and goes back to
-   * the spares before the next connection reads. */
-  conn_ws_park(c);
-  if (c->write_in_flight)
-    return;
-  if (c->q.head || (c->ws && wslay_event_want_write(c->ws->ctx))) {
-    gc__loop_mark_dirty(c->loop, c);
-    return;
-  }
-  if (c->close_after_flush) {
-    gc__conn_teardown(c);
-    return;
-  }
-  if (c->state == GC_CONN_HANDSHAKE)
-    return;
-  if (c->state == GC_CONN_OPEN && !c->ws)
-    return; /* parked above: nothing in progress */
-  if (c->state == GC_CONN_DRAINING &&
-      (gc__conn_ws_bind(c) != 0 || !wslay_event_get_close_sent(c->ws->ctx))) {
-    /* Everything queued is out: now the close frame, with the code and
-     * reason of connectionCloseEx if it gave them (wslay copies). */
-    uint16_t code = c->close_code ? c->close_code : 1000;
-    const char *why = c->close_text;
-    if (!c->ws ||
-        wslay_event_queue_close(c->ws->ctx, code, (const uint8_t *)why,
-                                why ? strlen(why) : 0) != 0) {
-      gc__conn_teardown(c);
-      return;
-    }
-    gc__loop_mark_dirty(c->loop, c);
-    return;
-  }
-  if (c->ws && wslay_event_get_close_sent(c->ws->ctx)) {
-    if (!wslay_event_want_read(c->ws->ctx) || c->peer_eof) {
-      gc__conn_teardown(c); /* both close frames exchanged, or reading is over */
-      return;
-    }
-    /* Wait, bounded, for the peer's close frame. */
-    c->state = GC_CONN_CLOSING;
-    gc__conn_arm_deadline(c);
-    gc__conn_read_start(c);
-  }
+  gc__conn_step(c);
 }

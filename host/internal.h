@@ -481,6 +481,12 @@ int gc__conn_ws_bind(struct gc_conn *c);
 void gc__conn_ws_max_msg(struct gc_conn *c);
 /* Bytes that arrived from the peer, in any state. */
 void gc__conn_input(struct gc_conn *c, const uint8_t *data, size_t len);
+/* Gives the wslay context back when the connection is between frames with
+ * nothing for wslay to send. */
+void gc__conn_ws_park(struct gc_conn *c);
+/* conn_output.c: what comes next once the queue is empty (write, close
+ * frame, teardown, or wait for the peer's close). */
+void gc__conn_step(struct gc_conn *c);
 /* A complete data message for the adapter (text already checked). */
 void gc__conn_deliver(struct gc_conn *c, const uint8_t *msg, size_t len);
 /* conn_fast.c: the largest payload the fast lane takes (the size of the

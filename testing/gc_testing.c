@@ -31,160 +31,15 @@
 #include "log.h"
 
 #define HOST_MT "gc.testing.host"
-#define ERR_SEP '\x1e' /* between two logged errors (they span lines) */
 
 
 #include "testing.h"
 
-#define LOGS_KEPT 10000
 
-/* ---- log capture --------------------------------------------------------- */
-
-static struct thost *log_target; /* the host being driven right now */
-
-void gc_thost_enter(struct thost *t) { log_target = t; }
 /* The open host: the Lua adapter is loaded once per process, so only one
  * host can run at a time (see T.host). */
 static struct thost *live_host;
 static void host_free(struct thost *t);
-
-static void errors_add(struct thost *t, const char *line) {
-  size_t n = strlen(line);
-  char *p = realloc(t->errors, t->errors_len + n + 2);
-  if (!p)
-    return;
-  memcpy(p + t->errors_len, line, n);
-  t->errors_len += n;
-  p[t->errors_len++] = ERR_SEP;
-  p[t->errors_len] = '\0';
-  t->errors = p;
-}
-
-/* The adapter's script errors (gc_lua_set_error_sink). */
-static void error_sink(const char *line, void *ud) {
-  (void)ud;
-  if (log_target)
-    errors_add(log_target, line);
-}
-
-static int have_sink; /* else ERR lines stand for script errors (old adapter) */
-static void *sink_dl;  /* our reference to the adapter */
-
-/* Sets the sink in the adapter at 'path' before the host loads it: our
- * handle makes the host's dlopen find the same, already loaded copy. */
-static void error_sink_install(const char *path) {
-  if (sink_dl)
-    dlclose(sink_dl); /* one reference of ours at a time */
-  void *dl = sink_dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  void (*set)(void (*)(const char *, void *), void *) = NULL;
-  if (dl)
-    *(void **)&set = dlsym(dl, "gc_lua_set_error_sink");
-  if (set)
-    set(error_sink, NULL);
-  have_sink = set != NULL;
-}
-
-/* "[2026/12/02 10:00:00:1234] E: text" without its timestamp. */
-static const char *untimed(const char *line) {
-  const char *p = line[0] == '[' ? strstr(line, "] ") : NULL;
-  return p ? p + 2 : line;
-}
-
-static void logs_add(struct thost *t, int level, const char *line) {
-  if (t->nlogs == LOGS_KEPT) { /* the oldest half goes */
-    size_t half = LOGS_KEPT / 2;
-    for (size_t i = 0; i < half; i++)
-      free(t->logs[i]);
-    memmove(t->logs, t->logs + half, (t->nlogs - half) * sizeof *t->logs);
-    memmove(t->log_levels, t->log_levels + half,
-            (t->nlogs - half) * sizeof *t->log_levels);
-    t->nlogs -= half;
-  }
-  if (t->nlogs == t->logs_cap) {
-    size_t cap = t->logs_cap ? t->logs_cap * 2 : 64;
-    char **l = realloc(t->logs, cap * sizeof *l);
-    if (l)
-      t->logs = l;
-    int *v = l ? realloc(t->log_levels, cap * sizeof *v) : NULL;
-    if (v)
-      t->log_levels = v;
-    if (!l || !v)
-      return;
-    t->logs_cap = cap;
-  }
-  char *copy = strdup(line);
-  if (!copy)
-    return;
-  t->logs[t->nlogs] = copy;
-  t->log_levels[t->nlogs++] = level;
-}
-
-static void logs_free(struct thost *t) {
-  for (size_t i = 0; i < t->nlogs; i++)
-    free(t->logs[i]);
-  free(t->logs);
-  free(t->log_levels);
-  t->logs = NULL;
-  t->log_levels = NULL;
-  t->nlogs = t->logs_cap = 0;
-}
-
-static void log_hook(int level, const char *line, void *ud) {
-  (void)ud;
-  struct thost *t = log_target;
-  if (!t)
-    return;
-  logs_add(t, level, untimed(line));
-  if (!have_sink && (level & GCL_ERR))
-    errors_add(t, untimed(line));
-}
-
-void gc_thost_unlink(struct thost *t, struct tclient *c) {
-  for (struct tclient **p = &t->clients; *p; p = &(*p)->next)
-    if (*p == c) {
-      *p = c->next;
-      c->next = NULL;
-      return;
-    }
-}
-
-/* Pushes the errors logged so far as one message ('prefix' first) and
- * forgets them; the caller raises it. */
-static void push_errors(lua_State *L, struct thost *t, const char *prefix) {
-  for (size_t i = 0; i < t->errors_len; i++)
-    if (t->errors[i] == ERR_SEP)
-      t->errors[i] = '\n';
-  lua_pushfstring(L, "%s%s", prefix, t->errors ? t->errors : "");
-  free(t->errors);
-  t->errors = NULL;
-  t->errors_len = 0;
-}
-
-/* Lets clients answer the server (close replies, pongs) until all is quiet,
- * then raises any script error logged meanwhile. */
-void gc_thost_settle(lua_State *L, struct thost *t) {
-  for (int round = 0; round < 1000; round++) {
-    int busy = 0;
-    for (struct tclient *c = t->clients; c; c = c->next) {
-      if (gc_tclient_process(c)) {
-        busy = 1;
-        gc_tclient_flush(c);
-      }
-    }
-    if (!busy)
-      break;
-  }
-  for (struct tclient *c = t->clients, *next; c; c = next) {
-    next = c->next;
-    gc_tclient_process(c);
-    if (c->finished)
-      gc_thost_unlink(t, c);
-  }
-  if (t->errors_len && t->raise_errors) {
-    push_errors(L, t, "");
-    lua_error(L);
-  }
-}
 
 /* ---- host ---------------------------------------------------------------- */
 
@@ -194,7 +49,7 @@ static struct thost *check_host(lua_State *L) {
     luaL_error(L, "host is closed");
   if (t->in_http)
     luaL_error(L, "T.host's http function cannot drive the host");
-  log_target = t;
+  gc_thost_log_target = t;
   return t;
 }
 
@@ -310,8 +165,8 @@ static int l_host(lua_State *L) {
   t->raise_errors = raise_errors;
   t->quiet = quiet;
   luaL_setmetatable(L, HOST_MT);
-  log_target = t;
-  gc_log_set_hook(log_hook, NULL);
+  gc_thost_log_target = t;
+  gc_log_set_hook(gc_thost_log_hook, NULL);
   /* Every line reaches the hook (host:logs); quiet keeps the spec's
    * output clean. */
   gc_log_set_level(GCL_VERBOSE);
@@ -323,14 +178,14 @@ static int l_host(lua_State *L) {
    * would fail for that one). */
   if (live_host && live_host != t)
     host_free(live_host);
-  error_sink_install(lua_adapter);
+  gc_thost_error_sink_install(lua_adapter);
   gc_thost_http_setup(L, t, 1); /* application_start may already ask */
   int rc = gc_host_create(text, script ? script : "gc.testing", lua_adapter,
                           &t->h, err, sizeof err);
   free(text);
   if (rc) {
     lua_pushfstring(L, "gc.testing.host: %s%s", err, t->errors ? "\n" : "");
-    push_errors(L, t, lua_tostring(L, -1));
+    gc_thost_push_errors(L, t, lua_tostring(L, -1));
     return lua_error(L);
   }
   live_host = t;
@@ -340,7 +195,7 @@ static int l_host(lua_State *L) {
 
 static void host_free(struct thost *t) {
   if (t->h) {
-    log_target = t;
+    gc_thost_log_target = t;
     gc_host_destroy(t->h);
     t->h = NULL;
     for (struct tclient *c = t->clients; c; c = c->next) {
@@ -352,10 +207,10 @@ static void host_free(struct thost *t) {
   free(t->errors);
   t->errors = NULL;
   t->errors_len = 0;
-  logs_free(t);
+  gc_thost_logs_free(t);
   gc_thost_http_free(t);
-  if (log_target == t)
-    log_target = NULL;
+  if (gc_thost_log_target == t)
+    gc_thost_log_target = NULL;
   if (live_host == t)
     live_host = NULL;
 }
@@ -368,7 +223,7 @@ static int host_gc(lua_State *L) {
 /* host:close(): application_stop, NORMAL close of everyone, shutdown. */
 static int host_close(lua_State *L) {
   struct thost *t = luaL_checkudata(L, 1, HOST_MT);
-  log_target = t;
+  gc_thost_log_target = t;
   int raise = t->raise_errors && t->h;
   if (t->h) {
     /* Stop, and let the clients answer the close frames, as real ones do;
@@ -390,7 +245,7 @@ static int host_close(lua_State *L) {
     gc_tclient_process(c);
   t->clients = NULL;
   if (raise && t->errors_len) {
-    push_errors(L, t, "");
+    gc_thost_push_errors(L, t, "");
     return lua_error(L);
   }
   return 0;
@@ -419,11 +274,11 @@ static int host_settle(lua_State *L) {
   lua_Integer max_ms = luaL_optinteger(L, 2, 10000);
   luaL_argcheck(L, max_ms >= 0, 2, "must be >= 0");
   size_t (*pending)(void) = NULL;
-  if (sink_dl)
-    *(void **)&pending = dlsym(sink_dl, "gc_lua_io_pending");
+  if (gc_thost_sink_dl)
+    *(void **)&pending = dlsym(gc_thost_sink_dl, "gc_lua_io_pending");
   if (!pending)
     return luaL_error(L, "host:settle: this Lua adapter has no waiting handlers");
-  log_target = t;
+  gc_thost_log_target = t;
   size_t left = 0;
   for (lua_Integer waited = 0;; waited++) {
     gc_host_pump(t->h);
@@ -453,8 +308,8 @@ static int host_reload(lua_State *L) {
   struct thost *t = check_host(L);
   const char *script = luaL_optstring(L, 2, NULL);
   int (*reload)(const char *, const char *, char *, size_t) = NULL;
-  if (sink_dl)
-    *(void **)&reload = dlsym(sink_dl, "gc_lua_reload_now");
+  if (gc_thost_sink_dl)
+    *(void **)&reload = dlsym(gc_thost_sink_dl, "gc_lua_reload_now");
   if (!reload)
     return luaL_error(L, "host:reload: the Lua adapter has no reload");
   char err[512] = "";

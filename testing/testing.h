@@ -70,9 +70,23 @@ struct lua_State;
 /* gc_testing.c */
 /* The host a spec drives now (where its log lines and errors go). */
 void gc_thost_enter(struct thost *t);
+/* capture.c: the host being driven right now (its log lines and errors). */
+extern struct thost *gc_thost_log_target;
+/* capture.c: our dlopen reference to the Lua adapter (its error sink). */
+extern void *gc_thost_sink_dl;
 /* Runs the host and its clients until nothing moves; raises the script
  * errors logged meanwhile (unless the host was made not to). */
 void gc_thost_settle(struct lua_State *L, struct thost *t);
+/* capture.c: between two logged errors (they span lines). */
+#define ERR_SEP '\x1e'
+/* The Lua adapter's error sink, for the adapter at 'path'. */
+void gc_thost_error_sink_install(const char *path);
+/* The host log's hook: every line kept for host:logs(). */
+void gc_thost_log_hook(int level, const char *line, void *ud);
+void gc_thost_logs_free(struct thost *t);
+/* Raises the errors gathered so far (after 'prefix'), and forgets them. */
+void gc_thost_push_errors(struct lua_State *L, struct thost *t,
+                          const char *prefix);
 /* The client leaves the host's list (its connection is over). */
 void gc_thost_unlink(struct thost *t, struct tclient *c);
 
