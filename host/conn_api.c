@@ -89,7 +89,7 @@ int gc__conn_broadcast_shared(struct gc_loop *loop, const intptr_t *handles,
     if (!c || c->state != GC_CONN_OPEN || (text && !sh->utf8_ok) ||
         gc__conn_queue_room(c, len))
       continue;
-    if (!(msgs[i] = gc_send_queue_msg_shared(sh, cookie))) {
+    if (!(msgs[i] = gc_send_queue_msg_shared(c->q.pool, sh, cookie))) {
       rc = ENOMEM;
       break;
     }

@@ -2,6 +2,7 @@
 #include "send_queue.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -13,7 +14,11 @@ size_t gc_ws_header_size(size_t len) {
 }
 
 /* The block sizes of the pool's classes, message header included. */
-static const size_t class_bytes[GC_MSG_POOL_CLASSES] = {256, 2048};
+static const size_t class_bytes[GC_MSG_POOL_CLASSES] = {64, 256, 2048};
+_Static_assert(sizeof(struct gc_msg) <= 64, "class 0 holds a bare entry");
+_Static_assert(offsetof(struct gc_msg, hdr) + sizeof((struct gc_msg *)0)->hdr ==
+                   sizeof(struct gc_msg),
+               "the header ends where an inline payload begins");
 
 void gc_msg_pool_trim(struct gc_msg_pool *p) {
   for (int k = 0; k < GC_MSG_POOL_CLASSES; k++) {
@@ -38,8 +43,9 @@ void gc_msg_pool_drain(struct gc_msg_pool *p) {
   }
 }
 
-static struct gc_msg *msg_new(struct gc_msg_pool *pool, const void *data,
-                              size_t len) {
+/* A block for a message and 'len' bytes of payload after it, from the
+ * pool's smallest class that holds it, or the heap; its header zeroed. */
+static struct gc_msg *msg_block(struct gc_msg_pool *pool, size_t len) {
   if (len > SIZE_MAX - sizeof(struct gc_msg))
     return NULL;
   int cls = 0;
@@ -62,6 +68,14 @@ static struct gc_msg *msg_new(struct gc_msg_pool *pool, const void *data,
   }
   memset(m, 0, sizeof *m);
   m->pool_class = (uint8_t)cls;
+  return m;
+}
+
+static struct gc_msg *msg_new(struct gc_msg_pool *pool, const void *data,
+                              size_t len) {
+  struct gc_msg *m = msg_block(pool, len);
+  if (!m)
+    return NULL;
   uint8_t *payload = (uint8_t *)(m + 1);
   if (len)
     memcpy(payload, data, len);
@@ -118,20 +132,19 @@ void gc_shared_release(struct gc_shared *sh) {
 /* Writes the frame header of a message of 'len' bytes: FIN + binary
  * (0x82), or FIN + text (0x81) when 'text'. */
 static void frame_header(struct gc_msg *m, size_t len, int text) {
-  m->hdr[0] = text ? 0x81 : 0x82;
+  m->hdr_len = (uint8_t)gc_ws_header_size(len);
+  uint8_t *h = m->hdr + sizeof m->hdr - m->hdr_len;
+  h[0] = text ? 0x81 : 0x82;
   if (len < 126) {
-    m->hdr[1] = (uint8_t)len;
-    m->hdr_len = 2;
+    h[1] = (uint8_t)len;
   } else if (len <= 0xffff) {
-    m->hdr[1] = 126;
-    m->hdr[2] = (uint8_t)(len >> 8);
-    m->hdr[3] = (uint8_t)len;
-    m->hdr_len = 4;
+    h[1] = 126;
+    h[2] = (uint8_t)(len >> 8);
+    h[3] = (uint8_t)len;
   } else {
-    m->hdr[1] = 127;
+    h[1] = 127;
     for (int i = 0; i < 8; i++)
-      m->hdr[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-    m->hdr_len = 10;
+      h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
   }
 }
 
@@ -151,13 +164,15 @@ int gc_send_queue_push_frame(struct gc_send_queue *q, const void *data,
   return gc_send_queue_push_frame_as(q, data, len, cookie, 0);
 }
 
-void gc_send_queue_msg_text(struct gc_msg *m) { m->hdr[0] = 0x81; }
+void gc_send_queue_msg_text(struct gc_msg *m) {
+  m->hdr[sizeof m->hdr - m->hdr_len] = 0x81;
+}
 
-struct gc_msg *gc_send_queue_msg_shared(struct gc_shared *sh, intptr_t cookie) {
-  struct gc_msg *m = gc_malloc(sizeof *m);
+struct gc_msg *gc_send_queue_msg_shared(struct gc_msg_pool *pool,
+                                         struct gc_shared *sh, intptr_t cookie) {
+  struct gc_msg *m = msg_block(pool, 0);
   if (!m)
     return NULL;
-  memset(m, 0, sizeof *m);
   m->cookie = cookie;
   m->data = sh->data;
   m->len = sh->len;
@@ -175,7 +190,7 @@ void gc_send_queue_msg_free(struct gc_msg *m) { msg_free(NULL, m); }
 
 int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
                               intptr_t cookie) {
-  struct gc_msg *m = gc_send_queue_msg_shared(sh, cookie);
+  struct gc_msg *m = gc_send_queue_msg_shared(q->pool, sh, cookie);
   if (!m)
     return ENOMEM;
   queue_append(q, m);
@@ -196,8 +211,16 @@ size_t gc_send_queue_iov(const struct gc_send_queue *q, uv_buf_t *iov,
                          size_t max, size_t *total) {
   size_t n = 0, sum = 0, skip = q->head_off;
   for (const struct gc_msg *m = q->head; m && n < max; m = m->next) {
+    size_t whole = m->hdr_len + m->len;
+    if (m->data == (const uint8_t *)(m + 1) && whole - skip <= (1u << 30)) {
+      /* Header and payload adjoin: one iovec. */
+      iov[n++] = uv_buf_init((char *)gc_msg_hdr(m) + skip, (unsigned)(whole - skip));
+      sum += whole - skip;
+      skip = 0;
+      continue;
+    }
     if (skip < m->hdr_len) {
-      iov[n++] = uv_buf_init((char *)m->hdr + skip, (unsigned)(m->hdr_len - skip));
+      iov[n++] = uv_buf_init((char *)gc_msg_hdr(m) + skip, (unsigned)(m->hdr_len - skip));
       sum += m->hdr_len - skip;
       skip = 0;
     } else {

@@ -34,16 +34,23 @@ struct gc_msg {
   uint8_t internal;
   uint8_t hdr_len;
   uint8_t pool_class; /* 0: its own allocation; k: a block of class k - 1 */
-  uint8_t hdr[10];
+  /* The frame header, in its last hdr_len bytes (gc_msg_hdr): the struct
+   * ends there, so a payload that follows it makes one iovec with it. */
+  uint8_t hdr[13];
 };
+/* Where a message's frame header starts. */
+static inline const uint8_t *gc_msg_hdr(const struct gc_msg *m) {
+  return m->hdr + sizeof m->hdr - m->hdr_len;
+}
 
 /* A loop's spare message blocks, so that the usual message (a payload up
  * to ~2 KiB) costs no malloc and no free: glibc serves blocks above 1 KiB
- * from its slower bins. Two size classes of at most GC_MSG_POOL_KEEP
- * spares each (18 MiB in all at most); the spares a whole second did not
+ * from its slower bins. Three size classes (a broadcast's entry without
+ * payload, a short message, ~2 KiB) of at most GC_MSG_POOL_KEEP
+ * spares each (19 MiB in all at most); the spares a whole second did not
  * need are freed (gc_msg_pool_trim), so an idle loop keeps none. One
  * loop's only. */
-#define GC_MSG_POOL_CLASSES 2
+#define GC_MSG_POOL_CLASSES 3
 #define GC_MSG_POOL_KEEP 8192
 struct gc_msg_pool {
   struct gc_msg *spare[GC_MSG_POOL_CLASSES];
@@ -91,7 +98,8 @@ int gc_send_queue_push_shared(struct gc_send_queue *q, struct gc_shared *sh,
  * allocate every receiver's entry before it queues any: a message holding
  * one more reference to 'sh' (NULL: no memory), appended later with
  * gc_send_queue_append or freed unqueued with gc_send_queue_msg_free. */
-struct gc_msg *gc_send_queue_msg_shared(struct gc_shared *sh, intptr_t cookie);
+struct gc_msg *gc_send_queue_msg_shared(struct gc_msg_pool *pool,
+                                         struct gc_shared *sh, intptr_t cookie);
 /* Makes such a message, not yet queued, a text frame. */
 void gc_send_queue_msg_text(struct gc_msg *m);
 void gc_send_queue_append(struct gc_send_queue *q, struct gc_msg *m);

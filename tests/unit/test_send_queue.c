@@ -101,7 +101,13 @@ static void test_iov_limit(void **state) {
   uv_buf_t iov[4];
   size_t total;
   assert_int_equal(gc_send_queue_iov(&q, iov, 4, &total), 4);
-  assert_int_equal(total, 10); /* two frames of 2 + 3 */
+  /* A header and the payload that follows it are one iovec: four frames
+   * of 2 + 3 bytes, each whole in its own. */
+  assert_int_equal(total, 20);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(iov[i].len, 5);
+    assert_memory_equal(iov[i].base, "\x82\x03" "abc", 5);
+  }
   gc_send_queue_clear(&q, NULL, NULL);
 }
 
@@ -171,8 +177,8 @@ static void test_text_frames(void **state) {
   gc_send_queue_clear(&q, NULL, NULL);
   struct gc_shared *sh = gc_shared_new("{}", 2);
   assert_non_null(sh);
-  struct gc_msg *t = gc_send_queue_msg_shared(sh, 0);
-  struct gc_msg *b = gc_send_queue_msg_shared(sh, 0);
+  struct gc_msg *t = gc_send_queue_msg_shared(NULL, sh, 0);
+  struct gc_msg *b = gc_send_queue_msg_shared(NULL, sh, 0);
   assert_non_null(t);
   assert_non_null(b);
   gc_send_queue_msg_text(t);
@@ -200,26 +206,36 @@ static void test_message_pool(void **state) {
   assert_int_equal(gc_send_queue_push_frame(&q, "small", 5, 1), 0);
   assert_int_equal(gc_send_queue_push_frame(&q, big, 1024, 2), 0);
   assert_int_equal(gc_send_queue_push_frame(&q, big, sizeof big, 3), 0);
+  assert_int_equal(gc_send_queue_push_frame(&q, big, 100, 4), 0);
+  struct gc_shared *sh = gc_shared_new("shared", 6);
+  assert_non_null(sh);
+  assert_int_equal(gc_send_queue_push_shared(&q, sh, 5), 0);
   const struct gc_msg *small = q.head, *kib = q.head->next;
-  assert_int_equal(small->pool_class, 1);
-  assert_int_equal(kib->pool_class, 2);
-  assert_int_equal(q.tail->pool_class, 0);
+  const struct gc_msg *mid = kib->next->next;
+  assert_int_equal(small->pool_class, 1); /* 5 B: the bare entry's class */
+  assert_int_equal(kib->pool_class, 3);
+  assert_int_equal(kib->next->pool_class, 0);
+  assert_int_equal(mid->pool_class, 2);
+  assert_int_equal(q.tail->pool_class, 1); /* a broadcast's entry */
   gc_send_queue_clear(&q, NULL, NULL);
-  assert_int_equal(pool.count[0], 1);
+  assert_int_equal(pool.count[0], 2);
   assert_int_equal(pool.count[1], 1);
-  /* Both became spares during this period: both stay. */
+  assert_int_equal(pool.count[2], 1);
+  /* They became spares during this period: they stay. */
   gc_msg_pool_trim(&pool);
-  assert_int_equal(pool.count[0], 1);
-  assert_int_equal(pool.count[1], 1);
+  assert_int_equal(pool.count[0], 2);
+  assert_int_equal(pool.count[2], 1);
+  const struct gc_msg *spare = pool.spare[0];
   assert_int_equal(gc_send_queue_push_frame(&q, "again", 5, 4), 0);
-  assert_ptr_equal(q.head, small); /* the spare, reused */
-  assert_int_equal(pool.count[0], 0);
+  assert_ptr_equal(q.head, spare); /* the spare, reused */
+  assert_int_equal(pool.count[0], 1);
   gc_send_queue_clear(&q, NULL, NULL);
-  /* The small class's spare was taken in this period: it stays; the 1 KiB
-   * class's was spare all along: it goes. */
+  /* The small class's spares were taken down to one in this period: one
+   * goes; the 1 KiB and 100 B classes' were spare all along: they go. */
   gc_msg_pool_trim(&pool);
   assert_int_equal(pool.count[0], 1);
   assert_int_equal(pool.count[1], 0);
+  assert_int_equal(pool.count[2], 0);
   /* A period in which nobody took it: freed too. */
   gc_msg_pool_trim(&pool);
   assert_int_equal(pool.count[0], 0);
