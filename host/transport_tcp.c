@@ -33,7 +33,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
  * answers sends in a turn) and at most GC_TURN_BYTES (bench/NOTES.md,
  * fairness). */
 #define GC_TURN_FRAMES 16
-#define GC_TURN_BYTES 16384
+#define GC_TURN_BYTES 65536
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct gc_conn *c = s->data;
