@@ -313,7 +313,7 @@ if [[ " $WAIT_LIST " == *" wait-redis "* || " $WAIT_LIST " == *" node-redis "* ]
     # shellcheck disable=SC2086
     $PIN_CLI redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
       --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-    PID[redis]=$!
+    PID[redis-wait]=$! # not "redis": the publish rows start one of their own
     for _ in $(seq 100); do port_busy "$REDIS_PORT" && break; sleep 0.05; done
     port_busy "$REDIS_PORT" || die "redis-server did not start on $REDIS_PORT"
   fi

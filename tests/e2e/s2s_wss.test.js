@@ -164,6 +164,36 @@ test('a wss link between two gcs: both ways (s2s adapter and gc.connect), the pe
   }
 });
 
+test('a wss link within one gcs: to its own wss vhost, both ways, in order, closed NORMAL', { timeout: 60000 }, async () => {
+  const wsPort = await freePort();
+  const wssPort = await freePort();
+  const cfg = native('ws', wsPort);
+  cfg.vhosts = [{ ip: '127.0.0.1', port: wsPort, protocol: 'ws', app: 'ctl' },
+                { ip: '127.0.0.1', port: wssPort, protocol: 'wss', app: 'peer' }];
+  cfg.ssl_keys_path = srv;
+  cfg.s2s = { ca_file: ca };
+  const gcs = await h.startGcs(cfg, { port: wsPort });
+  try {
+    const c = await ctl(wsPort);
+    c.ws.send(`wss ${wssPort} peer`);
+    assert.strictEqual(await c.next((m) => m.startsWith('create'), 'create'), 'create 0');
+    await c.next((m) => m === 'connect' || m.startsWith('error'), 'connect');
+    assert.ok(c.all().includes('connect'), c.all().join('\n'));
+    await c.next((m) => m === 'msg hello', 'hello');
+    c.ws.send('burst 200');
+    await c.next((m) => m === 'msg echo:m199', 'the last echo');
+    const echoes = c.all().filter((m) => /^msg echo:m\d+$/.test(m));
+    assert.deepStrictEqual(echoes, Array.from({ length: 200 }, (_, i) => `msg echo:m${i}`));
+    c.ws.send('close');
+    await c.next((m) => m.startsWith('disconnect'), 'disconnect');
+    assert.strictEqual(c.count('error'), 0, c.all().join('\n'));
+    assert.strictEqual(c.count('disconnect'), 1, c.all().join('\n'));
+    assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+  } finally {
+    await h.stopGcs(gcs);
+  }
+});
+
 test('wss links refused: wrong CA, host name mismatch, a plain-ws peer; verify:false', { timeout: 90000 }, async () => {
   const goodPort = await freePort();
   const good = await startPeer(goodPort, srv); // for 127.0.0.1 and localhost
