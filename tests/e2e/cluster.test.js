@@ -42,16 +42,7 @@ after(async () => {
 
 // ---- the programs ------------------------------------------------------------
 
-function ping(port) { // true when a Redis on 'port' answers PING
-  return new Promise((resolve) => {
-    let got = '';
-    const c = net.connect(port, '127.0.0.1', () => c.write('PING\r\n'));
-    const done = (v) => { clearTimeout(timer); c.destroy(); resolve(v); };
-    const timer = setTimeout(() => done(false), 1000);
-    c.on('data', (d) => { got += d; if (got.includes('\r\n')) done(got.startsWith('+PONG')); });
-    c.on('error', () => done(false));
-  });
-}
+const { ping } = require('./lib/redis');
 
 async function startRedis(port) {
   const r = p.spawnGroup('redis-server', ['--port', String(port), '--bind', '127.0.0.1',

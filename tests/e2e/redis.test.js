@@ -8,12 +8,9 @@
 // restarting gcs. And a "Redis" that never answers: the connect's bound.
 const { test, after } = require('node:test');
 const assert = require('node:assert');
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
 const net = require('node:net');
-const os = require('node:os');
-const path = require('node:path');
 const h = require('./lib/harness');
+const { freePort, redisServers } = require('./lib/redis');
 
 const servers = new Set(); // redis-server processes and node servers
 after(() => {
@@ -26,61 +23,7 @@ after(() => {
   h.killAll();
 });
 
-// A port nobody listens on now (redis-server has no --port 0).
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-// true when a Redis on 'port' answers PING.
-function ping(port) {
-  return new Promise((resolve) => {
-    let got = '';
-    const c = net.connect(port, '127.0.0.1', () => c.write('PING\r\n'));
-    const done = (v) => { clearTimeout(timer); c.destroy(); resolve(v); };
-    const timer = setTimeout(() => done(false), 1000);
-    c.on('data', (d) => { got += d; if (got.includes('\r\n')) done(got.startsWith('+PONG')); });
-    c.on('error', () => done(false));
-  });
-}
-
-const redisDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-redis-'));
-
-async function startRedis(port) {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1',
-    '--save', '', '--appendonly', 'no', '--dir', redisDir, '--daemonize', 'no'],
-  { stdio: ['ignore', 'pipe', 'pipe'] });
-  p.text = '';
-  p.stdout.on('data', (d) => { p.text += d; });
-  p.stderr.on('data', (d) => { p.text += d; });
-  p.exited = new Promise((r) => p.on('exit', r));
-  servers.add(p);
-  for (let i = 0; i < 200; i++) {
-    if (p.exitCode !== null) break;
-    if (await ping(port)) return p;
-    await h.sleep(25);
-  }
-  p.kill('SIGKILL');
-  throw new Error(`redis-server did not answer on ${port}:\n${p.text}`);
-}
-
-async function stopRedis(p) {
-  p.kill('SIGTERM');
-  let timer;
-  const late = new Promise((r) => { timer = setTimeout(() => r('late'), 10000); });
-  if (await Promise.race([p.exited, late]) === 'late') {
-    p.kill('SIGKILL');
-    await p.exited;
-  }
-  clearTimeout(timer);
-  servers.delete(p);
-}
+const { startRedis, stopRedis } = redisServers(servers, 'gcs-redis-');
 
 function config(url, timeout = 2000) {
   return {

@@ -48,12 +48,7 @@ async function controller(port, connected) {
   };
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
+const { freePort } = h;
 
 async function exchange(c, peerPort, n, open = 'open') {
   c.ws.send(`${open} ${peerPort} peer`);

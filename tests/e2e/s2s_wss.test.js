@@ -61,12 +61,7 @@ async function startLinker(s2s) {
   return h.startGcs(cfg);
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
+const { freePort } = h;
 
 // A client of an app that reports events as text: next(pred) waits for
 // the first message matching 'pred' (bounded).

@@ -11,13 +11,11 @@
 // and an answer that never comes bounded by timeout_ms.
 const { test, after } = require('node:test');
 const assert = require('node:assert');
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
 const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
 const http = require('node:http');
 const h = require('./lib/harness');
+const { freePort, redisServers } = require('./lib/redis');
 
 const servers = new Set();
 after(() => {
@@ -30,59 +28,7 @@ after(() => {
   h.killAll();
 });
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function ping(port) {
-  return new Promise((resolve) => {
-    let got = '';
-    const c = net.connect(port, '127.0.0.1', () => c.write('PING\r\n'));
-    const done = (v) => { clearTimeout(timer); c.destroy(); resolve(v); };
-    const timer = setTimeout(() => done(false), 1000);
-    c.on('data', (d) => { got += d; if (got.includes('\r\n')) done(got.startsWith('+PONG')); });
-    c.on('error', () => done(false));
-  });
-}
-
-const redisDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-wait-'));
-
-async function startRedis(port) {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1',
-    '--save', '', '--appendonly', 'no', '--dir', redisDir, '--daemonize', 'no'],
-  { stdio: ['ignore', 'pipe', 'pipe'] });
-  p.text = '';
-  p.stdout.on('data', (d) => { p.text += d; });
-  p.stderr.on('data', (d) => { p.text += d; });
-  p.exited = new Promise((r) => p.on('exit', r));
-  servers.add(p);
-  for (let i = 0; i < 200; i++) {
-    if (p.exitCode !== null) break;
-    if (await ping(port)) return p;
-    await h.sleep(25);
-  }
-  p.kill('SIGKILL');
-  throw new Error(`redis-server did not answer on ${port}:\n${p.text}`);
-}
-
-async function stopRedis(p) {
-  p.kill('SIGTERM');
-  let timer;
-  const late = new Promise((r) => { timer = setTimeout(() => r('late'), 10000); });
-  if (await Promise.race([p.exited, late]) === 'late') {
-    p.kill('SIGKILL');
-    await p.exited;
-  }
-  clearTimeout(timer);
-  servers.delete(p);
-}
+const { startRedis, stopRedis } = redisServers(servers, 'gcs-wait-');
 
 function config(url, timeout = 2000) {
   return {

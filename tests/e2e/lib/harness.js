@@ -245,6 +245,7 @@ const NO_ASYNC_SIGNALS = process.env.GC_TSAN === '1'
   ? 'ThreadSanitizer holds signals back from a thread that spins' : false;
 
 module.exports = {
+  freePort: require('./redis').freePort,
   NO_ASYNC_SIGNALS, WORKERS, frame, closeCode,
   GCS, BUILD, SRC, sleep, listening, waitStderr, startGcs, stopGcs, killAll, recorderConfig,
   events, waitEvents, connect, received, rawExchange, upgradeRequest, WebSocket,
