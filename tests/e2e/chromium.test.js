@@ -4,23 +4,15 @@
 // reports through a second app on the same port (the recorder adapter).
 const { test, after } = require('node:test');
 const assert = require('node:assert');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const h = require('./lib/harness');
+const b = require('./lib/browser');
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-chromium-'));
-let browser;
-// Chromium forks helpers: kill its whole process group, then clean up.
-function killBrowser() {
-  if (browser && browser.exitCode === null) {
-    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
-  }
-}
 after(async () => {
-  killBrowser();
+  b.killBrowsers();
   h.killAll();
   await h.sleep(200);
   try {
@@ -29,7 +21,7 @@ after(async () => {
 });
 
 test('headless Chromium echoes through gcs', async () => {
-  assert.ok(fs.existsSync(CHROMIUM), 'chromium is missing: make test installs it');
+  assert.ok(fs.existsSync(b.CHROMIUM), 'chromium is missing: make test installs it');
   const r = h.recorderConfig(0, tmp);
   r.cfg.adapters.push({ type: 'native', dir: h.BUILD, name: 'echo',
                         apps: [{ name: 'echo', type_name: 'echo', file_name: 'echo' }] });
@@ -38,21 +30,15 @@ test('headless Chromium echoes through gcs', async () => {
   const port = gcs.port;
 
   const page = 'file://' + path.join(h.SRC, 'tests/e2e/pages/echo.html') + '?port=' + port;
-  browser = spawn(CHROMIUM, [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--user-data-dir=' + path.join(tmp, 'profile'), page,
-  ], { stdio: 'ignore', detached: true });
-  const ev = await h.waitEvents(r.log, (e) => e.some((l) => l.includes('/rec/report?r=')), 'the page report', 1200);
-  const line = ev.find((l) => l.includes('/rec/report?r='));
-  const result = JSON.parse(decodeURIComponent(line.split(' ')[2].split('?r=')[1]));
+  const browser = b.openPage(page, path.join(tmp, 'profile'));
+  const result = await b.pageReport(r.log);
   assert.deepStrictEqual(result, {
     code: 1000,
     text: 'hello from chromium \u00e9\u20ac',
     bytes: [0, 1, 2, 250, 255],
     big: 70000,
   });
-  killBrowser();
+  b.killBrowser(browser);
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });
 
@@ -60,7 +46,7 @@ test('headless Chromium echoes through gcs', async () => {
 // the page parses with JSON.parse(e.data), no Blob in the way, and its
 // NORMAL close with a code and a reason reaches the browser's close event.
 test('headless Chromium gets text frames and a close code with a reason', async () => {
-  assert.ok(fs.existsSync(CHROMIUM), 'chromium is missing: make test installs it');
+  assert.ok(fs.existsSync(b.CHROMIUM), 'chromium is missing: make test installs it');
   const dir = fs.mkdtempSync(path.join(tmp, 'text-'));
   const r = h.recorderConfig(0, dir);
   r.cfg.adapters.push({ type: 'lua', apps: [
@@ -68,14 +54,8 @@ test('headless Chromium gets text frames and a close code with a reason', async 
   r.cfg.vhosts.push({ ip: '127.0.0.1', port: 0, protocol: 'ws', app: 'txt' }); // the same port
   const gcs = await h.startGcs(r.cfg);
   const page = 'file://' + path.join(h.SRC, 'tests/e2e/pages/text.html') + '?port=' + gcs.port;
-  browser = spawn(CHROMIUM, [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--user-data-dir=' + path.join(dir, 'profile'), page,
-  ], { stdio: 'ignore', detached: true });
-  const ev = await h.waitEvents(r.log, (e) => e.some((l) => l.includes('/rec/report?r=')), 'the page report', 1200);
-  const line = ev.find((l) => l.includes('/rec/report?r='));
-  const result = JSON.parse(decodeURIComponent(line.split(' ')[2].split('?r=')[1]));
+  const browser = b.openPage(page, path.join(dir, 'profile'));
+  const result = await b.pageReport(r.log);
   assert.deepStrictEqual(result, {
     types: ['string', 'string'],
     welcome: { hello: 'browser', n: 1 },
@@ -83,6 +63,6 @@ test('headless Chromium gets text frames and a close code with a reason', async 
     code: 4001,
     reason: 'room full',
   });
-  killBrowser();
+  b.killBrowser(browser);
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });

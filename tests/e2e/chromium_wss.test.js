@@ -4,23 +4,16 @@
 // the recorder adapter on a ws vhost of another address.
 const { test, after } = require('node:test');
 const assert = require('node:assert');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const h = require('./lib/harness');
+const b = require('./lib/browser');
 const t = require('./lib/tls');
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-chromium-wss-'));
-let browser;
-function killBrowser() {
-  if (browser && browser.exitCode === null) {
-    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
-  }
-}
 after(async () => {
-  killBrowser();
+  b.killBrowsers();
   h.killAll();
   await h.sleep(200);
   try {
@@ -29,7 +22,7 @@ after(async () => {
 });
 
 test('headless Chromium echoes over wss through gcs', async () => {
-  assert.ok(fs.existsSync(CHROMIUM), 'chromium is missing: make test installs it');
+  assert.ok(fs.existsSync(b.CHROMIUM), 'chromium is missing: make test installs it');
   t.makeCa(tmp);
   const srv = t.makeServerCert(tmp, 'srv');
   const r = h.recorderConfig(0, tmp);
@@ -41,15 +34,9 @@ test('headless Chromium echoes over wss through gcs', async () => {
   const rec = h.listening(gcs.stderrText)[0].port; // logged before the wss line
   const page = 'file://' + path.join(h.SRC, 'tests/e2e/pages/wss.html') +
     `?port=${port}&rec=127.0.0.2:${rec}`;
-  browser = spawn(CHROMIUM, [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--ignore-certificate-errors-spki-list=' + t.spkiHash(srv + '.cert'),
-    '--user-data-dir=' + path.join(tmp, 'profile'), page,
-  ], { stdio: 'ignore', detached: true });
-  const ev = await h.waitEvents(r.log, (e) => e.some((l) => l.includes('/rec/report?r=')), 'the page report', 1200);
-  const line = ev.find((l) => l.includes('/rec/report?r='));
-  const result = JSON.parse(decodeURIComponent(line.split(' ')[2].split('?r=')[1]));
+  const browser = b.openPage(page, path.join(tmp, 'profile'),
+    ['--ignore-certificate-errors-spki-list=' + t.spkiHash(srv + '.cert')]);
+  const result = await b.pageReport(r.log);
   assert.deepStrictEqual(result, {
     code: 1000,
     text: 'hello over wss \u00e9\u20ac',
@@ -57,6 +44,6 @@ test('headless Chromium echoes over wss through gcs', async () => {
     big: 70000,
     proto: 'proto wss',
   });
-  killBrowser();
+  b.killBrowser(browser);
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
 });
