@@ -146,6 +146,10 @@ struct gc_config {
    * host name, unless 's2s_verify' is 0 ("verify": false; default 1). */
   char *s2s_ca_file;
   int s2s_verify;
+  /* "io_uring" (ours): connections' output is sent in one batch a loop
+   * turn through io_uring (host/uring.c); false: a write() each. Default
+   * 1; where the kernel refuses io_uring, write() too. */
+  int io_uring;
 };
 
 /* Reads and loads the config file at 'path' (see gc_config_load_string).

@@ -228,6 +228,7 @@ int gc__config_extract(struct gc_config *cfg) {
     return ENOMEM;
   const json_t *s2s = json_object_get(root, "s2s");
   cfg->s2s_verify = !json_is_false(json_object_get(s2s, "verify"));
+  cfg->io_uring = !json_is_false(json_object_get(root, "io_uring"));
   if (s2s && dup_member(s2s, "ca_file", &cfg->s2s_ca_file))
     return ENOMEM;
   return dup_member(root, "working_dir", &cfg->working_dir);

@@ -175,6 +175,7 @@ static const struct key_spec root_keys[] = {
     S_OBJ("redis", redis_keys),
     S_OBJ("http", http_keys),
     S_OBJ("s2s", s2s_keys),
+    S_BOOL("io_uring"),
     S_FREE("lua"),
     S_FREE("settings"),
     S_END};

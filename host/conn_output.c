@@ -14,11 +14,12 @@
 #include "log.h"
 #include "metrics.h"
 #include "transport.h"
+#include "uring.h"
 
 #define GC_IOV_MAX 64
 
 /* The loop thread's gathering buffer for a flush of small messages. */
-static _Thread_local uint8_t cork[16384];
+static _Thread_local uint8_t cork[GC_URING_GATHER_MAX];
 
 static void report_sent(void *ctx, const struct gc_msg *m) {
   struct gc_conn *c = ctx;
@@ -123,6 +124,77 @@ void gc__conn_flush(struct gc_conn *c) {
   gc__conn_queue_check(c);
   if (!c->q.head)
     c->out_since = 0;
+  if (c->state != GC_CONN_DEAD)
+    gc__conn_step(c);
+}
+
+int gc__conn_flush_offer(struct gc_conn *c, struct gc_uring *u) {
+  /* Only the plain case: TLS, wslay's own output, a write in progress
+   * or nothing to write go through gc__conn_flush. */
+  if (c->tp != &gc_transport_tcp || c->state == GC_CONN_DEAD ||
+      c->write_in_flight || c->close_log_pending || !c->q.head ||
+      (c->ws && wslay_event_want_write(c->ws->ctx)))
+    return 0;
+  uv_os_fd_t fd;
+  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+    return 0;
+  uv_buf_t iov[GC_IOV_MAX];
+  size_t total;
+  size_t n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
+  if (n == 1) {
+    if (!gc__uring_has_room(u))
+      return 0;
+    gc__uring_send(u, c, fd, iov[0].base, iov[0].len);
+    return 1;
+  }
+  if (total > sizeof cork)
+    return 0; /* large: a writev costs little beside its bytes */
+  uint8_t *dst = gc__uring_reserve(u, total);
+  if (!dst)
+    return 0;
+  size_t off = 0;
+  for (size_t i = 0; i < n; i++) {
+    memcpy(dst + off, iov[i].base, iov[i].len);
+    off += iov[i].len;
+  }
+  gc__uring_send(u, c, fd, dst, total);
+  return 1;
+}
+
+/* As gc__conn_flush goes on after its try_write. */
+void gc__conn_sent(struct gc_conn *c, int w) {
+  if (c->state == GC_CONN_DEAD)
+    return; /* on_close reports what is left */
+  if (w < 0) {
+    gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(w));
+    gc__conn_closing(c, GC_CLOSED_BY_CLIENT, 1006); /* the peer is gone */
+    gc__conn_teardown(c);
+    return;
+  }
+  if (w > 0) {
+    conn_consume(c, (size_t)w);
+    if (c->state == GC_CONN_DEAD)
+      return;
+  }
+  if (c->write_in_flight)
+    return; /* a handler's send flushed it meanwhile */
+  if (c->q.head) {
+    /* What the socket did not take now (or what on_message_sent queued):
+     * a background write, which wakes us when it is done. */
+    uv_buf_t iov[GC_IOV_MAX];
+    size_t total;
+    size_t n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
+    if (c->tp->write(c, iov, n, total) != 0) {
+      gc__conn_teardown(c);
+      return;
+    }
+    c->write_in_flight = 1;
+    c->in_flight = total;
+    gc__conn_queue_check(c);
+    return;
+  }
+  gc__conn_queue_check(c);
+  c->out_since = 0;
   if (c->state != GC_CONN_DEAD)
     gc__conn_step(c);
 }

@@ -264,6 +264,8 @@ struct gc_loop {
   struct gc_msg_pool msg_pool; /* its connections' spare message blocks */
   int in_fast;           /* conn_fast.c runs a handler: its ubuf is in use */
   struct gc_ws_pool ws_pool; /* spare wslay contexts */
+  struct gc_uring *uring; /* the batched send (uring.c), made at first use */
+  int uring_off;          /* none: turned off, refused, or not made yet */
   struct gc_listener **listeners;
   size_t listener_count;
   int stopping;

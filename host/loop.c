@@ -14,6 +14,7 @@
 #include "log.h"
 #include "link.h"
 #include "mailbox.h"
+#include "uring.h"
 
 _Thread_local struct gc_loop *gc__loop_current;
 
@@ -53,8 +54,35 @@ void gc__loop_unmark_dirty(struct gc_loop *loop, struct gc_conn *c) {
 void gc__loop_flush(struct gc_loop *loop) {
   struct gc_conn *batch = loop->dirty;
   loop->dirty = NULL;
+  if (!batch)
+    return;
   for (struct gc_conn *c = batch; c; c = c->dirty_next)
     c->dirty = 2; /* in the batch, not on the list */
+  struct gc_uring *u = gc__uring_get(loop);
+  if (u) {
+    /* First every plain send into one submission (uring.h): no adapter
+     * runs until it is done. The others stay in the batch, in order. */
+    struct gc_conn *rest = NULL, *tail = NULL;
+    while (batch) {
+      struct gc_conn *c = batch;
+      batch = c->dirty_next;
+      c->dirty_next = c->dirty_prev = NULL;
+      if (gc__uring_full(u))
+        gc__uring_run(loop); /* its handlers leave this batch's list be */
+      if (gc__conn_flush_offer(c, u)) {
+        c->dirty = 0;
+        continue;
+      }
+      if (tail)
+        tail->dirty_next = c;
+      else
+        rest = c;
+      c->dirty_prev = tail;
+      tail = c;
+    }
+    gc__uring_run(loop);
+    batch = rest;
+  }
   while (batch) {
     struct gc_conn *c = batch;
     batch = c->dirty_next;
@@ -458,6 +486,7 @@ int gc_loop_close(struct gc_loop *loop) {
   loop->ubuf = NULL;
   gc_msg_pool_drain(&loop->msg_pool);
   gc_ws_pool_free(&loop->ws_pool);
+  gc__uring_free(loop);
   gc_free(loop->app_ctr);
   loop->app_ctr = NULL;
   gc__mailbox_free(loop);

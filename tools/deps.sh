@@ -35,6 +35,7 @@ need libssl-dev "OpenSSL (pkg-config openssl)" pc openssl
 need libwslay-dev "wslay (wslay/wslay.h)" header wslay/wslay.h
 need libhttp-parser-dev "http-parser (http_parser.h)" header http_parser.h
 need libhiredis-dev "hiredis (pkg-config hiredis)" pc hiredis
+need liburing-dev "liburing (pkg-config liburing)" pc liburing
 # gc.json: the Lua adapter dlopens lua-cjson's library at run time.
 cjson() { for d in /usr/lib/*-linux-gnu /usr/lib /usr/local/lib; do [ -e "$d/liblua5.4-cjson.so.0" ] && return 0; done; ldconfig -p 2>/dev/null | grep -q 'liblua5\.4-cjson\.so\.0'; }
 need lua-cjson "lua-cjson for Lua 5.4 (liblua5.4-cjson.so.0), gc.json" cjson
