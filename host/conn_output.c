@@ -92,6 +92,7 @@ void gc__conn_flush(struct gc_conn *c) {
     } else {
       w = c->tp->try_write(c, iov, n);
     }
+    gc_counters_inc(&c->loop->sends[0], 1);
     if (w < 0) {
       gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(w));
       gc__conn_closing(c, GC_CLOSED_BY_CLIENT, 1006); /* the peer is gone */
@@ -147,8 +148,8 @@ int gc__conn_flush_offer(struct gc_conn *c, struct gc_uring *u) {
     gc__uring_send(u, c, fd, iov[0].base, iov[0].len);
     return 1;
   }
-  if (total > sizeof cork)
-    return 0; /* large: a writev costs little beside its bytes */
+  if (total > sizeof cork) /* large: no copy */
+    return gc__uring_sendv(u, c, fd, iov, n) == 0;
   uint8_t *dst = gc__uring_reserve(u, total);
   if (!dst)
     return 0;

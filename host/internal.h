@@ -240,6 +240,7 @@ struct gc_loop {
   } lag;
   int64_t lag_due; /* when the housekeeping tick is due */
   _Atomic uint64_t refused[GC_REFUSED_STATUSES]; /* HTTP 400..599 answered */
+  _Atomic uint64_t sends[2]; /* output sends to sockets: [0] write(), [1] io_uring */
   struct gc_admin *admin; /* loop 0's admin listener, else NULL */
   uv_timer_t drain_timer; /* loop 0's, SIGTERM with drain_s */
   struct gc_handle_table conns; /* accepted connections by handle */

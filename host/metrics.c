@@ -291,6 +291,15 @@ void gc__metrics_render(struct gc_server *s, struct gc_text *t) {
         gc_text_printf(t, "gcs_refused_connections_total{status=\"%d\",worker=\"%zu\"} %llu\n",
                        400 + st, w, (unsigned long long)v);
     }
+  head(t, "gcs_socket_sends_total", "counter",
+       "Sends of connections' output to their sockets: batched through "
+       "io_uring (one system call a loop turn), or one write() each.");
+  for (size_t w = 0; w < s->loop_count; w++)
+    for (int via = 0; via < 2; via++)
+      gc_text_printf(t, "gcs_socket_sends_total{via=\"%s\",worker=\"%zu\"} %llu\n",
+                     via ? "io_uring" : "write", w,
+                     (unsigned long long)atomic_load_explicit(&s->loops[w]->sends[via],
+                                                              memory_order_relaxed));
   head(t, "gcs_loop_lag_seconds", "histogram",
        "How late a worker loop's once-a-second timer fires: time the loop was "
        "busy when it was due.");

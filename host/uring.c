@@ -57,8 +57,9 @@ struct gc_uring *gc__uring_get(struct gc_loop *loop) {
     rc = io_uring_queue_init_params(GC_URING_SLOTS, &u->ring, &p);
   }
   if (rc < 0) {
-    gc_log(GCL_INFO, "worker %d: io_uring unavailable (%s), sending with write()",
-           loop->id, strerror(-rc));
+    /* Docker's default seccomp profile, for one, refuses it. */
+    gc_log(GCL_NOTICE, "worker %d: io_uring unavailable (%s): output is sent "
+           "with a write() per connection", loop->id, strerror(-rc));
     gc_free(u);
     return NULL;
   }
@@ -103,11 +104,40 @@ void gc__uring_send(struct gc_uring *u, struct gc_conn *c, int fd,
   struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
   assert(sqe);
   unsigned i = u->count++;
+  gc_counters_inc(&c->loop->sends[1], 1);
   u->conn[i] = c;
   u->res[i] = 0;
   u->done[i] = 0;
   io_uring_prep_send(sqe, fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, i);
+}
+
+int gc__uring_sendv(struct gc_uring *u, struct gc_conn *c, int fd,
+                    const uv_buf_t *iov, size_t n) {
+  /* The message header and its vector live in the arena until the batch
+   * has run: the kernel reads them when it issues the send. */
+  struct msghdr *mh = (struct msghdr *)(void *)gc__uring_reserve(
+      u, sizeof *mh + n * sizeof(struct iovec));
+  if (!mh)
+    return ENOSPC;
+  struct iovec *v = (struct iovec *)(mh + 1);
+  for (size_t i = 0; i < n; i++) {
+    v[i].iov_base = iov[i].base;
+    v[i].iov_len = iov[i].len;
+  }
+  memset(mh, 0, sizeof *mh);
+  mh->msg_iov = v;
+  mh->msg_iovlen = n;
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+  assert(sqe);
+  unsigned i = u->count++;
+  gc_counters_inc(&c->loop->sends[1], 1);
+  u->conn[i] = c;
+  u->res[i] = 0;
+  u->done[i] = 0;
+  io_uring_prep_sendmsg(sqe, fd, mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe, i);
+  return 0;
 }
 
 /* Takes the completions there are; returns how many. */

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 struct gc_loop;
 struct gc_conn;
@@ -38,6 +39,10 @@ int gc__uring_full(const struct gc_uring *u);
  * as it is until gc__uring_run. Needs gc__uring_has_room. */
 void gc__uring_send(struct gc_uring *u, struct gc_conn *c, int fd,
                     const void *data, size_t len);
+/* The same for a vector of 'n' buffers (copied: only the buffers must
+ * stay): 0, or ENOSPC when the batch is full. */
+int gc__uring_sendv(struct gc_uring *u, struct gc_conn *c, int fd,
+                    const uv_buf_t *iov, size_t n);
 /* Submits the batch and, once every send completed, hands each result to
  * gc__conn_sent. */
 void gc__uring_run(struct gc_loop *loop);

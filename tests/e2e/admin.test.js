@@ -5,11 +5,11 @@ const { test, after } = require('node:test');
 const assert = require('node:assert');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const h = require('./lib/harness');
+const { adminPort, get, sum } = require('./lib/admin');
 
 after(() => h.killAll());
 
@@ -20,37 +20,6 @@ function config(extra = {}) {
     admin: { ip: '127.0.0.1', port: 0 },
     ...extra,
   };
-}
-
-async function adminPort(gcs) {
-  for (let i = 0; i < 200; i++) {
-    const m = /admin listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(gcs.stderrText);
-    if (m) return Number(m[1]);
-    await h.sleep(25);
-  }
-  throw new Error('no admin line:\n' + gcs.stderrText);
-}
-
-function get(port, path, method = 'GET') {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method }, (res) => {
-      let body = '';
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode, body, type: res.headers['content-type'] }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-// The sum of a family's samples whose labels match 'labels' (a substring).
-function sum(text, name, labels = '') {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    const m = new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`).exec(line);
-    if (m && m[1].includes(labels)) total += Number(m[2]);
-  }
-  return total;
 }
 
 test('/health and /metrics: promtool accepts it, counters follow the clients per app', async () => {
