@@ -1063,8 +1063,8 @@ static void input(struct conn *c, const uint8_t *data, size_t len) {
  * servers it measured (a system call costs about a microsecond on this VM),
  * and the row measured the client. Each receiver gets one multishot recv
  * into a ring of provided buffers instead: no system call per delivery. */
-#define RX_NBUF 4096u
-#define RX_BUFSZ 2048u
+#define RX_NBUF 16384u
+#define RX_BUFSZ 1024u
 #define RX_CANCEL UINT64_MAX
 static struct io_uring rx_ring;
 static int rx_ready;
@@ -1148,41 +1148,60 @@ static void on_rx(uv_poll_t *h, int status, int events) {
   (void)status;
   (void)events;
   now_ns = uv_hrtime();
-  struct io_uring_cqe *cqe;
-  unsigned head, n = 0;
-  int bufs = 0;
-  io_uring_for_each_cqe(&rx_ring, head, cqe) {
-    n++;
-    if (cqe->user_data == RX_CANCEL)
-      continue;
-    struct conn *c = &conns[cqe->user_data];
-    int live = c->rx && c->state == C_OPEN;
-    if (cqe->flags & IORING_CQE_F_BUFFER) {
-      unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-      uint8_t *b = rx_mem + (size_t)bid * RX_BUFSZ;
-      if (live && cqe->res > 0)
-        input(c, b, (size_t)cqe->res);
-      io_uring_buf_ring_add(rx_br, b, RX_BUFSZ, (unsigned short)bid,
-                            io_uring_buf_ring_mask(RX_NBUF), bufs++);
+  unsigned n;
+  do {
+    /* A receive whose multishot ended is armed again after the loop, once
+     * the buffers are back: armed inside it, a receive finding none ends
+     * at once, again and again. */
+    static int *rearm;
+    int nrearm = 0;
+    if (!rearm && !(rearm = malloc((size_t)nconns * sizeof *rearm))) {
+      fprintf(stderr, "loadgen: out of memory\n");
+      exit(1);
     }
-    live = c->rx && c->state == C_OPEN;
-    if (!live || (cqe->flags & IORING_CQE_F_MORE))
-      continue;
-    if (cqe->res > 0 || cqe->res == -ENOBUFS) {
-      rx_arm(c); /* the multishot ended (buffers ran out): again */
-      continue;
+    struct io_uring_cqe *cqe;
+    unsigned head;
+    n = 0;
+    io_uring_for_each_cqe(&rx_ring, head, cqe) {
+      n++;
+      if (cqe->user_data == RX_CANCEL)
+        continue;
+      struct conn *c = &conns[cqe->user_data];
+      if (cqe->flags & IORING_CQE_F_BUFFER) {
+        unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+        uint8_t *b = rx_mem + (size_t)bid * RX_BUFSZ;
+        if (c->rx && c->state == C_OPEN && cqe->res > 0)
+          input(c, b, (size_t)cqe->res); /* a partial frame is copied */
+        io_uring_buf_ring_add(rx_br, b, RX_BUFSZ, (unsigned short)bid,
+                              io_uring_buf_ring_mask(RX_NBUF), 0);
+        io_uring_buf_ring_advance(rx_br, 1);
+      }
+      if (!c->rx || c->state != C_OPEN || (cqe->flags & IORING_CQE_F_MORE))
+        continue;
+      if (cqe->res > 0 || cqe->res == -ENOBUFS) {
+        c->rx = 2; /* armed again below */
+        rearm[nrearm++] = c->id;
+        continue;
+      }
+      c->rx = 0;
+      if (!stopping) {
+        st.closed++;
+        st.conn_errors++;
+        error_at(c, "read: %s", cqe->res ? strerror(-cqe->res) : "end of file");
+      }
+      conn_close(c, 1);
     }
-    c->rx = 0;
-    if (!stopping) {
-      st.closed++;
-      st.conn_errors++;
-      error_at(c, "read: %s", cqe->res ? strerror(-cqe->res) : "end of file");
+    io_uring_cq_advance(&rx_ring, n);
+    for (int i = 0; i < nrearm; i++) {
+      struct conn *c = &conns[rearm[i]];
+      if (c->rx == 2 && c->state == C_OPEN)
+        rx_arm(c);
     }
-    conn_close(c, 1);
-  }
-  io_uring_cq_advance(&rx_ring, n);
-  if (bufs)
-    io_uring_buf_ring_advance(rx_br, bufs);
+    /* Completions the CQ had no room for wait in the kernel until a
+     * peek asks for them. */
+    if (IO_URING_READ_ONCE(*rx_ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+      (void)io_uring_peek_cqe(&rx_ring, &cqe);
+  } while (n);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
