@@ -109,7 +109,8 @@ p();
 
 p(`## Memory per idle connection (${args['idle-conns'] || '?'} connections)`);
 p();
-p('Server VmRSS after every connection did one echo and sat idle for 1 s, minus VmRSS before; divided by');
+p('Each server started afresh for this row (the rows above would have left it a heap to fill unseen);');
+p('VmRSS after every connection did one echo and sat idle for 1 s, minus VmRSS before; divided by');
 p('the connections. Kernel socket buffers are not in RSS.');
 p();
 table(['', ...present.map((s) => NAMES[s])], [

@@ -398,8 +398,15 @@ for s in $ECHO_LIST; do
   run "handshake" "$s" --mode handshake --concurrency 32 --duration "$HS_DUR"
 done
 
-[ -n "$ECHO_LIST" ] && log "idle: $IDLE_CONNS connections, one echo each, then held"
+[ -n "$ECHO_LIST" ] && log "idle: $IDLE_CONNS connections, one echo each, then held (each server started afresh)"
 for s in $ECHO_LIST; do
+  # A fresh process: memory the rows above grew and freed (a garbage
+  # collector's heap above all) would hold the idle connections unseen.
+  kill "${PID[$s]}" 2>/dev/null || true
+  wait "${PID[$s]}" 2>/dev/null || true
+  for _ in $(seq 100); do port_busy "${PORT[$s]}" || break; sleep 0.05; done
+  start_server "$s"
+  sleep 1 # settled: what a runtime does at start is not the connections'
   run "idle" "$s" --mode idle --conns "$IDLE_CONNS" --concurrency 128 --size 32
 done
 

@@ -160,7 +160,7 @@ struct gc_conn {
   struct gc_ws *ws; /* borrowed from loop->ws_pool while needed, else NULL */
   struct gc_send_queue q;
   size_t in_flight; /* bytes of the uv_write in progress */
-  uv_write_t wreq;
+  uv_write_t *wreq;   /* a background write's request (transport_tcp.c), else NULL */
   intptr_t timer_id;    /* connectionSetTimer */
   intptr_t deadline_id; /* bound of a close in progress */
   const uint8_t *in;    /* bytes being fed to wslay */

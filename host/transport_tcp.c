@@ -1,11 +1,13 @@
 /* transport_tcp.c - a client on a TCP socket: one read buffer per loop
  * and a bounded share per loop turn; uv_try_write first, uv_write for what
  * the kernel does not take. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "internal.h"
 #include "mailbox.h"
 #include "transport.h"
@@ -94,14 +96,27 @@ static int tcp_try_write(struct gc_conn *c, const uv_buf_t *iov, size_t n) {
 
 static void on_write(uv_write_t *req, int status) {
   struct gc_conn *c = req->data;
+  assert(c->wreq == req);
+  gc_free(req);
+  c->wreq = NULL;
   gc__conn_write_done(c, status, c->in_flight);
 }
 
+/* The request is made for the write: most connections never need one (the
+ * kernel takes their output at once), and an idle one holds none. */
 static int tcp_write(struct gc_conn *c, const uv_buf_t *iov, size_t n,
                      size_t total) {
   (void)total;
-  c->wreq.data = c;
-  return uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write);
+  assert(!c->wreq);
+  if (!(c->wreq = gc_malloc(sizeof *c->wreq)))
+    return UV_ENOMEM;
+  c->wreq->data = c;
+  int rc = uv_write(c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write);
+  if (rc != 0) {
+    gc_free(c->wreq);
+    c->wreq = NULL;
+  }
+  return rc;
 }
 
 /* ---- addresses, hand-over ------------------------------------------------ */
