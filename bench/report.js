@@ -138,16 +138,25 @@ if (chats.length) {
   p();
   p(`Sender keeps ${b0 ? b0.window : '?'} messages of ${b0 ? b0.size : '?'} B in flight (a message is done once every receiver has it);`);
   p('each receiver checks every "s: TEXT" it gets. Deliveries/s = messages received by all receivers per second.');
+  p('Client "io_uring": the receivers read through a multishot receive each (the client keeps up with the');
+  p('servers); "read()": a read() per receiver per wake-up, the client the bound (the row before 2026-12-03).');
+  p('"others": CPU of other processes (ksoftirqd\'s share of the loopback delivery among them).');
   p();
-  table(['server', 'receivers', 'deliveries/s', 'broadcasts/s', 'p50 / p99 / p99.9 (µs)', 'server CPU', 'ratio to native'],
-    chats.map((s) => {
-      const r = get(s, 'broadcast');
-      if (!r || r.deliveries_per_s === undefined) return [NAMES[s], '–', `–${errNote(r)}`, '–', '–', '–', '–'];
-      return [NAMES[s], r.receivers, fmt(r.deliveries_per_s) + errNote(r), fmt(r.broadcasts / r.seconds),
+  const bLibuv = get('chat-native', 'broadcast libuv client');
+  table(['server', 'client', 'receivers', 'deliveries/s', 'broadcasts/s', 'p50 / p99 / p99.9 (µs)', 'server CPU',
+    'others', 'server CPU µs / delivery', 'ratio to native'],
+    ['broadcast', 'broadcast libuv client'].flatMap((l) => chats.map((s) => {
+      const r = get(s, l);
+      const client = l === 'broadcast' ? 'io_uring' : 'read()';
+      const base = l === 'broadcast' ? b0 : bLibuv;
+      if (!r || r.deliveries_per_s === undefined) return [NAMES[s], client, '–', `–${errNote(r)}`, '–', '–', '–', '–', '–', '–'];
+      return [NAMES[s], client, r.receivers, fmt(r.deliveries_per_s) + errNote(r), fmt(r.broadcasts / r.seconds),
         `${fmt1(r.lat_p50_us)} / ${fmt1(r.lat_p99_us)} / ${fmt1(r.lat_p999_us)}`,
         r.server_cpu_pct !== undefined ? `${r.server_cpu_pct}%` : '–',
-        ratio(r.deliveries_per_s, b0 && b0.deliveries_per_s)];
-    }));
+        r.others_cpu_pct !== undefined ? `${r.others_cpu_pct}%` : '–',
+        r.server_cpu_s_per_mmsg !== undefined ? r.server_cpu_s_per_mmsg.toFixed(2) : '–',
+        ratio(r.deliveries_per_s, base && base.deliveries_per_s)];
+    })));
 }
 
 const logics = ['logic-lua', 'logic-budget'].filter((s) => rows.some((r) => r.server === s && r.label === 'logic'));
@@ -417,9 +426,15 @@ if (idleBun !== undefined && idle !== undefined)
 // Issue 20: room broadcast against uWebSockets's topic publish.
 {
   const bb = v('chat-bun', 'broadcast', 'deliveries_per_s');
+  const bbL = v('chat-bun', 'broadcast libuv client', 'deliveries_per_s');
+  const cb = v('chat-bun', 'broadcast libuv client', 'server_cpu_s_per_mmsg');
   for (const s of ['chat-native', 'chat-lua']) {
     const d = v(s, 'broadcast', 'deliveries_per_s');
-    if (bb) tgt(`room broadcast: ${NAMES[s]} ≥ 1.2× Bun's server.publish (deliveries/s)`, ratio(d, bb), d ? d / bb >= 1.2 : undefined);
+    if (bb) tgt(`room broadcast: ${NAMES[s]} ≥ 1.2× Bun's server.publish (deliveries/s, io_uring client)`, ratio(d, bb), d ? d / bb >= 1.2 : undefined);
+    const dL = v(s, 'broadcast libuv client', 'deliveries_per_s');
+    if (bbL && dL) targets.push([`(the same, read() client: bound by the client)`, ratio(dL, bbL), 'info']);
+    const c = v(s, 'broadcast libuv client', 'server_cpu_s_per_mmsg');
+    if (cb && c) targets.push([`(the same, read() client, by server CPU per delivery)`, ratio(cb, c), 'info']);
   }
 }
 const idleLua = v('gcs-lua', 'idle', 'rss_per_conn_b');

@@ -411,9 +411,15 @@ for s in $ECHO_LIST; do
 done
 
 [ -n "$CHAT_LIST" ] && log "room broadcast: 1 sender -> $BC_RECEIVERS receivers, 32 B, $BC_WINDOW in flight"
+# Twice: the receivers reading through io_uring (the client keeps up with
+# the servers) and with a read() each (the client is the bound; the row's
+# figures before 2026-12-03). Which one changes the servers' cost too
+# (bench/NOTES.md): both are shown.
 for s in $CHAT_LIST; do
   run "broadcast" "$s" --mode broadcast --receivers "$BC_RECEIVERS" --window "$BC_WINDOW" \
     --size 32 --warmup "$WARM" --duration "$BC_DUR" --concurrency 128
+  run "broadcast libuv client" "$s" --mode broadcast --receivers "$BC_RECEIVERS" --window "$BC_WINDOW" \
+    --size 32 --warmup "$WARM" --duration "$BC_DUR" --concurrency 128 --rx-libuv
 done
 
 [ -n "$LOGIC_LIST" ] && log "Lua game logic (bench/logic.lua): 32 B x100 w16, time limit vs instruction budget"
