@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <liburing.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +58,12 @@ struct gc_uring *gc__uring_get(struct gc_loop *loop) {
     rc = io_uring_queue_init_params(GC_URING_SLOTS, &u->ring, &p);
   }
   if (rc < 0) {
-    /* Docker's default seccomp profile, for one, refuses it. */
-    gc_log(GCL_NOTICE, "worker %d: io_uring unavailable (%s): output is sent "
-           "with a write() per connection", loop->id, strerror(-rc));
+    /* Docker's default seccomp profile, for one, refuses it. Said once:
+     * every worker meets the same kernel. */
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    if (!atomic_flag_test_and_set(&said))
+      gc_log(GCL_NOTICE, "io_uring unavailable (%s): output is sent with a "
+             "write() per connection", strerror(-rc));
     gc_free(u);
     return NULL;
   }
