@@ -100,8 +100,11 @@ uint8_t *gc__uring_reserve(struct gc_uring *u, size_t len) {
   return p;
 }
 
-void gc__uring_send(struct gc_uring *u, struct gc_conn *c, int fd,
-                    const void *data, size_t len) {
+/* The next slot of the batch, for c's send: its SQE, and in '*slot' the
+ * index the caller sets as user_data once the SQE is prepared (a prep
+ * helper may clear it). */
+static struct io_uring_sqe *take_slot(struct gc_uring *u, struct gc_conn *c,
+                                      unsigned *slot) {
   assert(u->count < GC_URING_SLOTS);
   /* The SQ has GC_URING_SLOTS entries and each batch is submitted before
    * it holds more. */
@@ -112,6 +115,14 @@ void gc__uring_send(struct gc_uring *u, struct gc_conn *c, int fd,
   u->conn[i] = c;
   u->res[i] = 0;
   u->done[i] = 0;
+  *slot = i;
+  return sqe;
+}
+
+void gc__uring_send(struct gc_uring *u, struct gc_conn *c, int fd,
+                    const void *data, size_t len) {
+  unsigned i;
+  struct io_uring_sqe *sqe = take_slot(u, c, &i);
   io_uring_prep_send(sqe, fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, i);
 }
@@ -132,13 +143,8 @@ int gc__uring_sendv(struct gc_uring *u, struct gc_conn *c, int fd,
   memset(mh, 0, sizeof *mh);
   mh->msg_iov = v;
   mh->msg_iovlen = n;
-  struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-  assert(sqe);
-  unsigned i = u->count++;
-  gc_counters_inc(&c->loop->sends[1], 1);
-  u->conn[i] = c;
-  u->res[i] = 0;
-  u->done[i] = 0;
+  unsigned i;
+  struct io_uring_sqe *sqe = take_slot(u, c, &i);
   io_uring_prep_sendmsg(sqe, fd, mh, MSG_DONTWAIT | MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, i);
   return 0;
