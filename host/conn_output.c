@@ -36,6 +36,42 @@ static void conn_consume(struct gc_conn *c, size_t n) {
   gc_send_queue_consume(&c->q, n, report_sent, c);
 }
 
+/* The kernel took 'w' bytes of the queue, or failed with libuv error 'w':
+ * 0 if the connection goes on, -1 if it ended. */
+static int conn_took(struct gc_conn *c, int w) {
+  if (w < 0) {
+    gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(w));
+    gc__conn_closing(c, GC_CLOSED_BY_CLIENT, 1006); /* the peer is gone */
+    gc__conn_teardown(c);
+    return -1;
+  }
+  if (w > 0)
+    conn_consume(c, (size_t)w);
+  return c->state == GC_CONN_DEAD ? -1 : 0;
+}
+
+/* What the peer did not take now goes to a background write, which wakes
+ * us when it is done. */
+static void conn_write_rest(struct gc_conn *c, const uv_buf_t *iov, size_t n,
+                            size_t total) {
+  if (c->tp->write(c, iov, n, total) != 0) {
+    gc__conn_teardown(c);
+    return;
+  }
+  c->write_in_flight = 1;
+  c->in_flight = c->tp->drain_inline ? 0 : total;
+  gc__conn_queue_check(c);
+}
+
+/* Written for now: the limits looked at, then what comes next. */
+static void conn_written(struct gc_conn *c) {
+  gc__conn_queue_check(c);
+  if (!c->q.head)
+    c->out_since = 0;
+  if (c->state != GC_CONN_DEAD)
+    gc__conn_step(c);
+}
+
 void gc__conn_write_done(struct gc_conn *c, int status, size_t written) {
   c->write_in_flight = 0;
   if (c->state == GC_CONN_DEAD)
@@ -93,40 +129,21 @@ void gc__conn_flush(struct gc_conn *c) {
       w = c->tp->try_write(c, iov, n);
     }
     gc_counters_inc(&c->loop->sends[0], 1);
-    if (w < 0) {
-      gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(w));
-      gc__conn_closing(c, GC_CLOSED_BY_CLIENT, 1006); /* the peer is gone */
-      gc__conn_teardown(c);
+    if (conn_took(c, w) != 0)
       return;
-    }
-    if (w > 0) {
-      conn_consume(c, (size_t)w);
-      if (c->state == GC_CONN_DEAD)
-        return;
-    }
     if (!c->q.head)
       break;
     size_t offered = total;
     n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
     /* An in-memory peer that takes everything is written batch after
      * batch; a socket whose kernel buffer is full hands the rest to a
-     * background write, which wakes us when it is done. */
+     * background write. */
     if (c->tp->drain_inline && (size_t)w == offered)
       continue;
-    if (c->tp->write(c, iov, n, total) != 0) {
-      gc__conn_teardown(c);
-      return;
-    }
-    c->write_in_flight = 1;
-    c->in_flight = c->tp->drain_inline ? 0 : total;
-    gc__conn_queue_check(c);
+    conn_write_rest(c, iov, n, total);
     return;
   }
-  gc__conn_queue_check(c);
-  if (!c->q.head)
-    c->out_since = 0;
-  if (c->state != GC_CONN_DEAD)
-    gc__conn_step(c);
+  conn_written(c);
 }
 
 int gc__conn_flush_offer(struct gc_conn *c, struct gc_uring *u) {
@@ -166,38 +183,17 @@ int gc__conn_flush_offer(struct gc_conn *c, struct gc_uring *u) {
 void gc__conn_sent(struct gc_conn *c, int w) {
   if (c->state == GC_CONN_DEAD)
     return; /* on_close reports what is left */
-  if (w < 0) {
-    gc__conn_log(c, GCL_INFO, "write failed: %s", uv_strerror(w));
-    gc__conn_closing(c, GC_CLOSED_BY_CLIENT, 1006); /* the peer is gone */
-    gc__conn_teardown(c);
-    return;
-  }
-  if (w > 0) {
-    conn_consume(c, (size_t)w);
-    if (c->state == GC_CONN_DEAD)
-      return;
-  }
-  if (c->write_in_flight)
-    return; /* a handler's send flushed it meanwhile */
+  if (conn_took(c, w) != 0 || c->write_in_flight)
+    return; /* ended, or a handler's send flushed it meanwhile */
   if (c->q.head) {
-    /* What the socket did not take now (or what on_message_sent queued):
-     * a background write, which wakes us when it is done. */
+    /* What the socket did not take now, or what on_message_sent queued. */
     uv_buf_t iov[GC_IOV_MAX];
     size_t total;
     size_t n = gc_send_queue_iov(&c->q, iov, GC_IOV_MAX, &total);
-    if (c->tp->write(c, iov, n, total) != 0) {
-      gc__conn_teardown(c);
-      return;
-    }
-    c->write_in_flight = 1;
-    c->in_flight = total;
-    gc__conn_queue_check(c);
+    conn_write_rest(c, iov, n, total);
     return;
   }
-  gc__conn_queue_check(c);
-  c->out_since = 0;
-  if (c->state != GC_CONN_DEAD)
-    gc__conn_step(c);
+  conn_written(c);
 }
 
 /* Decides what comes next once the queue is empty. */
