@@ -6,6 +6,7 @@
 // and /metrics says which way the sends went.
 const { test, after } = require('node:test');
 const assert = require('node:assert');
+const path = require('node:path');
 const h = require('./lib/harness');
 const { adminPort, get, sum } = require('./lib/admin');
 
@@ -70,6 +71,23 @@ test('"io_uring": false sends with write(), every echo intact', async () => {
   assert.strictEqual(s.uring, 0, JSON.stringify(s));
   assert.ok(s.write >= 100, JSON.stringify(s));
   assert.doesNotMatch(gcs.stderrText, refused);
+  clients.forEach((ws) => ws.close(1000));
+  await Promise.all(clients.map((ws) => ws.closed));
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
+
+// As under Docker's default seccomp profile (tests/tools/deny_uring.c):
+// io_uring_setup fails with EPERM. Two loops meet the refusal; one line
+// says so, and the output goes out with write().
+test('a kernel that refuses io_uring: one NOTICE line, every echo sent with write()', async () => {
+  const gcs = await h.startGcs(config({ threading: { worker_count: 2 } }),
+    { under: [path.join(h.BUILD, 'deny_uring')] });
+  const clients = await echoes(gcs.port);
+  const s = await sends(gcs);
+  assert.strictEqual(s.uring, 0, JSON.stringify(s));
+  assert.ok(s.write >= 100, JSON.stringify(s));
+  const lines = gcs.stderrText.match(/N: io_uring unavailable \(Operation not permitted\): output is sent with a write\(\) per connection\n/g) || [];
+  assert.strictEqual(lines.length, 1, gcs.stderrText);
   clients.forEach((ws) => ws.close(1000));
   await Promise.all(clients.map((ws) => ws.closed));
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);

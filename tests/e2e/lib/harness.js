@@ -81,12 +81,13 @@ function argsWithWorkers(args) {
 
 // Starts gcs. 'cfg' is a config object (written to a temp file) or
 // { args: [...] } for a command line of its own; 'ulimit' (e.g. '-Sn 256')
-// is applied by a shell that then execs gcs (same pid).
+// is applied by a shell that then execs gcs (same pid); 'under' is a
+// command (an array) that execs gcs with its own arguments after it.
 // Waits until gcs listens: with a vhost port 0 in the config (or "-p 0"),
 // from its listening lines: proc.port is the first listener's port,
 // proc.listeners every { ip, port } in config order (vhosts with port 0 on
 // one ip share one port). With { port } (a fixed port), by connecting to it.
-async function startGcs(cfg, { port, wait = true, ulimit } = {}) {
+async function startGcs(cfg, { port, wait = true, ulimit, under } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gcs-e2e-'));
   let args = cfg.args && argsWithWorkers(cfg.args);
   let listeners = 0; // how many listening lines to wait for
@@ -101,7 +102,9 @@ async function startGcs(cfg, { port, wait = true, ulimit } = {}) {
   }
   const proc = ulimit
     ? spawn('sh', ['-c', `ulimit ${ulimit} && exec "$0" "$@"`, GCS, ...args], { cwd: SRC })
-    : spawn(GCS, args, { cwd: SRC });
+    : under
+      ? spawn(under[0], [...under.slice(1), GCS, ...args], { cwd: SRC })
+      : spawn(GCS, args, { cwd: SRC });
   proc.stderrText = '';
   proc.stderr.on('data', (d) => { proc.stderrText += d; });
   proc.stdout.on('data', () => {});
