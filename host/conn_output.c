@@ -21,6 +21,14 @@
 /* The loop thread's gathering buffer for a flush of small messages. */
 static _Thread_local uint8_t cork[GC_URING_GATHER_MAX];
 
+/* Copies the 'n' buffers of 'iov' one after the other into 'dst'. */
+static void gather(uint8_t *dst, const uv_buf_t *iov, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    memcpy(dst, iov[i].base, iov[i].len);
+    dst += iov[i].len;
+  }
+}
+
 static void report_sent(void *ctx, const struct gc_msg *m) {
   struct gc_conn *c = ctx;
   struct gc_adapter *a = c->app->adapter;
@@ -118,11 +126,7 @@ void gc__conn_flush(struct gc_conn *c) {
     if (n > 1 && total <= sizeof cork && !c->tp->drain_inline) {
       /* Small messages gathered into one buffer: one contiguous write
        * costs the kernel less than a writev of many short iovecs. */
-      size_t off = 0;
-      for (size_t i = 0; i < n; i++) {
-        memcpy(cork + off, iov[i].base, iov[i].len);
-        off += iov[i].len;
-      }
+      gather(cork, iov, n);
       uv_buf_t one = uv_buf_init((char *)cork, (unsigned)total);
       w = c->tp->try_write(c, &one, 1);
     } else {
@@ -170,11 +174,7 @@ int gc__conn_flush_offer(struct gc_conn *c, struct gc_uring *u) {
   uint8_t *dst = gc__uring_reserve(u, total);
   if (!dst)
     return 0;
-  size_t off = 0;
-  for (size_t i = 0; i < n; i++) {
-    memcpy(dst + off, iov[i].base, iov[i].len);
-    off += iov[i].len;
-  }
+  gather(dst, iov, n);
   gc__uring_send(u, c, fd, dst, total);
   return 1;
 }
