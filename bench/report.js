@@ -104,7 +104,10 @@ body.push(['handshakes/s (32 concurrent)', ...present.map((s) => cell(s, 'handsh
 table(header, body);
 p('uv-raw is a TCP byte echo without WebSocket (its "handshakes" are TCP connects): the ceiling of the loop, not a peer.');
 const reps = labels.map((l) => [l, samples('gcs-native', l).length]).filter(([, n]) => n > 1);
-for (const [l, n] of reps) p(`Row "${l}": each server's median over ${n} runs, the servers alternating (every other round in reverse order).`);
+for (const [l] of reps) {
+  const runs = present.map((s) => `${NAMES[s]} ${samples(s, l).length}`).join(', ');
+  p(`Row "${l}": each server's median run, the servers alternating (every other round in reverse order); runs: ${runs}.`);
+}
 p();
 
 p(`## Memory per idle connection (${args['idle-conns'] || '?'} connections)`);
