@@ -49,6 +49,19 @@
  * a server that places connections by a query parameter (gcs's "route":
  * "query.room") spreads them over R keys.
  *
+ * Sockets: echo mode (ws and raw; not --tls, not the flooders) hands each
+ * connection, once open, to one io_uring: a multishot recv into provided
+ * buffers reads it, and its replies leave as one IORING_OP_SEND per
+ * connection, all those of a pass over the completions started by one
+ * io_uring_enter: no read() or write() per connection and batch (a system
+ * call costs about a microsecond on this VM, and with one each per
+ * connection the client, not the server, was the bound of the small-echo
+ * rows). Broadcast receivers read through the same ring. Everything else
+ * (connects, handshakes, TLS, the flooders, the broadcast sender, idle and
+ * handshake modes) reads and writes with libuv. --rx-libuv: no io_uring at
+ * all, every socket with libuv (the old path, for comparison); so too when
+ * the kernel refuses io_uring. The JSON says which ("rx").
+ *
  * --tls (echo, idle, handshake): wss, OpenSSL through memory BIOs; the
  * server's certificate is not verified (a benchmark), every connection a
  * full handshake (no resumption), ALPN http/1.1. handshake mode then counts
@@ -95,7 +108,7 @@ static struct {
   int flood_conns, flood_size, flood_window;
   int rooms;
   int tls;
-  int rx_libuv; /* broadcast: receivers read with libuv, not io_uring */
+  int rx_libuv; /* no io_uring: every socket read and written with libuv */
 } opt = {.mode = M_ECHO,
          .host = "127.0.0.1",
          .port = 7681,
@@ -197,7 +210,12 @@ struct conn {
   int fhdr_len;
   uint64_t fskip;       /* payload bytes of the current frame still to skip */
   int read_paused;      /* a full read: reading again next loop turn */
-  int rx;               /* broadcast receiver: a multishot recv is armed */
+  int rx;               /* a multishot recv is armed (2: to arm again) */
+  int ring;             /* echo: writes go through the ring (IORING_OP_SEND) */
+  int tx;               /* a ring send of out[!cur] is in flight */
+  int dirty;            /* in tx_dirty: a send to start after this pass */
+  int fd;               /* the socket, for the ring */
+  size_t woff;          /* bytes of out[!cur] the ring sent so far */
   struct conn *resume_next;
   /* --tls */
   SSL *ssl;
@@ -517,8 +535,20 @@ static int tls_seal(struct conn *c, struct obuf *b) {
   return 0;
 }
 
+static void tx_mark(struct conn *c);
+static void ring_submit(void);
+static int tx_defer; /* inside a pass of on_rx: sends start at its end */
+
 static void flush(struct conn *c) {
   struct obuf *b = &c->out[c->cur];
+  if (c->ring) { /* one IORING_OP_SEND at a time, started after the pass */
+    if (c->state == C_OPEN && !c->tx && (c->wbusy || b->len)) {
+      tx_mark(c);
+      if (!tx_defer)
+        ring_submit();
+    }
+    return;
+  }
   if (c->wbusy || c->state == C_CLOSING || c->state == C_FREE)
     return;
   if (c->ssl && tls_seal(c, b) != 0) {
@@ -1049,7 +1079,8 @@ static void input(struct conn *c, const uint8_t *data, size_t len) {
   if (used < 0 || c->state != C_OPEN)
     return; /* closed (or handshake mode done) */
   if (data == c->in) {
-    memmove(c->in, c->in + used, len - (size_t)used);
+    if (used) /* not the whole of a partial frame again */
+      memmove(c->in, c->in + used, len - (size_t)used);
     c->in_len = len - (size_t)used;
   } else if ((size_t)used < len) {
     keep_input(c, data + used, len - (size_t)used);
@@ -1057,47 +1088,93 @@ static void input(struct conn *c, const uint8_t *data, size_t len) {
   flush(c);
 }
 
-/* ---- broadcast receivers through io_uring ----------------------------------
+/* ---- reading and writing through io_uring ----------------------------------
  * A thousand receivers each read one small message per broadcast: with a
  * read() each, the load generator spent more CPU per delivery than the
  * servers it measured (a system call costs about a microsecond on this VM),
  * and the row measured the client. Each receiver gets one multishot recv
- * into a ring of provided buffers instead: no system call per delivery. */
-#define RX_NBUF 16384u
-#define RX_BUFSZ 1024u
+ * into a ring of provided buffers instead: no system call per delivery.
+ * Echo mode (plain ws or raw, not the flooders) does the same for both
+ * directions: a multishot recv per connection, and its replies leave as one
+ * IORING_OP_SEND per connection with output (the whole of out[cur]), all
+ * of a pass started by one io_uring_submit after its CQE loop, together
+ * with the receives armed again. A send owns out[!cur] until its CQE (the
+ * same double buffer as a uv_write); what is sent meanwhile goes to out[cur]
+ * and leaves once it completes. Tags: the connection's index for its recv,
+ * RX_SEND | index for its send, RX_CANCEL for a cancel. */
 #define RX_CANCEL UINT64_MAX
+#define RX_SEND (1ull << 63)
 static struct io_uring rx_ring;
 static int rx_ready;
 static uv_poll_t rx_poll;
 static struct io_uring_buf_ring *rx_br;
 static uint8_t *rx_mem;
+static unsigned rx_nbuf, rx_bufsz;
+static int *tx_dirty; /* connections with a send to start after this pass */
+static int tx_ndirty;
 
 static void on_rx(uv_poll_t *h, int status, int events);
 
+/* Broadcast: 16,384 buffers of 1 KiB (a delivery is a few dozen bytes).
+ * Echo: a buffer holds a connection's window (1 KiB to 64 KiB: 32 B x16 in
+ * one 1 KiB buffer, 1 KiB x16 in one of 32 KiB), two per connection (at
+ * least 1,024), 64 MiB at most: as few buffers as will do, for they are
+ * taken in turn and one that comes round again is cold. A receive that
+ * finds none ends (ENOBUFS) and is armed again after the pass. */
 static int rx_init(void) {
+  rx_nbuf = 16384;
+  rx_bufsz = 1024;
+  if (opt.mode == M_ECHO) {
+    size_t batch = (size_t)opt.window * ((size_t)opt.size + (opt.raw ? 0 : 14));
+    rx_bufsz = 1024;
+    while (rx_bufsz < batch && rx_bufsz < 65536)
+      rx_bufsz *= 2;
+    rx_nbuf = 1024;
+    while (rx_nbuf < 2u * (unsigned)opt.conns && rx_nbuf < 32768)
+      rx_nbuf *= 2;
+    while ((size_t)rx_nbuf * rx_bufsz > ((size_t)64 << 20) && rx_nbuf > 256)
+      rx_nbuf /= 2;
+  }
   struct io_uring_params p;
   memset(&p, 0, sizeof p);
   p.flags = IORING_SETUP_CQSIZE;
-  p.cq_entries = 65536;
-  if (io_uring_queue_init_params(4096, &rx_ring, &p) < 0)
-    return -1;
+  /* Echo: the kernel's work for the ring (a receive when data came, the
+   * rest of a send when there is room) waits for this process's next
+   * system call instead of interrupting it: it reads what arrived since,
+   * not each segment as it lands, and answers whole windows. Run at once,
+   * echoes came back one or two at a time and the replies went out as
+   * small, and the server spent more per message (1 KiB x100: ~10 % fewer
+   * messages/s at 99 % server CPU). Not DEFER_TASKRUN: a uv_poll on the
+   * ring's fd does not wake for deferred work; this does (the task work
+   * interrupts the epoll_wait, runs, and posts its completions). */
+  if (opt.mode == M_ECHO)
+    p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  p.cq_entries = 65536; /* a pass: a recv and a send per connection, and more */
+  if (io_uring_queue_init_params(4096, &rx_ring, &p) < 0) {
+    /* a kernel older than 5.19 has no COOP_TASKRUN */
+    p.flags &= ~(unsigned)(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+    if (io_uring_queue_init_params(4096, &rx_ring, &p) < 0)
+      return -1;
+  }
   void *m = NULL;
-  if (posix_memalign(&m, 4096, RX_NBUF * sizeof(struct io_uring_buf)) != 0 ||
-      !(rx_mem = malloc((size_t)RX_NBUF * RX_BUFSZ)))
+  if (posix_memalign(&m, 4096, rx_nbuf * sizeof(struct io_uring_buf)) != 0 ||
+      !(rx_mem = malloc((size_t)rx_nbuf * rx_bufsz)) ||
+      !(tx_dirty = malloc((size_t)nconns * sizeof *tx_dirty)))
     return -1;
   rx_br = m;
   io_uring_buf_ring_init(rx_br);
   struct io_uring_buf_reg reg;
   memset(&reg, 0, sizeof reg);
   reg.ring_addr = (uintptr_t)rx_br;
-  reg.ring_entries = RX_NBUF;
+  reg.ring_entries = rx_nbuf;
   reg.bgid = 1;
   if (io_uring_register_buf_ring(&rx_ring, &reg, 0) < 0)
     return -1;
-  for (unsigned i = 0; i < RX_NBUF; i++)
-    io_uring_buf_ring_add(rx_br, rx_mem + (size_t)i * RX_BUFSZ, RX_BUFSZ, (unsigned short)i,
-                          io_uring_buf_ring_mask(RX_NBUF), (int)i);
-  io_uring_buf_ring_advance(rx_br, (int)RX_NBUF);
+  for (unsigned i = 0; i < rx_nbuf; i++)
+    io_uring_buf_ring_add(rx_br, rx_mem + (size_t)i * rx_bufsz, rx_bufsz,
+                          (unsigned short)i, io_uring_buf_ring_mask(rx_nbuf),
+                          (int)i);
+  io_uring_buf_ring_advance(rx_br, (int)rx_nbuf);
   if (uv_poll_init(loop, &rx_poll, rx_ring.ring_fd) != 0 ||
       uv_poll_start(&rx_poll, UV_READABLE, on_rx) != 0)
     return -1;
@@ -1114,7 +1191,8 @@ static struct io_uring_sqe *rx_sqe(void) {
   return sqe;
 }
 
-/* Hands c's socket to the ring (libuv stops reading it). */
+/* Hands c's socket to the ring (libuv stops reading it). Submitted at once,
+ * or inside a pass of on_rx with the rest at its end. */
 static void rx_arm(struct conn *c) {
   uv_os_fd_t fd;
   struct io_uring_sqe *sqe = rx_sqe();
@@ -1123,33 +1201,126 @@ static void rx_arm(struct conn *c) {
     conn_close(c, 1);
     return;
   }
+  c->fd = fd;
   uv_read_stop((uv_stream_t *)&c->tcp);
   io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = 1;
   io_uring_sqe_set_data64(sqe, (uint64_t)c->id);
   c->rx = 1;
-  io_uring_submit(&rx_ring);
+  if (!tx_defer)
+    io_uring_submit(&rx_ring);
 }
 
-/* Before its socket closes: a pending receive holds the socket open. */
-static void rx_cancel(struct conn *c) {
+static void rx_cancel_op(uint64_t user_data) {
   struct io_uring_sqe *sqe = rx_sqe();
   if (!sqe)
     return;
-  io_uring_prep_cancel64(sqe, (uint64_t)c->id, 0);
+  io_uring_prep_cancel64(sqe, user_data, 0);
   io_uring_sqe_set_data64(sqe, RX_CANCEL);
+}
+
+/* Before its socket closes: a pending receive or send holds the socket
+ * open. A completion that comes later finds c no longer open (a slot is
+ * reused only in handshake mode, which does not use the ring), and the
+ * buffers it may still touch live as long as the process. */
+static void rx_cancel(struct conn *c) {
+  if (c->rx)
+    rx_cancel_op((uint64_t)c->id);
+  if (c->tx)
+    rx_cancel_op(RX_SEND | (uint64_t)c->id);
   io_uring_submit(&rx_ring);
   c->rx = 0;
+}
+
+static void tx_mark(struct conn *c) {
+  if (!c->dirty) {
+    c->dirty = 1;
+    tx_dirty[tx_ndirty++] = c->id;
+  }
+}
+
+/* One send of c: the rest of out[!cur] if one is under way (a partial
+ * send), else the whole of out[cur], which becomes out[!cur]. */
+static void tx_start(struct conn *c) {
+  if (c->tx || c->state != C_OPEN)
+    return;
+  if (!c->wbusy) {
+    if (!c->out[c->cur].len)
+      return;
+    c->wbusy = 1;
+    c->cur = !c->cur;
+    c->woff = 0;
+  }
+  struct obuf *b = &c->out[!c->cur];
+  struct io_uring_sqe *sqe = rx_sqe();
+  if (!sqe) {
+    st.conn_errors++;
+    error_at(c, "io_uring: cannot queue a send");
+    conn_close(c, 1);
+    return;
+  }
+  io_uring_prep_send(sqe, c->fd, b->p + c->woff, b->len - c->woff,
+                     MSG_NOSIGNAL | MSG_WAITALL);
+  io_uring_sqe_set_data64(sqe, RX_SEND | (uint64_t)c->id);
+  c->tx = 1;
+}
+
+/* The sends of the marked connections and whatever else is queued (armed
+ * receives, cancels): one io_uring_enter. */
+static void ring_submit(void) {
+  for (int i = 0; i < tx_ndirty; i++) {
+    struct conn *c = &conns[tx_dirty[i]];
+    c->dirty = 0;
+    if (c->ring)
+      tx_start(c);
+  }
+  tx_ndirty = 0;
+  if (io_uring_sq_ready(&rx_ring))
+    io_uring_submit(&rx_ring);
+}
+
+/* A send completed: the rest of a partial one, or the next buffer. */
+static void tx_done(struct conn *c, int res) {
+  if (!c->tx)
+    return;
+  c->tx = 0;
+  if (c->state != C_OPEN)
+    return; /* closed meanwhile: ignored */
+  if (res < 0) {
+    if (res == -EAGAIN || res == -EINTR) {
+      tx_mark(c);
+      return;
+    }
+    if (!stopping) {
+      st.conn_errors++;
+      error_at(c, "send: %s", strerror(-res));
+    }
+    conn_close(c, 1);
+    return;
+  }
+  struct obuf *b = &c->out[!c->cur];
+  c->woff += (size_t)res;
+  if (c->woff < b->len) {
+    tx_mark(c);
+    return;
+  }
+  b->len = 0;
+  c->woff = 0;
+  c->wbusy = 0;
+  if (c->out[c->cur].len)
+    tx_mark(c);
 }
 
 static void on_rx(uv_poll_t *h, int status, int events) {
   (void)h;
   (void)status;
   (void)events;
-  now_ns = uv_hrtime();
   unsigned n;
+  int passes = 0;
+  tx_defer = 1;
   do {
+    now_ns = uv_hrtime();
     /* A receive whose multishot ended is armed again after the loop, once
      * the buffers are back: armed inside it, a receive finding none ends
      * at once, again and again. */
@@ -1159,21 +1330,28 @@ static void on_rx(uv_poll_t *h, int status, int events) {
       fprintf(stderr, "loadgen: out of memory\n");
       exit(1);
     }
+    /* The completions there now, not those that come in meanwhile (they
+     * do, from task work run at any system call): a pass that took them
+     * too could go on as long as the echoes flow, its sends held back. */
     struct io_uring_cqe *cqe;
-    unsigned head;
-    n = 0;
-    io_uring_for_each_cqe(&rx_ring, head, cqe) {
-      n++;
+    unsigned head = *rx_ring.cq.khead;
+    unsigned ready = io_uring_cq_ready(&rx_ring);
+    for (n = 0; n < ready; n++) {
+      cqe = &rx_ring.cq.cqes[(head + n) & *rx_ring.cq.kring_mask];
       if (cqe->user_data == RX_CANCEL)
         continue;
+      if (cqe->user_data & RX_SEND) {
+        tx_done(&conns[cqe->user_data & ~RX_SEND], cqe->res);
+        continue;
+      }
       struct conn *c = &conns[cqe->user_data];
       if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-        uint8_t *b = rx_mem + (size_t)bid * RX_BUFSZ;
+        uint8_t *b = rx_mem + (size_t)bid * rx_bufsz;
         if (c->rx && c->state == C_OPEN && cqe->res > 0)
           input(c, b, (size_t)cqe->res); /* a partial frame is copied */
-        io_uring_buf_ring_add(rx_br, b, RX_BUFSZ, (unsigned short)bid,
-                              io_uring_buf_ring_mask(RX_NBUF), 0);
+        io_uring_buf_ring_add(rx_br, b, rx_bufsz, (unsigned short)bid,
+                              io_uring_buf_ring_mask(rx_nbuf), 0);
         io_uring_buf_ring_advance(rx_br, 1);
       }
       if (!c->rx || c->state != C_OPEN || (cqe->flags & IORING_CQE_F_MORE))
@@ -1197,11 +1375,16 @@ static void on_rx(uv_poll_t *h, int status, int events) {
       if (c->rx == 2 && c->state == C_OPEN)
         rx_arm(c);
     }
+    /* The replies of the pass and the receives armed again: one submit. */
+    ring_submit();
     /* Completions the CQ had no room for wait in the kernel until a
      * peek asks for them. */
     if (IO_URING_READ_ONCE(*rx_ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
       (void)io_uring_peek_cqe(&rx_ring, &cqe);
-  } while (n);
+    /* Not forever: under load completions never stop coming, and the
+     * timers (the end of the warm-up, of the run) are libuv's. */
+  } while (n && ++passes < 4);
+  tx_defer = 0;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -1257,6 +1440,8 @@ static void on_closed(uv_handle_t *h) {
   c->out[0].len = c->out[1].len = 0;
   c->wbusy = 0;
   c->cur = 0;
+  c->ring = 0;
+  c->woff = 0;
   if (opt.mode == M_HANDSHAKE && !stopping)
     conn_start(c);
 }
@@ -1269,7 +1454,7 @@ static void conn_close(struct conn *c, int reset) {
   if (was_pending)
     pending--;
   c->state = C_CLOSING;
-  if (c->rx)
+  if (c->rx || c->tx)
     rx_cancel(c);
   if (was_open && opt.mode != M_HANDSHAKE)
     opened--;
@@ -1417,6 +1602,12 @@ static void on_open(struct conn *c) {
   opened++;
   if (rx_ready && opt.mode == M_BROADCAST && !c->is_sender && !c->ssl)
     rx_arm(c);
+  if (rx_ready && opt.mode == M_ECHO && !c->ssl && !c->flood) {
+    /* both directions through the ring; a uv_write of the upgrade request
+     * still in flight (never seen) would keep the writes with libuv */
+    c->ring = !c->wbusy;
+    rx_arm(c);
+  }
   if (opt.mode == M_IDLE)
     send_message(c); /* one echo, then idle */
   open_more();
@@ -1491,6 +1682,7 @@ static void start_traffic(void) {
   if (opt.mode == M_BROADCAST) {
     broadcast_fill();
   } else {
+    tx_defer = rx_ready; /* the ring's sends: one submit for all */
     for (int i = 0; i < nconns; i++) {
       struct conn *c = &conns[i];
       if (c->state != C_OPEN)
@@ -1503,6 +1695,9 @@ static void start_traffic(void) {
         send_message(c);
       flush(c);
     }
+    tx_defer = 0;
+    if (rx_ready)
+      ring_submit();
   }
   if (opt.messages) {
     measure_begin();
@@ -1571,7 +1766,9 @@ static void print_json(void) {
          opt.label, modes[opt.mode], opt.raw ? "raw" : opt.tls ? "wss" : "ws", opt.conns,
          opt.window, opt.size);
   if (opt.mode == M_BROADCAST)
-    printf(",\"receivers\":%d,\"rx\":\"%s\"", opt.receivers, rx_ready ? "io_uring" : "libuv");
+    printf(",\"receivers\":%d", opt.receivers);
+  if (opt.mode == M_BROADCAST || opt.mode == M_ECHO)
+    printf(",\"rx\":\"%s\"", rx_ready ? "io_uring" : "libuv");
   printf(",\"seconds\":%.3f", secs);
   if (opt.mode == M_ECHO || opt.mode == M_BROADCAST) {
     double rate = secs > 0 ? (double)st.msgs / secs : 0;
@@ -1695,7 +1892,8 @@ static void usage(void) {
           "mode)\n"
           "  [--rooms R]   (echo, idle: connection i asks for PATH?room=i%%R)\n"
           "  [--tls]       (echo, idle, handshake: wss)\n"
-          "  [--rx-libuv]  (broadcast: receivers read with libuv, not io_uring)\n");
+          "  [--rx-libuv]  (no io_uring: broadcast receivers read, and echo\n"
+          "                connections read and write, with libuv)\n");
   exit(1);
 }
 
@@ -1824,8 +2022,13 @@ int main(int argc, char **argv) {
   loop = uv_default_loop();
   uv_timer_init(loop, &t_phase);
   uv_timer_init(loop, &t_guard);
-  if (opt.mode == M_BROADCAST && !opt.rx_libuv && !opt.raw && rx_init() != 0)
-    fprintf(stderr, "loadgen: io_uring unavailable, receivers read with libuv\n");
+  if (((opt.mode == M_BROADCAST && !opt.raw) ||
+       (opt.mode == M_ECHO && !opt.tls)) &&
+      !opt.rx_libuv && rx_init() != 0) {
+    fprintf(stderr, "loadgen: io_uring unavailable, sockets read and written "
+                    "with libuv\n");
+    rx_ready = 0;
+  }
   if (opt.flood_conns) {
     uv_prepare_init(loop, &t_resume);
     uv_prepare_start(&t_resume, on_resume);
