@@ -189,6 +189,11 @@ struct gc_conn {
   struct gc_conn *resume_next;
   uint32_t read_max;   /* bytes of the next read (0: 64 KiB): the per-turn share */
   uint32_t read_frames; /* frames handled in the current read */
+  /* uring_recv.h: its receive in the loop's ring (GC_RX_*); brought more
+   * than a pass's share, so reads with libuv until its socket is empty. */
+  unsigned rx : 2;
+  unsigned rx_bulk : 1;
+  uint32_t rx_pass, rx_bytes; /* bytes it brought in pass rx_pass */
   const struct gc_transport *tp; /* how its bytes move (transport.h) */
   /* The in-memory transport's peer (gc.testing), else NULL. */
   const struct gc_mem_ops *mem;
@@ -267,6 +272,9 @@ struct gc_loop {
   struct gc_ws_pool ws_pool; /* spare wslay contexts */
   struct gc_uring *uring; /* the batched send (uring.c), made at first use */
   int uring_off;          /* none: turned off, refused, or not made yet */
+  struct gc_urecv *urecv; /* open connections' reads (uring_recv.c), or NULL */
+  int urecv_off;          /* none: not made yet, or not possible */
+  _Atomic uint64_t reads[2]; /* socket reads with data: [0] read(), [1] io_uring */
   struct gc_listener **listeners;
   size_t listener_count;
   int stopping;

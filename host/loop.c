@@ -15,6 +15,7 @@
 #include "link.h"
 #include "mailbox.h"
 #include "uring.h"
+#include "uring_recv.h"
 
 _Thread_local struct gc_loop *gc__loop_current;
 
@@ -103,6 +104,7 @@ static void on_prepare(uv_prepare_t *p) {
   struct gc_loop *loop = p->data;
   gc__conn_resume_reads(loop);
   gc__loop_flush(loop);
+  gc__urecv_submit(loop); /* receives armed or cancelled this turn */
   /* Timers started by anything this turn are armed before the loop blocks:
    * one uv timer for the earliest deadline of the heap. */
   int64_t due = gc_timers_next_due(&loop->timers);
@@ -487,6 +489,7 @@ int gc_loop_close(struct gc_loop *loop) {
   gc_msg_pool_drain(&loop->msg_pool);
   gc_ws_pool_free(&loop->ws_pool);
   gc__uring_free(loop);
+  gc__urecv_free(loop);
   gc_free(loop->app_ctr);
   loop->app_ctr = NULL;
   gc__mailbox_free(loop);

@@ -300,6 +300,15 @@ void gc__metrics_render(struct gc_server *s, struct gc_text *t) {
                      via ? "io_uring" : "write", w,
                      (unsigned long long)atomic_load_explicit(&s->loops[w]->sends[via],
                                                               memory_order_relaxed));
+  head(t, "gcs_socket_reads_total", "counter",
+       "Input read from connections' sockets: completions of their io_uring "
+       "receives, or read() calls.");
+  for (size_t w = 0; w < s->loop_count; w++)
+    for (int via = 0; via < 2; via++)
+      gc_text_printf(t, "gcs_socket_reads_total{via=\"%s\",worker=\"%zu\"} %llu\n",
+                     via ? "io_uring" : "read", w,
+                     (unsigned long long)atomic_load_explicit(&s->loops[w]->reads[via],
+                                                              memory_order_relaxed));
   head(t, "gcs_loop_lag_seconds", "histogram",
        "How late a worker loop's once-a-second timer fires: time the loop was "
        "busy when it was due.");

@@ -55,6 +55,9 @@ extern const struct gc_transport gc_transport_tls;
 
 /* transport_tcp.c's socket side, which TLS shares. */
 int gc__tcp_read_start(struct gc_conn *c);
+/* Reading again after a ring receive ended (uring_recv.c): through the
+ * ring or libuv, as c may; tears c down when neither starts. */
+void gc__tcp_read_resume(struct gc_conn *c);
 void gc__tcp_read_stop(struct gc_conn *c);
 void gc__tcp_local_addr(struct gc_conn *c, char *ip, size_t iplen, int *port);
 int gc__tcp_hand_over(struct gc_conn *c, struct gc_adopt *a);

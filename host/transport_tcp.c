@@ -1,6 +1,7 @@
-/* transport_tcp.c - a client on a TCP socket: one read buffer per loop
- * and a bounded share per loop turn; uv_try_write first, uv_write for what
- * the kernel does not take. */
+/* transport_tcp.c - a client on a TCP socket: read through the loop's
+ * io_uring receives once open (uring_recv.h), else with libuv into one read
+ * buffer per loop and a bounded share per loop turn; uv_try_write first,
+ * uv_write for what the kernel does not take. */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include "internal.h"
 #include "mailbox.h"
 #include "transport.h"
+#include "uring_recv.h"
 
 /* ---- reading ------------------------------------------------------------- */
 
@@ -37,6 +39,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 #define GC_TURN_FRAMES 16
 #define GC_TURN_BYTES 65536
 
+/* An open plain connection on a loop whose ring reads. */
+static int ring_ok(const struct gc_conn *c) {
+  return c->tp == &gc_transport_tcp && c->state == GC_CONN_OPEN &&
+         gc__urecv_usable(c->loop);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct gc_conn *c = s->data;
   if (nread == 0 || (nread == UV_ENOBUFS && c->read_paused))
@@ -49,12 +57,21 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   c->read_frames = 0;
+  gc_counters_inc(&c->loop->reads[0], 1);
   if (c->tp->input)
     c->tp->input(c, (const uint8_t *)buf->base, (size_t)nread);
   else
     gc__conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
   if ((size_t)nread < buf->len) {
     c->read_max = 0; /* not flooding: a full buffer next time */
+    /* Its socket is empty: on through the ring, if it may. */
+    if (c->reading && !c->read_paused && ring_ok(c)) {
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      c->rx_bulk = 0;
+      if (gc__urecv_arm(c) != 0 &&
+          uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        gc__conn_teardown(c);
+    }
     return;
   }
   /* Flooding: the next read takes about GC_TURN_FRAMES frames of the size
@@ -80,12 +97,28 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 int gc__tcp_read_start(struct gc_conn *c) {
+  /* A receive being cancelled: its last completion starts the next read
+   * (gc__tcp_read_resume), so that no byte is read out of order. */
+  if (c->rx != GC_RX_NONE)
+    return 0;
+  if (!c->rx_bulk && ring_ok(c) && gc__urecv_arm(c) == 0)
+    return 0;
   return uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
+void gc__tcp_read_resume(struct gc_conn *c) {
+  assert(c->rx == GC_RX_NONE);
+  if (gc__tcp_read_start(c) != 0)
+    gc__conn_teardown(c);
+}
+
 void gc__tcp_read_stop(struct gc_conn *c) {
+  gc__urecv_stop(c);
   uv_read_stop((uv_stream_t *)&c->tcp);
 }
+
+/* Before its socket closes: a receive in the ring would hold it open. */
+static void tcp_ending(struct gc_conn *c) { gc__urecv_stop(c); }
 
 /* ---- writing ------------------------------------------------------------- */
 
@@ -139,6 +172,7 @@ void gc__tcp_local_addr(struct gc_conn *c, char *ip, size_t iplen, int *port) {
  * loop's epoll and leaves the connection open. */
 int gc__tcp_hand_over(struct gc_conn *c, struct gc_adopt *a) {
   uv_os_fd_t fd;
+  assert(c->rx == GC_RX_NONE); /* handed over during its handshake */
   if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
     return EBADF;
   if ((a->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
@@ -163,6 +197,7 @@ const struct gc_transport gc_transport_tcp = {
     .write = tcp_write,
     .local_addr = gc__tcp_local_addr,
     .closed = NULL,
+    .ending = tcp_ending,
     .hand_over = gc__tcp_hand_over,
     .adopt = gc__tcp_adopt,
     .drain_inline = 0,

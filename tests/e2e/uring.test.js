@@ -1,9 +1,13 @@
-// The batched send (host/uring.c): with io_uring (the default) every
-// connection's output of a loop turn goes to the kernel in one submission;
-// "io_uring": false sends with a write() each. Both must deliver every
+// The batched send (host/uring.c) and the ring's receives
+// (host/uring_recv.c): with io_uring (the default) every connection's
+// output of a loop turn goes to the kernel in one submission, and open
+// connections are read through multishot receives; "io_uring": false sends
+// with a write() and reads with a read() each. Both must deliver every
 // echo intact and in order, including to a client that stops reading while
-// large messages are sent to it (partial sends, then background writes),
-// and /metrics says which way the sends went.
+// large messages are sent to it (partial sends, then background writes;
+// its reads stopped, then started again), and to one that floods (its
+// reads go over to libuv's bounded share, and come back); /metrics says
+// which way the sends and reads went.
 const { test, after } = require('node:test');
 const assert = require('node:assert');
 const path = require('node:path');
@@ -22,6 +26,9 @@ function config(extra) {
 }
 
 const refused = /io_uring unavailable \(([^)]*)\)/;
+// A kernel with io_uring but without incrementally consumed buffers
+// (before Linux 6.12) sends through the ring and reads with read().
+const noRingReads = /io_uring: ([^\n]*): connections are read with read\(\)/;
 
 // 50 clients, 20 binary messages each of different sizes, all in flight.
 async function echoes(port) {
@@ -43,7 +50,9 @@ async function echoes(port) {
 async function sends(gcs) {
   const text = (await get(await adminPort(gcs), '/metrics')).body;
   return { uring: sum(text, 'gcs_socket_sends_total', 'via="io_uring"'),
-           write: sum(text, 'gcs_socket_sends_total', 'via="write"') };
+           write: sum(text, 'gcs_socket_sends_total', 'via="write"'),
+           ringReads: sum(text, 'gcs_socket_reads_total', 'via="io_uring"'),
+           reads: sum(text, 'gcs_socket_reads_total', 'via="read"') };
 }
 
 test('with io_uring every echo comes back, and the sends went through the ring', async (t) => {
@@ -58,6 +67,15 @@ test('with io_uring every echo comes back, and the sends went through the ring',
     // connection, none alone (no close frame was sent yet).
     assert.ok(s.uring >= 100, JSON.stringify(s));
     assert.strictEqual(s.write, 0, JSON.stringify(s));
+    const r = noRingReads.exec(gcs.stderrText);
+    if (r) {
+      t.diagnostic(`reads stayed with read(): ${r[1]}`);
+    } else {
+      // Each upgrade request is read with read(); once open, each client's
+      // messages come through its receive: at least one completion each.
+      assert.ok(s.ringReads >= 50, JSON.stringify(s));
+      assert.ok(s.reads >= 50 && s.reads < 100, JSON.stringify(s));
+    }
   }
   clients.forEach((ws) => ws.close(1000));
   await Promise.all(clients.map((ws) => ws.closed));
@@ -70,7 +88,10 @@ test('"io_uring": false sends with write(), every echo intact', async () => {
   const s = await sends(gcs);
   assert.strictEqual(s.uring, 0, JSON.stringify(s));
   assert.ok(s.write >= 100, JSON.stringify(s));
+  assert.strictEqual(s.ringReads, 0, JSON.stringify(s));
+  assert.ok(s.reads >= 100, JSON.stringify(s));
   assert.doesNotMatch(gcs.stderrText, refused);
+  assert.doesNotMatch(gcs.stderrText, noRingReads);
   clients.forEach((ws) => ws.close(1000));
   await Promise.all(clients.map((ws) => ws.closed));
   assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
@@ -86,6 +107,7 @@ test('a kernel that refuses io_uring: one NOTICE line, every echo sent with writ
   const s = await sends(gcs);
   assert.strictEqual(s.uring, 0, JSON.stringify(s));
   assert.ok(s.write >= 100, JSON.stringify(s));
+  assert.strictEqual(s.ringReads, 0, JSON.stringify(s));
   const lines = gcs.stderrText.match(/N: io_uring unavailable \(Operation not permitted\): output is sent with a write\(\) per connection\n/g) || [];
   assert.strictEqual(lines.length, 1, gcs.stderrText);
   clients.forEach((ws) => ws.close(1000));
@@ -121,3 +143,50 @@ for (const io_uring of [true, false]) {
     assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
   });
 }
+
+// A client that sends 8 MiB at once brings more than a pass's share (64
+// KiB): its receive is cancelled and it reads with libuv, a bounded share a
+// turn; once a read leaves its socket empty it is back on the ring. Every
+// echo, before, during and after, comes back intact and in order, and
+// another client is answered meanwhile.
+test('a flooding client goes over to libuv reads and back, every echo in order', async (t) => {
+  const gcs = await h.startGcs(config({}));
+  if (refused.test(gcs.stderrText) || noRingReads.test(gcs.stderrText)) {
+    t.skip('this kernel gives gcs no io_uring receives');
+    await h.stopGcs(gcs);
+    return;
+  }
+  const ws = await h.connect(gcs.port);
+  const calm = await h.connect(gcs.port);
+  const sent = [];
+  const send = (b) => { ws.send(b); sent.push(b); };
+  for (let k = 0; k < 4; k++) send(Buffer.from(`small ${k}`));
+  for (let t0 = 0; t0 < 500 && ws.received.length < 4; t0++) await h.sleep(10);
+  const before = await sends(gcs);
+  for (let k = 0; k < 128; k++) { // 8 MiB in one go
+    const b = Buffer.alloc(64 * 1024, k);
+    b.writeUInt32BE(k, 0);
+    send(b);
+  }
+  calm.send('meanwhile');
+  assert.deepStrictEqual(await h.received(calm, 1), ['meanwhile']);
+  for (let t0 = 0; t0 < 1000 && ws.received.length < sent.length; t0++) await h.sleep(10);
+  const during = await sends(gcs);
+  for (let k = 0; k < 4; k++) { // one at a time: a read each
+    send(Buffer.from(`after ${k}`));
+    for (let t0 = 0; t0 < 500 && ws.received.length < sent.length; t0++) await h.sleep(10);
+  }
+  const after = await sends(gcs);
+  assert.strictEqual(ws.received.length, sent.length);
+  ws.received.forEach((b, k) => assert.ok(sent[k].equals(Buffer.from(b)), `message ${k}`));
+  // The flood was read with read(): many more reads than the two upgrades.
+  assert.ok(during.reads - before.reads >= 8, JSON.stringify({ before, during }));
+  // And the messages after it through the ring again (the first may still
+  // come with read(), if the flood's last read filled its share exactly).
+  assert.ok(after.ringReads - during.ringReads >= 3, JSON.stringify({ during, after }));
+  assert.ok(after.reads - during.reads <= 1, JSON.stringify({ during, after }));
+  ws.close(1000);
+  calm.close(1000);
+  await Promise.all([ws.closed, calm.closed]);
+  assert.strictEqual(await h.stopGcs(gcs), 0, gcs.stderrText);
+});
