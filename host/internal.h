@@ -193,6 +193,7 @@ struct gc_conn {
    * than a pass's share, so reads with libuv until its socket is empty. */
   unsigned rx : 2;
   unsigned rx_bulk : 1;
+  unsigned rx_calm : 4; /* reads with libuv in a row that emptied its socket */
   uint32_t rx_pass, rx_bytes; /* bytes it brought in pass rx_pass */
   const struct gc_transport *tp; /* how its bytes move (transport.h) */
   /* The in-memory transport's peer (gc.testing), else NULL. */

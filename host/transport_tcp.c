@@ -38,6 +38,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
  * fairness). */
 #define GC_TURN_FRAMES 16
 #define GC_TURN_BYTES 65536
+/* Reads in a row that leave the socket empty before a connection that
+ * brought too much for the ring (rx_bulk) goes back to it. */
+#define GC_RX_CALM_READS 8
 
 /* An open plain connection on a loop whose ring reads. */
 static int ring_ok(const struct gc_conn *c) {
@@ -64,7 +67,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     gc__conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
   if ((size_t)nread < buf->len) {
     c->read_max = 0; /* not flooding: a full buffer next time */
-    /* Its socket is empty: on through the ring, if it may. */
+    /* Its socket is empty: on through the ring, if it may; one that came
+     * from the ring for bringing too much only after a few such reads in
+     * a row, or a flooder that falls behind now and then would go back
+     * and forth, taking a pass's worth each time it is back. */
+    if (c->rx_bulk && c->rx_calm < GC_RX_CALM_READS) {
+      c->rx_calm++;
+      return;
+    }
     if (c->reading && !c->read_paused && ring_ok(c)) {
       uv_read_stop((uv_stream_t *)&c->tcp);
       c->rx_bulk = 0;
@@ -74,6 +84,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     return;
   }
+  c->rx_calm = 0;
   /* Flooding: the next read takes about GC_TURN_FRAMES frames of the size
    * just seen, and no more than GC_TURN_BYTES; the kernel keeps the rest
    * (and TCP slows the sender). */
