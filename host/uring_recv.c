@@ -286,10 +286,13 @@ static void complete(struct gc_urecv *u, const struct io_uring_cqe *cqe) {
   uint64_t tag = io_uring_cqe_get_data64(cqe);
   struct gc_conn *c =
       tag == GC_RX_CANCEL_TAG ? NULL : gc_handle_table_get(&u->loop->conns, (intptr_t)tag);
-  /* A connection closed meanwhile (its receive cancelled) is gone or
-   * dead: what it read is dropped, as the socket's would be. */
+  /* What a receive read before its cancel took effect: an open
+   * connection that stopped reading (its output is backed up) gets it, as
+   * it would once it read again; one that is ending drops it, as its
+   * socket's unread bytes would be (no input after a protocol error or
+   * connectionClose). A connection closed meanwhile is gone or dead. */
   if (c && c->rx != GC_RX_NONE) {
-    if (len && c->state != GC_CONN_DEAD)
+    if (len && c->state != GC_CONN_DEAD && (c->reading || c->state == GC_CONN_OPEN))
       deliver(u, c, data, len);
     if (!(cqe->flags & IORING_CQE_F_MORE))
       ended(u, c, cqe->res);

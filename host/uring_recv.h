@@ -26,8 +26,9 @@ int gc__urecv_usable(struct gc_loop *loop);
 /* c's socket (libuv no longer reading it) gets its receive: 0, or an
  * errno (c then reads with libuv). */
 int gc__urecv_arm(struct gc_conn *c);
-/* c stops reading: its receive is cancelled; what it had read by then
- * still comes (gc__conn_input). */
+/* c stops reading: its receive is cancelled. What it had read by then
+ * still comes to an open connection (gc__conn_input); one that is ending
+ * drops it. */
 void gc__urecv_stop(struct gc_conn *c);
 /* The arms and cancels asked since the last submission go to the kernel. */
 void gc__urecv_submit(struct gc_loop *loop);
