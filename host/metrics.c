@@ -96,6 +96,19 @@ static void head(struct gc_text *t, const char *name, const char *type,
   gc_text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A loop's socket sends or reads, by way: [1] io_uring, [0] 'plain'. */
+static void socket_ops(struct gc_text *t, const struct gc_server *s, const char *name,
+                       const char *help, const char *plain, int reads) {
+  head(t, name, "counter", help);
+  for (size_t w = 0; w < s->loop_count; w++)
+    for (int via = 0; via < 2; via++) {
+      const _Atomic uint64_t *v = reads ? &s->loops[w]->reads[via] : &s->loops[w]->sends[via];
+      gc_text_printf(t, "%s{via=\"%s\",worker=\"%zu\"} %llu\n", name,
+                     via ? "io_uring" : plain, w,
+                     (unsigned long long)atomic_load_explicit(v, memory_order_relaxed));
+    }
+}
+
 /* One family per built-in counter: a sample per (app, worker). */
 static void per_app(struct gc_text *t, const struct gc_server *s, int id,
                     const char *name, const char *type, const char *help) {
@@ -291,24 +304,14 @@ void gc__metrics_render(struct gc_server *s, struct gc_text *t) {
         gc_text_printf(t, "gcs_refused_connections_total{status=\"%d\",worker=\"%zu\"} %llu\n",
                        400 + st, w, (unsigned long long)v);
     }
-  head(t, "gcs_socket_sends_total", "counter",
-       "Sends of connections' output to their sockets: batched through "
-       "io_uring (one system call a loop turn), or one write() each.");
-  for (size_t w = 0; w < s->loop_count; w++)
-    for (int via = 0; via < 2; via++)
-      gc_text_printf(t, "gcs_socket_sends_total{via=\"%s\",worker=\"%zu\"} %llu\n",
-                     via ? "io_uring" : "write", w,
-                     (unsigned long long)atomic_load_explicit(&s->loops[w]->sends[via],
-                                                              memory_order_relaxed));
-  head(t, "gcs_socket_reads_total", "counter",
-       "Input read from connections' sockets: completions of their io_uring "
-       "receives, or read() calls.");
-  for (size_t w = 0; w < s->loop_count; w++)
-    for (int via = 0; via < 2; via++)
-      gc_text_printf(t, "gcs_socket_reads_total{via=\"%s\",worker=\"%zu\"} %llu\n",
-                     via ? "io_uring" : "read", w,
-                     (unsigned long long)atomic_load_explicit(&s->loops[w]->reads[via],
-                                                              memory_order_relaxed));
+  socket_ops(t, s, "gcs_socket_sends_total",
+             "Sends of connections' output to their sockets: batched through "
+             "io_uring (one system call a loop turn), or one write() each.",
+             "write", 0);
+  socket_ops(t, s, "gcs_socket_reads_total",
+             "Input read from connections' sockets: completions of their io_uring "
+             "receives, or read() calls.",
+             "read", 1);
   head(t, "gcs_loop_lag_seconds", "histogram",
        "How late a worker loop's once-a-second timer fires: time the loop was "
        "busy when it was due.");
