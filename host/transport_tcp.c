@@ -78,6 +78,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (c->reading && !c->read_paused && ring_ok(c)) {
       uv_read_stop((uv_stream_t *)&c->tcp);
       c->rx_bulk = 0;
+      c->rx_calm = 0; /* counts afresh if it floods again */
       if (gc__urecv_arm(c) != 0 &&
           uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         gc__conn_teardown(c);
