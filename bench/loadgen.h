@@ -57,6 +57,9 @@ struct conn {
   size_t in_len, in_cap;
   uint64_t sent, recvd; /* messages */
   size_t raw_off;       /* raw: bytes of the current message received */
+  /* ws echo: a data frame whose payload arrives over several reads is
+   * compared piece by piece where it lies, not gathered in 'in' first */
+  size_t ws_off, ws_rest; /* its bytes compared, and still to come */
   uint64_t t_start;     /* connect started (handshake latency) */
   char key[32];         /* Sec-WebSocket-Key */
   uint64_t *ts;         /* send time of message k at ts[k % window] */

@@ -300,6 +300,7 @@ void conn_start(struct conn *c) {
   c->state = C_CONNECTING;
   c->sent = c->recvd = 0;
   c->raw_off = 0;
+  c->ws_off = c->ws_rest = 0;
   c->t_start = uv_hrtime();
   if (opt.tls)
     tls_conn_init(c);
