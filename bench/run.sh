@@ -291,7 +291,8 @@ summary() {
 
 # ---- machine state -------------------------------------------------------------
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 >= 20 {printf "%s(%s%%) ", $2, $1}')
+# (ps itself is left out: a process a few ms old reads as busy.)
+BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 >= 20 && $2 != "ps" {printf "%s(%s%%) ", $2, $1}')
 [ -n "$BUSY" ] && log "warning: other busy processes: $BUSY(figures will be noisy)"
 
 # ---- servers -----------------------------------------------------------------
